@@ -1,0 +1,58 @@
+# Builds ./darknet, libdarknet.a and libdarknet.so from csrc/sources.txt
+# (the same list setup.py uses).  Options: GPU=0|1 OPENMP=0|1 SANITIZE=0|1
+# BLAS=0|1 (default: 1 when OpenBLAS's cblas.h is found) DEBUG=0|1.
+GPU ?= 0
+OPENMP ?= 1
+SANITIZE ?= 0
+DEBUG ?= 0
+BLAS ?= $(shell printf '\#include <cblas.h>\nint main(void){return 0;}' | $(CC) -x c - -o /dev/null -lopenblas 2>/dev/null && echo 1 || echo 0)
+
+CC ?= cc
+SRCS := $(shell grep -v '^\#' csrc/sources.txt)
+CLI_SRCS := $(wildcard csrc/cli/*.c)
+OBJDIR := build/obj$(if $(filter 1,$(SANITIZE)),-san)
+OBJS := $(SRCS:%.c=$(OBJDIR)/%.o)
+CLI_OBJS := $(CLI_SRCS:%.c=$(OBJDIR)/%.o)
+
+CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -fPIC -Icsrc/include $(shell pkg-config --cflags stb 2>/dev/null || echo -I/usr/include/stb)
+LDLIBS := -lstb -lm -lpthread
+ifeq ($(DEBUG),1)
+CFLAGS += -O0 -g
+else
+CFLAGS += -O3 -march=native -g
+endif
+ifeq ($(OPENMP),1)
+CFLAGS += -fopenmp
+LDLIBS += -fopenmp
+endif
+ifeq ($(BLAS),1)
+CFLAGS += -DDN_USE_BLAS
+LDLIBS += -lopenblas
+endif
+ifeq ($(SANITIZE),1)
+CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer
+LDLIBS += -fsanitize=address,undefined
+endif
+ifeq ($(GPU),1)
+$(error GPU=1: the CUDA backend is not implemented yet (see the CUDA issue); build with GPU=0)
+endif
+
+all: darknet libdarknet.a libdarknet.so
+
+darknet: $(CLI_OBJS) libdarknet.a
+	$(CC) -o $@ $(CLI_OBJS) libdarknet.a $(LDLIBS)
+
+libdarknet.a: $(OBJS)
+	ar rcs $@ $^
+
+libdarknet.so: $(OBJS)
+	$(CC) -shared -o $@ $^ $(LDLIBS)
+
+$(OBJDIR)/%.o: %.c $(wildcard csrc/include/*.h csrc/*/*.h csrc/*/*/*.h) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+clean:
+	rm -rf build darknet libdarknet.a libdarknet.so darknet_py/_core*.so
+
+.PHONY: all clean

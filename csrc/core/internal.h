@@ -1,0 +1,149 @@
+/* internal.h: private structures shared by the core, the layers and the kernels.
+ *
+ * A network is an array of layers. Each layer has a small common struct
+ * (dn_layer), a per-type private struct (l->priv) and a const ops table.
+ * All saved tensors of all layers (biases, BN scales and statistics, weights)
+ * live in one allocation, net->params, in .weights file order; a layer's
+ * dn_param entries are views into it. Shapes: one image is C*H*W floats, a
+ * batch is contiguous images (NCHW).
+ */
+#ifndef DN_INTERNAL_H
+#define DN_INTERNAL_H
+
+#include "darknet.h"
+#include "cfg.h"
+#include "activations.h"
+
+#include <stdio.h>
+
+#define DN_MAX_PARAMS 6
+
+typedef struct dn_layer dn_layer;
+typedef struct dn_network dn_network;
+
+typedef enum {
+    DN_PARAM_TRAIN = 1, /* has a gradient and is updated by the optimiser */
+    DN_PARAM_DECAY = 2  /* weight decay applies (conv/connected weights) */
+} dn_param_flags;
+
+typedef struct {
+    const char *name;   /* "biases", "scales", "rolling_mean", "rolling_variance", "weights" */
+    size_t n;           /* floats */
+    size_t offset;      /* into net->params (and net->grads) */
+    int flags;          /* dn_param_flags */
+    float *data;        /* view: net->params + offset */
+    float *grad;        /* view: net->grads + offset, NULL until training */
+} dn_param;
+
+typedef struct {
+    const char *section;  /* cfg section name */
+    /* Read options from s, declare params (dn_layer_add_param). Input shape
+     * l->c,h,w and l->batch are set. May allocate l->priv. */
+    dn_status (*parse)(dn_layer *l, dn_cfg_section *s, dn_network *net);
+    /* (Re)compute the output shape from the input shape and (re)allocate
+     * l->output (and l->delta when net->train). Also sets l->workspace and l->flops. */
+    dn_status (*resize)(dn_layer *l, dn_network *net);
+    /* Random initialisation of the params (after they are allocated). */
+    void (*init_params)(dn_layer *l, dn_network *net);
+    /* input: batch*l->inputs floats (previous layer's output or the net input). */
+    void (*forward)(dn_layer *l, dn_network *net, const float *input);
+    /* Accumulate into the params' grads and into input_delta (may be NULL). */
+    void (*backward)(dn_layer *l, dn_network *net, const float *input, float *input_delta);
+    /* Fill the type-specific fields of info (may be NULL). */
+    void (*describe)(const dn_layer *l, dn_layer_info *info);
+    void (*free_priv)(dn_layer *l);
+} dn_layer_ops;
+
+struct dn_layer {
+    const dn_layer_ops *ops;
+    int index;
+    int line;                   /* cfg line of the section header */
+    int batch;
+    int c, h, w;                /* input shape of one image */
+    int out_c, out_h, out_w;    /* output shape of one image */
+    size_t inputs, outputs;     /* c*h*w, out_c*out_h*out_w */
+    float *output;              /* batch*outputs, owned */
+    float *delta;               /* batch*outputs, owned, training only */
+    dn_activation act;
+    double flops;               /* per image */
+    size_t workspace;           /* floats this layer needs in net->workspace */
+    int nparams;
+    dn_param params[DN_MAX_PARAMS];
+    int ternary;                /* ternary=1 (conv) */
+    int is_detector;            /* region/yolo/detection: contributes detections */
+    float cost;                 /* loss of the last forward (detectors) */
+    void *priv;
+};
+
+/* Training hyperparameters of [net]. */
+typedef enum {
+    DN_POLICY_CONSTANT, DN_POLICY_STEP, DN_POLICY_STEPS, DN_POLICY_EXP,
+    DN_POLICY_POLY, DN_POLICY_SIGMOID, DN_POLICY_RANDOM
+} dn_policy;
+
+typedef struct {
+    int batch, subdivisions;
+    float learning_rate, momentum, decay;
+    int burn_in; float power;
+    int max_batches;
+    dn_policy policy;
+    int step; float gamma, scale;  /* step/exp/sigmoid */
+    int nsteps; int *steps; float *scales;
+    float angle, saturation, exposure, hue, aspect;
+    int min_crop, max_crop;
+    float jitter; int random;      /* from the detector layer, for the loader */
+} dn_hparams;
+
+struct dn_network {
+    char *cfg_path;
+    int n;
+    dn_layer *layers;
+    int batch, c, h, w;        /* input shape */
+    size_t inputs;             /* c*h*w */
+    float *input;              /* batch*inputs, owned copy of the last input */
+    float *params;             /* all saved floats, .weights order */
+    float *grads;              /* same size, training only */
+    float *momentum;           /* same size, training only */
+    size_t nparams;
+    float *workspace;          /* shared scratch (im2col...) */
+    size_t workspace_size;     /* floats */
+    int train;                 /* 1: keep deltas, compute losses */
+    int nthreads;
+    int major, minor, revision;
+    uint64_t seen;
+    uint64_t rng;              /* state for init / dropout */
+    dn_hparams hp;
+    float *truth;              /* training labels, batch*truths */
+    int truths;
+};
+
+/* ---- helpers shared by layers ---- */
+dn_status dn_layer_add_param(dn_layer *l, const char *name, size_t n, int flags);
+dn_param *dn_layer_param(dn_layer *l, const char *name); /* NULL if absent */
+/* Allocate (or reallocate) l->output/l->delta for batch*outputs floats. */
+dn_status dn_layer_alloc_output(dn_layer *l, dn_network *net);
+/* Resolve a cfg layer reference (negative: relative to index). */
+dn_status dn_layer_ref(const dn_network *net, int index, int v, int *out,
+                       const dn_cfg_section *s, const char *key);
+
+/* Uniform float in [0,1) and standard normal from net->rng. */
+float dn_rand_uniform(uint64_t *state);
+float dn_rand_normal(uint64_t *state);
+
+/* Error reporting (status.c). */
+dn_status dn_error(dn_status s, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+void dn_warn(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+void *dn_calloc(size_t n, size_t size); /* NULL on failure, error set */
+
+/* Layer registry (layers/registry.c): lookup by section name. */
+const dn_layer_ops *dn_layer_ops_find(const char *section);
+
+#endif

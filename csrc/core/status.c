@@ -1,0 +1,52 @@
+/* status.c: error and warning reporting. The last error message is kept per
+ * thread; warnings go to a replaceable sink (stderr by default). */
+#include "internal.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+
+static _Thread_local char last_error[1024];
+static dn_warning_fn warn_fn;
+static void *warn_user;
+
+const char *dn_last_error(void) { return last_error; }
+
+const char *dn_status_name(dn_status s)
+{
+    static const char *names[] = {"ok", "io error", "parse error", "format error",
+                                  "value error", "out of memory", "state error", "unsupported"};
+    return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "unknown error";
+}
+
+dn_status dn_error(dn_status s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_error, sizeof(last_error), fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+void dn_set_warning_handler(dn_warning_fn fn, void *user)
+{
+    warn_fn = fn;
+    warn_user = user;
+}
+
+void dn_warn(const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (warn_fn) warn_fn(msg, warn_user);
+    else fprintf(stderr, "warning: %s\n", msg);
+}
+
+void *dn_calloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p) dn_error(DN_ERR_NOMEM, "out of memory allocating %zu x %zu bytes", n, size);
+    return p;
+}

@@ -1,0 +1,109 @@
+/* weights.c: Darknet .weights I/O.
+ *
+ * Layout (little endian): int32 major, minor, revision; seen as uint64 when
+ * major*10+minor >= 2 (and both < 1000) else uint32; then for each layer its
+ * params in declaration order (conv: biases, [scales, rolling_mean,
+ * rolling_variance,] weights), raw float32. The version read is kept so that
+ * writing back gives the same bytes.
+ */
+#include "internal.h"
+#include "fileio.h"
+
+#include <errno.h>
+#include <string.h>
+
+static int seen_is_64(int major, int minor)
+{
+    return (major * 10 + minor) >= 2 && major < 1000 && minor < 1000;
+}
+
+static int layer_count(const dn_network *net, int upto)
+{
+    return (upto < 0 || upto > net->n) ? net->n : upto;
+}
+
+dn_status dn_network_load_weights(dn_network *net, const char *path, int upto)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return dn_error(DN_ERR_IO, "%s: cannot open weights file: %s", path, strerror(errno));
+    int32_t hdr[3];
+    dn_status st = DN_OK;
+    if (fread(hdr, sizeof(int32_t), 3, f) != 3) {
+        fclose(f);
+        return dn_error(DN_ERR_FORMAT, "%s: truncated header (need 12 bytes for major, minor, revision)", path);
+    }
+    uint64_t seen = 0;
+    int wide = seen_is_64(hdr[0], hdr[1]);
+    if (wide) {
+        if (fread(&seen, 8, 1, f) != 1) st = DN_ERR_FORMAT;
+    } else {
+        uint32_t s32;
+        if (fread(&s32, 4, 1, f) != 1) st = DN_ERR_FORMAT;
+        seen = s32;
+    }
+    if (st != DN_OK) {
+        fclose(f);
+        return dn_error(DN_ERR_FORMAT, "%s: truncated header (no 'seen' field)", path);
+    }
+    if (hdr[0] < 0 || hdr[1] < 0 || hdr[2] < 0) {
+        fclose(f);
+        return dn_error(DN_ERR_FORMAT, "%s: bad header: version %d.%d.%d is negative", path, hdr[0], hdr[1], hdr[2]);
+    }
+    long offset = wide ? 20 : 16;
+    int prefix_ok = upto == -2, n = layer_count(net, upto);
+    for (int i = 0; i < n && st == DN_OK; ++i) {
+        dn_layer *l = &net->layers[i];
+        for (int k = 0; k < l->nparams; ++k) {
+            dn_param *p = &l->params[k];
+            size_t got = fread(p->data, sizeof(float), p->n, f);
+            if (got != p->n) {
+                if (prefix_ok && got == 0 && k == 0 && feof(f) && i > 0) { n = i; break; }
+                st = dn_error(DN_ERR_FORMAT,
+                              "%s: truncated at byte offset %ld: layer %d [%s] %s needs %zu floats, only %zu left",
+                              path, offset + (long)(got * sizeof(float)), i, l->ops->section, p->name, p->n, got);
+                break;
+            }
+            offset += (long)(p->n * sizeof(float));
+        }
+    }
+    if (st == DN_OK && upto == -1) {
+        char extra;
+        if (fread(&extra, 1, 1, f) == 1) {
+            fseek(f, 0, SEEK_END);
+            st = dn_error(DN_ERR_FORMAT, "%s: oversize: %ld extra bytes after the last layer (byte offset %ld); does the cfg match the weights?",
+                          path, ftell(f) - offset, offset);
+        }
+    }
+    fclose(f);
+    if (st != DN_OK) return st;
+    net->major = hdr[0]; net->minor = hdr[1]; net->revision = hdr[2];
+    net->seen = seen;
+    return DN_OK;
+}
+
+dn_status dn_network_save_weights(const dn_network *net, const char *path, int upto)
+{
+    dn_atomic_file af;
+    dn_status st = dn_atomic_open(&af, path);
+    if (st != DN_OK) return st;
+    int32_t hdr[3] = {net->major, net->minor, net->revision};
+    int ok = fwrite(hdr, sizeof(int32_t), 3, af.f) == 3;
+    if (seen_is_64(net->major, net->minor)) {
+        uint64_t s = net->seen;
+        ok = ok && fwrite(&s, 8, 1, af.f) == 1;
+    } else {
+        uint32_t s = (uint32_t)net->seen;
+        ok = ok && fwrite(&s, 4, 1, af.f) == 1;
+    }
+    int n = layer_count(net, upto);
+    for (int i = 0; i < n && ok; ++i) {
+        const dn_layer *l = &net->layers[i];
+        for (int k = 0; k < l->nparams && ok; ++k)
+            ok = fwrite(l->params[k].data, sizeof(float), l->params[k].n, af.f) == l->params[k].n;
+    }
+    if (!ok) {
+        dn_atomic_abort(&af);
+        return dn_error(DN_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+    }
+    return dn_atomic_commit(&af);
+}

@@ -1,0 +1,125 @@
+/* darknet.h: the one public C header of the ternary-weight Darknet core.
+ *
+ * Conventions:
+ *  - every fallible function returns a dn_status; on failure the message
+ *    (naming the file and line or byte offset of the bad input) is kept for
+ *    dn_last_error() in the calling thread;
+ *  - the library never exits or aborts on bad input;
+ *  - tensors are float32, NCHW, contiguous; "per image" sizes exclude batch;
+ *  - what an _init/_load allocates, the matching _free releases.
+ */
+#ifndef DARKNET_H
+#define DARKNET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+    DN_OK = 0,
+    DN_ERR_IO,       /* a file is missing or unreadable/unwritable */
+    DN_ERR_PARSE,    /* malformed text input (cfg, data, list, label) */
+    DN_ERR_FORMAT,   /* malformed binary input (weights, packed, image) */
+    DN_ERR_VALUE,    /* an argument or option value is out of range */
+    DN_ERR_NOMEM,    /* an allocation failed */
+    DN_ERR_STATE,    /* the call does not fit the object's state */
+    DN_ERR_UNSUPPORTED
+} dn_status;
+
+const char *dn_last_error(void);
+const char *dn_status_name(dn_status s);
+/* Warnings (e.g. unused cfg options) go to this sink; default prints to stderr.
+ * Pass NULL to restore the default. */
+typedef void (*dn_warning_fn)(const char *msg, void *user);
+void dn_set_warning_handler(dn_warning_fn fn, void *user);
+
+/* ---- network ---------------------------------------------------------- */
+typedef struct dn_network dn_network;
+
+typedef struct {
+    const char *type;       /* cfg section name, e.g. "convolutional" */
+    int in_c, in_h, in_w;
+    int out_c, out_h, out_w;
+    double bflops;          /* billions of floating point operations per image */
+    int ternary;            /* ternary=1 in the cfg (conv only) */
+    int filters, size, stride, pad, groups, batch_normalize; /* conv/pool, else 0 */
+    const char *activation; /* name, or "" */
+    size_t nparams;         /* floats saved in .weights for this layer */
+} dn_layer_info;
+
+/* Parse cfg and build a network with random (seeded) weights.
+ * batch <= 0 keeps the cfg's batch (1 for inference use). */
+dn_status dn_network_load(dn_network **out, const char *cfg_path, int batch, uint64_t seed);
+void dn_network_free(dn_network *net);
+
+/* Read/write Darknet .weights. upto = -1: all layers, the file must match the
+ * cfg exactly; upto = -2: all layers present in the file (a prefix such as
+ * darknet53.conv.74 ends on a layer boundary); upto >= 0: layers [0, upto). */
+dn_status dn_network_load_weights(dn_network *net, const char *path, int upto);
+dn_status dn_network_save_weights(const dn_network *net, const char *path, int upto);
+
+/* Change batch and input size (multiple of 32 for YOLO nets is the user's job). */
+dn_status dn_network_resize(dn_network *net, int batch, int w, int h);
+/* input: batch*c*h*w floats. */
+dn_status dn_network_forward(dn_network *net, const float *input);
+void dn_network_set_threads(dn_network *net, int nthreads);
+
+int dn_network_num_layers(const dn_network *net);
+void dn_network_input_shape(const dn_network *net, int *batch, int *c, int *h, int *w);
+dn_status dn_network_layer_info(const dn_network *net, int i, dn_layer_info *out);
+/* Output of layer i (batch*outputs floats) or NULL for a bad index. */
+const float *dn_network_layer_output(const dn_network *net, int i);
+/* The k-th saved tensor of layer i (file order): name, data (a view into the
+ * network's one parameter block) and count. DN_ERR_VALUE past the end. */
+dn_status dn_network_layer_param(dn_network *net, int i, int k, const char **name,
+                                 float **data, size_t *n);
+uint64_t dn_network_seen(const dn_network *net);
+void dn_network_set_seen(dn_network *net, uint64_t seen);
+
+/* ---- detection -------------------------------------------------------- */
+typedef struct { float x, y, w, h; } dn_box; /* centre and size */
+
+typedef struct {
+    dn_box bbox;       /* in pixels of the original image (or relative, see below) */
+    float objectness;
+    int classes;
+    float *prob;       /* classes entries, view into dn_detections storage */
+} dn_detection;
+
+typedef struct {
+    int n, classes;
+    dn_detection *dets;
+    float *prob_storage;
+} dn_detections;
+
+/* Decode the detector layers of image b after dn_network_forward.
+ * img_w/img_h: original image size; letterbox: the input was letterboxed.
+ * relative != 0 gives boxes in [0,1] of the image instead of pixels. */
+dn_status dn_network_detections(dn_network *net, int b, int img_w, int img_h,
+                                float thresh, int letterbox, int relative,
+                                dn_detections *out);
+void dn_detections_free(dn_detections *d);
+/* Darknet's per-class sort NMS: suppressed probabilities are set to 0. */
+void dn_nms_sort(dn_detections *d, float iou_thresh);
+float dn_box_iou(dn_box a, dn_box b);
+
+/* ---- images ----------------------------------------------------------- */
+typedef struct { int w, h, c; float *data; } dn_image; /* CHW, values in [0,1] */
+
+dn_status dn_image_load(dn_image *out, const char *path, int channels);
+dn_status dn_image_from_u8(dn_image *out, const uint8_t *hwc, int w, int h, int c);
+dn_status dn_image_save_png(const dn_image *im, const char *path);
+dn_status dn_image_letterbox(const dn_image *im, int w, int h, dn_image *out);
+dn_status dn_image_resize(const dn_image *im, int w, int h, dn_image *out);
+void dn_image_free(dn_image *im);
+/* Draw detections above thresh with their class names (may be NULL). */
+void dn_image_draw_detections(dn_image *im, const dn_detections *d, float thresh,
+                              const char *const *names);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,63 @@
+/* gemm.c: dn_gemm through cblas_sgemm (DN_USE_BLAS) or a cache-blocked C
+ * fallback, parallel over rows with OpenMP; also the thread-count setter. */
+#include "gemm.h"
+#include "threads.h"
+
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#ifdef DN_USE_BLAS
+#include <cblas.h>
+#endif
+
+void dn_threads_apply(int n)
+{
+    if (n <= 0) return;
+#ifdef _OPENMP
+    omp_set_num_threads(n);
+#endif
+#ifdef DN_USE_BLAS
+    openblas_set_num_threads(n);
+#endif
+}
+
+#ifdef DN_USE_BLAS
+void dn_gemm(int ta, int tb, int M, int N, int K, float alpha,
+             const float *A, int lda, const float *B, int ldb,
+             float beta, float *C, int ldc)
+{
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+#else
+#define KB 256
+#define NB 512
+void dn_gemm(int ta, int tb, int M, int N, int K, float alpha,
+             const float *A, int lda, const float *B, int ldb,
+             float beta, float *C, int ldc)
+{
+    #pragma omp parallel for schedule(static)
+    for (int i = 0; i < M; ++i) {
+        float *c = C + (size_t)i * ldc;
+        if (beta == 0) memset(c, 0, sizeof(float) * (size_t)N);
+        else if (beta != 1) for (int j = 0; j < N; ++j) c[j] *= beta;
+        for (int j0 = 0; j0 < N; j0 += NB) {
+            int j1 = j0 + NB < N ? j0 + NB : N;
+            for (int k0 = 0; k0 < K; k0 += KB) {
+                int k1 = k0 + KB < K ? k0 + KB : K;
+                for (int k = k0; k < k1; ++k) {
+                    float a = alpha * (ta ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k]);
+                    if (a == 0) continue;
+                    if (!tb) {
+                        const float *b = B + (size_t)k * ldb;
+                        for (int j = j0; j < j1; ++j) c[j] += a * b[j];
+                    } else {
+                        for (int j = j0; j < j1; ++j) c[j] += a * B[(size_t)j * ldb + k];
+                    }
+                }
+            }
+        }
+    }
+}
+#endif

@@ -1,0 +1,10 @@
+/* connected.c: [connected] layer -- placeholder, being written. */
+#include "../core/internal.h"
+
+static dn_status connected_parse(dn_layer *l, dn_cfg_section *s, dn_network *net)
+{
+    (void)l; (void)net;
+    return dn_error(DN_ERR_UNSUPPORTED, "%s:%d: [connected] is not implemented yet", s->file, s->line);
+}
+
+const dn_layer_ops dn_connected_ops = {.section = "connected", .parse = connected_parse};

@@ -1,0 +1,10 @@
+/* detection.c: [detection] layer -- placeholder, being written. */
+#include "../core/internal.h"
+
+static dn_status detection_parse(dn_layer *l, dn_cfg_section *s, dn_network *net)
+{
+    (void)l; (void)net;
+    return dn_error(DN_ERR_UNSUPPORTED, "%s:%d: [detection] is not implemented yet", s->file, s->line);
+}
+
+const dn_layer_ops dn_detection_ops = {.section = "detection", .parse = detection_parse};

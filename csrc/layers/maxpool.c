@@ -1,0 +1,10 @@
+/* maxpool.c: [maxpool] layer -- placeholder, being written. */
+#include "../core/internal.h"
+
+static dn_status maxpool_parse(dn_layer *l, dn_cfg_section *s, dn_network *net)
+{
+    (void)l; (void)net;
+    return dn_error(DN_ERR_UNSUPPORTED, "%s:%d: [maxpool] is not implemented yet", s->file, s->line);
+}
+
+const dn_layer_ops dn_maxpool_ops = {.section = "maxpool", .parse = maxpool_parse};

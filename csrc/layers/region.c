@@ -1,0 +1,10 @@
+/* region.c: [region] layer -- placeholder, being written. */
+#include "../core/internal.h"
+
+static dn_status region_parse(dn_layer *l, dn_cfg_section *s, dn_network *net)
+{
+    (void)l; (void)net;
+    return dn_error(DN_ERR_UNSUPPORTED, "%s:%d: [region] is not implemented yet", s->file, s->line);
+}
+
+const dn_layer_ops dn_region_ops = {.section = "region", .parse = region_parse};

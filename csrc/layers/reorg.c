@@ -1,0 +1,10 @@
+/* reorg.c: [reorg] layer -- placeholder, being written. */
+#include "../core/internal.h"
+
+static dn_status reorg_parse(dn_layer *l, dn_cfg_section *s, dn_network *net)
+{
+    (void)l; (void)net;
+    return dn_error(DN_ERR_UNSUPPORTED, "%s:%d: [reorg] is not implemented yet", s->file, s->line);
+}
+
+const dn_layer_ops dn_reorg_ops = {.section = "reorg", .parse = reorg_parse};

@@ -1,0 +1,10 @@
+/* route.c: [route] layer -- placeholder, being written. */
+#include "../core/internal.h"
+
+static dn_status route_parse(dn_layer *l, dn_cfg_section *s, dn_network *net)
+{
+    (void)l; (void)net;
+    return dn_error(DN_ERR_UNSUPPORTED, "%s:%d: [route] is not implemented yet", s->file, s->line);
+}
+
+const dn_layer_ops dn_route_ops = {.section = "route", .parse = route_parse};

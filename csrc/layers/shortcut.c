@@ -1,0 +1,10 @@
+/* shortcut.c: [shortcut] layer -- placeholder, being written. */
+#include "../core/internal.h"
+
+static dn_status shortcut_parse(dn_layer *l, dn_cfg_section *s, dn_network *net)
+{
+    (void)l; (void)net;
+    return dn_error(DN_ERR_UNSUPPORTED, "%s:%d: [shortcut] is not implemented yet", s->file, s->line);
+}
+
+const dn_layer_ops dn_shortcut_ops = {.section = "shortcut", .parse = shortcut_parse};

@@ -1,0 +1,10 @@
+/* softmax.c: [softmax] layer -- placeholder, being written. */
+#include "../core/internal.h"
+
+static dn_status softmax_parse(dn_layer *l, dn_cfg_section *s, dn_network *net)
+{
+    (void)l; (void)net;
+    return dn_error(DN_ERR_UNSUPPORTED, "%s:%d: [softmax] is not implemented yet", s->file, s->line);
+}
+
+const dn_layer_ops dn_softmax_ops = {.section = "softmax", .parse = softmax_parse};

@@ -1,0 +1,10 @@
+/* upsample.c: [upsample] layer -- placeholder, being written. */
+#include "../core/internal.h"
+
+static dn_status upsample_parse(dn_layer *l, dn_cfg_section *s, dn_network *net)
+{
+    (void)l; (void)net;
+    return dn_error(DN_ERR_UNSUPPORTED, "%s:%d: [upsample] is not implemented yet", s->file, s->line);
+}
+
+const dn_layer_ops dn_upsample_ops = {.section = "upsample", .parse = upsample_parse};

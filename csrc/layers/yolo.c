@@ -1,0 +1,10 @@
+/* yolo.c: [yolo] layer -- placeholder, being written. */
+#include "../core/internal.h"
+
+static dn_status yolo_parse(dn_layer *l, dn_cfg_section *s, dn_network *net)
+{
+    (void)l; (void)net;
+    return dn_error(DN_ERR_UNSUPPORTED, "%s:%d: [yolo] is not implemented yet", s->file, s->line);
+}
+
+const dn_layer_ops dn_yolo_ops = {.section = "yolo", .parse = yolo_parse};

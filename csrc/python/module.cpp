@@ -1,0 +1,225 @@
+// module.cpp: darknet_py._core, pybind11 bindings over the C core. Bindings
+// only: arrays become contiguous float32 here, outputs are allocated before
+// calling C, the GIL is released around compute, and C status codes become
+// Python exceptions in exactly one place (raise_status).
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+extern "C" {
+#include "darknet.h"
+}
+
+namespace py = pybind11;
+using farray = py::array_t<float, py::array::c_style | py::array::forcecast>;
+
+[[noreturn]] static void raise_status(dn_status st)
+{
+    static const char *names[] = {"DarknetError", "DarknetIOError", "CfgParseError", "FormatError",
+                                  "DarknetValueError", "DarknetMemoryError", "DarknetStateError",
+                                  "DarknetUnsupportedError"};
+    std::string msg = dn_last_error();
+    py::object errors = py::module_::import("darknet_py.errors");
+    const char *name = (unsigned)st < sizeof(names) / sizeof(names[0]) ? names[st] : names[0];
+    PyErr_SetString(errors.attr(name).ptr(), msg.c_str());
+    throw py::error_already_set();
+}
+
+static void check(dn_status st)
+{
+    if (st != DN_OK) raise_status(st);
+}
+
+struct Network {
+    dn_network *net = nullptr;
+
+    Network(const std::string &cfg, int batch, uint64_t seed)
+    {
+        dn_status st;
+        {
+            py::gil_scoped_release nogil;
+            st = dn_network_load(&net, cfg.c_str(), batch, seed);
+        }
+        check(st);
+    }
+    ~Network() { dn_network_free(net); }
+
+    void load_weights(const std::string &path, int upto)
+    {
+        dn_status st;
+        {
+            py::gil_scoped_release nogil;
+            st = dn_network_load_weights(net, path.c_str(), upto);
+        }
+        check(st);
+    }
+    void save_weights(const std::string &path, int upto) const
+    {
+        dn_status st;
+        {
+            py::gil_scoped_release nogil;
+            st = dn_network_save_weights(net, path.c_str(), upto);
+        }
+        check(st);
+    }
+    std::vector<int> input_shape() const
+    {
+        int b, c, h, w;
+        dn_network_input_shape(net, &b, &c, &h, &w);
+        return {b, c, h, w};
+    }
+    void resize(int batch, int w, int h) { check(dn_network_resize(net, batch, w, h)); }
+
+    py::array_t<float> layer_output(int i) const
+    {
+        dn_layer_info info;
+        check(dn_network_layer_info(net, i, &info));
+        int b;
+        dn_network_input_shape(net, &b, nullptr, nullptr, nullptr);
+        py::array_t<float> out({b, info.out_c, info.out_h, info.out_w});
+        std::memcpy(out.mutable_data(), dn_network_layer_output(net, i), sizeof(float) * out.size());
+        return out;
+    }
+
+    // x: N x C x H x W float32. Runs the whole network; returns the last layer's output.
+    py::array_t<float> forward(farray x)
+    {
+        int b, c, h, w;
+        dn_network_input_shape(net, &b, &c, &h, &w);
+        if (x.ndim() != 4 || x.shape(1) != c)
+            throw py::value_error("forward: expected a float32 array N x " + std::to_string(c) +
+                                  " x H x W, got ndim=" + std::to_string(x.ndim()));
+        int n = (int)x.shape(0), xh = (int)x.shape(2), xw = (int)x.shape(3);
+        if (n <= 0) throw py::value_error("forward: empty batch");
+        if (n != b || xh != h || xw != w) check(dn_network_resize(net, n, xw, xh));
+        dn_status st;
+        {
+            py::gil_scoped_release nogil;
+            st = dn_network_forward(net, x.data());
+        }
+        check(st);
+        return layer_output(dn_network_num_layers(net) - 1);
+    }
+
+    // Decoded boxes of image b after forward: (boxes N x 4 [x, y, w, h],
+    // objectness N, probs N x classes), before NMS.
+    py::tuple detections(int b, int img_w, int img_h, float thresh, bool letterbox, bool relative,
+                         float nms)
+    {
+        dn_detections d;
+        check(dn_network_detections(net, b, img_w, img_h, thresh, letterbox, relative, &d));
+        if (nms > 0) dn_nms_sort(&d, nms);
+        py::array_t<float> boxes({d.n, 4}), obj(d.n), probs({d.n, d.classes});
+        for (int i = 0; i < d.n; ++i) {
+            float *bx = boxes.mutable_data(i, 0);
+            bx[0] = d.dets[i].bbox.x; bx[1] = d.dets[i].bbox.y;
+            bx[2] = d.dets[i].bbox.w; bx[3] = d.dets[i].bbox.h;
+            obj.mutable_data()[i] = d.dets[i].objectness;
+            if (d.classes) std::memcpy(probs.mutable_data(i, 0), d.dets[i].prob, sizeof(float) * d.classes);
+        }
+        dn_detections_free(&d);
+        return py::make_tuple(boxes, obj, probs);
+    }
+
+    // Saved tensors of layer i as writable 1-D views (kept alive by self).
+    static py::dict params(py::object self, int i)
+    {
+        Network &n = self.cast<Network &>();
+        py::dict out;
+        const char *name;
+        float *data;
+        size_t cnt;
+        dn_layer_info info;
+        check(dn_network_layer_info(n.net, i, &info));
+        for (int k = 0; dn_network_layer_param(n.net, i, k, &name, &data, &cnt) == DN_OK; ++k)
+            out[name] = py::array_t<float>({(py::ssize_t)cnt}, {sizeof(float)}, data, self);
+        return out;
+    }
+
+    py::list layers() const
+    {
+        py::list out;
+        for (int i = 0; i < dn_network_num_layers(net); ++i) {
+            dn_layer_info f;
+            check(dn_network_layer_info(net, i, &f));
+            py::dict d;
+            d["index"] = i;
+            d["type"] = f.type;
+            d["input_shape"] = py::make_tuple(f.in_c, f.in_h, f.in_w);
+            d["output_shape"] = py::make_tuple(f.out_c, f.out_h, f.out_w);
+            d["bflops"] = f.bflops;
+            d["ternary"] = (bool)f.ternary;
+            d["filters"] = f.filters;
+            d["size"] = f.size;
+            d["stride"] = f.stride;
+            d["pad"] = f.pad;
+            d["groups"] = f.groups;
+            d["batch_normalize"] = (bool)f.batch_normalize;
+            d["activation"] = f.activation;
+            d["nparams"] = f.nparams;
+            out.append(d);
+        }
+        return out;
+    }
+};
+
+// Image helpers: HxWx3 uint8 -> letterboxed 1 x 3 x h x w float32 in [0,1].
+static py::array_t<float> letterbox_u8(py::array_t<uint8_t, py::array::c_style | py::array::forcecast> img,
+                                       int w, int h)
+{
+    if (img.ndim() != 3 || img.shape(2) != 3)
+        throw py::value_error("expected an H x W x 3 uint8 image");
+    dn_image im, lb;
+    check(dn_image_from_u8(&im, img.data(), (int)img.shape(1), (int)img.shape(0), 3));
+    dn_status st = dn_image_letterbox(&im, w, h, &lb);
+    dn_image_free(&im);
+    check(st);
+    py::array_t<float> out({1, 3, h, w});
+    std::memcpy(out.mutable_data(), lb.data, sizeof(float) * out.size());
+    dn_image_free(&lb);
+    return out;
+}
+
+static py::array_t<uint8_t> load_image(const std::string &path)
+{
+    dn_image im;
+    check(dn_image_load(&im, path.c_str(), 3));
+    py::array_t<uint8_t> out({im.h, im.w, 3});
+    uint8_t *o = out.mutable_data();
+    for (int y = 0; y < im.h; ++y)
+        for (int x = 0; x < im.w; ++x)
+            for (int c = 0; c < 3; ++c) {
+                float v = im.data[((size_t)c * im.h + y) * im.w + x] * 255.f + .5f;
+                o[((size_t)y * im.w + x) * 3 + c] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+            }
+    dn_image_free(&im);
+    return out;
+}
+
+PYBIND11_MODULE(_core, m)
+{
+    m.doc() = "Bindings over the ternary-weight Darknet C core (use darknet_py instead).";
+    py::class_<Network>(m, "Network")
+        .def(py::init<const std::string &, int, uint64_t>(), py::arg("cfg"), py::arg("batch") = 1,
+             py::arg("seed") = 0)
+        .def("load_weights", &Network::load_weights, py::arg("path"), py::arg("upto") = -1)
+        .def("save_weights", &Network::save_weights, py::arg("path"), py::arg("upto") = -1)
+        .def("forward", &Network::forward)
+        .def("layer_output", &Network::layer_output)
+        .def("params", &Network::params, py::arg("i"))
+        .def("resize", &Network::resize, py::arg("batch"), py::arg("w"), py::arg("h"))
+        .def("detections", &Network::detections, py::arg("b"), py::arg("img_w"), py::arg("img_h"),
+             py::arg("thresh"), py::arg("letterbox") = true, py::arg("relative") = false,
+             py::arg("nms") = 0.45f)
+        .def("set_threads", [](Network &n, int t) { dn_network_set_threads(n.net, t); })
+        .def_property_readonly("input_shape", &Network::input_shape)
+        .def_property_readonly("layers", &Network::layers)
+        .def_property("seen", [](const Network &n) { return dn_network_seen(n.net); },
+                      [](Network &n, uint64_t s) { dn_network_set_seen(n.net, s); });
+    m.def("letterbox", &letterbox_u8, py::arg("image"), py::arg("w"), py::arg("h"));
+    m.def("load_image", &load_image, py::arg("path"));
+}

@@ -1,0 +1,146 @@
+"""Network: a Darknet network built from a .cfg, optionally with .weights,
+running on the C core. Images go in as paths or H x W x 3 uint8 arrays."""
+from dataclasses import dataclass
+import os
+
+import numpy as np
+
+from . import _core
+from .names import default_names, read_names
+
+
+@dataclass
+class Detection:
+    """One detected object; box corners are in pixels of the original image."""
+    label: str
+    class_id: int
+    confidence: float
+    box: tuple  # (left, top, right, bottom)
+
+    @property
+    def xywh(self):
+        l, t, r, b = self.box
+        return ((l + r) / 2, (t + b) / 2, r - l, b - t)
+
+
+def _check_file(path, what):
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: {what} not found")
+
+
+class Network:
+    """A Darknet network.
+
+    >>> net = Network("cfg/yolov2-tiny-voc.cfg", "yolov2-tiny-voc.weights")
+    >>> net.detect("dog.jpg")
+    """
+
+    def __init__(self, cfg, weights=None, *, batch=1, seed=0, names=None, threads=None):
+        cfg = os.fspath(cfg)
+        _check_file(cfg, "cfg file")
+        self.cfg = cfg
+        self._net = _core.Network(cfg, batch, seed)
+        if weights is not None:
+            self.load_weights(weights)
+        if threads:
+            self._net.set_threads(int(threads))
+        classes = self._classes()
+        if isinstance(names, (str, os.PathLike)):
+            names = read_names(os.fspath(names))
+        self.names = list(names) if names is not None else default_names(classes)
+
+    def _classes(self):
+        for l in reversed(self.layers):
+            if l["type"] in ("region", "yolo", "detection"):
+                return l.get("classes", 0)
+        return 0
+
+    # --- weights ---
+    def load_weights(self, path, upto=-1):
+        """Read a Darknet .weights file (upto=N: only the first N layers)."""
+        self._net.load_weights(os.fspath(path), upto)
+
+    def save_weights(self, path, upto=-1):
+        """Write a Darknet .weights file atomically (upto=N: first N layers)."""
+        self._net.save_weights(os.fspath(path), upto)
+
+    # --- shapes and layers ---
+    @property
+    def layers(self):
+        """One dict per layer: type, input_shape, output_shape, bflops, ..."""
+        return self._net.layers
+
+    @property
+    def input_shape(self):
+        """(batch, channels, height, width)"""
+        return tuple(self._net.input_shape)
+
+    @property
+    def seen(self):
+        return self._net.seen
+
+    @property
+    def bflops(self):
+        return sum(l["bflops"] for l in self.layers)
+
+    def summary(self):
+        """Darknet-style layer table as a string."""
+        rows = []
+        for l in self.layers:
+            c, h, w = l["input_shape"]
+            oc, oh, ow = l["output_shape"]
+            extra = ""
+            if l["type"] == "convolutional":
+                extra = f'{l["filters"]:5d} {l["size"]}x{l["size"]}/{l["stride"]}' + (" T" if l["ternary"] else "")
+            rows.append(f'{l["index"]:4d} {l["type"]:<14s}{extra:<16s}{w:4d} x{h:4d} x{c:5d} -> '
+                        f'{ow:4d} x{oh:4d} x{oc:5d} {l["bflops"]:7.3f} BF')
+        rows.append(f"Total BFLOPS {self.bflops:.3f}")
+        return "\n".join(rows)
+
+    def __repr__(self):
+        b, c, h, w = self.input_shape
+        return f"Network({self.cfg!r}, layers={len(self.layers)}, input={w}x{h}x{c}, batch={b})"
+
+    # --- compute ---
+    def forward(self, x):
+        """x: float32 array N x C x H x W. Returns the last layer's output."""
+        x = np.asarray(x, dtype=np.float32)
+        if x.ndim == 3:
+            x = x[None]
+        return self._net.forward(np.ascontiguousarray(x))
+
+    def layer_output(self, i):
+        """Output of layer i from the last forward, N x C x H x W."""
+        return self._net.layer_output(int(i))
+
+    def params(self, i):
+        """Saved tensors of layer i, in .weights order, as writable views:
+        {'biases': ..., 'scales': ..., 'rolling_mean': ..., 'rolling_variance': ..., 'weights': ...}"""
+        return self._net.params(int(i))
+
+    def resize(self, width, height, batch=None):
+        b = self.input_shape[0] if batch is None else batch
+        self._net.resize(b, width, height)
+
+    def detect(self, image, thresh=0.25, nms=0.45):
+        """Detect objects in an image (path or H x W x 3 uint8 RGB array).
+        Returns a list of Detection sorted by confidence."""
+        if isinstance(image, (str, os.PathLike)):
+            image = _core.load_image(os.fspath(image))
+        image = np.ascontiguousarray(image)
+        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+            raise ValueError(f"detect: expected an H x W x 3 uint8 image, got {image.dtype} {image.shape}")
+        _, _, h, w = self.input_shape
+        x = _core.letterbox(image, w, h)
+        self.forward(x)
+        boxes, _, probs = self._net.detections(0, image.shape[1], image.shape[0], thresh, True, False, nms)
+        out = []
+        for i in range(len(boxes)):
+            for k in np.nonzero(probs[i] > thresh)[0]:
+                bx, by, bw, bh = (float(v) for v in boxes[i])
+                box = (max(bx - bw / 2, 0.0), max(by - bh / 2, 0.0),
+                       min(bx + bw / 2, image.shape[1] - 1.0), min(by + bh / 2, image.shape[0] - 1.0))
+                name = self.names[k] if k < len(self.names) else str(k)
+                out.append(Detection(name, int(k), float(probs[i, k]), box))
+        out.sort(key=lambda d: -d.confidence)
+        return out
