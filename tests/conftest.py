@@ -1,0 +1,64 @@
+"""Shared test helpers. Tests import darknet_py from this checkout (built in
+place by scripts/test.sh); data from ../shared is optional and skips cleanly."""
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+SHARED = os.environ.get("DARKNET_SHARED", os.path.join(os.path.dirname(ROOT), "shared"))
+REF_CFG = os.path.join(SHARED, "reference", "darknet-cfg")
+SEED_CFG = os.path.join(SHARED, "reference", "seed-cfg")
+VOC_ROOT = os.environ.get("DARKNET_VOC_ROOT", os.path.join(SHARED, "data", "voc-mini"))
+DARKNET_BIN = os.path.join(ROOT, "darknet")
+
+
+def cfg_text(net, *sections):
+    """Build cfg text: net is a dict of [net] options, sections are
+    (name, dict) pairs."""
+    out = ["[net]"] + [f"{k}={v}" for k, v in net.items()]
+    for name, opts in sections:
+        out.append(f"\n[{name}]")
+        out += [f"{k}={v}" for k, v in opts.items()]
+    return "\n".join(out) + "\n"
+
+
+@pytest.fixture
+def make_cfg(tmp_path):
+    """make_cfg(text) or make_cfg(net_dict, (name, opts), ...) -> path of a cfg file."""
+    counter = [0]
+
+    def make(first, *sections):
+        text = textwrap.dedent(first) if isinstance(first, str) else cfg_text(first, *sections)
+        counter[0] += 1
+        p = tmp_path / f"net{counter[0]}.cfg"
+        p.write_text(text)
+        return str(p)
+    return make
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
+
+
+def run_darknet(*args, input=None, check=True, cwd=None):
+    """Run ./darknet; returns CompletedProcess with text stdout/stderr."""
+    if not os.path.exists(DARKNET_BIN):
+        pytest.skip("./darknet is not built (run make)")
+    r = subprocess.run([DARKNET_BIN, *map(str, args)], input=input, capture_output=True,
+                       text=True, cwd=cwd or ROOT, timeout=600)
+    if check and r.returncode != 0:
+        raise AssertionError(f"darknet {' '.join(map(str, args))} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
+    return r
+
+
+def rel_err(a, b):
+    """Max abs error relative to the output scale."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return float(np.max(np.abs(a - b)) / max(1e-6, np.max(np.abs(b))))
