@@ -1,15 +1,64 @@
-/* main.c: the ./darknet binary, Darknet's command line. The only code that exits. */
+/* main.c: the ./darknet binary with Darknet's command line. The CLI is the
+ * only code allowed to exit; it prints the core's error messages. */
+#include "args.h"
 #include "darknet.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+static void usage(const char *prog)
+{
+    fprintf(stderr,
+            "usage: %s <command> ...\n"
+            "  detector test <data> <cfg> <weights> [image] [-thresh t] [-out name]\n"
+            "  detect <cfg> <weights> [image] [-thresh t]\n"
+            "  partial <cfg> <weights> <out> <N>\n",
+            prog);
+}
+
+int cmd_partial(int argc, char **argv)
+{
+    if (argc < 6) {
+        fprintf(stderr, "usage: %s partial <cfg> <weights> <out> <N>\n", argv[0]);
+        return 1;
+    }
+    int n = atoi(argv[5]);
+    dn_network *net;
+    if (dn_network_load(&net, argv[2], 1, 0) != DN_OK) return cli_fail("partial");
+    if (dn_network_load_weights(net, argv[3], -2) != DN_OK ||
+        dn_network_save_weights(net, argv[4], n) != DN_OK) {
+        dn_network_free(net);
+        return cli_fail("partial");
+    }
+    printf("Saving weights of the first %d layers to %s\n", n < dn_network_num_layers(net) ? n : dn_network_num_layers(net), argv[4]);
+    dn_network_free(net);
+    return 0;
+}
 
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: %s <function>\n", argv[0]);
+        usage(argv[0]);
         return 1;
     }
-    fprintf(stderr, "Not an option: %s\n", argv[1]);
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "detector")) return cmd_detector(argc, argv);
+    if (!strcmp(cmd, "detect")) {
+        /* darknet detect cfg weights [image] == detector test with VOC names */
+        char **args = calloc((size_t)argc + 2, sizeof(char *));
+        if (!args) return 1;
+        args[0] = argv[0];
+        args[1] = "detector";
+        args[2] = "test";
+        args[3] = "";
+        for (int i = 2; i < argc; ++i) args[i + 2] = argv[i];
+        int r = cmd_detector(argc + 2, args);
+        free(args);
+        return r;
+    }
+    if (!strcmp(cmd, "partial")) return cmd_partial(argc, argv);
+    fprintf(stderr, "Not an option: %s\n", cmd);
+    usage(argv[0]);
     return 1;
 }

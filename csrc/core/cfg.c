@@ -53,7 +53,7 @@ static dn_status add_option(dn_cfg *cfg, dn_cfg_section *s, char *key, char *val
     return DN_OK;
 }
 
-dn_status dn_cfg_parse_string(dn_cfg *cfg, const char *text, const char *name)
+static dn_status parse_text(dn_cfg *cfg, const char *text, const char *name, int implicit)
 {
     memset(cfg, 0, sizeof(*cfg));
     cfg->path = dup_range(name, name + strlen(name));
@@ -92,8 +92,15 @@ dn_status dn_cfg_parse_string(dn_cfg *cfg, const char *text, const char *name)
             break;
         }
         if (cfg->nsections == 0) {
-            st = dn_error(DN_ERR_PARSE, "%s:%d: option before any [section]", cfg->path, line);
-            break;
+            if (!implicit) {
+                st = dn_error(DN_ERR_PARSE, "%s:%d: option before any [section]", cfg->path, line);
+                break;
+            }
+            char *nm = dup_range("", "");
+            if (!nm || (st = add_section(cfg, nm, 0)) != DN_OK) {
+                st = nm ? st : dn_error(DN_ERR_NOMEM, "out of memory");
+                break;
+            }
         }
         char *key = dup_stripped(a, eq), *val = dup_stripped(eq + 1, b);
         if (!key || !val) { free(key); free(val); st = dn_error(DN_ERR_NOMEM, "out of memory"); break; }
@@ -105,12 +112,17 @@ dn_status dn_cfg_parse_string(dn_cfg *cfg, const char *text, const char *name)
         st = add_option(cfg, &cfg->sections[cfg->nsections - 1], key, val, line);
     }
     if (st == DN_OK && cfg->nsections == 0)
-        st = dn_error(DN_ERR_PARSE, "%s: no [section] found", cfg->path);
+        st = dn_error(DN_ERR_PARSE, implicit ? "%s: empty file" : "%s: no [section] found", cfg->path);
     if (st != DN_OK) dn_cfg_free(cfg);
     return st;
 }
 
-dn_status dn_cfg_parse_file(dn_cfg *cfg, const char *path)
+dn_status dn_cfg_parse_string(dn_cfg *cfg, const char *text, const char *name)
+{
+    return parse_text(cfg, text, name, 0);
+}
+
+static dn_status parse_file(dn_cfg *cfg, const char *path, int implicit)
 {
     memset(cfg, 0, sizeof(*cfg));
     FILE *f = fopen(path, "rb");
@@ -135,10 +147,14 @@ dn_status dn_cfg_parse_file(dn_cfg *cfg, const char *path)
         free(buf);
         return dn_error(DN_ERR_PARSE, "%s: byte offset %zu: NUL byte, not a text cfg", path, off);
     }
-    dn_status st = dn_cfg_parse_string(cfg, buf, path);
+    dn_status st = parse_text(cfg, buf, path, implicit);
     free(buf);
     return st;
 }
+
+dn_status dn_cfg_parse_file(dn_cfg *cfg, const char *path) { return parse_file(cfg, path, 0); }
+
+dn_status dn_cfg_parse_options_file(dn_cfg *cfg, const char *path) { return parse_file(cfg, path, 1); }
 
 void dn_cfg_free(dn_cfg *cfg)
 {

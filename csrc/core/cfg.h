@@ -31,6 +31,9 @@ typedef struct {
 } dn_cfg;
 
 dn_status dn_cfg_parse_file(dn_cfg *cfg, const char *path);
+/* A file of key=value lines without sections (.data files): the options land
+ * in one section named "" (sections may still follow). */
+dn_status dn_cfg_parse_options_file(dn_cfg *cfg, const char *path);
 /* Parse text held in memory; name is used in messages. */
 dn_status dn_cfg_parse_string(dn_cfg *cfg, const char *text, const char *name);
 void dn_cfg_free(dn_cfg *cfg);

@@ -106,6 +106,21 @@ void dn_detections_free(dn_detections *d);
 void dn_nms_sort(dn_detections *d, float iou_thresh);
 float dn_box_iou(dn_box a, dn_box b);
 
+/* ---- .data and .names files ---------------------------------------- */
+typedef struct {
+    int classes;
+    char *train, *valid, *names_path, *backup; /* NULL when absent */
+    char **names;                              /* from names_path, or NULL */
+    int nnames;
+} dn_data;
+
+/* Read a Darknet .data file (key = value lines) and its names file. */
+dn_status dn_data_load(dn_data *d, const char *path);
+void dn_data_free(dn_data *d);
+/* One name per line, blank lines skipped. */
+dn_status dn_names_load(const char *path, char ***names, int *n);
+void dn_names_free(char **names, int n);
+
 /* ---- images ----------------------------------------------------------- */
 typedef struct { int w, h, c; float *data; } dn_image; /* CHW, values in [0,1] */
 

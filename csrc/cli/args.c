@@ -1,0 +1,55 @@
+/* args.c: option lookup for the CLI (see args.h). */
+#include "args.h"
+#include "darknet.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void drop(int *argc, char **argv, int i, int n)
+{
+    for (int j = i; j + n < *argc; ++j) argv[j] = argv[j + n];
+    *argc -= n;
+}
+
+static int find(int argc, char **argv, const char *name)
+{
+    for (int i = 1; i < argc; ++i)
+        if (!strcmp(argv[i], name)) return i;
+    return -1;
+}
+
+int cli_flag(int *argc, char **argv, const char *name)
+{
+    int i = find(*argc, argv, name);
+    if (i < 0) return 0;
+    drop(argc, argv, i, 1);
+    return 1;
+}
+
+const char *cli_str(int *argc, char **argv, const char *name, const char *def)
+{
+    int i = find(*argc, argv, name);
+    if (i < 0 || i + 1 >= *argc) return def;
+    const char *v = argv[i + 1];
+    drop(argc, argv, i, 2);
+    return v;
+}
+
+int cli_int(int *argc, char **argv, const char *name, int def)
+{
+    const char *v = cli_str(argc, argv, name, NULL);
+    return v ? atoi(v) : def;
+}
+
+float cli_float(int *argc, char **argv, const char *name, float def)
+{
+    const char *v = cli_str(argc, argv, name, NULL);
+    return v ? (float)atof(v) : def;
+}
+
+int cli_fail(const char *what)
+{
+    fprintf(stderr, "darknet: %s: %s\n", what, dn_last_error());
+    return 1;
+}

@@ -1,0 +1,16 @@
+/* args.h: Darknet-style option lookup. Each finder removes the option (and
+ * its value) from argv, so what remains are the positional arguments. */
+#ifndef DN_CLI_ARGS_H
+#define DN_CLI_ARGS_H
+
+int cli_flag(int *argc, char **argv, const char *name);
+int cli_int(int *argc, char **argv, const char *name, int def);
+float cli_float(int *argc, char **argv, const char *name, float def);
+const char *cli_str(int *argc, char **argv, const char *name, const char *def);
+/* Print "darknet: <what>: <dn_last_error()>" and return 1. */
+int cli_fail(const char *what);
+
+int cmd_detector(int argc, char **argv);
+int cmd_partial(int argc, char **argv);
+
+#endif

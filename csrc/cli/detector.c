@@ -1,0 +1,124 @@
+/* detector.c: `darknet detector test` (and `detect`): letterbox each image to
+ * the network input, run it, decode and NMS the boxes, print them Darknet
+ * style and write predictions.png with the boxes drawn. */
+#include "args.h"
+#include "darknet.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char *const voc_names[] = {
+    "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
+    "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa",
+    "train", "tvmonitor"};
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+/* Class names for n classes: from the .data file, else VOC's for 20 classes;
+ * entries without a name are NULL (printed as the class number). */
+static const char **names_for(const dn_data *d, int n)
+{
+    const char **names = calloc((size_t)n + 1, sizeof(char *));
+    for (int i = 0; names && i < n; ++i) {
+        if (d->names && i < d->nnames) names[i] = d->names[i];
+        else if (n == 20 && !d->names) names[i] = voc_names[i];
+    }
+    return names;
+}
+
+static int test_one(dn_network *net, const dn_data *data, const char *path, float thresh,
+                    float nms, const char *out)
+{
+    dn_image im, sized;
+    int b, c, h, w;
+    dn_network_input_shape(net, &b, &c, &h, &w);
+    if (dn_image_load(&im, path, 3) != DN_OK) return cli_fail("detector test");
+    if (dn_image_letterbox(&im, w, h, &sized) != DN_OK) { dn_image_free(&im); return cli_fail("detector test"); }
+    double t0 = now();
+    dn_status st = dn_network_forward(net, sized.data);
+    double t1 = now();
+    dn_image_free(&sized);
+    dn_detections dets;
+    if (st == DN_OK) st = dn_network_detections(net, 0, im.w, im.h, thresh, 1, 0, &dets);
+    if (st != DN_OK) { dn_image_free(&im); return cli_fail("detector test"); }
+    printf("%s: Predicted in %f seconds.\n", path, t1 - t0);
+    if (nms > 0) dn_nms_sort(&dets, nms);
+    const char **names = names_for(data, dets.classes);
+    for (int i = 0; names && i < dets.n; ++i) {
+        const dn_detection *d = &dets.dets[i];
+        for (int k = 0; k < dets.classes; ++k) {
+            if (d->prob[k] <= thresh) continue;
+            float l = d->bbox.x - d->bbox.w / 2, t = d->bbox.y - d->bbox.h / 2;
+            if (names[k]) printf("%s", names[k]);
+            else printf("%d", k);
+            printf(": %.0f%%\t(left_x: %4.0f   top_y: %4.0f   width: %4.0f   height: %4.0f)\n",
+                   d->prob[k] * 100, l, t, d->bbox.w, d->bbox.h);
+        }
+    }
+    dn_image_draw_detections(&im, &dets, thresh, names);
+    char png[4096];
+    snprintf(png, sizeof png, "%s.png", out);
+    st = dn_image_save_png(&im, png);
+    free(names);
+    dn_detections_free(&dets);
+    dn_image_free(&im);
+    return st == DN_OK ? 0 : cli_fail("detector test");
+}
+
+static int detector_test(int argc, char **argv)
+{
+    float thresh = cli_float(&argc, argv, "-thresh", .25f);
+    float nms = cli_float(&argc, argv, "-nms", .45f);
+    const char *out = cli_str(&argc, argv, "-out", "predictions");
+    int nthreads = cli_int(&argc, argv, "-nthreads", 0);
+    cli_flag(&argc, argv, "-dont_show");
+    cli_flag(&argc, argv, "-ext_output");
+    if (argc < 6) {
+        fprintf(stderr, "usage: %s detector test <data> <cfg> <weights> [image] [-thresh t] [-out name]\n", argv[0]);
+        return 1;
+    }
+    const char *datafile = argv[3], *cfg = argv[4], *weights = argv[5];
+    const char *image = argc > 6 ? argv[6] : NULL;
+    dn_data data;
+    memset(&data, 0, sizeof data);
+    if (*datafile && dn_data_load(&data, datafile) != DN_OK) return cli_fail("detector test");
+    dn_network *net;
+    if (dn_network_load(&net, cfg, 1, 0) != DN_OK) { dn_data_free(&data); return cli_fail("detector test"); }
+    dn_network_set_threads(net, nthreads);
+    int rc = 0;
+    if (*weights && dn_network_load_weights(net, weights, -1) != DN_OK) rc = cli_fail("detector test");
+    if (!rc && image) rc = test_one(net, &data, image, thresh, nms, out);
+    else if (!rc) {
+        char line[4096];
+        while (1) {
+            printf("Enter Image Path: ");
+            fflush(stdout);
+            if (!fgets(line, sizeof line, stdin)) break;
+            line[strcspn(line, "\r\n")] = 0;
+            if (!*line) continue;
+            rc |= test_one(net, &data, line, thresh, nms, out);
+        }
+        printf("\n");
+    }
+    dn_network_free(net);
+    dn_data_free(&data);
+    return rc;
+}
+
+int cmd_detector(int argc, char **argv)
+{
+    if (argc < 3) {
+        fprintf(stderr, "usage: %s detector [test] ...\n", argv[0]);
+        return 1;
+    }
+    if (!strcmp(argv[2], "test")) return detector_test(argc, argv);
+    fprintf(stderr, "darknet detector: unknown subcommand '%s'\n", argv[2]);
+    return 1;
+}
