@@ -143,6 +143,9 @@ void dn_warn(const char *fmt, ...)
     ;
 void *dn_calloc(size_t n, size_t size); /* NULL on failure, error set */
 
+/* Optimiser (optim.c): apply and clear net->grads with the SGD rule. */
+void dn_sgd_update(dn_network *net, float lr);
+
 /* Layer registry (layers/registry.c): lookup by section name. */
 const dn_layer_ops *dn_layer_ops_find(const char *section);
 

@@ -77,6 +77,10 @@ const float *dn_network_layer_output(const dn_network *net, int i);
 dn_status dn_network_layer_param(dn_network *net, int i, int k, const char **name,
                                  float **data, size_t *n);
 uint64_t dn_network_seen(const dn_network *net);
+/* Batches done (seen / cfg batch) and the learning rate of the [net]
+ * schedule (policy, steps, burn_in...) at that point. */
+int dn_network_current_batch(const dn_network *net);
+float dn_network_learning_rate(dn_network *net);
 void dn_network_set_seen(dn_network *net, uint64_t seen);
 
 /* ---- detection -------------------------------------------------------- */
@@ -133,6 +137,37 @@ void dn_image_free(dn_image *im);
 /* Draw detections above thresh with their class names (may be NULL). */
 void dn_image_draw_detections(dn_image *im, const dn_detections *d, float thresh,
                               const char *const *names);
+
+/* ---- labels and the training data loader ----------------------------- */
+typedef struct { float x, y, w, h; int id; } dn_label; /* relative centre/size */
+
+/* Darknet's label path: images/ and JPEGImages/ -> labels/, extension -> .txt. */
+dn_status dn_label_path(const char *image_path, char *out, size_t cap);
+/* Read `class cx cy w h` lines. A missing file gives 0 labels (an image
+ * without objects). A bad line is an error naming file and line. */
+dn_status dn_labels_load(const char *label_path, int classes, dn_label **out, int *n);
+
+typedef struct dn_loader dn_loader;
+typedef struct {
+    const char *list_path;  /* file with one image path per line */
+    int batch;              /* images per batch */
+    int classes, max_boxes; /* truth rows per image (Darknet: 90 for yolo, 30 region) */
+    int augment;            /* 1: jitter/flip/HSV as Darknet's detector training */
+    float jitter, hue, saturation, exposure;
+    int letterbox;          /* augment=0 only: letterbox instead of plain resize */
+    uint64_t seed;
+    int max_skips;          /* unreadable images/labels tolerated before an error (<0: unlimited) */
+} dn_loader_opts;
+
+dn_status dn_loader_open(dn_loader **out, const dn_loader_opts *opts);
+/* Blocks for the next batch at input size w x h: images batch*3*h*w,
+ * truth batch*max_boxes*5 floats (x, y, w, h, class; zero rows unused).
+ * The next batch is prepared on a background thread meanwhile. Batches depend
+ * only on the seed and their index, not on timing. */
+dn_status dn_loader_next(dn_loader *ld, int w, int h, float *images, float *truth);
+int dn_loader_size(const dn_loader *ld);     /* images in the list */
+int dn_loader_skipped(const dn_loader *ld);  /* bad images/labels skipped so far */
+void dn_loader_close(dn_loader *ld);
 
 #ifdef __cplusplus
 }

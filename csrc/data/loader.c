@@ -1,0 +1,216 @@
+/* loader.c: the training data loader. A list of image paths; each batch picks
+ * images at random (with replacement, as Darknet), loads them with their
+ * labels, augments them as Darknet's detector training does, and writes the
+ * batch as images [batch][3][h][w] and truth [batch][max_boxes][5].
+ * The next batch is built on a background thread while the caller computes.
+ * Randomness comes from (seed, batch index), so timing never changes results.
+ */
+#include "../core/internal.h"
+#include "augment.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct dn_loader {
+    dn_loader_opts o;
+    char **paths;
+    int n;
+    /* prefetch of batch `next_index` at size pw x ph */
+    pthread_t thread;
+    int running;
+    int pw, ph;
+    float *pimages, *ptruth;
+    dn_status pstatus;
+    char perror[1024];
+    int pskipped;
+    uint64_t next_index;
+    int skipped;
+};
+
+static float rand_range(uint64_t *s, float a, float b) { return a + (b - a) * dn_rand_uniform(s); }
+
+static float rand_scale(uint64_t *s, float x)
+{
+    float v = rand_range(s, 1, x);
+    return dn_rand_uniform(s) < .5f ? v : 1.f / v;
+}
+
+/* Load image path i and its labels into one slot of a batch. */
+static dn_status load_one(dn_loader *ld, const char *path, uint64_t *rng, int w, int h,
+                          float *image, float *truth)
+{
+    dn_image orig;
+    dn_status st = dn_image_load(&orig, path, 3);
+    if (st != DN_OK) return st;
+    char lp[4096];
+    dn_label *labels = NULL;
+    int nl = 0;
+    st = dn_label_path(path, lp, sizeof lp);
+    if (st == DN_OK) st = dn_labels_load(lp, ld->o.classes, &labels, &nl);
+    if (st != DN_OK) { dn_image_free(&orig); return st; }
+    dn_image canvas = {w, h, 3, image};
+    size_t npix = (size_t)3 * w * h;
+    for (size_t i = 0; i < npix; ++i) image[i] = .5f;
+    float sx = 1, sy = 1, dx = 0, dy = 0;
+    int flip = 0;
+    if (ld->o.augment) {
+        float jw = ld->o.jitter * orig.w, jh = ld->o.jitter * orig.h;
+        float ar = (orig.w + rand_range(rng, -jw, jw)) / (orig.h + rand_range(rng, -jh, jh));
+        float nw, nh;
+        if (ar < 1) { nh = h; nw = nh * ar; } else { nw = w; nh = nw / ar; }
+        float px = rand_range(rng, 0, w - nw), py = rand_range(rng, 0, h - nh);
+        dn_place_image(&orig, (int)nw, (int)nh, (int)px, (int)py, &canvas);
+        float dhue = rand_range(rng, -ld->o.hue, ld->o.hue);
+        float dsat = rand_scale(rng, ld->o.saturation), dexp = rand_scale(rng, ld->o.exposure);
+        dn_distort_image(&canvas, dhue, dsat, dexp);
+        flip = dn_rand_uniform(rng) < .5f;
+        if (flip) dn_flip_image(&canvas);
+        sx = (float)(int)nw / w; sy = (float)(int)nh / h;
+        dx = (float)(int)px / w; dy = (float)(int)py / h;
+    } else {
+        dn_place_image(&orig, w, h, 0, 0, &canvas);
+    }
+    dn_image_free(&orig);
+    /* shuffle so that truncation to max_boxes drops random boxes, as Darknet */
+    for (int i = nl - 1; i > 0; --i) {
+        int j = (int)(dn_rand_uniform(rng) * (i + 1));
+        dn_label t = labels[i]; labels[i] = labels[j]; labels[j] = t;
+    }
+    nl = dn_transform_labels(labels, nl, dx, dy, sx, sy, flip);
+    memset(truth, 0, sizeof(float) * 5 * (size_t)ld->o.max_boxes);
+    for (int i = 0; i < nl && i < ld->o.max_boxes; ++i) {
+        float *t = truth + 5 * i;
+        t[0] = labels[i].x; t[1] = labels[i].y; t[2] = labels[i].w; t[3] = labels[i].h;
+        t[4] = (float)labels[i].id;
+    }
+    free(labels);
+    return DN_OK;
+}
+
+static dn_status load_batch(dn_loader *ld, uint64_t index, int w, int h, float *images, float *truth,
+                            int *skipped)
+{
+    uint64_t rng = ld->o.seed * 0x9E3779B97F4A7C15ull + index * 0xD1B54A32D192ED03ull + 1;
+    size_t isz = (size_t)3 * w * h, tsz = (size_t)5 * ld->o.max_boxes;
+    for (int b = 0; b < ld->o.batch; ++b) {
+        while (1) {
+            int i = (int)(dn_rand_uniform(&rng) * ld->n) % ld->n;
+            dn_status st = load_one(ld, ld->paths[i], &rng, w, h, images + b * isz, truth + b * tsz);
+            if (st == DN_OK) break;
+            if (st == DN_ERR_NOMEM) return st;
+            ++*skipped;
+            dn_warn("skipping %s: %s", ld->paths[i], dn_last_error());
+            if (ld->o.max_skips >= 0 && *skipped > ld->o.max_skips)
+                return dn_error(DN_ERR_FORMAT, "too many bad images or labels (%d skipped, limit %d); last: %s",
+                                *skipped, ld->o.max_skips, dn_last_error());
+        }
+    }
+    return DN_OK;
+}
+
+static void *prefetch_main(void *arg)
+{
+    dn_loader *ld = arg;
+    ld->pskipped = 0;
+    ld->pstatus = load_batch(ld, ld->next_index, ld->pw, ld->ph, ld->pimages, ld->ptruth, &ld->pskipped);
+    if (ld->pstatus != DN_OK) snprintf(ld->perror, sizeof ld->perror, "%s", dn_last_error());
+    return NULL;
+}
+
+static dn_status start_prefetch(dn_loader *ld, int w, int h)
+{
+    size_t isz = (size_t)ld->o.batch * 3 * w * h;
+    if (w != ld->pw || h != ld->ph || !ld->pimages) {
+        float *p = realloc(ld->pimages, isz * sizeof(float));
+        if (!p) return dn_error(DN_ERR_NOMEM, "loader: out of memory");
+        ld->pimages = p;
+        ld->pw = w;
+        ld->ph = h;
+    }
+    if (pthread_create(&ld->thread, NULL, prefetch_main, ld))
+        return dn_error(DN_ERR_STATE, "loader: cannot start thread");
+    ld->running = 1;
+    return DN_OK;
+}
+
+static void join(dn_loader *ld)
+{
+    if (!ld->running) return;
+    pthread_join(ld->thread, NULL);
+    ld->running = 0;
+    ld->skipped += ld->pskipped;
+}
+
+dn_status dn_loader_next(dn_loader *ld, int w, int h, float *images, float *truth)
+{
+    dn_status st;
+    join(ld);
+    if (ld->pimages && ld->pw == w && ld->ph == h && ld->pstatus == DN_OK) {
+        memcpy(images, ld->pimages, sizeof(float) * (size_t)ld->o.batch * 3 * w * h);
+        memcpy(truth, ld->ptruth, sizeof(float) * (size_t)ld->o.batch * 5 * ld->o.max_boxes);
+    } else if (ld->pimages && ld->pw == w && ld->ph == h) {
+        return dn_error(ld->pstatus, "%s", ld->perror);
+    } else {
+        int skipped = 0;
+        st = load_batch(ld, ld->next_index, w, h, images, truth, &skipped);
+        ld->skipped += skipped;
+        if (st != DN_OK) return st;
+    }
+    ld->next_index++;
+    return start_prefetch(ld, w, h);
+}
+
+static dn_status read_list(dn_loader *ld, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return dn_error(DN_ERR_IO, "%s: cannot open image list: %s", path, strerror(errno));
+    char line[4096];
+    int cap = 0;
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\r\n")] = 0;
+        if (!*line) continue;
+        if (ld->n == cap) {
+            cap = cap ? 2 * cap : 256;
+            char **np = realloc(ld->paths, sizeof(char *) * (size_t)cap);
+            if (!np) { fclose(f); return dn_error(DN_ERR_NOMEM, "out of memory"); }
+            ld->paths = np;
+        }
+        if (!(ld->paths[ld->n] = strdup(line))) { fclose(f); return dn_error(DN_ERR_NOMEM, "out of memory"); }
+        ld->n++;
+    }
+    fclose(f);
+    if (!ld->n) return dn_error(DN_ERR_PARSE, "%s: the image list is empty", path);
+    return DN_OK;
+}
+
+dn_status dn_loader_open(dn_loader **out, const dn_loader_opts *opts)
+{
+    *out = NULL;
+    if (opts->batch <= 0 || opts->max_boxes <= 0)
+        return dn_error(DN_ERR_VALUE, "loader: batch and max_boxes must be positive");
+    dn_loader *ld = dn_calloc(1, sizeof(dn_loader));
+    if (!ld) return DN_ERR_NOMEM;
+    ld->o = *opts;
+    ld->o.list_path = NULL;
+    ld->ptruth = dn_calloc((size_t)opts->batch * 5 * opts->max_boxes, sizeof(float));
+    dn_status st = ld->ptruth ? read_list(ld, opts->list_path) : DN_ERR_NOMEM;
+    if (st != DN_OK) { dn_loader_close(ld); return st; }
+    *out = ld;
+    return DN_OK;
+}
+
+int dn_loader_size(const dn_loader *ld) { return ld->n; }
+int dn_loader_skipped(const dn_loader *ld) { return ld->skipped; }
+
+void dn_loader_close(dn_loader *ld)
+{
+    if (!ld) return;
+    join(ld);
+    for (int i = 0; i < ld->n; ++i) free(ld->paths[i]);
+    free(ld->paths);
+    free(ld->pimages);
+    free(ld->ptruth);
+    free(ld);
+}
