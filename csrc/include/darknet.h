@@ -83,6 +83,17 @@ int dn_network_current_batch(const dn_network *net);
 float dn_network_learning_rate(dn_network *net);
 void dn_network_set_seen(dn_network *net, uint64_t seen);
 
+/* ---- training --------------------------------------------------------- */
+/* Switch training mode on (allocates gradients, momentum and deltas; every
+ * layer must have a backward pass) or off. */
+dn_status dn_network_set_train(dn_network *net, int on);
+/* One optimiser step over a full cfg batch (batch = net batch * subdivisions
+ * images, run as `subdivisions` sub-batches): images [batch][c][h][w], truth
+ * [batch][max_boxes][5] (x, y, w, h, class; relative; zero rows unused).
+ * *loss: the detector cost per image, as Darknet prints it. */
+dn_status dn_network_train_step(dn_network *net, const float *images, const float *truth,
+                                int max_boxes, float *loss);
+
 /* ---- detection -------------------------------------------------------- */
 typedef struct { float x, y, w, h; } dn_box; /* centre and size */
 

@@ -1,0 +1,90 @@
+/* train.c: one training step of a network: for each of the `subdivisions`
+ * sub-batches, forward in training mode (detector layers compute their loss
+ * and put dL/doutput in their delta), then the layers' backward passes in
+ * reverse order accumulating dL/dparam in net->grads; then one SGD update.
+ * Conventions: l->delta holds dL/d(l->output) (the positive gradient);
+ * the reported loss is the sum of the detector layers' costs per image.
+ */
+#include "internal.h"
+#include "../kernels/cpu/threads.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+dn_status dn_network_set_train(dn_network *net, int on)
+{
+    if (!on) { net->train = 0; return DN_OK; }
+    if (!net->grads) {
+        net->grads = dn_calloc(net->nparams, sizeof(float));
+        net->momentum = dn_calloc(net->nparams, sizeof(float));
+        if (!net->grads || !net->momentum) return DN_ERR_NOMEM;
+        for (int i = 0; i < net->n; ++i)
+            for (int k = 0; k < net->layers[i].nparams; ++k) {
+                dn_param *p = &net->layers[i].params[k];
+                p->grad = (p->flags & DN_PARAM_TRAIN) ? net->grads + p->offset : NULL;
+            }
+    }
+    for (int i = 0; i < net->n; ++i)
+        if (!net->layers[i].ops->backward)
+            return dn_error(DN_ERR_UNSUPPORTED, "%s:%d: [%s] layer %d cannot be trained (no backward pass)",
+                            net->cfg_path, net->layers[i].line, net->layers[i].ops->section, i);
+    net->train = 1;
+    int b, c, h, w;
+    dn_network_input_shape(net, &b, &c, &h, &w);
+    return dn_network_resize(net, b, w, h); /* allocates the deltas */
+}
+
+static dn_status set_truth(dn_network *net, const float *truth, int max_boxes)
+{
+    size_t n = (size_t)net->batch * max_boxes * 5;
+    if (net->truths != max_boxes * 5) {
+        float *t = realloc(net->truth, n * sizeof(float));
+        if (!t) return dn_error(DN_ERR_NOMEM, "out of memory for truth");
+        net->truth = t;
+        net->truths = max_boxes * 5;
+    }
+    memcpy(net->truth, truth, n * sizeof(float));
+    return DN_OK;
+}
+
+/* Forward and backward of one sub-batch (net->batch images); returns the loss sum. */
+static float train_sub_batch(dn_network *net, const float *images)
+{
+    memcpy(net->input, images, (size_t)net->batch * net->inputs * sizeof(float));
+    const float *x = net->input;
+    float cost = 0;
+    for (int i = 0; i < net->n; ++i) {
+        dn_layer *l = &net->layers[i];
+        memset(l->delta, 0, (size_t)l->batch * l->outputs * sizeof(float));
+        l->ops->forward(l, net, x);
+        x = l->output;
+        if (l->is_detector) cost += l->cost;
+    }
+    for (int i = net->n - 1; i >= 0; --i) {
+        dn_layer *l = &net->layers[i];
+        const float *in = i ? net->layers[i - 1].output : net->input;
+        float *in_delta = i ? net->layers[i - 1].delta : NULL;
+        l->ops->backward(l, net, in, in_delta);
+    }
+    return cost;
+}
+
+dn_status dn_network_train_step(dn_network *net, const float *images, const float *truth,
+                                int max_boxes, float *loss)
+{
+    if (!net->train) return dn_error(DN_ERR_STATE, "train_step: call dn_network_set_train first");
+    dn_threads_apply(net->nthreads);
+    int subs = net->hp.batch / net->batch;
+    if (subs < 1) subs = 1;
+    size_t isz = (size_t)net->batch * net->inputs, tsz = (size_t)net->batch * max_boxes * 5;
+    double sum = 0;
+    for (int s = 0; s < subs; ++s) {
+        dn_status st = set_truth(net, truth + s * tsz, max_boxes);
+        if (st != DN_OK) return st;
+        sum += train_sub_batch(net, images + s * isz);
+        net->seen += (uint64_t)net->batch;
+    }
+    dn_sgd_update(net, dn_network_learning_rate(net));
+    *loss = (float)(sum / ((double)subs * net->batch));
+    return DN_OK;
+}
