@@ -71,6 +71,7 @@ struct dn_layer {
     dn_param params[DN_MAX_PARAMS];
     int ternary;                /* ternary=1 (conv) */
     int is_detector;            /* region/yolo/detection: contributes detections */
+    int max_boxes;              /* detectors: truth boxes per image (cfg `max`) */
     float cost;                 /* loss of the last forward (detectors) */
     void *priv;
 };
@@ -142,6 +143,10 @@ void dn_warn(const char *fmt, ...)
 #endif
     ;
 void *dn_calloc(size_t n, size_t size); /* NULL on failure, error set */
+
+/* Write .weights from a parameter block laid out as net->params (weights.c). */
+dn_status dn_weights_write(const dn_network *net, const char *path, int upto,
+                           const float *block, uint64_t seen);
 
 /* Optimiser (optim.c): apply and clear net->grads with the SGD rule. */
 void dn_sgd_update(dn_network *net, float lr);

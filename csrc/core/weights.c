@@ -81,7 +81,8 @@ dn_status dn_network_load_weights(dn_network *net, const char *path, int upto)
     return DN_OK;
 }
 
-dn_status dn_network_save_weights(const dn_network *net, const char *path, int upto)
+dn_status dn_weights_write(const dn_network *net, const char *path, int upto,
+                           const float *block, uint64_t seen)
 {
     dn_atomic_file af;
     dn_status st = dn_atomic_open(&af, path);
@@ -89,21 +90,25 @@ dn_status dn_network_save_weights(const dn_network *net, const char *path, int u
     int32_t hdr[3] = {net->major, net->minor, net->revision};
     int ok = fwrite(hdr, sizeof(int32_t), 3, af.f) == 3;
     if (seen_is_64(net->major, net->minor)) {
-        uint64_t s = net->seen;
-        ok = ok && fwrite(&s, 8, 1, af.f) == 1;
+        ok = ok && fwrite(&seen, 8, 1, af.f) == 1;
     } else {
-        uint32_t s = (uint32_t)net->seen;
+        uint32_t s = (uint32_t)seen;
         ok = ok && fwrite(&s, 4, 1, af.f) == 1;
     }
     int n = layer_count(net, upto);
     for (int i = 0; i < n && ok; ++i) {
         const dn_layer *l = &net->layers[i];
         for (int k = 0; k < l->nparams && ok; ++k)
-            ok = fwrite(l->params[k].data, sizeof(float), l->params[k].n, af.f) == l->params[k].n;
+            ok = fwrite(block + l->params[k].offset, sizeof(float), l->params[k].n, af.f) == l->params[k].n;
     }
     if (!ok) {
         dn_atomic_abort(&af);
         return dn_error(DN_ERR_IO, "%s: write failed: %s", path, strerror(errno));
     }
     return dn_atomic_commit(&af);
+}
+
+dn_status dn_network_save_weights(const dn_network *net, const char *path, int upto)
+{
+    return dn_weights_write(net, path, upto, net->params, net->seen);
 }

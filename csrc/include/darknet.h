@@ -94,6 +94,43 @@ dn_status dn_network_set_train(dn_network *net, int on);
 dn_status dn_network_train_step(dn_network *net, const float *images, const float *truth,
                                 int max_boxes, float *loss);
 
+/* The whole Darknet training loop (`darknet detector train`). */
+typedef struct {
+    int iteration;          /* batches done (Darknet's "i") */
+    float loss, avg_loss;   /* this batch; running average (0.9/0.1) */
+    float learning_rate;
+    double seconds;         /* this batch */
+    uint64_t seen;          /* images */
+    int width, height;      /* input size of this batch (random=1 changes it) */
+    int skipped;            /* bad images/labels skipped so far */
+} dn_train_stats;
+
+/* Return nonzero to stop training (a checkpoint is written first). */
+typedef int (*dn_train_callback)(const dn_train_stats *stats, void *user);
+
+typedef struct {
+    const char *data, *cfg;  /* .data and .cfg paths */
+    const char *weights;     /* initial weights or NULL; a .conv.N prefix file is fine */
+    const char *backup;      /* checkpoint folder; NULL: the .data file's backup */
+    int max_batches;         /* <= 0: the cfg's */
+    int clear;               /* reset `seen` to 0 */
+    uint64_t seed;
+    int nthreads;            /* <= 0: library default */
+    int quiet;               /* no per-iteration lines on stdout */
+    int max_skips;           /* bad images tolerated (< 0: unlimited) */
+    dn_train_callback callback;
+    void *user;
+} dn_train_opts;
+
+typedef struct {
+    char final_path[4096], minloss_path[4096], backup_path[4096];
+    float min_loss;          /* minimum running average loss */
+    int iterations;          /* batches done at the end */
+    int interrupted;         /* stopped by the callback */
+} dn_train_result;
+
+dn_status dn_train(const dn_train_opts *opts, dn_train_result *result);
+
 /* ---- detection -------------------------------------------------------- */
 typedef struct { float x, y, w, h; } dn_box; /* centre and size */
 

@@ -1,0 +1,174 @@
+/* trainer.c: the training loop behind `darknet detector train` and
+ * darknet_py.train(): load the .data, cfg and weights; loop over batches from
+ * the background loader; print Darknet's per-iteration line; write
+ * checkpoints atomically in the backup folder:
+ *   <base>.backup            every 100 iterations (resume from it)
+ *   <base>_<N>.weights       at N % 10000 == 0, and every 100 below 1000
+ *   <base>.minloss.weights   the weights at the minimum running average loss
+ *   <base>_final.weights     at the end
+ * The min-loss snapshot is kept in memory at every new minimum and written at
+ * least every 10 iterations, at each backup and at the end.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+/* "cfg/yolov2-voc.cfg" -> "yolov2-voc" */
+static void cfg_base(const char *cfg, char *out, size_t cap)
+{
+    const char *b = strrchr(cfg, '/');
+    b = b ? b + 1 : cfg;
+    snprintf(out, cap, "%s", b);
+    char *dot = strrchr(out, '.');
+    if (dot && dot != out) *dot = 0;
+}
+
+static dn_status ensure_dir(const char *dir)
+{
+    if (mkdir(dir, 0777) && errno != EEXIST)
+        return dn_error(DN_ERR_IO, "%s: cannot create backup folder: %s", dir, strerror(errno));
+    return DN_OK;
+}
+
+typedef struct {
+    dn_network *net;
+    dn_loader *loader;
+    dn_data data;
+    float *images, *truth, *best;
+    uint64_t best_seen;
+    int best_dirty, last_flush;
+    int max_boxes;
+    char prefix[4096];  /* <backup>/<cfg base> */
+} trainer;
+
+static void trainer_free(trainer *t)
+{
+    dn_loader_close(t->loader);
+    dn_network_free(t->net);
+    dn_data_free(&t->data);
+    free(t->images);
+    free(t->truth);
+    free(t->best);
+}
+
+static dn_status flush_minloss(trainer *t, const char *path, int iteration)
+{
+    if (!t->best_dirty) return DN_OK;
+    dn_status st = dn_weights_write(t->net, path, -1, t->best, t->best_seen);
+    if (st == DN_OK) { t->best_dirty = 0; t->last_flush = iteration; }
+    return st;
+}
+
+static dn_status setup(trainer *t, const dn_train_opts *o, dn_train_result *r)
+{
+    dn_status st = dn_data_load(&t->data, o->data);
+    if (st != DN_OK) return st;
+    if (!t->data.train) return dn_error(DN_ERR_PARSE, "%s: no 'train' list in the .data file", o->data);
+    if ((st = dn_network_load(&t->net, o->cfg, 0, o->seed)) != DN_OK) return st;
+    dn_network *net = t->net;
+    dn_network_set_threads(net, o->nthreads);
+    if (o->weights && *o->weights && (st = dn_network_load_weights(net, o->weights, -2)) != DN_OK) return st;
+    if (o->clear) net->seen = 0;
+    if (o->max_batches > 0) net->hp.max_batches = o->max_batches;
+    if ((st = dn_network_set_train(net, 1)) != DN_OK) return st;
+    const char *backup = o->backup ? o->backup : (t->data.backup ? t->data.backup : "backup");
+    if ((st = ensure_dir(backup)) != DN_OK) return st;
+    char base[512];
+    cfg_base(o->cfg, base, sizeof base);
+    snprintf(t->prefix, sizeof t->prefix, "%s/%s", backup, base);
+    snprintf(r->backup_path, sizeof r->backup_path, "%s.backup", t->prefix);
+    snprintf(r->minloss_path, sizeof r->minloss_path, "%s.minloss.weights", t->prefix);
+    snprintf(r->final_path, sizeof r->final_path, "%s_final.weights", t->prefix);
+    for (int i = 0; i < net->n; ++i)
+        if (net->layers[i].is_detector && net->layers[i].max_boxes > t->max_boxes) t->max_boxes = net->layers[i].max_boxes;
+    if (!t->max_boxes) return dn_error(DN_ERR_VALUE, "%s: the network has no detector layer to train", o->cfg);
+    dn_loader_opts lo = {t->data.train, net->hp.batch, t->data.classes, t->max_boxes, 1, net->hp.jitter,
+                         net->hp.hue, net->hp.saturation, net->hp.exposure, 0, o->seed, o->max_skips};
+    if ((st = dn_loader_open(&t->loader, &lo)) != DN_OK) return st;
+    t->truth = dn_calloc((size_t)net->hp.batch * t->max_boxes * 5, sizeof(float));
+    t->best = dn_calloc(net->nparams, sizeof(float));
+    if (!t->truth || !t->best) return DN_ERR_NOMEM;
+    return DN_OK;
+}
+
+/* Darknet's multi-scale training: a new input size every 10 batches. */
+static dn_status maybe_resize(trainer *t, int iteration, int w0, int h0)
+{
+    dn_network *net = t->net;
+    if (!net->hp.random || iteration % 10) return DN_OK;
+    float f = .7f + .8f * dn_rand_uniform(&net->rng); /* 0.7 .. 1.5 of the cfg size */
+    int w = (int)(w0 * f / 32 + .5f) * 32, h = (int)(h0 * f / 32 + .5f) * 32;
+    if (w < 32) w = 32;
+    if (h < 32) h = 32;
+    return dn_network_resize(net, net->batch, w, h);
+}
+
+dn_status dn_train(const dn_train_opts *o, dn_train_result *r)
+{
+    memset(r, 0, sizeof(*r));
+    trainer t;
+    memset(&t, 0, sizeof t);
+    dn_status st = setup(&t, o, r);
+    if (st != DN_OK) { trainer_free(&t); return st; }
+    dn_network *net = t.net;
+    const int w0 = net->w, h0 = net->h;
+    float avg = -1, best = 1e30f;
+    size_t cap = 0;
+    int iteration = dn_network_current_batch(net);
+    while (st == DN_OK && iteration < net->hp.max_batches) {
+        if ((st = maybe_resize(&t, iteration, w0, h0)) != DN_OK) break;
+        size_t need = (size_t)net->hp.batch * net->inputs;
+        if (need > cap) {
+            float *p = realloc(t.images, need * sizeof(float));
+            if (!p) { st = dn_error(DN_ERR_NOMEM, "out of memory for a batch"); break; }
+            t.images = p;
+            cap = need;
+        }
+        double t0 = now();
+        if ((st = dn_loader_next(t.loader, net->w, net->h, t.images, t.truth)) != DN_OK) break;
+        float loss;
+        if ((st = dn_network_train_step(net, t.images, t.truth, t.max_boxes, &loss)) != DN_OK) break;
+        iteration = dn_network_current_batch(net);
+        avg = avg < 0 ? loss : avg * .9f + loss * .1f;
+        dn_train_stats s = {iteration, loss, avg, dn_network_learning_rate(net), now() - t0,
+                            net->seen, net->w, net->h, dn_loader_skipped(t.loader)};
+        if (!o->quiet)
+            printf("%d: %f, %f avg, %f rate, %lf seconds, %llu images\n", iteration, loss, avg,
+                   s.learning_rate, s.seconds, (unsigned long long)net->seen);
+        if (avg < best) {
+            best = avg;
+            memcpy(t.best, net->params, net->nparams * sizeof(float));
+            t.best_seen = net->seen;
+            t.best_dirty = 1;
+            if (iteration - t.last_flush >= 10) st = flush_minloss(&t, r->minloss_path, iteration);
+        }
+        int stop = o->callback ? o->callback(&s, o->user) : 0;
+        if (st == DN_OK && (iteration % 100 == 0 || stop)) {
+            st = dn_network_save_weights(net, r->backup_path, -1);
+            if (st == DN_OK) st = flush_minloss(&t, r->minloss_path, iteration);
+        }
+        if (st == DN_OK && (iteration % 10000 == 0 || (iteration < 1000 && iteration % 100 == 0))) {
+            char path[4200];
+            snprintf(path, sizeof path, "%s_%d.weights", t.prefix, iteration);
+            st = dn_network_save_weights(net, path, -1);
+        }
+        if (stop) { r->interrupted = 1; break; }
+    }
+    if (st == DN_OK && !r->interrupted) st = dn_network_save_weights(net, r->final_path, -1);
+    if (st == DN_OK) st = flush_minloss(&t, r->minloss_path, iteration);
+    r->min_loss = best;
+    r->iterations = iteration;
+    trainer_free(&t);
+    return st;
+}
