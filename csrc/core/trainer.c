@@ -49,7 +49,7 @@ typedef struct {
     uint64_t best_seen;
     int best_dirty, last_flush;
     int max_boxes;
-    char prefix[4096];  /* <backup>/<cfg base> */
+    char prefix[4000];  /* <backup>/<cfg base> */
 } trainer;
 
 static void trainer_free(trainer *t)
