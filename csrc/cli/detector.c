@@ -1,9 +1,11 @@
 /* detector.c: `darknet detector test` (and `detect`): letterbox each image to
  * the network input, run it, decode and NMS the boxes, print them Darknet
- * style and write predictions.png with the boxes drawn. */
+ * style and write predictions.png with the boxes drawn. `detector train`:
+ * the core's training loop; SIGINT/SIGTERM stop it after a checkpoint. */
 #include "args.h"
 #include "darknet.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,6 +114,50 @@ static int detector_test(int argc, char **argv)
     return rc;
 }
 
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static int stop_on_signal(const dn_train_stats *s, void *user)
+{
+    (void)s; (void)user;
+    if (stop_requested) fprintf(stderr, "\nStopping: writing a checkpoint...\n");
+    return stop_requested;
+}
+
+static int detector_train(int argc, char **argv)
+{
+    dn_train_opts o;
+    memset(&o, 0, sizeof o);
+    o.clear = cli_flag(&argc, argv, "-clear");
+    o.nthreads = cli_int(&argc, argv, "-nthreads", 0);
+    o.seed = (uint64_t)cli_int(&argc, argv, "-seed", 0);
+    o.max_batches = cli_int(&argc, argv, "-max_batches", 0);
+    o.backup = cli_str(&argc, argv, "-backup", NULL);
+    o.max_skips = cli_int(&argc, argv, "-max_skips", -1);
+    cli_flag(&argc, argv, "-dont_show");
+    cli_str(&argc, argv, "-gpus", NULL);
+    if (argc < 5) {
+        fprintf(stderr, "usage: %s detector train <data> <cfg> [weights] [-clear] [-nthreads N] [-seed S] [-backup dir]\n", argv[0]);
+        return 1;
+    }
+    o.data = argv[3];
+    o.cfg = argv[4];
+    o.weights = argc > 5 ? argv[5] : NULL;
+    o.callback = stop_on_signal;
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    dn_train_result r;
+    if (dn_train(&o, &r) != DN_OK) return cli_fail("detector train");
+    printf("Saved %s\nMin-loss weights (avg loss %f): %s\n", r.interrupted ? r.backup_path : r.final_path,
+           r.min_loss, r.minloss_path);
+    return 0;
+}
+
 int cmd_detector(int argc, char **argv)
 {
     if (argc < 3) {
@@ -119,6 +165,7 @@ int cmd_detector(int argc, char **argv)
         return 1;
     }
     if (!strcmp(argv[2], "test")) return detector_test(argc, argv);
+    if (!strcmp(argv[2], "train")) return detector_train(argc, argv);
     fprintf(stderr, "darknet detector: unknown subcommand '%s'\n", argv[2]);
     return 1;
 }

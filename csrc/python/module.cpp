@@ -7,6 +7,7 @@
 #include <pybind11/stl.h>
 
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -200,6 +201,81 @@ static py::array_t<uint8_t> load_image(const std::string &path)
     return out;
 }
 
+// Training: the C loop runs without the GIL; the per-iteration callback takes
+// it to call Python and to notice Ctrl-C (which stops after a checkpoint).
+struct TrainCtx {
+    py::object callback;
+    bool interrupted = false;
+    std::unique_ptr<py::error_already_set> error; // raised by the callback
+};
+
+static int train_callback(const dn_train_stats *s, void *user)
+{
+    TrainCtx *ctx = static_cast<TrainCtx *>(user);
+    py::gil_scoped_acquire gil;
+    if (PyErr_CheckSignals() != 0) {
+        PyErr_Clear();
+        ctx->interrupted = true;
+        return 1;
+    }
+    if (ctx->callback.is_none()) return 0;
+    py::dict d;
+    d["iteration"] = s->iteration;
+    d["loss"] = s->loss;
+    d["avg_loss"] = s->avg_loss;
+    d["learning_rate"] = s->learning_rate;
+    d["seconds"] = s->seconds;
+    d["seen"] = s->seen;
+    d["width"] = s->width;
+    d["height"] = s->height;
+    d["skipped"] = s->skipped;
+    try { // never unwind through the C loop: stop it, re-raise afterwards
+        py::object r = ctx->callback(d);
+        return (!r.is_none() && r.cast<bool>()) ? 1 : 0;
+    } catch (py::error_already_set &e) {
+        ctx->error = std::make_unique<py::error_already_set>(std::move(e));
+        return 1;
+    }
+}
+
+static py::dict train(const std::string &data, const std::string &cfg, py::object weights,
+                      py::object backup, int max_batches, bool clear, uint64_t seed, int nthreads,
+                      bool quiet, int max_skips, py::object callback)
+{
+    std::string w = weights.is_none() ? "" : weights.cast<std::string>();
+    std::string b = backup.is_none() ? "" : backup.cast<std::string>();
+    TrainCtx ctx{callback};
+    dn_train_opts o{};
+    o.data = data.c_str();
+    o.cfg = cfg.c_str();
+    o.weights = w.empty() ? nullptr : w.c_str();
+    o.backup = b.empty() ? nullptr : b.c_str();
+    o.max_batches = max_batches;
+    o.clear = clear;
+    o.seed = seed;
+    o.nthreads = nthreads;
+    o.quiet = quiet;
+    o.max_skips = max_skips;
+    o.callback = train_callback;
+    o.user = &ctx;
+    dn_train_result r;
+    dn_status st;
+    {
+        py::gil_scoped_release nogil;
+        st = dn_train(&o, &r);
+    }
+    if (ctx.error) throw *ctx.error;
+    check(st);
+    py::dict out;
+    out["final"] = std::string(r.final_path);
+    out["minloss"] = std::string(r.minloss_path);
+    out["backup"] = std::string(r.backup_path);
+    out["min_loss"] = r.min_loss;
+    out["iterations"] = r.iterations;
+    out["interrupted"] = r.interrupted || ctx.interrupted;
+    return out;
+}
+
 PYBIND11_MODULE(_core, m)
 {
     m.doc() = "Bindings over the ternary-weight Darknet C core (use darknet_py instead).";
@@ -220,6 +296,10 @@ PYBIND11_MODULE(_core, m)
         .def_property_readonly("layers", &Network::layers)
         .def_property("seen", [](const Network &n) { return dn_network_seen(n.net); },
                       [](Network &n, uint64_t s) { dn_network_set_seen(n.net, s); });
+    m.def("train", &train, py::arg("data"), py::arg("cfg"), py::arg("weights") = py::none(),
+          py::arg("backup") = py::none(), py::arg("max_batches") = 0, py::arg("clear") = false,
+          py::arg("seed") = 0, py::arg("nthreads") = 0, py::arg("quiet") = true,
+          py::arg("max_skips") = -1, py::arg("callback") = py::none());
     m.def("letterbox", &letterbox_u8, py::arg("image"), py::arg("w"), py::arg("h"));
     m.def("load_image", &load_image, py::arg("path"));
 }
