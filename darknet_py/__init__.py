@@ -8,7 +8,8 @@
 from .errors import (CfgParseError, DarknetError, DarknetIOError, DarknetValueError,
                      FormatError)
 from .network import Detection, Network
+from .train import TrainResult, train
 
-__all__ = ["Network", "Detection", "DarknetError", "DarknetIOError", "CfgParseError",
+__all__ = ["Network", "Detection", "train", "TrainResult", "DarknetError", "DarknetIOError", "CfgParseError",
            "FormatError", "DarknetValueError"]
 __version__ = "0.1.0"

@@ -1,0 +1,65 @@
+"""darknet_py.train(): Darknet's training loop (the C core's, as
+`./darknet detector train`) with a progress bar, a callback and a result."""
+from dataclasses import dataclass, field
+import os
+
+from . import _core
+from .cfgfile import net_option
+
+
+@dataclass
+class TrainResult:
+    """Paths of the weights written and the loss history (one entry per batch)."""
+    final: str
+    minloss: str
+    backup: str
+    min_loss: float
+    iterations: int
+    interrupted: bool
+    history: list = field(default_factory=list)  # dicts: iteration, loss, avg_loss, learning_rate, ...
+
+    @property
+    def losses(self):
+        return [h["loss"] for h in self.history]
+
+
+def train(data, cfg, weights=None, *, max_batches=None, backup=None, clear=False, seed=None,
+          progress=True, callback=None, threads=None, max_skips=-1, verbose=False):
+    """Train a detector as `./darknet detector train data cfg [weights]`.
+
+    callback(iteration, stats) is called after every batch; returning True stops
+    training (a checkpoint is written first). Ctrl-C stops the same way.
+    Returns a TrainResult with the final/min-loss/backup weights paths."""
+    for p, what in ((data, ".data file"), (cfg, "cfg file")):
+        if not os.path.isfile(os.fspath(p)):
+            raise FileNotFoundError(f"{p}: {what} not found")
+    if weights is not None and not os.path.isfile(os.fspath(weights)):
+        raise FileNotFoundError(f"{weights}: weights file not found")
+    total = max_batches or net_option(os.fspath(cfg), "max_batches", 0, int)
+    history = []
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=total, desc=os.path.basename(os.fspath(cfg)), unit="batch")
+
+    def on_iteration(stats):
+        history.append(stats)
+        if bar is not None:
+            if bar.n == 0 and stats["iteration"] > 1:
+                bar.update(stats["iteration"] - 1)  # resumed from a checkpoint
+            bar.update(1)
+            bar.set_postfix(loss=f'{stats["loss"]:.3f}', avg=f'{stats["avg_loss"]:.3f}',
+                            lr=f'{stats["learning_rate"]:.2e}', size=stats["width"])
+        return bool(callback(stats["iteration"], stats)) if callback else False
+
+    try:
+        r = _core.train(os.fspath(data), os.fspath(cfg),
+                        None if weights is None else os.fspath(weights),
+                        None if backup is None else os.fspath(backup),
+                        int(max_batches or 0), bool(clear), int(seed or 0), int(threads or 0),
+                        not verbose, int(max_skips), on_iteration)
+    finally:
+        if bar is not None:
+            bar.close()
+    return TrainResult(r["final"], r["minloss"], r["backup"], r["min_loss"], r["iterations"],
+                       r["interrupted"], history)
