@@ -77,7 +77,17 @@ class Network:
 
     @property
     def seen(self):
+        """Images trained on (saved in the .weights header)."""
         return self._net.seen
+
+    @seen.setter
+    def seen(self, value):
+        self._net.seen = int(value)
+
+    @property
+    def learning_rate(self):
+        """Learning rate of the cfg's schedule at the current batch (seen / batch)."""
+        return self._net.learning_rate
 
     @property
     def bflops(self):

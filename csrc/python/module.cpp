@@ -294,6 +294,8 @@ PYBIND11_MODULE(_core, m)
         .def("set_threads", [](Network &n, int t) { dn_network_set_threads(n.net, t); })
         .def_property_readonly("input_shape", &Network::input_shape)
         .def_property_readonly("layers", &Network::layers)
+        .def_property_readonly("learning_rate", [](Network &n) { return dn_network_learning_rate(n.net); })
+        .def_property_readonly("current_batch", [](const Network &n) { return dn_network_current_batch(n.net); })
         .def_property("seen", [](const Network &n) { return dn_network_seen(n.net); },
                       [](Network &n, uint64_t s) { dn_network_set_seen(n.net, s); });
     m.def("train", &train, py::arg("data"), py::arg("cfg"), py::arg("weights") = py::none(),
