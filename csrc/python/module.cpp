@@ -201,6 +201,61 @@ static py::array_t<uint8_t> load_image(const std::string &path)
     return out;
 }
 
+// Training data: label files and the background loader.
+static std::string label_path(const std::string &image)
+{
+    char out[4096];
+    check(dn_label_path(image.c_str(), out, sizeof out));
+    return out;
+}
+
+static py::array_t<float> load_labels(const std::string &path, int classes)
+{
+    dn_label *l;
+    int n;
+    check(dn_labels_load(path.c_str(), classes, &l, &n));
+    py::array_t<float> out({n, 5});
+    for (int i = 0; i < n; ++i) {
+        float *r = out.mutable_data(i, 0);
+        r[0] = (float)l[i].id; r[1] = l[i].x; r[2] = l[i].y; r[3] = l[i].w; r[4] = l[i].h;
+    }
+    free(l);
+    return out;
+}
+
+struct Loader {
+    dn_loader *ld = nullptr;
+    dn_loader_opts o{};
+    std::string list;
+
+    Loader(const std::string &list_path, int batch, int classes, int max_boxes, bool augment,
+           float jitter, float hue, float saturation, float exposure, uint64_t seed, int max_skips)
+        : list(list_path)
+    {
+        o.list_path = list.c_str();
+        o.batch = batch; o.classes = classes; o.max_boxes = max_boxes; o.augment = augment;
+        o.jitter = jitter; o.hue = hue; o.saturation = saturation; o.exposure = exposure;
+        o.seed = seed; o.max_skips = max_skips;
+        check(dn_loader_open(&ld, &o));
+    }
+    ~Loader() { dn_loader_close(ld); }
+
+    // (images batch x 3 x h x w, truth batch x max_boxes x 5 [x, y, w, h, class])
+    py::tuple next(int w, int h)
+    {
+        if (w <= 0 || h <= 0) throw py::value_error("Loader.next: size must be positive");
+        py::array_t<float> images({o.batch, 3, h, w}), truth({o.batch, o.max_boxes, 5});
+        float *im = images.mutable_data(), *tr = truth.mutable_data();
+        dn_status st;
+        {
+            py::gil_scoped_release nogil;
+            st = dn_loader_next(ld, w, h, im, tr);
+        }
+        check(st);
+        return py::make_tuple(images, truth);
+    }
+};
+
 // Training: the C loop runs without the GIL; the per-iteration callback takes
 // it to call Python and to notice Ctrl-C (which stops after a checkpoint).
 struct TrainCtx {
@@ -302,6 +357,17 @@ PYBIND11_MODULE(_core, m)
           py::arg("backup") = py::none(), py::arg("max_batches") = 0, py::arg("clear") = false,
           py::arg("seed") = 0, py::arg("nthreads") = 0, py::arg("quiet") = true,
           py::arg("max_skips") = -1, py::arg("callback") = py::none());
+    m.def("label_path", &label_path, py::arg("image_path"));
+    m.def("load_labels", &load_labels, py::arg("path"), py::arg("classes") = 0);
+    py::class_<Loader>(m, "Loader")
+        .def(py::init<const std::string &, int, int, int, bool, float, float, float, float, uint64_t, int>(),
+             py::arg("list"), py::arg("batch"), py::arg("classes"), py::arg("max_boxes") = 90,
+             py::arg("augment") = true, py::arg("jitter") = .2f, py::arg("hue") = .1f,
+             py::arg("saturation") = 1.5f, py::arg("exposure") = 1.5f, py::arg("seed") = 0,
+             py::arg("max_skips") = -1)
+        .def("next", &Loader::next, py::arg("w"), py::arg("h"))
+        .def_property_readonly("size", [](const Loader &l) { return dn_loader_size(l.ld); })
+        .def_property_readonly("skipped", [](const Loader &l) { return dn_loader_skipped(l.ld); });
     m.def("letterbox", &letterbox_u8, py::arg("image"), py::arg("w"), py::arg("h"));
     m.def("load_image", &load_image, py::arg("path"));
 }
