@@ -1,0 +1,103 @@
+"""python -m darknet_py <command> ...
+
+Commands live in the COMMANDS table: name -> (help, add_arguments(parser), run(args)).
+To add one (train, valid, staged, ...) write the two functions and add a row; run()
+returns an exit status and raises ValueError/OSError for bad input, which main() turns
+into a one-line message and status 2. Only this module exits the process. Heavy
+imports happen inside run() so that `--help` stays fast.
+"""
+import argparse
+import sys
+
+
+# ---------------------------------------------------------------------------- synth-voc
+
+def _synth_voc_args(p):
+    p.add_argument("out", help="output folder (VOCdevkit/, Darknet lists, synth.data)")
+    p.add_argument("--images", type=int, default=200, help="number of images (default 200)")
+    p.add_argument("--classes", type=int, default=5, help="number of shape classes, 1-10 (default 5)")
+    p.add_argument("--size", type=int, default=224, help="image side in pixels (default 224)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--val-split", type=float, default=0.2,
+                   help="fraction of images in the val set (default 0.2)")
+    p.add_argument("--min-objects", type=int, default=1, help="objects per image, at least (default 1)")
+    p.add_argument("--max-objects", type=int, default=4, help="objects per image, at most (default 4)")
+    p.add_argument("--random-colors", action="store_true",
+                   help="colour each object at random (default: one colour per class)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _synth_voc(args):
+    from . import synth, voc
+    if not 0.0 <= args.val_split <= 1.0:
+        raise ValueError(f"--val-split must be in [0, 1], got {args.val_split}")
+    info = synth.make_synthetic_voc(args.out, images=args.images, classes=args.classes,
+                                    size=args.size, seed=args.seed, split=1.0 - args.val_split,
+                                    min_objects=args.min_objects, max_objects=args.max_objects,
+                                    easy_colors=not args.random_colors,
+                                    progress=not args.no_progress)
+    written = voc.convert(info["devkit"], args.out, classes=info["names"],
+                          data_name="synth.data", progress=not args.no_progress)
+    print(f"{len(info['train'])} train + {len(info['val'])} val images of "
+          f"{len(info['names'])} classes; data file {written['data']}")
+    return 0
+
+
+# ---------------------------------------------------------------------------- voc-label
+
+def _voc_label_args(p):
+    p.add_argument("vocdevkit", help="VOCdevkit folder holding VOC<year>/ folders")
+    p.add_argument("out", help="output folder (links, labels, lists, voc.data)")
+    p.add_argument("--years", nargs="+", help="years to convert (default: every VOC<year> present)")
+    p.add_argument("--sets", nargs="+", default=["train", "val", "test"],
+                   help="image sets to convert where present (default: train val test)")
+    p.add_argument("--names", help=".names file with the class list (default: the 20 VOC classes)")
+    p.add_argument("--data-name", default="voc.data", help="name of the .data file (default voc.data)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _voc_label(args):
+    from . import voc
+    from .names import VOC_NAMES, read_names
+    classes = read_names(args.names) if args.names else VOC_NAMES
+    written = voc.convert(args.vocdevkit, args.out, years=args.years, sets=args.sets,
+                          classes=classes, data_name=args.data_name,
+                          progress=not args.no_progress)
+    for key in sorted(k for k in written if k[:1].isdigit()):
+        with open(written[key]) as f:
+            print(f"{key}: {sum(1 for _ in f)} images -> {written[key]}")
+    print(f"data file {written['data']}")
+    return 0
+
+
+# ---------------------------------------------------------------------------- table
+
+COMMANDS = {
+    "synth-voc": ("generate a synthetic shapes data set in VOC format and convert it for "
+                  "Darknet", _synth_voc_args, _synth_voc),
+    "voc-label": ("convert a PASCAL VOCdevkit into Darknet labels, lists and voc.data",
+                  _voc_label_args, _voc_label),
+}
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="python -m darknet_py",
+                                     description="darknet_py command line")
+    sub = parser.add_subparsers(dest="command", metavar="command", required=True)
+    for name, (help_text, add_arguments, _) in COMMANDS.items():
+        add_arguments(sub.add_parser(name, help=help_text, description=help_text))
+    return parser
+
+
+def main(argv=None):
+    """Run one command; returns the exit status (2 for bad input or usage)."""
+    args = build_parser().parse_args(argv)  # argparse itself exits 2 on bad usage
+    try:
+        return COMMANDS[args.command][2](args)
+    except (ValueError, OSError) as e:
+        print(f"darknet_py {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
