@@ -4,12 +4,24 @@
     net = dn.Network("cfg/yolov2-tiny-voc.cfg", "yolov2-tiny-voc.weights")
     for d in net.detect("dog.jpg"):
         print(d.label, d.confidence, d.box)
+
+The compiled core is imported on first use, so the pure-Python tools
+(darknet_py.voc, darknet_py.synth, darknet_py.cfgfile) work without it.
 """
+import importlib
+
 from .errors import (CfgParseError, DarknetError, DarknetIOError, DarknetValueError,
                      FormatError)
-from .network import Detection, Network
-from .train import TrainResult, train
 
-__all__ = ["Network", "Detection", "train", "TrainResult", "DarknetError", "DarknetIOError", "CfgParseError",
-           "FormatError", "DarknetValueError"]
+_LAZY = {"Network": "network", "Detection": "network", "train": "training",
+         "TrainResult": "training"}
+
+__all__ = ["Network", "Detection", "train", "TrainResult", "DarknetError", "DarknetIOError",
+           "CfgParseError", "FormatError", "DarknetValueError"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'darknet_py' has no attribute {name!r}")

@@ -267,10 +267,12 @@ static dn_status parse_list(dn_cfg_section *s, const char *key, int is_int, void
             tmp[m] = 0;
             dn_status st = is_int ? parse_int(tmp, (int *)arr + k) : parse_float(tmp, (float *)arr + k);
             if (st != DN_OK) {
-                free(arr); free(tmp);
-                return dn_error(DN_ERR_PARSE, "%s:%d: [%s] %s: item %d '%s' is not %s",
-                                s->file, o->line, s->name, key, k + 1, tmp,
-                                is_int ? "an integer" : "a number");
+                st = dn_error(DN_ERR_PARSE, "%s:%d: [%s] %s: item %d '%s' is not %s",
+                              s->file, o->line, s->name, key, k + 1, tmp,
+                              is_int ? "an integer" : "a number");
+                free(arr);
+                free(tmp);
+                return st;
             }
             ++k;
         }

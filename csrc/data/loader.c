@@ -95,11 +95,14 @@ static dn_status load_batch(dn_loader *ld, uint64_t index, int w, int h, float *
     uint64_t rng = ld->o.seed * 0x9E3779B97F4A7C15ull + index * 0xD1B54A32D192ED03ull + 1;
     size_t isz = (size_t)3 * w * h, tsz = (size_t)5 * ld->o.max_boxes;
     for (int b = 0; b < ld->o.batch; ++b) {
-        while (1) {
+        for (int fails = 0;; ++fails) {
             int i = (int)(dn_rand_uniform(&rng) * ld->n) % ld->n;
             dn_status st = load_one(ld, ld->paths[i], &rng, w, h, images + b * isz, truth + b * tsz);
             if (st == DN_OK) break;
             if (st == DN_ERR_NOMEM) return st;
+            if (fails > 4 * ld->n + 16)
+                return dn_error(st, "no loadable image after %d tries (is every image of the list bad?); last: %s",
+                                fails + 1, dn_last_error());
             ++*skipped;
             dn_warn("skipping %s: %s", ld->paths[i], dn_last_error());
             if (ld->o.max_skips >= 0 && *skipped > ld->o.max_skips)
