@@ -1,10 +1,120 @@
-/* connected.c: [connected] layer -- placeholder, being written. */
+/* connected.c: [connected] layer, fully connected (CPU forward).
+ *
+ * Options: output (default 1), activation (default logistic),
+ * batch_normalize (default 0). The input image is flattened to
+ * inputs = c*h*w floats; output shape is outputs x 1 x 1.
+ * Params (Darknet file order): biases[outputs], weights[outputs][inputs],
+ * then when batch_normalize scales[outputs], rolling_mean[outputs],
+ * rolling_variance[outputs].
+ * Forward: out = W x, then bias (or inference batch norm:
+ * (out - mean)/sqrt(var + 1e-6)*scale + bias), then the activation.
+ */
 #include "../core/internal.h"
+#include "../kernels/cpu/gemm.h"
+
+#include <math.h>
+
+#define TRY(x) do { dn_status st_ = (x); if (st_ != DN_OK) return st_; } while (0)
+
+typedef struct {
+    int outputs;
+    int batch_normalize;
+    size_t inputs;  /* fixed by the weights' shape */
+} dn_connected;
 
 static dn_status connected_parse(dn_layer *l, dn_cfg_section *s, dn_network *net)
 {
-    (void)l; (void)net;
-    return dn_error(DN_ERR_UNSUPPORTED, "%s:%d: [connected] is not implemented yet", s->file, s->line);
+    (void)net;
+    dn_connected *p = dn_calloc(1, sizeof(dn_connected));
+    if (!p) return DN_ERR_NOMEM;
+    l->priv = p;
+    TRY(dn_cfg_int(s, "output", 1, &p->outputs));
+    TRY(dn_cfg_int(s, "batch_normalize", 0, &p->batch_normalize));
+    const char *act = dn_cfg_str(s, "activation", "logistic");
+    int a = dn_activation_from_name(act);
+    if (a < 0)
+        return dn_error(DN_ERR_PARSE, "%s:%d: [connected] unknown activation '%s'",
+                        s->file, dn_cfg_line(s, "activation"), act);
+    l->act = (dn_activation)a;
+    if (p->outputs <= 0)
+        return dn_error(DN_ERR_PARSE, "%s:%d: [connected] output must be positive, got %d",
+                        s->file, dn_cfg_line(s, "output"), p->outputs);
+    p->inputs = l->inputs;
+    size_t n = (size_t)p->outputs;
+    TRY(dn_layer_add_param(l, "biases", n, DN_PARAM_TRAIN));
+    TRY(dn_layer_add_param(l, "weights", n * p->inputs, DN_PARAM_TRAIN | DN_PARAM_DECAY));
+    if (p->batch_normalize) {
+        TRY(dn_layer_add_param(l, "scales", n, DN_PARAM_TRAIN));
+        TRY(dn_layer_add_param(l, "rolling_mean", n, 0));
+        TRY(dn_layer_add_param(l, "rolling_variance", n, 0));
+    }
+    return DN_OK;
 }
 
-const dn_layer_ops dn_connected_ops = {.section = "connected", .parse = connected_parse};
+static dn_status connected_resize(dn_layer *l, dn_network *net)
+{
+    const dn_connected *p = l->priv;
+    if (l->inputs != p->inputs)
+        return dn_error(DN_ERR_VALUE, "%s:%d: [connected] layer %d: input %d x %d x %d = %zu values, but the weights were made for %zu",
+                        net->cfg_path, l->line, l->index, l->c, l->h, l->w, l->inputs, p->inputs);
+    l->out_c = p->outputs;
+    l->out_h = 1;
+    l->out_w = 1;
+    l->flops = 2.0 * (double)p->inputs * p->outputs;
+    l->workspace = 0;
+    return DN_OK;
+}
+
+static void connected_init(dn_layer *l, dn_network *net)
+{
+    const dn_connected *p = l->priv;
+    dn_param *w = dn_layer_param(l, "weights");
+    float scale = sqrtf(2.f / (float)p->inputs);
+    for (size_t i = 0; i < w->n; ++i) w->data[i] = scale * (2.f * dn_rand_uniform(&net->rng) - 1.f);
+    if (p->batch_normalize) {
+        dn_param *sc = dn_layer_param(l, "scales"), *v = dn_layer_param(l, "rolling_variance");
+        for (int i = 0; i < p->outputs; ++i) { sc->data[i] = 1; v->data[i] = 1; }
+    }
+}
+
+/* input[batch][inputs], weights[outputs][inputs] -> output[batch][outputs]. */
+static void connected_forward(dn_layer *l, dn_network *net, const float *input)
+{
+    (void)net;
+    const dn_connected *p = l->priv;
+    int n = p->outputs, k = (int)p->inputs;
+    dn_gemm(0, 1, l->batch, n, k, 1.f, input, k, dn_layer_param(l, "weights")->data, k,
+            0.f, l->output, n);
+    const float *bias = dn_layer_param(l, "biases")->data;
+    const float *sc = NULL, *mean = NULL, *var = NULL;
+    if (p->batch_normalize) {
+        sc = dn_layer_param(l, "scales")->data;
+        mean = dn_layer_param(l, "rolling_mean")->data;
+        var = dn_layer_param(l, "rolling_variance")->data;
+    }
+    for (int b = 0; b < l->batch; ++b) {
+        float *o = l->output + (size_t)b * n;
+        for (int f = 0; f < n; ++f) {
+            if (p->batch_normalize) o[f] = (o[f] - mean[f]) / sqrtf(var[f] + .000001f) * sc[f];
+            o[f] += bias[f];
+        }
+    }
+    dn_activate(l->output, (size_t)l->batch * n, l->act);
+}
+
+static void connected_describe(const dn_layer *l, dn_layer_info *info)
+{
+    const dn_connected *p = l->priv;
+    info->filters = p->outputs;
+    info->batch_normalize = p->batch_normalize;
+    info->activation = dn_activation_name(l->act);
+}
+
+const dn_layer_ops dn_connected_ops = {
+    .section = "connected",
+    .parse = connected_parse,
+    .resize = connected_resize,
+    .init_params = connected_init,
+    .forward = connected_forward,
+    .describe = connected_describe,
+};

@@ -1,10 +1,96 @@
-/* maxpool.c: [maxpool] layer -- placeholder, being written. */
+/* maxpool.c: [maxpool] layer (Darknet's max pooling, CPU forward).
+ *
+ * Options: size (default stride), stride (default 1), padding (default
+ * size-1). Output per image: c x out_h x out_w with
+ * out_w = (w + padding - size)/stride + 1 (same for h). The window of output
+ * cell (y, x) starts at (y*stride - padding/2, x*stride - padding/2); taps
+ * outside the image are ignored, so each output is the max over the window's
+ * valid taps. Padding is limited to 2*(size-1) so that no window is empty.
+ */
 #include "../core/internal.h"
+
+#include <float.h>
+
+#define TRY(x) do { dn_status st_ = (x); if (st_ != DN_OK) return st_; } while (0)
+
+typedef struct {
+    int size, stride, pad;
+} dn_maxpool;
 
 static dn_status maxpool_parse(dn_layer *l, dn_cfg_section *s, dn_network *net)
 {
-    (void)l; (void)net;
-    return dn_error(DN_ERR_UNSUPPORTED, "%s:%d: [maxpool] is not implemented yet", s->file, s->line);
+    (void)net;
+    dn_maxpool *p = dn_calloc(1, sizeof(dn_maxpool));
+    if (!p) return DN_ERR_NOMEM;
+    l->priv = p;
+    TRY(dn_cfg_int(s, "stride", 1, &p->stride));
+    TRY(dn_cfg_int(s, "size", p->stride, &p->size));
+    TRY(dn_cfg_int(s, "padding", p->size - 1, &p->pad));
+    if (p->stride <= 0)
+        return dn_error(DN_ERR_PARSE, "%s:%d: [maxpool] stride must be positive, got %d",
+                        s->file, dn_cfg_line(s, "stride"), p->stride);
+    if (p->size <= 0)
+        return dn_error(DN_ERR_PARSE, "%s:%d: [maxpool] size must be positive, got %d",
+                        s->file, dn_cfg_line(s, "size"), p->size);
+    if (p->pad < 0 || p->pad > 2 * (p->size - 1))
+        return dn_error(DN_ERR_PARSE, "%s:%d: [maxpool] padding must be in [0, 2*(size-1)] = [0, %d] so no window lies outside the image, got %d",
+                        s->file, dn_cfg_line(s, "padding"), 2 * (p->size - 1), p->pad);
+    return DN_OK;
 }
 
-const dn_layer_ops dn_maxpool_ops = {.section = "maxpool", .parse = maxpool_parse};
+static dn_status maxpool_resize(dn_layer *l, dn_network *net)
+{
+    (void)net;
+    dn_maxpool *p = l->priv;
+    l->out_w = (l->w + p->pad - p->size) / p->stride + 1;
+    l->out_h = (l->h + p->pad - p->size) / p->stride + 1;
+    l->out_c = l->c;
+    l->flops = (double)p->size * p->size * l->out_c * l->out_h * l->out_w;
+    l->workspace = 0;
+    return DN_OK;
+}
+
+/* input[batch][c][h][w] -> output[batch][c][out_h][out_w]. */
+static void maxpool_forward(dn_layer *l, dn_network *net, const float *input)
+{
+    (void)net;
+    const dn_maxpool *p = l->priv;
+    int off = -p->pad / 2;
+    int nimg = l->batch * l->c;
+    #pragma omp parallel for schedule(static)
+    for (int bc = 0; bc < nimg; ++bc) {
+        const float *in = input + (size_t)bc * l->h * l->w;
+        float *out = l->output + (size_t)bc * l->out_h * l->out_w;
+        for (int y = 0; y < l->out_h; ++y)
+            for (int x = 0; x < l->out_w; ++x) {
+                float m = -FLT_MAX;
+                for (int n = 0; n < p->size; ++n) {
+                    int iy = off + y * p->stride + n;
+                    if (iy < 0 || iy >= l->h) continue;
+                    for (int k = 0; k < p->size; ++k) {
+                        int ix = off + x * p->stride + k;
+                        if (ix < 0 || ix >= l->w) continue;
+                        float v = in[(size_t)iy * l->w + ix];
+                        if (v > m) m = v;
+                    }
+                }
+                out[(size_t)y * l->out_w + x] = m;
+            }
+    }
+}
+
+static void maxpool_describe(const dn_layer *l, dn_layer_info *info)
+{
+    const dn_maxpool *p = l->priv;
+    info->size = p->size;
+    info->stride = p->stride;
+    info->pad = p->pad;
+}
+
+const dn_layer_ops dn_maxpool_ops = {
+    .section = "maxpool",
+    .parse = maxpool_parse,
+    .resize = maxpool_resize,
+    .forward = maxpool_forward,
+    .describe = maxpool_describe,
+};

@@ -1,10 +1,105 @@
-/* reorg.c: [reorg] layer -- placeholder, being written. */
+/* reorg.c: [reorg] layer with Darknet's own element order (CPU forward).
+ *
+ * Options: stride (default 1), reverse (default 0); flatten and extra are
+ * read and refused (not supported). Shapes, s = stride:
+ *   forward  c x h x w -> c*s*s x h/s x w/s
+ *   reverse  c x h x w -> c/(s*s) x h*s x w*s
+ * Both use Darknet's reorg_cpu mapping over the INPUT dims (w, h, c), per
+ * image: for k < c, j < h, i < w, with c2 = k % (c/(s*s)), o = k / (c/(s*s)):
+ *   in  = i + w*(j + h*k)
+ *   out = (i*s + o%s) + w*s*((j*s + o/s) + h*s*c2)
+ * forward: output[in] = input[out]; reverse: output[out] = input[in].
+ * This is not a plain space-to-depth; pretrained yolov2 weights expect it.
+ * The mapping is a permutation only when c % (s*s) == 0 (and, forward,
+ * w % s == h % s == 0), which parse/resize check.
+ */
 #include "../core/internal.h"
+
+#define TRY(x) do { dn_status st_ = (x); if (st_ != DN_OK) return st_; } while (0)
+
+typedef struct {
+    int stride, reverse;
+} dn_reorg;
 
 static dn_status reorg_parse(dn_layer *l, dn_cfg_section *s, dn_network *net)
 {
-    (void)l; (void)net;
-    return dn_error(DN_ERR_UNSUPPORTED, "%s:%d: [reorg] is not implemented yet", s->file, s->line);
+    (void)net;
+    dn_reorg *p = dn_calloc(1, sizeof(dn_reorg));
+    if (!p) return DN_ERR_NOMEM;
+    l->priv = p;
+    int flatten, extra;
+    TRY(dn_cfg_int(s, "stride", 1, &p->stride));
+    TRY(dn_cfg_int(s, "reverse", 0, &p->reverse));
+    TRY(dn_cfg_int(s, "flatten", 0, &flatten));
+    TRY(dn_cfg_int(s, "extra", 0, &extra));
+    if (p->stride <= 0)
+        return dn_error(DN_ERR_PARSE, "%s:%d: [reorg] stride must be positive, got %d",
+                        s->file, dn_cfg_line(s, "stride"), p->stride);
+    if (flatten || extra)
+        return dn_error(DN_ERR_UNSUPPORTED, "%s:%d: [reorg] %s is not supported",
+                        s->file, dn_cfg_line(s, flatten ? "flatten" : "extra"), flatten ? "flatten" : "extra");
+    return DN_OK;
 }
 
-const dn_layer_ops dn_reorg_ops = {.section = "reorg", .parse = reorg_parse};
+static dn_status reorg_resize(dn_layer *l, dn_network *net)
+{
+    const dn_reorg *p = l->priv;
+    int s = p->stride, s2 = s * s;
+    if (l->c % s2)
+        return dn_error(DN_ERR_VALUE, "%s:%d: [reorg] layer %d: input channels (%d) must be divisible by stride*stride = %d",
+                        net->cfg_path, l->line, l->index, l->c, s2);
+    if (p->reverse) {
+        l->out_w = l->w * s;
+        l->out_h = l->h * s;
+        l->out_c = l->c / s2;
+    } else {
+        if (l->w % s || l->h % s)
+            return dn_error(DN_ERR_VALUE, "%s:%d: [reorg] layer %d: input %d x %d is not divisible by stride=%d",
+                            net->cfg_path, l->line, l->index, l->w, l->h, s);
+        l->out_w = l->w / s;
+        l->out_h = l->h / s;
+        l->out_c = l->c * s2;
+    }
+    l->flops = 0;
+    l->workspace = 0;
+    return DN_OK;
+}
+
+/* input and output: batch images of c*h*w floats each (see the mapping above). */
+static void reorg_forward(dn_layer *l, dn_network *net, const float *input)
+{
+    (void)net;
+    const dn_reorg *p = l->priv;
+    int s = p->stride, w = l->w, h = l->h, c = l->c, c2n = c / (s * s);
+    size_t n = l->inputs;
+    for (int b = 0; b < l->batch; ++b) {
+        const float *in = input + (size_t)b * n;
+        float *out = l->output + (size_t)b * n;
+        for (int k = 0; k < c; ++k) {
+            int c2 = k % c2n, o = k / c2n;
+            for (int j = 0; j < h; ++j) {
+                int h2 = j * s + o / s;
+                for (int i = 0; i < w; ++i) {
+                    int w2 = i * s + o % s;
+                    size_t a = (size_t)i + (size_t)w * (j + (size_t)h * k);
+                    size_t z = (size_t)w2 + (size_t)w * s * (h2 + (size_t)h * s * c2);
+                    if (p->reverse) out[z] = in[a];
+                    else out[a] = in[z];
+                }
+            }
+        }
+    }
+}
+
+static void reorg_describe(const dn_layer *l, dn_layer_info *info)
+{
+    info->stride = ((const dn_reorg *)l->priv)->stride;
+}
+
+const dn_layer_ops dn_reorg_ops = {
+    .section = "reorg",
+    .parse = reorg_parse,
+    .resize = reorg_resize,
+    .forward = reorg_forward,
+    .describe = reorg_describe,
+};

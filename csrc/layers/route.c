@@ -1,10 +1,104 @@
-/* route.c: [route] layer -- placeholder, being written. */
+/* route.c: [route] layer, concatenation of earlier layers' outputs (CPU forward).
+ *
+ * Options: layers = comma list of layer references (negative: relative to
+ * this layer, else absolute); groups (default 1) and group_id (default 0),
+ * AlexeyAB's extension: take channel slice group_id of groups equal parts of
+ * each referenced output. All referenced outputs must share out_h x out_w.
+ * Output per image: the slices concatenated along channels, in list order.
+ * The layer ignores its own input (the previous layer's output).
+ */
 #include "../core/internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define TRY(x) do { dn_status st_ = (x); if (st_ != DN_OK) return st_; } while (0)
+
+typedef struct {
+    int n;          /* number of referenced layers */
+    int *layers;    /* their indexes, n */
+    int groups, group_id;
+} dn_route;
 
 static dn_status route_parse(dn_layer *l, dn_cfg_section *s, dn_network *net)
 {
-    (void)l; (void)net;
-    return dn_error(DN_ERR_UNSUPPORTED, "%s:%d: [route] is not implemented yet", s->file, s->line);
+    dn_route *p = dn_calloc(1, sizeof(dn_route));
+    if (!p) return DN_ERR_NOMEM;
+    l->priv = p;
+    TRY(dn_cfg_int_list(s, "layers", &p->layers, &p->n));
+    if (p->n == 0)
+        return dn_error(DN_ERR_PARSE, "%s:%d: [route] needs layers = a comma list of layer indexes",
+                        s->file, dn_cfg_line(s, "layers"));
+    for (int i = 0; i < p->n; ++i) TRY(dn_layer_ref(net, l->index, p->layers[i], &p->layers[i], s, "layers"));
+    TRY(dn_cfg_int(s, "groups", 1, &p->groups));
+    TRY(dn_cfg_int(s, "group_id", 0, &p->group_id));
+    if (p->groups <= 0)
+        return dn_error(DN_ERR_PARSE, "%s:%d: [route] groups must be positive, got %d",
+                        s->file, dn_cfg_line(s, "groups"), p->groups);
+    if (p->group_id < 0 || p->group_id >= p->groups)
+        return dn_error(DN_ERR_PARSE, "%s:%d: [route] group_id must be in [0, groups=%d), got %d",
+                        s->file, dn_cfg_line(s, "group_id"), p->groups, p->group_id);
+    return DN_OK;
 }
 
-const dn_layer_ops dn_route_ops = {.section = "route", .parse = route_parse};
+static dn_status route_resize(dn_layer *l, dn_network *net)
+{
+    dn_route *p = l->priv;
+    const dn_layer *first = &net->layers[p->layers[0]];
+    l->out_w = first->out_w;
+    l->out_h = first->out_h;
+    l->out_c = 0;
+    for (int i = 0; i < p->n; ++i) {
+        const dn_layer *r = &net->layers[p->layers[i]];
+        if (r->out_w != first->out_w || r->out_h != first->out_h)
+            return dn_error(DN_ERR_VALUE, "%s:%d: [route] layer %d: layers %d (%d x %d x %d) and %d (%d x %d x %d) differ in width or height",
+                            net->cfg_path, l->line, l->index, p->layers[0], first->out_w, first->out_h,
+                            first->out_c, p->layers[i], r->out_w, r->out_h, r->out_c);
+        if (r->out_c % p->groups)
+            return dn_error(DN_ERR_VALUE, "%s:%d: [route] layer %d: groups=%d does not divide the %d channels of layer %d",
+                            net->cfg_path, l->line, l->index, p->groups, r->out_c, p->layers[i]);
+        l->out_c += r->out_c / p->groups;
+    }
+    l->flops = 0;
+    l->workspace = 0;
+    return DN_OK;
+}
+
+/* For each referenced layer r (outputs[batch][c_r][out_h][out_w]) copy the
+ * channel slice [group_id*c_r/groups, (group_id+1)*c_r/groups) into
+ * output[batch][out_c][out_h][out_w] at the running channel offset. */
+static void route_forward(dn_layer *l, dn_network *net, const float *input)
+{
+    (void)input;
+    const dn_route *p = l->priv;
+    size_t offset = 0;
+    for (int i = 0; i < p->n; ++i) {
+        const dn_layer *r = &net->layers[p->layers[i]];
+        size_t part = r->outputs / p->groups;
+        const float *src = r->output + part * p->group_id;
+        for (int b = 0; b < l->batch; ++b)
+            memcpy(l->output + (size_t)b * l->outputs + offset, src + (size_t)b * r->outputs,
+                   part * sizeof(float));
+        offset += part;
+    }
+}
+
+static void route_describe(const dn_layer *l, dn_layer_info *info)
+{
+    info->groups = ((const dn_route *)l->priv)->groups;
+}
+
+static void route_free(dn_layer *l)
+{
+    dn_route *p = l->priv;
+    if (p) free(p->layers);
+}
+
+const dn_layer_ops dn_route_ops = {
+    .section = "route",
+    .parse = route_parse,
+    .resize = route_resize,
+    .forward = route_forward,
+    .describe = route_describe,
+    .free_priv = route_free,
+};

@@ -1,10 +1,96 @@
-/* upsample.c: [upsample] layer -- placeholder, being written. */
+/* upsample.c: [upsample] layer (CPU forward), Darknet's upsample_cpu.
+ *
+ * Options: stride (default 2), scale (default 1).
+ * stride > 0: nearest neighbour, c x h x w -> c x h*s x w*s,
+ *   out[k][y][x] = scale * in[k][y/s][x/s].
+ * stride < 0 (Darknet's reverse), s = -stride: c x h x w -> c x h/s x w/s,
+ *   out[k][y][x] = scale * sum of the s x s block in[k][y*s..][x*s..]
+ *   (input width and height must be divisible by s).
+ */
 #include "../core/internal.h"
+
+#define TRY(x) do { dn_status st_ = (x); if (st_ != DN_OK) return st_; } while (0)
+
+typedef struct {
+    int stride;   /* s > 0 */
+    int reverse;  /* 1: stride was negative */
+    float scale;
+} dn_upsample;
 
 static dn_status upsample_parse(dn_layer *l, dn_cfg_section *s, dn_network *net)
 {
-    (void)l; (void)net;
-    return dn_error(DN_ERR_UNSUPPORTED, "%s:%d: [upsample] is not implemented yet", s->file, s->line);
+    (void)net;
+    dn_upsample *p = dn_calloc(1, sizeof(dn_upsample));
+    if (!p) return DN_ERR_NOMEM;
+    l->priv = p;
+    int stride;
+    TRY(dn_cfg_int(s, "stride", 2, &stride));
+    TRY(dn_cfg_float(s, "scale", 1.f, &p->scale));
+    if (stride == 0)
+        return dn_error(DN_ERR_PARSE, "%s:%d: [upsample] stride must not be 0",
+                        s->file, dn_cfg_line(s, "stride"));
+    p->reverse = stride < 0;
+    p->stride = stride < 0 ? -stride : stride;
+    return DN_OK;
 }
 
-const dn_layer_ops dn_upsample_ops = {.section = "upsample", .parse = upsample_parse};
+static dn_status upsample_resize(dn_layer *l, dn_network *net)
+{
+    const dn_upsample *p = l->priv;
+    int s = p->stride;
+    l->out_c = l->c;
+    if (p->reverse) {
+        if (l->w % s || l->h % s)
+            return dn_error(DN_ERR_VALUE, "%s:%d: [upsample] layer %d: input %d x %d is not divisible by -stride=%d",
+                            net->cfg_path, l->line, l->index, l->w, l->h, s);
+        l->out_w = l->w / s;
+        l->out_h = l->h / s;
+    } else {
+        l->out_w = l->w * s;
+        l->out_h = l->h * s;
+    }
+    l->flops = 0;
+    l->workspace = 0;
+    return DN_OK;
+}
+
+/* input[batch][c][h][w] -> output[batch][c][out_h][out_w]. */
+static void upsample_forward(dn_layer *l, dn_network *net, const float *input)
+{
+    (void)net;
+    const dn_upsample *p = l->priv;
+    int s = p->stride, n = l->batch * l->c;
+    float scale = p->scale;
+    for (int bc = 0; bc < n; ++bc) {
+        const float *in = input + (size_t)bc * l->h * l->w;
+        float *out = l->output + (size_t)bc * l->out_h * l->out_w;
+        if (!p->reverse) {
+            for (int y = 0; y < l->out_h; ++y)
+                for (int x = 0; x < l->out_w; ++x)
+                    out[(size_t)y * l->out_w + x] = scale * in[(size_t)(y / s) * l->w + x / s];
+        } else {
+            for (int y = 0; y < l->out_h; ++y)
+                for (int x = 0; x < l->out_w; ++x) {
+                    float sum = 0;
+                    for (int dy = 0; dy < s; ++dy)
+                        for (int dx = 0; dx < s; ++dx)
+                            sum += scale * in[(size_t)(y * s + dy) * l->w + x * s + dx];
+                    out[(size_t)y * l->out_w + x] = sum;
+                }
+        }
+    }
+}
+
+static void upsample_describe(const dn_layer *l, dn_layer_info *info)
+{
+    const dn_upsample *p = l->priv;
+    info->stride = p->reverse ? -p->stride : p->stride;
+}
+
+const dn_layer_ops dn_upsample_ops = {
+    .section = "upsample",
+    .parse = upsample_parse,
+    .resize = upsample_resize,
+    .forward = upsample_forward,
+    .describe = upsample_describe,
+};
