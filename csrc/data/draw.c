@@ -70,9 +70,9 @@ static void fill_rect(dn_image *im, int x0, int y0, int x1, int y1, const float 
         for (int x = x0; x < x1; ++x) set_rgb(im, x, y, rgb);
 }
 
-/* The label text at top-left (x, y): a filled box of rgb with the text in
- * black, scale pixels per font unit. Darknet's draw_label places it at row
- * `row` moved up by its height when that stays in the image. */
+/* The label: a filled box of rgb with the text in black (one font unit is
+ * scale pixels), left edge at column col. As Darknet's draw_label, its top
+ * is row moved up by the label's height when that stays in the image. */
 static void draw_label(dn_image *im, int row, int col, char *text, const float rgb[3])
 {
     static const float black[3] = {0, 0, 0};
