@@ -1,19 +1,214 @@
-/* image.c: image I/O and resizing -- placeholder, being written. */
+/* image.c: image I/O (stb_image from Debian's libstb) and Darknet's resizing.
+ *
+ * A dn_image is c planes of h rows of w floats (CHW), values in [0,1].
+ * Decoding and PNG writing are stb's (libstb provides the implementations,
+ * so no STB_*_IMPLEMENTATION here). dn_image_resize is Darknet's
+ * resize_image (bilinear, a horizontal pass then a vertical pass, corners
+ * mapped onto corners); dn_image_letterbox is Darknet's letterbox_image.
+ * Functions that make an image write it to *out only on success (out may be
+ * the input: the caller then still owns the old pixels); on failure *out is
+ * zeroed unless it is the input.
+ */
 #include "../core/internal.h"
 
+#include <stb_image.h>
+#include <stb_image_write.h>
+
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-dn_status dn_image_load(dn_image *out, const char *path, int channels)
-{ (void)channels; memset(out, 0, sizeof(*out)); return dn_error(DN_ERR_UNSUPPORTED, "%s: image loading not implemented yet", path); }
+static dn_status check_image(const dn_image *im, const char *what)
+{
+    if (!im || !im->data || im->w <= 0 || im->h <= 0 || im->c <= 0)
+        return dn_error(DN_ERR_VALUE, "%s: not a valid image (%d x %d x %d)", what,
+                        im ? im->w : 0, im ? im->h : 0, im ? im->c : 0);
+    return DN_OK;
+}
+
+static dn_status image_alloc(dn_image *im, int w, int h, int c)
+{
+    im->w = w;
+    im->h = h;
+    im->c = c;
+    im->data = dn_calloc((size_t)w * h * c, sizeof(float));
+    return im->data ? DN_OK : DN_ERR_NOMEM;
+}
+
+static dn_status fail(dn_image *out, const dn_image *in, dn_status st)
+{
+    if (out != in) memset(out, 0, sizeof(*out));
+    return st;
+}
+
+void dn_image_free(dn_image *im)
+{
+    if (!im) return;
+    free(im->data);
+    memset(im, 0, sizeof(*im));
+}
+
+/* hwc: h x w x c bytes -> out: c x h x w floats, v / 255. */
+static dn_status from_u8(dn_image *out, const uint8_t *hwc, int w, int h, int c)
+{
+    dn_image r;
+    if (image_alloc(&r, w, h, c) != DN_OK) return DN_ERR_NOMEM;
+    size_t hw = (size_t)w * h;
+    for (size_t i = 0; i < hw; ++i)
+        for (int k = 0; k < c; ++k) r.data[k * hw + i] = hwc[i * c + k] / 255.f;
+    *out = r;
+    return DN_OK;
+}
+
 dn_status dn_image_from_u8(dn_image *out, const uint8_t *hwc, int w, int h, int c)
-{ (void)hwc; (void)w; (void)h; (void)c; memset(out, 0, sizeof(*out)); return dn_error(DN_ERR_UNSUPPORTED, "not implemented yet"); }
+{
+    memset(out, 0, sizeof(*out));
+    if (!hwc || w <= 0 || h <= 0 || c < 1 || c > 4)
+        return dn_error(DN_ERR_VALUE, "image from bytes: need data, w, h > 0 and 1 <= c <= 4 (got %d x %d x %d)", w, h, c);
+    return from_u8(out, hwc, w, h, c);
+}
+
+dn_status dn_image_load(dn_image *out, const char *path, int channels)
+{
+    memset(out, 0, sizeof(*out));
+    if (!path) return dn_error(DN_ERR_VALUE, "load image: path is NULL");
+    if (channels < 0 || channels > 4)
+        return dn_error(DN_ERR_VALUE, "%s: cannot load an image with %d channels (0 = as stored, 1 to 4)", path, channels);
+    FILE *f = fopen(path, "rb");
+    if (!f) return dn_error(DN_ERR_IO, "%s: cannot open image: %s", path, strerror(errno));
+    int w = 0, h = 0, c = 0;
+    uint8_t *data = stbi_load_from_file(f, &w, &h, &c, channels);
+    fclose(f);
+    if (!data) {
+        const char *why = stbi_failure_reason();
+        return dn_error(DN_ERR_FORMAT, "%s: cannot decode image (stb_image: %s)", path, why ? why : "unknown reason");
+    }
+    if (w <= 0 || h <= 0) {
+        stbi_image_free(data);
+        return dn_error(DN_ERR_FORMAT, "%s: image has zero size (%d x %d)", path, w, h);
+    }
+    if (channels) c = channels;
+    dn_status st = from_u8(out, data, w, h, c);
+    stbi_image_free(data);
+    return st;
+}
+
 dn_status dn_image_save_png(const dn_image *im, const char *path)
-{ (void)im; return dn_error(DN_ERR_UNSUPPORTED, "%s: not implemented yet", path); }
-dn_status dn_image_letterbox(const dn_image *im, int w, int h, dn_image *out)
-{ (void)im; (void)w; (void)h; memset(out, 0, sizeof(*out)); return dn_error(DN_ERR_UNSUPPORTED, "not implemented yet"); }
+{
+    if (!path) return dn_error(DN_ERR_VALUE, "save PNG: path is NULL");
+    dn_status st = check_image(im, path);
+    if (st != DN_OK) return st;
+    if (im->c > 4) return dn_error(DN_ERR_VALUE, "%s: a PNG holds 1 to 4 channels, the image has %d", path, im->c);
+    size_t hw = (size_t)im->w * im->h;
+    uint8_t *buf = dn_calloc(hw * im->c, 1);
+    if (!buf) return DN_ERR_NOMEM;
+    for (size_t i = 0; i < hw; ++i)
+        for (int k = 0; k < im->c; ++k) {
+            float v = im->data[k * hw + i] * 255.f + .5f;
+            buf[i * im->c + k] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+        }
+    errno = 0;
+    int ok = stbi_write_png(path, im->w, im->h, im->c, buf, im->w * im->c);
+    free(buf);
+    if (!ok)
+        return dn_error(DN_ERR_IO, "%s: cannot write PNG%s%s", path, errno ? ": " : "", errno ? strerror(errno) : "");
+    return DN_OK;
+}
+
+/* im: c x ih x iw -> out: c x h x w, Darknet's resize_image. Horizontal pass
+ * into part (c x ih x w): column x samples sx = x*(iw-1)/(w-1) linearly, the
+ * last column takes the last source column. Vertical pass likewise with
+ * sy = y*(ih-1)/(h-1). Darknet computes the last row as (1-dy)*row[iy] with
+ * iy, dy from the rounded sy, which can darken it when sy rounds below ih-1;
+ * here the last row takes the last source row, as the last column does. */
+static void resize_into(const dn_image *im, dn_image *out, float *part)
+{
+    int iw = im->w, ih = im->h, w = out->w, h = out->h;
+    float w_scale = w > 1 ? (float)(iw - 1) / (w - 1) : 0;
+    float h_scale = h > 1 ? (float)(ih - 1) / (h - 1) : 0;
+    for (int k = 0; k < im->c; ++k)
+        for (int r = 0; r < ih; ++r) {
+            const float *src = im->data + ((size_t)k * ih + r) * iw;
+            float *dst = part + ((size_t)k * ih + r) * w;
+            for (int c = 0; c < w; ++c) {
+                float sx = c * w_scale;
+                int ix = (int)sx;
+                if (c == w - 1 || iw == 1 || ix >= iw - 1) {
+                    dst[c] = src[iw - 1];
+                } else {
+                    float dx = sx - ix;
+                    dst[c] = (1 - dx) * src[ix] + dx * src[ix + 1];
+                }
+            }
+        }
+    for (int k = 0; k < im->c; ++k)
+        for (int r = 0; r < h; ++r) {
+            float sy = r * h_scale;
+            int iy = (int)sy;
+            float *dst = out->data + ((size_t)k * h + r) * w;
+            if (r == h - 1 || ih == 1 || iy >= ih - 1) {
+                memcpy(dst, part + ((size_t)k * ih + ih - 1) * w, (size_t)w * sizeof(float));
+                continue;
+            }
+            const float *p0 = part + ((size_t)k * ih + iy) * w;
+            float dy = sy - iy;
+            for (int c = 0; c < w; ++c) dst[c] = (1 - dy) * p0[c];
+            for (int c = 0; c < w; ++c) dst[c] += dy * p0[w + c];
+        }
+}
+
 dn_status dn_image_resize(const dn_image *im, int w, int h, dn_image *out)
-{ (void)im; (void)w; (void)h; memset(out, 0, sizeof(*out)); return dn_error(DN_ERR_UNSUPPORTED, "not implemented yet"); }
-void dn_image_free(dn_image *im) { free(im->data); memset(im, 0, sizeof(*im)); }
-void dn_image_draw_detections(dn_image *im, const dn_detections *d, float thresh, const char *const *names)
-{ (void)im; (void)d; (void)thresh; (void)names; }
+{
+    dn_status st = check_image(im, "resize");
+    if (st != DN_OK) return fail(out, im, st);
+    if (w <= 0 || h <= 0)
+        return fail(out, im, dn_error(DN_ERR_VALUE, "resize: target size %d x %d is not positive", w, h));
+    dn_image r;
+    float *part = dn_calloc((size_t)w * im->h * im->c, sizeof(float));
+    if (!part || image_alloc(&r, w, h, im->c) != DN_OK) {
+        free(part);
+        return fail(out, im, DN_ERR_NOMEM);
+    }
+    resize_into(im, &r, part);
+    free(part);
+    *out = r;
+    return DN_OK;
+}
+
+/* im: c x ih x iw -> out: c x h x w. Scale to fit keeping the aspect ratio
+ * (Darknet's integer arithmetic for the new size), paste centred on a canvas
+ * of 0.5. */
+dn_status dn_image_letterbox(const dn_image *im, int w, int h, dn_image *out)
+{
+    dn_status st = check_image(im, "letterbox");
+    if (st != DN_OK) return fail(out, im, st);
+    if (w <= 0 || h <= 0)
+        return fail(out, im, dn_error(DN_ERR_VALUE, "letterbox: target size %d x %d is not positive", w, h));
+    int new_w, new_h;
+    if ((float)w / im->w < (float)h / im->h) {
+        new_w = w;
+        new_h = (int)(((int64_t)im->h * w) / im->w);
+    } else {
+        new_h = h;
+        new_w = (int)(((int64_t)im->w * h) / im->h);
+    }
+    if (new_w < 1) new_w = 1;
+    if (new_h < 1) new_h = 1;
+    dn_image resized, r;
+    st = dn_image_resize(im, new_w, new_h, &resized);
+    if (st != DN_OK) return fail(out, im, st);
+    if (image_alloc(&r, w, h, im->c) != DN_OK) {
+        dn_image_free(&resized);
+        return fail(out, im, DN_ERR_NOMEM);
+    }
+    size_t n = (size_t)w * h * im->c;
+    for (size_t i = 0; i < n; ++i) r.data[i] = .5f;
+    int dx = (w - new_w) / 2, dy = (h - new_h) / 2;
+    for (int k = 0; k < im->c; ++k)
+        for (int y = 0; y < new_h; ++y)
+            memcpy(r.data + ((size_t)k * h + y + dy) * w + dx,
+                   resized.data + ((size_t)k * new_h + y) * new_w, (size_t)new_w * sizeof(float));
+    dn_image_free(&resized);
+    *out = r;
+    return DN_OK;
+}

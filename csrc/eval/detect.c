@@ -1,17 +1,187 @@
-/* detect.c: decoding detector outputs, NMS -- placeholder, being written. */
-#include "../core/internal.h"
+/* detect.c: decoding the detector layers into boxes, box IoU and NMS.
+ *
+ * dn_network_detections collects the detections of every detector layer
+ * ([region], [yolo], [detection]; rows in detect.h) for one image of the
+ * batch, then maps the boxes from the network input back to the original
+ * image as Darknet's correct_yolo_boxes does (undoing the letterbox when the
+ * input was letterboxed). Boxes are centre/size. dn_nms_sort is Darknet's
+ * do_nms_sort: suppressed probabilities become 0, detections are reordered.
+ */
+#include "detect.h"
 
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+static const dn_detector *const detectors[] = {
+    &dn_region_detector, &dn_yolo_detector, &dn_detection_detector,
+};
+
+static const dn_detector *find_detector(const dn_layer *l)
+{
+    for (size_t i = 0; i < sizeof(detectors) / sizeof(detectors[0]); ++i)
+        if (detectors[i]->ops == l->ops) return detectors[i];
+    return NULL;
+}
+
+void dn_softmax_strided(const float *in, int n, int stride, float *out)
+{
+    float largest = -FLT_MAX, sum = 0;
+    for (int i = 0; i < n; ++i)
+        if (in[(size_t)i * stride] > largest) largest = in[(size_t)i * stride];
+    for (int i = 0; i < n; ++i) {
+        float e = (float)exp(in[(size_t)i * stride] - largest);
+        sum += e;
+        out[(size_t)i * stride] = e;
+    }
+    for (int i = 0; i < n; ++i) out[(size_t)i * stride] /= sum;
+}
+
+/* Boxes d[n] relative to the network input (netw x neth) -> relative to, or
+ * in pixels of, the w x h image. With letterbox the image was scaled to
+ * new_w x new_h (Darknet's integer arithmetic) and centred. */
+static void correct_boxes(dn_detection *d, int n, int w, int h, int netw, int neth,
+                          int letterbox, int relative)
+{
+    int new_w = netw, new_h = neth;
+    if (letterbox) {
+        if ((float)netw / w < (float)neth / h) {
+            new_w = netw;
+            new_h = (int)(((int64_t)h * netw) / w);
+        } else {
+            new_h = neth;
+            new_w = (int)(((int64_t)w * neth) / h);
+        }
+    }
+    for (int i = 0; i < n; ++i) {
+        dn_box b = d[i].bbox;
+        b.x = (float)((b.x - (netw - new_w) / 2. / netw) / ((float)new_w / netw));
+        b.y = (float)((b.y - (neth - new_h) / 2. / neth) / ((float)new_h / neth));
+        b.w *= (float)netw / new_w;
+        b.h *= (float)neth / new_h;
+        if (!relative) {
+            b.x *= w;
+            b.w *= w;
+            b.y *= h;
+            b.h *= h;
+        }
+        d[i].bbox = b;
+    }
+}
 
 dn_status dn_network_detections(dn_network *net, int b, int img_w, int img_h,
                                 float thresh, int letterbox, int relative, dn_detections *out)
 {
-    (void)net; (void)b; (void)img_w; (void)img_h; (void)thresh; (void)letterbox; (void)relative;
     memset(out, 0, sizeof(*out));
-    return dn_error(DN_ERR_UNSUPPORTED, "detections: not implemented yet");
+    if (!net) return dn_error(DN_ERR_VALUE, "detections: network is NULL");
+    if (b < 0 || b >= net->batch)
+        return dn_error(DN_ERR_VALUE, "detections: image %d is outside the batch of %d", b, net->batch);
+    if (img_w <= 0 || img_h <= 0)
+        return dn_error(DN_ERR_VALUE, "detections: image size %d x %d is not positive", img_w, img_h);
+    int classes = -1;
+    size_t total = 0;
+    for (int i = 0; i < net->n; ++i) {
+        const dn_layer *l = &net->layers[i];
+        if (!l->is_detector) continue;
+        const dn_detector *det = find_detector(l);
+        if (!det)
+            return dn_error(DN_ERR_STATE, "detections: layer %d [%s] has no box decoder", i, l->ops->section);
+        int c = det->classes(l);
+        if (classes >= 0 && c != classes)
+            return dn_error(DN_ERR_VALUE, "detections: layer %d [%s] has classes=%d but an earlier detector layer has %d",
+                            i, l->ops->section, c, classes);
+        classes = c;
+        total += (size_t)det->decode(l, l->output + (size_t)b * l->outputs, net->w, net->h, thresh, NULL);
+    }
+    if (classes < 0)
+        return dn_error(DN_ERR_STATE, "detections: the network has no [region], [yolo] or [detection] layer");
+    if (total > INT32_MAX)
+        return dn_error(DN_ERR_VALUE, "detections: %zu detections are too many (raise thresh)", total);
+    out->classes = classes;
+    out->dets = dn_calloc(total, sizeof(dn_detection));
+    out->prob_storage = dn_calloc(total * (size_t)classes, sizeof(float));
+    if (!out->dets || !out->prob_storage) {
+        dn_detections_free(out);
+        return DN_ERR_NOMEM;
+    }
+    for (size_t k = 0; k < total; ++k) {
+        out->dets[k].prob = out->prob_storage + k * classes;
+        out->dets[k].classes = classes;
+    }
+    int n = 0;
+    for (int i = 0; i < net->n; ++i) {
+        const dn_layer *l = &net->layers[i];
+        if (!l->is_detector) continue;
+        n += find_detector(l)->decode(l, l->output + (size_t)b * l->outputs, net->w, net->h, thresh,
+                                      out->dets + n);
+    }
+    out->n = n;
+    correct_boxes(out->dets, n, img_w, img_h, net->w, net->h, letterbox, relative);
+    return DN_OK;
 }
 
-void dn_detections_free(dn_detections *d) { free(d->dets); free(d->prob_storage); memset(d, 0, sizeof(*d)); }
-void dn_nms_sort(dn_detections *d, float iou_thresh) { (void)d; (void)iou_thresh; }
-float dn_box_iou(dn_box a, dn_box b) { (void)a; (void)b; return 0; }
+void dn_detections_free(dn_detections *d)
+{
+    if (!d) return;
+    free(d->dets);
+    free(d->prob_storage);
+    memset(d, 0, sizeof(*d));
+}
+
+/* Length of the overlap of two 1-D segments given by centre and size. */
+static float overlap(float x1, float w1, float x2, float w2)
+{
+    float l1 = x1 - w1 / 2, l2 = x2 - w2 / 2;
+    float left = l1 > l2 ? l1 : l2;
+    float r1 = x1 + w1 / 2, r2 = x2 + w2 / 2;
+    float right = r1 < r2 ? r1 : r2;
+    return right - left;
+}
+
+float dn_box_iou(dn_box a, dn_box b)
+{
+    float w = overlap(a.x, a.w, b.x, b.w), h = overlap(a.y, a.h, b.y, b.h);
+    float inter = (w < 0 || h < 0) ? 0 : w * h;
+    float uni = a.w * a.h + b.w * b.h - inter;
+    return uni > 0 ? inter / uni : 0;
+}
+
+/* qsort comparator: prob[sort_class] descending; ties keep the order the
+ * detections were decoded in (their prob rows' addresses), so the result
+ * does not depend on the qsort implementation. */
+static _Thread_local int sort_class;
+
+static int nms_compare(const void *pa, const void *pb)
+{
+    const dn_detection *a = pa, *b = pb;
+    float x = a->prob[sort_class], y = b->prob[sort_class];
+    if (x > y) return -1;
+    if (x < y) return 1;
+    uintptr_t u = (uintptr_t)a->prob, v = (uintptr_t)b->prob;
+    return (u > v) - (u < v);
+}
+
+void dn_nms_sort(dn_detections *d, float iou_thresh)
+{
+    if (!d || d->n <= 0) return;
+    /* Detections with objectness 0 go to the end and are ignored. */
+    int total = d->n;
+    for (int i = 0; i < total; ++i)
+        if (d->dets[i].objectness == 0) {
+            dn_detection t = d->dets[i];
+            d->dets[i--] = d->dets[--total];
+            d->dets[total] = t;
+        }
+    for (int k = 0; k < d->classes; ++k) {
+        sort_class = k;
+        qsort(d->dets, (size_t)total, sizeof(dn_detection), nms_compare);
+        for (int i = 0; i < total; ++i) {
+            if (d->dets[i].prob[k] == 0) continue;
+            dn_box a = d->dets[i].bbox;
+            for (int j = i + 1; j < total; ++j)
+                if (dn_box_iou(a, d->dets[j].bbox) > iou_thresh) d->dets[j].prob[k] = 0;
+        }
+    }
+}

@@ -1,10 +1,179 @@
-/* region.c: [region] layer -- placeholder, being written. */
+/* region.c: [region] layer, the YOLOv2 detector head.
+ *
+ * Input and output are w x h x num*(coords+classes+1) (the preceding layer's
+ * filters). Layout of one image: anchor n, entry e, cell loc (row-major) at
+ * n*w*h*(coords+classes+1) + e*w*h + loc; entries are x, y, w, h (and any
+ * further coords), objectness (entry coords), then the classes.
+ * Forward (Darknet's forward_region_layer, inference part): logistic on x, y
+ * and objectness; softmax over the classes of each cell and anchor when
+ * softmax=1, else logistic. background=1 treats entry coords as a background
+ * class inside the softmax instead of an objectness. Anchors are in grid
+ * cells. No saved tensors. The training options are kept in dn_region for
+ * the loss.
+ */
 #include "../core/internal.h"
+#include "../eval/detect.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TRY(x) do { dn_status st_ = (x); if (st_ != DN_OK) return st_; } while (0)
+
+typedef struct {
+    int num, classes, coords;
+    float *anchors;          /* [num][2]: width, height in grid cells */
+    int softmax, background, bias_match, rescore, absolute, random, max_boxes, log, sqrt;
+    float jitter, thresh;
+    float object_scale, noobject_scale, class_scale, coord_scale;
+} dn_region;
 
 static dn_status region_parse(dn_layer *l, dn_cfg_section *s, dn_network *net)
 {
-    (void)l; (void)net;
-    return dn_error(DN_ERR_UNSUPPORTED, "%s:%d: [region] is not implemented yet", s->file, s->line);
+    dn_region *p = dn_calloc(1, sizeof(dn_region));
+    if (!p) return DN_ERR_NOMEM;
+    l->priv = p;
+    l->is_detector = 1;
+    TRY(dn_cfg_int(s, "coords", 4, &p->coords));
+    TRY(dn_cfg_int(s, "classes", 20, &p->classes));
+    TRY(dn_cfg_int(s, "num", 1, &p->num));
+    TRY(dn_cfg_int(s, "softmax", 0, &p->softmax));
+    TRY(dn_cfg_int(s, "background", 0, &p->background));
+    TRY(dn_cfg_int(s, "bias_match", 0, &p->bias_match));
+    TRY(dn_cfg_int(s, "rescore", 0, &p->rescore));
+    TRY(dn_cfg_int(s, "absolute", 0, &p->absolute));
+    TRY(dn_cfg_int(s, "random", 0, &p->random));
+    TRY(dn_cfg_int(s, "max", 30, &p->max_boxes));
+    TRY(dn_cfg_int(s, "log", 0, &p->log));
+    TRY(dn_cfg_int(s, "sqrt", 0, &p->sqrt));
+    TRY(dn_cfg_float(s, "jitter", .2f, &p->jitter));
+    TRY(dn_cfg_float(s, "thresh", .5f, &p->thresh));
+    TRY(dn_cfg_float(s, "object_scale", 1, &p->object_scale));
+    TRY(dn_cfg_float(s, "noobject_scale", 1, &p->noobject_scale));
+    TRY(dn_cfg_float(s, "class_scale", 1, &p->class_scale));
+    TRY(dn_cfg_float(s, "coord_scale", 1, &p->coord_scale));
+    if (dn_cfg_has(s, "tree"))
+        return dn_error(DN_ERR_UNSUPPORTED, "%s:%d: [region] tree= (softmax_tree, YOLO9000) is not supported",
+                        s->file, dn_cfg_line(s, "tree"));
+    if (dn_cfg_has(s, "map"))
+        return dn_error(DN_ERR_UNSUPPORTED, "%s:%d: [region] map= (class map, YOLO9000) is not supported",
+                        s->file, dn_cfg_line(s, "map"));
+    if (p->coords < 4 || p->classes < 1 || p->num < 1)
+        return dn_error(DN_ERR_PARSE, "%s:%d: [region] need coords >= 4, classes >= 1 and num >= 1 (got coords=%d classes=%d num=%d)",
+                        s->file, s->line, p->coords, p->classes, p->num);
+    if (p->max_boxes < 1)
+        return dn_error(DN_ERR_PARSE, "%s:%d: [region] max must be positive, got %d",
+                        s->file, dn_cfg_line(s, "max"), p->max_boxes);
+    int want = p->num * (p->coords + p->classes + 1);
+    if (l->c != want)
+        return dn_error(DN_ERR_PARSE, "%s:%d: [region] the input has %d channels: filters=%d in the preceding [convolutional] should be num*(classes+coords+1)=%d",
+                        s->file, s->line, l->c, l->c, want);
+    int na = 0;
+    float *a = NULL;
+    TRY(dn_cfg_float_list(s, "anchors", &a, &na));
+    if (a && na != 2 * p->num) {
+        free(a);
+        return dn_error(DN_ERR_PARSE, "%s:%d: [region] anchors has %d numbers, need 2*num=%d",
+                        s->file, dn_cfg_line(s, "anchors"), na, 2 * p->num);
+    }
+    if (!a) {
+        a = dn_calloc(2 * (size_t)p->num, sizeof(float));
+        if (!a) return DN_ERR_NOMEM;
+        for (int i = 0; i < 2 * p->num; ++i) a[i] = .5f;
+    }
+    p->anchors = a;
+    net->hp.jitter = p->jitter;
+    net->hp.random = p->random;
+    return DN_OK;
 }
 
-const dn_layer_ops dn_region_ops = {.section = "region", .parse = region_parse};
+static dn_status region_resize(dn_layer *l, dn_network *net)
+{
+    (void)net;
+    const dn_region *p = l->priv;
+    if (l->c != p->num * (p->coords + p->classes + 1))
+        return dn_error(DN_ERR_VALUE, "layer %d [region]: input has %d channels, need num*(classes+coords+1)=%d",
+                        l->index, l->c, p->num * (p->coords + p->classes + 1));
+    l->out_c = l->c;
+    l->out_h = l->h;
+    l->out_w = l->w;
+    l->flops = 0;
+    l->workspace = 0;
+    return DN_OK;
+}
+
+/* input, l->output: batch x [num][coords+classes+1][h][w]. */
+static void region_forward(dn_layer *l, dn_network *net, const float *input)
+{
+    (void)net;
+    const dn_region *p = l->priv;
+    size_t wh = (size_t)l->w * l->h, entries = (size_t)(p->coords + p->classes + 1);
+    memcpy(l->output, input, (size_t)l->batch * l->outputs * sizeof(float));
+    for (int b = 0; b < l->batch; ++b)
+        for (int n = 0; n < p->num; ++n) {
+            float *o = l->output + b * l->outputs + n * entries * wh;
+            dn_activate(o, 2 * wh, DN_ACT_LOGISTIC);
+            if (!p->background) dn_activate(o + p->coords * wh, wh, DN_ACT_LOGISTIC);
+            if (!p->softmax) {
+                dn_activate(o + (p->coords + 1) * wh, p->classes * wh, DN_ACT_LOGISTIC);
+                continue;
+            }
+            size_t first = (size_t)p->coords + !p->background;
+            for (size_t loc = 0; loc < wh; ++loc)
+                dn_softmax_strided(o + first * wh + loc, p->classes + p->background, (int)wh,
+                                   o + first * wh + loc);
+        }
+}
+
+static int region_classes(const dn_layer *l) { return ((const dn_region *)l->priv)->classes; }
+
+/* out: one image [num][coords+classes+1][h][w]. Darknet's get_region_detections:
+ * x = (col + out_x)/w, y = (row + out_y)/h, bw = exp(tw)*anchor_w/w,
+ * bh = exp(th)*anchor_h/h; prob[c] = objectness*class, kept when > thresh.
+ * Detections come in Darknet's order (anchor, then cell); those with
+ * objectness <= thresh are dropped. */
+static int region_decode(const dn_layer *l, const float *out, int netw, int neth, float thresh,
+                         dn_detection *dets)
+{
+    (void)netw; (void)neth;
+    const dn_region *p = l->priv;
+    int wh = l->w * l->h, entries = p->coords + p->classes + 1, count = 0;
+    for (int n = 0; n < p->num; ++n)
+        for (int loc = 0; loc < wh; ++loc) {
+            const float *e = out + (size_t)n * entries * wh + loc;
+            float scale = p->background ? 1.f : e[(size_t)p->coords * wh];
+            if (!(scale > thresh)) continue;
+            if (dets) {
+                dn_detection *d = &dets[count];
+                int row = loc / l->w, col = loc % l->w;
+                d->bbox.x = (col + e[0]) / l->w;
+                d->bbox.y = (row + e[wh]) / l->h;
+                d->bbox.w = (float)(exp(e[2 * (size_t)wh]) * p->anchors[2 * n] / l->w);
+                d->bbox.h = (float)(exp(e[3 * (size_t)wh]) * p->anchors[2 * n + 1] / l->h);
+                d->objectness = scale;
+                d->classes = p->classes;
+                for (int c = 0; c < p->classes; ++c) {
+                    float prob = scale * e[(size_t)(p->coords + 1 + c) * wh];
+                    d->prob[c] = prob > thresh ? prob : 0;
+                }
+            }
+            ++count;
+        }
+    return count;
+}
+
+static void region_free(dn_layer *l)
+{
+    dn_region *p = l->priv;
+    if (p) free(p->anchors);
+}
+
+const dn_layer_ops dn_region_ops = {
+    .section = "region",
+    .parse = region_parse,
+    .resize = region_resize,
+    .forward = region_forward,
+    .free_priv = region_free,
+};
+
+const dn_detector dn_region_detector = {&dn_region_ops, region_classes, region_decode};
