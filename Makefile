@@ -10,6 +10,9 @@ BLAS ?= $(shell printf '\#include <cblas.h>\nint main(void){return 0;}' | $(CC) 
 CC ?= cc
 SRCS := $(shell grep -v '^\#' csrc/sources.txt)
 CLI_SRCS := $(wildcard csrc/cli/*.c)
+# Sanitizer builds live apart (build/san/) so they never replace the normal
+# ./darknet and libdarknet.so that Python loads.
+OUT := $(if $(filter 1,$(SANITIZE)),build/san/,)
 OBJDIR := build/obj$(if $(filter 1,$(SANITIZE)),-san)
 OBJS := $(SRCS:%.c=$(OBJDIR)/%.o)
 CLI_OBJS := $(CLI_SRCS:%.c=$(OBJDIR)/%.o)
@@ -24,6 +27,8 @@ endif
 ifeq ($(OPENMP),1)
 CFLAGS += -fopenmp
 LDLIBS += -fopenmp
+else
+CFLAGS += -Wno-unknown-pragmas
 endif
 ifeq ($(BLAS),1)
 CFLAGS += -DDN_USE_BLAS
@@ -37,15 +42,17 @@ ifeq ($(GPU),1)
 $(error GPU=1: the CUDA backend is not implemented yet (see the CUDA issue); build with GPU=0)
 endif
 
-all: darknet libdarknet.a libdarknet.so
+all: $(OUT)darknet $(OUT)libdarknet.a $(OUT)libdarknet.so
 
-darknet: $(CLI_OBJS) libdarknet.a
-	$(CC) -o $@ $(CLI_OBJS) libdarknet.a $(LDLIBS)
+$(OUT)darknet: $(CLI_OBJS) $(OUT)libdarknet.a
+	$(CC) -o $@ $(CLI_OBJS) $(OUT)libdarknet.a $(LDLIBS)
 
-libdarknet.a: $(OBJS)
+$(OUT)libdarknet.a: $(OBJS)
+	@mkdir -p $(dir $@)
 	ar rcs $@ $^
 
-libdarknet.so: $(OBJS)
+$(OUT)libdarknet.so: $(OBJS)
+	@mkdir -p $(dir $@)
 	$(CC) -shared -o $@ $^ $(LDLIBS)
 
 $(OBJDIR)/%.o: %.c $(wildcard csrc/include/*.h csrc/*/*.h csrc/*/*/*.h) Makefile

@@ -150,6 +150,8 @@ class Network:
                 bx, by, bw, bh = (float(v) for v in boxes[i])
                 box = (max(bx - bw / 2, 0.0), max(by - bh / 2, 0.0),
                        min(bx + bw / 2, image.shape[1] - 1.0), min(by + bh / 2, image.shape[0] - 1.0))
+                if box[2] <= box[0] or box[3] <= box[1]:
+                    continue  # entirely in the letterbox padding
                 name = self.names[k] if k < len(self.names) else str(k)
                 out.append(Detection(name, int(k), float(probs[i, k]), box))
         out.sort(key=lambda d: -d.confidence)

@@ -47,6 +47,7 @@ typedef struct {
     int ternary;            /* ternary=1 in the cfg (conv only) */
     int filters, size, stride, pad, groups, batch_normalize; /* conv/pool, else 0 */
     const char *activation; /* name, or "" */
+    int classes, num;       /* detector layers: classes, anchors predicted per cell */
     size_t nparams;         /* floats saved in .weights for this layer */
 } dn_layer_info;
 

@@ -45,6 +45,7 @@ static dn_status detection_parse(dn_layer *l, dn_cfg_section *s, dn_network *net
     TRY(dn_cfg_int(s, "softmax", 0, &p->softmax));
     TRY(dn_cfg_int(s, "sqrt", 0, &p->sqrt));
     TRY(dn_cfg_int(s, "max", 90, &p->max_boxes));
+    l->max_boxes = p->max_boxes;
     TRY(dn_cfg_int(s, "forced", 0, &p->forced));
     TRY(dn_cfg_int(s, "random", 0, &p->random));
     TRY(dn_cfg_int(s, "reorg", 0, &p->reorg));
@@ -143,7 +144,15 @@ static int detection_decode(const dn_layer *l, const float *out, int netw, int n
     return count;
 }
 
+static void detection_describe(const dn_layer *l, dn_layer_info *info)
+{
+    const dn_detection_layer *p = l->priv;
+    info->classes = p->classes;
+    info->num = p->num;
+}
+
 const dn_layer_ops dn_detection_ops = {
+    .describe = detection_describe,
     .section = "detection",
     .parse = detection_parse,
     .resize = detection_resize,

@@ -44,6 +44,7 @@ static dn_status region_parse(dn_layer *l, dn_cfg_section *s, dn_network *net)
     TRY(dn_cfg_int(s, "absolute", 0, &p->absolute));
     TRY(dn_cfg_int(s, "random", 0, &p->random));
     TRY(dn_cfg_int(s, "max", 30, &p->max_boxes));
+    l->max_boxes = p->max_boxes;
     TRY(dn_cfg_int(s, "log", 0, &p->log));
     TRY(dn_cfg_int(s, "sqrt", 0, &p->sqrt));
     TRY(dn_cfg_float(s, "jitter", .2f, &p->jitter));
@@ -168,7 +169,15 @@ static void region_free(dn_layer *l)
     if (p) free(p->anchors);
 }
 
+static void region_describe(const dn_layer *l, dn_layer_info *info)
+{
+    const dn_region *p = l->priv;
+    info->classes = p->classes;
+    info->num = p->num;
+}
+
 const dn_layer_ops dn_region_ops = {
+    .describe = region_describe,
     .section = "region",
     .parse = region_parse,
     .resize = region_resize,

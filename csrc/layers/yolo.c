@@ -36,6 +36,7 @@ static dn_status yolo_parse(dn_layer *l, dn_cfg_section *s, dn_network *net)
     TRY(dn_cfg_int(s, "classes", 20, &p->classes));
     TRY(dn_cfg_int(s, "num", 1, &p->total));
     TRY(dn_cfg_int(s, "max", 90, &p->max_boxes));
+    l->max_boxes = p->max_boxes;
     TRY(dn_cfg_int(s, "random", 0, &p->random));
     TRY(dn_cfg_float(s, "jitter", .2f, &p->jitter));
     TRY(dn_cfg_float(s, "ignore_thresh", .5f, &p->ignore_thresh));
@@ -155,7 +156,15 @@ static void yolo_free(dn_layer *l)
     free(p->anchors);
 }
 
+static void yolo_describe(const dn_layer *l, dn_layer_info *info)
+{
+    const dn_yolo *p = l->priv;
+    info->classes = p->classes;
+    info->num = p->n;
+}
+
 const dn_layer_ops dn_yolo_ops = {
+    .describe = yolo_describe,
     .section = "yolo",
     .parse = yolo_parse,
     .resize = yolo_resize,

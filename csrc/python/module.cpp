@@ -162,6 +162,8 @@ struct Network {
             d["batch_normalize"] = (bool)f.batch_normalize;
             d["activation"] = f.activation;
             d["nparams"] = f.nparams;
+            d["classes"] = f.classes;
+            d["num"] = f.num;
             out.append(d);
         }
         return out;
