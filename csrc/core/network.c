@@ -345,3 +345,9 @@ dn_status dn_network_layer_param(dn_network *net, int i, int k, const char **nam
     *n = p->n;
     return DN_OK;
 }
+
+float *dn_network_layer_grad(dn_network *net, int i, int k)
+{
+    if (i < 0 || i >= net->n || k < 0 || k >= net->layers[i].nparams) return NULL;
+    return net->layers[i].params[k].grad;
+}

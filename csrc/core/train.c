@@ -50,16 +50,10 @@ static dn_status set_truth(dn_network *net, const float *truth, int max_boxes)
 /* Forward and backward of one sub-batch (net->batch images); returns the loss sum. */
 static float train_sub_batch(dn_network *net, const float *images)
 {
-    memcpy(net->input, images, (size_t)net->batch * net->inputs * sizeof(float));
-    const float *x = net->input;
-    float cost = 0;
-    for (int i = 0; i < net->n; ++i) {
-        dn_layer *l = &net->layers[i];
-        memset(l->delta, 0, (size_t)l->batch * l->outputs * sizeof(float));
-        l->ops->forward(l, net, x);
-        x = l->output;
-        if (l->is_detector) cost += l->cost;
-    }
+    for (int i = 0; i < net->n; ++i)
+        memset(net->layers[i].delta, 0, (size_t)net->layers[i].batch * net->layers[i].outputs * sizeof(float));
+    dn_network_forward(net, images);
+    float cost = dn_network_cost(net);
     for (int i = net->n - 1; i >= 0; --i) {
         dn_layer *l = &net->layers[i];
         const float *in = i ? net->layers[i - 1].output : net->input;
@@ -87,4 +81,34 @@ dn_status dn_network_train_step(dn_network *net, const float *images, const floa
     dn_sgd_update(net, dn_network_learning_rate(net));
     *loss = (float)(sum / ((double)subs * net->batch));
     return DN_OK;
+}
+
+dn_status dn_network_backward(dn_network *net, const float *out_grad, float *in_grad)
+{
+    if (!net->train) return dn_error(DN_ERR_STATE, "backward: call dn_network_set_train first");
+    dn_layer *last = &net->layers[net->n - 1];
+    if (out_grad) memcpy(last->delta, out_grad, (size_t)last->batch * last->outputs * sizeof(float));
+    for (int i = 0; i < net->n - 1; ++i)
+        memset(net->layers[i].delta, 0, (size_t)net->layers[i].batch * net->layers[i].outputs * sizeof(float));
+    if (in_grad) memset(in_grad, 0, (size_t)net->batch * net->inputs * sizeof(float));
+    for (int i = net->n - 1; i >= 0; --i) {
+        dn_layer *l = &net->layers[i];
+        const float *in = i ? net->layers[i - 1].output : net->input;
+        float *in_delta = i ? net->layers[i - 1].delta : in_grad;
+        l->ops->backward(l, net, in, in_delta);
+    }
+    return DN_OK;
+}
+
+void dn_network_zero_grads(dn_network *net)
+{
+    if (net->grads) memset(net->grads, 0, net->nparams * sizeof(float));
+}
+
+float dn_network_cost(const dn_network *net)
+{
+    float cost = 0;
+    for (int i = 0; i < net->n; ++i)
+        if (net->layers[i].is_detector) cost += net->layers[i].cost;
+    return cost;
 }

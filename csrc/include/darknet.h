@@ -95,6 +95,17 @@ dn_status dn_network_set_train(dn_network *net, int on);
 dn_status dn_network_train_step(dn_network *net, const float *images, const float *truth,
                                 int max_boxes, float *loss);
 
+/* For custom loops and gradient checks, after dn_network_forward in training
+ * mode: backward from dL/d(last output) = out_grad (NULL: keep the deltas the
+ * detector layers set), accumulating dL/dparam into the gradients and writing
+ * dL/dinput into in_grad (may be NULL). */
+dn_status dn_network_backward(dn_network *net, const float *out_grad, float *in_grad);
+void dn_network_zero_grads(dn_network *net);
+/* Gradient of the k-th saved tensor of layer i (NULL if not trainable or not training). */
+float *dn_network_layer_grad(dn_network *net, int i, int k);
+/* Sum of the detector layers' costs of the last forward (training mode). */
+float dn_network_cost(const dn_network *net);
+
 /* The whole Darknet training loop (`darknet detector train`). */
 typedef struct {
     int iteration;          /* batches done (Darknet's "i") */

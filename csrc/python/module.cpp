@@ -141,6 +141,52 @@ struct Network {
         return out;
     }
 
+    // Gradients of layer i's trainable tensors, as views (training mode only).
+    static py::dict grads(py::object self, int i)
+    {
+        Network &n = self.cast<Network &>();
+        py::dict out;
+        const char *name;
+        float *data;
+        size_t cnt;
+        dn_layer_info info;
+        check(dn_network_layer_info(n.net, i, &info));
+        for (int k = 0; dn_network_layer_param(n.net, i, k, &name, &data, &cnt) == DN_OK; ++k) {
+            float *g = dn_network_layer_grad(n.net, i, k);
+            if (g) out[name] = py::array_t<float>({(py::ssize_t)cnt}, {sizeof(float)}, g, self);
+        }
+        return out;
+    }
+
+    void set_train(bool on) { check(dn_network_set_train(net, on)); }
+
+    // After forward in training mode: backward from out_grad (same shape as
+    // the last output; None keeps the detector deltas); returns dL/dinput.
+    py::array_t<float> backward(py::object out_grad)
+    {
+        int b, c, h, w;
+        dn_network_input_shape(net, &b, &c, &h, &w);
+        farray g;
+        const float *gp = nullptr;
+        if (!out_grad.is_none()) {
+            g = out_grad.cast<farray>();
+            dn_layer_info last;
+            check(dn_network_layer_info(net, dn_network_num_layers(net) - 1, &last));
+            if (g.size() != (py::ssize_t)b * last.out_c * last.out_h * last.out_w)
+                throw py::value_error("backward: out_grad must have the shape of the last output");
+            gp = g.data();
+        }
+        py::array_t<float> in_grad({b, c, h, w});
+        float *ip = in_grad.mutable_data();
+        dn_status st;
+        {
+            py::gil_scoped_release nogil;
+            st = dn_network_backward(net, gp, ip);
+        }
+        check(st);
+        return in_grad;
+    }
+
     py::list layers() const
     {
         py::list out;
@@ -344,6 +390,11 @@ PYBIND11_MODULE(_core, m)
         .def("forward", &Network::forward)
         .def("layer_output", &Network::layer_output)
         .def("params", &Network::params, py::arg("i"))
+        .def("grads", &Network::grads, py::arg("i"))
+        .def("set_train", &Network::set_train, py::arg("on") = true)
+        .def("backward", &Network::backward, py::arg("out_grad") = py::none())
+        .def("zero_grads", [](Network &n) { dn_network_zero_grads(n.net); })
+        .def_property_readonly("cost", [](const Network &n) { return dn_network_cost(n.net); })
         .def("resize", &Network::resize, py::arg("batch"), py::arg("w"), py::arg("h"))
         .def("detections", &Network::detections, py::arg("b"), py::arg("img_w"), py::arg("img_h"),
              py::arg("thresh"), py::arg("letterbox") = true, py::arg("relative") = false,
