@@ -1,0 +1,84 @@
+"""The ./darknet binary: detector test (image argument and stdin), detect,
+partial, and clear errors."""
+import os
+import struct
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import darknet_py as dn
+from conftest import ROOT, run_darknet
+
+TINY = os.path.join(ROOT, "cfg", "yolov2-tiny-voc-small.cfg")
+
+
+@pytest.fixture
+def image(tmp_path):
+    a = (np.random.default_rng(0).random((120, 160, 3)) * 255).astype(np.uint8)
+    p = tmp_path / "img.jpg"
+    Image.fromarray(a).save(p)
+    return str(p)
+
+
+@pytest.fixture
+def weights(tmp_path):
+    net = dn.Network(TINY, seed=3)
+    last = len(net.layers) - 2  # the final 1x1 conv: make the objectness of anchor 0 high
+    p = net.params(last)
+    p["weights"][:] = 0
+    p["biases"][:] = -5
+    p["biases"][4] = 5       # objectness of anchor 0 (entry 4 of 25)
+    p["biases"][5 + 11] = 8  # class 11 ("dog") of anchor 0
+    path = tmp_path / "tiny.weights"
+    net.save_weights(path)
+    return str(path)
+
+
+def test_detector_test_prints_and_draws(tmp_path, image, weights):
+    out = tmp_path / "pred"
+    r = run_darknet("detector", "test", os.path.join(ROOT, "cfg", "voc.data"), TINY, weights, image,
+                    "-thresh", "0.5", "-out", out)
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith(f"{image}: Predicted in ")
+    dets = [l for l in lines[1:] if l.startswith("dog: ")]
+    assert len(dets) >= 1 and all("left_x:" in l for l in dets)
+    assert all(not l.split(":")[0] in ("cat", "person") for l in lines[1:])
+    png = Image.open(f"{out}.png")
+    assert png.size == (160, 120)
+
+
+def test_detector_test_reads_paths_from_stdin(tmp_path, image, weights):
+    r = run_darknet("detector", "test", os.path.join(ROOT, "cfg", "voc.data"), TINY, weights,
+                    "-out", tmp_path / "p", input=f"{image}\n{image}\n")
+    assert r.stdout.count("Predicted in") == 2
+    assert r.stdout.count("Enter Image Path:") == 3
+
+
+def test_detect_shortcut(tmp_path, image, weights):
+    r = run_darknet("detect", TINY, weights, image, "-out", tmp_path / "p", "-thresh", "0.5")
+    assert "dog: " in r.stdout
+
+
+def test_partial_writes_first_layers(tmp_path, weights):
+    out = tmp_path / "tiny.conv.4"
+    run_darknet("partial", TINY, weights, out, 4)
+    net = dn.Network(TINY)
+    n4 = sum(l["nparams"] for l in net.layers[:4])
+    assert os.path.getsize(out) == 20 + 4 * n4
+    raw = open(weights, "rb").read()
+    assert open(out, "rb").read() == raw[:20 + 4 * n4]
+
+
+def test_errors_are_messages_not_crashes(tmp_path, image):
+    bad = tmp_path / "bad.cfg"
+    bad.write_text("[net]\nwidth=32\nheight=32\nchannels=3\n[convolutional]\nfilters=x\n")
+    r = run_darknet("detector", "test", os.path.join(ROOT, "cfg", "voc.data"), bad, "", image, check=False)
+    assert r.returncode == 1 and f"{bad}:6:" in r.stderr
+    r = run_darknet("detector", "test", os.path.join(ROOT, "cfg", "voc.data"), TINY, tmp_path / "none.weights",
+                    image, check=False)
+    assert r.returncode == 1 and "none.weights" in r.stderr
+    r = run_darknet("detector", "test", os.path.join(ROOT, "cfg", "voc.data"), TINY, "", tmp_path / "no.jpg",
+                    check=False)
+    assert r.returncode == 1 and "no.jpg" in r.stderr
+    assert run_darknet("nonsense", check=False).returncode == 1
