@@ -1,5 +1,6 @@
 """Builds darknet_py._core (pybind11) from the same C sources as the Makefile
 (csrc/sources.txt). Set DARKNET_GPU=1 for the CUDA build (see the CUDA issue)."""
+import glob
 import os
 import subprocess
 
@@ -43,7 +44,7 @@ if os.environ.get("DARKNET_GPU", "0") == "1":
 
 ext = Pybind11Extension(
     "darknet_py._core",
-    ["csrc/python/module.cpp"] + c_sources(),
+    sorted(glob.glob("csrc/python/*.cpp")) + c_sources(),
     include_dirs=["csrc/include", "/usr/include/stb"],
     define_macros=[("DN_USE_BLAS", "1")] if blas else [],
     extra_compile_args=["-O3", "-march=native", "-fopenmp", "-Wall"],
