@@ -13,6 +13,7 @@
 
 extern "C" {
 #include "darknet.h"
+#include "../kernels/ref/ternary.h"
 }
 
 namespace py = pybind11;
@@ -249,6 +250,15 @@ static py::array_t<uint8_t> load_image(const std::string &path)
     return out;
 }
 
+// TWN quantiser: (ternary weights, alphas) with one alpha per group.
+static py::tuple ternarize(farray w, int groups)
+{
+    if (groups <= 0 || w.size() % groups) throw py::value_error("ternarize: groups must divide the size");
+    py::array_t<float> t(w.size()), a(groups);
+    dn_ternarize_groups(w.data(), groups, (size_t)(w.size() / groups), t.mutable_data(), a.mutable_data());
+    return py::make_tuple(t, a);
+}
+
 // Training data: label files and the background loader.
 static std::string label_path(const std::string &image)
 {
@@ -410,6 +420,7 @@ PYBIND11_MODULE(_core, m)
           py::arg("backup") = py::none(), py::arg("max_batches") = 0, py::arg("clear") = false,
           py::arg("seed") = 0, py::arg("nthreads") = 0, py::arg("quiet") = true,
           py::arg("max_skips") = -1, py::arg("callback") = py::none());
+    m.def("ternarize", &ternarize, py::arg("w"), py::arg("groups") = 1);
     m.def("label_path", &label_path, py::arg("image_path"));
     m.def("load_labels", &load_labels, py::arg("path"), py::arg("classes") = 0);
     py::class_<Loader>(m, "Loader")
