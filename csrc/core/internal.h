@@ -31,6 +31,8 @@ typedef struct {
     size_t n;           /* floats */
     size_t offset;      /* into net->params (and net->grads) */
     int flags;          /* dn_param_flags */
+    int ternary_groups; /* > 0: ternary weights with this many alpha groups
+                           (1 per layer, or one per filter); 0: float */
     float *data;        /* view: net->params + offset */
     float *grad;        /* view: net->grads + offset, NULL until training */
 } dn_param;
@@ -144,9 +146,11 @@ void dn_warn(const char *fmt, ...)
     ;
 void *dn_calloc(size_t n, size_t size); /* NULL on failure, error set */
 
-/* Write .weights from a parameter block laid out as net->params (weights.c). */
+/* Write .weights from a parameter block laid out as net->params (weights.c).
+ * ternarize: ternary params are written as their TWN values (the standard
+ * .weights of a ternary net); 0 writes the float shadow weights (.backup). */
 dn_status dn_weights_write(const dn_network *net, const char *path, int upto,
-                           const float *block, uint64_t seen);
+                           const float *block, uint64_t seen, int ternarize);
 
 /* Optimiser (optim.c): apply and clear net->grads with the SGD rule. */
 void dn_sgd_update(dn_network *net, float lr);

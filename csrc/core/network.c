@@ -32,7 +32,7 @@ float dn_rand_normal(uint64_t *state)
 dn_status dn_layer_add_param(dn_layer *l, const char *name, size_t n, int flags)
 {
     if (l->nparams == DN_MAX_PARAMS) return dn_error(DN_ERR_STATE, "layer %d: too many params", l->index);
-    l->params[l->nparams++] = (dn_param){name, n, 0, flags, NULL, NULL};
+    l->params[l->nparams++] = (dn_param){name, n, 0, flags, 0, NULL, NULL};
     return DN_OK;
 }
 

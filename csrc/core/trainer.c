@@ -2,7 +2,8 @@
  * darknet_py.train(): load the .data, cfg and weights; loop over batches from
  * the background loader; print Darknet's per-iteration line; write
  * checkpoints atomically in the backup folder:
- *   <base>.backup            every 100 iterations (resume from it)
+ *   <base>.backup            every 100 iterations (resume from it); ternary
+ *                            layers keep their float shadow weights here
  *   <base>_<N>.weights       at N % 10000 == 0, and every 100 below 1000
  *   <base>.minloss.weights   the weights at the minimum running average loss
  *   <base>_final.weights     at the end
@@ -65,7 +66,7 @@ static void trainer_free(trainer *t)
 static dn_status flush_minloss(trainer *t, const char *path, int iteration)
 {
     if (!t->best_dirty) return DN_OK;
-    dn_status st = dn_weights_write(t->net, path, -1, t->best, t->best_seen);
+    dn_status st = dn_weights_write(t->net, path, -1, t->best, t->best_seen, 1);
     if (st == DN_OK) { t->best_dirty = 0; t->last_flush = iteration; }
     return st;
 }
@@ -155,7 +156,7 @@ dn_status dn_train(const dn_train_opts *o, dn_train_result *r)
         }
         int stop = o->callback ? o->callback(&s, o->user) : 0;
         if (st == DN_OK && (iteration % 100 == 0 || stop)) {
-            st = dn_network_save_weights(net, r->backup_path, -1);
+            st = dn_weights_write(net, r->backup_path, -1, net->params, net->seen, 0);
             if (st == DN_OK) st = flush_minloss(&t, r->minloss_path, iteration);
         }
         if (st == DN_OK && (iteration % 10000 == 0 || (iteration < 1000 && iteration % 100 == 0))) {

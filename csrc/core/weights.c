@@ -8,6 +8,9 @@
  */
 #include "internal.h"
 #include "fileio.h"
+#include "../kernels/ref/ternary.h"
+
+#include <stdlib.h>
 
 #include <errno.h>
 #include <string.h>
@@ -81,8 +84,20 @@ dn_status dn_network_load_weights(dn_network *net, const char *path, int upto)
     return DN_OK;
 }
 
+/* Write n floats, as their TWN values in `groups` groups when groups > 0. */
+static int write_param(FILE *f, const float *x, size_t n, int groups)
+{
+    if (groups <= 0) return fwrite(x, sizeof(float), n, f) == n;
+    float *t = malloc(n * sizeof(float));
+    if (!t) return 0;
+    dn_ternarize_groups(x, groups, n / (size_t)groups, t, NULL);
+    int ok = fwrite(t, sizeof(float), n, f) == n;
+    free(t);
+    return ok;
+}
+
 dn_status dn_weights_write(const dn_network *net, const char *path, int upto,
-                           const float *block, uint64_t seen)
+                           const float *block, uint64_t seen, int ternarize)
 {
     dn_atomic_file af;
     dn_status st = dn_atomic_open(&af, path);
@@ -99,7 +114,8 @@ dn_status dn_weights_write(const dn_network *net, const char *path, int upto,
     for (int i = 0; i < n && ok; ++i) {
         const dn_layer *l = &net->layers[i];
         for (int k = 0; k < l->nparams && ok; ++k)
-            ok = fwrite(block + l->params[k].offset, sizeof(float), l->params[k].n, af.f) == l->params[k].n;
+            ok = write_param(af.f, block + l->params[k].offset, l->params[k].n,
+                             ternarize ? l->params[k].ternary_groups : 0);
     }
     if (!ok) {
         dn_atomic_abort(&af);
@@ -110,5 +126,5 @@ dn_status dn_weights_write(const dn_network *net, const char *path, int upto,
 
 dn_status dn_network_save_weights(const dn_network *net, const char *path, int upto)
 {
-    return dn_weights_write(net, path, upto, net->params, net->seen);
+    return dn_weights_write(net, path, upto, net->params, net->seen, 1);
 }
