@@ -1,0 +1,153 @@
+"""Stage plans of the staged ternary training method and the stage cfgs.
+
+A plan is a list of stages; each stage is the list of conv layer indices
+(counted from 0 over the [convolutional] sections) that are ternary in it.
+Built-in plans reproduce the method's published staging; `generic_plan`
+works for any cfg: M0 = the last few conv layers before the detectors,
+M1 ~ 40%, M2 = all but the first conv and the detector convs, M3 = all.
+"""
+import os
+
+from .cfgfile import read_cfg, write_cfg
+
+DETECTORS = ("region", "yolo", "detection")
+
+
+def _r(a, b):
+    return list(range(a, b + 1))
+
+
+BUILTIN_PLANS = {
+    # yolov2-voc: 23 conv layers
+    "yolov2-voc": [_r(18, 21), _r(8, 21), _r(1, 21), _r(0, 22)],
+    # yolov3-tiny-voc: 13 conv layers, 5/9/12/13 ternary
+    "yolov3-tiny-voc": [_r(8, 12), _r(4, 12), _r(1, 12), _r(0, 12)],
+    # yolov3-voc: 75 conv layers, the 57 backbone-side layers first
+    "yolov3-voc": [_r(0, 56), [i for i in range(75) if i not in (57, 58, 65, 66, 68, 69, 70, 71, 72, 73, 74)],
+                   [i for i in range(75) if i not in (57, 58, 65, 66, 73, 74)], _r(0, 74)],
+}
+
+
+def conv_indices(sections):
+    """Section indices (into sections) of the [convolutional] layers."""
+    return [i for i, s in enumerate(sections) if s.name in ("convolutional", "conv")]
+
+
+def detector_convs(sections):
+    """Conv numbers (0-based among convs) that feed a detector layer directly."""
+    convs = conv_indices(sections)
+    out = []
+    for i, s in enumerate(sections):
+        if s.name in DETECTORS and i - 1 in convs:
+            out.append(convs.index(i - 1))
+    return out
+
+
+def generic_plan(sections, fractions=(0.18, 0.4)):
+    """M0, M1 from the output side (fractions of the conv layers), M2 = all but
+    the first conv and the detector convs, M3 = all."""
+    n = len(conv_indices(sections))
+    det = set(detector_convs(sections))
+    middle = [i for i in range(n - 1, 0, -1) if i not in det]  # output side first
+    stages = [sorted(middle[:max(1, round(f * n))]) for f in fractions]
+    return stages + [sorted(middle), list(range(n))]
+
+
+def _signature(sections):
+    return [(s.name, s.get("filters"), s.get("size"), s.get("stride"), s.get("layers"), s.get("from"))
+            for s in sections[1:]]
+
+
+def detect_builtin(sections):
+    """The built-in plan name whose architecture matches these sections, else None."""
+    here = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "cfg")
+    for name in BUILTIN_PLANS:
+        path = os.path.join(here, f"{name}.cfg")
+        if os.path.exists(path) and _signature(read_cfg(path)) == _signature(sections):
+            return name
+    return None
+
+
+def resolve_plan(cfg, plan="auto"):
+    """A plan as a list of stages of conv indices. plan: 'auto' (built-in when
+    the architecture is known, else generic), 'generic', a built-in name, or a
+    list of index lists."""
+    sections = read_cfg(os.fspath(cfg))
+    n = len(conv_indices(sections))
+    if plan == "auto":
+        name = detect_builtin(sections)
+        stages = BUILTIN_PLANS[name] if name else generic_plan(sections)
+    elif plan == "generic":
+        stages = generic_plan(sections)
+    elif isinstance(plan, str):
+        if plan not in BUILTIN_PLANS:
+            raise ValueError(f"unknown plan {plan!r}; built-in plans: {', '.join(BUILTIN_PLANS)}, auto, generic")
+        stages = BUILTIN_PLANS[plan]
+    else:
+        stages = [sorted(set(int(i) for i in s)) for s in plan]
+    for k, s in enumerate(stages):
+        bad = [i for i in s if not 0 <= i < n]
+        if bad:
+            raise ValueError(f"{cfg}: stage M{k} names conv layers {bad}, but the cfg has {n} conv layers")
+    return [list(s) for s in stages]
+
+
+def stage_sections(cfg, ternary, max_batches=None, learning_rate=None, batch=None, subdivisions=None):
+    """The cfg's sections with ternary=1 exactly on the given conv layers and,
+    when max_batches is given, a steps schedule at 80% and 90% of it."""
+    sections = read_cfg(os.fspath(cfg))
+    ternary = set(ternary)
+    for k, i in enumerate(conv_indices(sections)):
+        sections[i].remove("ternary")
+        if k in ternary:
+            sections[i].set("ternary", 1)
+    net = sections[0]
+    if max_batches is not None:
+        net.set("max_batches", int(max_batches))
+        net.set("policy", "steps")
+        net.set("steps", f"{max(1, int(max_batches * .8))},{max(1, int(max_batches * .9))}")
+        net.set("scales", ".1,.1")
+        burn = int(net.get("burn_in", 0))
+        if burn >= max_batches:
+            net.set("burn_in", max(0, max_batches // 10))
+    for key, v in (("learning_rate", learning_rate), ("batch", batch), ("subdivisions", subdivisions)):
+        if v is not None:
+            net.set(key, v)
+    return sections
+
+
+def make_stages(cfg, plan="auto", out_dir=None, *, iterations=None, learning_rate=None,
+                batch=None, subdivisions=None, prefix=None):
+    """Write one cfg per stage (<base>_M0.cfg ... in out_dir, default: next to
+    cfg). Returns the list of paths."""
+    cfg = os.fspath(cfg)
+    stages = resolve_plan(cfg, plan)
+    out_dir = out_dir or os.path.dirname(os.path.abspath(cfg))
+    os.makedirs(out_dir, exist_ok=True)
+    base = prefix or os.path.splitext(os.path.basename(cfg))[0]
+    paths = []
+    for k, ternary in enumerate(stages):
+        path = os.path.join(out_dir, f"{base}_M{k}.cfg")
+        secs = stage_sections(cfg, ternary, iterations, learning_rate, batch, subdivisions)
+        write_cfg(secs, path, header=f"Stage M{k} of {os.path.basename(cfg)}: {len(ternary)} ternary conv layers\n"
+                                     f"generated by darknet_py.stages.make_stages")
+        paths.append(path)
+    return paths
+
+
+def write_shell_script(data, stage_cfgs, weights, path, backup_root="backup", darknet="./darknet"):
+    """The seed's darknet.sh: one `darknet detector train` per stage, each
+    from the previous stage's min-loss weights."""
+    lines = ["#!/bin/sh", "# Staged ternary training: each stage starts from the previous stage's min-loss weights.",
+             "set -e"]
+    prev = weights
+    for k, c in enumerate(stage_cfgs):
+        backup = f"{backup_root}_M{k}"
+        base = os.path.splitext(os.path.basename(c))[0]
+        lines.append(f"mkdir -p {backup}")
+        lines.append(f"{darknet} detector train {data} {c} {prev} -backup {backup} -clear")
+        prev = f"{backup}/{base}.minloss.weights"
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    os.chmod(path, 0o755)
+    return path
