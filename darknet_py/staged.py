@@ -1,0 +1,123 @@
+"""The staged ternary training method as one call: stage after stage, each
+trained from the previous stage's min-loss weights (stage 0 from the
+full-precision weights), each validated, plus the direct full-ternary
+"no staged" baseline trained for the same total iterations; ends with the
+method's table (markdown and JSON). A finished stage is not trained again.
+"""
+from dataclasses import asdict, dataclass
+import json
+import os
+
+from . import stages as _stages
+from .cfgfile import read_cfg
+
+
+@dataclass
+class StageRow:
+    stage: str            # "FP", "M0".., "no staged"
+    ternary_layers: int
+    conv_layers: int
+    map: float
+    iou: float
+    weights: str
+    weights_bytes: int    # the .weights file
+    packed_bytes: int     # 2-bit codes for ternary weights, float32 for the rest
+    min_loss: float = float("nan")
+
+
+def packed_size(cfg):
+    """Bytes of the model with ternary conv weights at 2 bits (plus one float
+    alpha per layer) and every other parameter as float32."""
+    from .network import Network
+    net = Network(cfg)
+    total = 0
+    for i, l in enumerate(net.layers):
+        for name, v in net.params(i).items():
+            if name == "weights" and l["ternary"]:
+                total += (v.size + 3) // 4 + 4
+            else:
+                total += 4 * v.size
+    return total
+
+
+def _validate(data, cfg, weights, progress):
+    from .evaluate import validate
+    r = validate(data, cfg, weights, progress=progress)
+    return r.map, r.iou
+
+
+def _row(stage, cfg, weights, data, progress, min_loss=float("nan")):
+    secs = read_cfg(cfg)
+    convs = [s for s in secs if s.name in ("convolutional", "conv")]
+    nt = sum(1 for s in convs if s.get("ternary") == "1")
+    m, iou = _validate(data, cfg, weights, progress)
+    return StageRow(stage, nt, len(convs), m, iou, weights, os.path.getsize(weights), packed_size(cfg), min_loss)
+
+
+def table(rows):
+    """The method's results table as markdown."""
+    out = ["| Stage | ternary layers | mAP | IoU | .weights | packed |", "|-|-|-|-|-|-|"]
+    for r in rows:
+        out.append(f"| {r.stage} | {r.ternary_layers}/{r.conv_layers} | {100 * r.map:.2f} | {100 * r.iou:.2f} | "
+                   f"{r.weights_bytes / 1e6:.2f} MB | {r.packed_bytes / 1e6:.3f} MB |")
+    return "\n".join(out)
+
+
+def staged_train(data, cfg, weights=None, *, plan="auto", iterations_per_stage=1000, fp_iterations=None,
+                 baseline=True, out_dir="runs/staged", learning_rate=None, seed=0, progress=True,
+                 threads=None):
+    """Run the staged method; returns the list of StageRow (FP first, "no
+    staged" last) and writes out_dir/results.md and results.json.
+
+    weights: full-precision weights to start from; None trains them first for
+    fp_iterations (default: iterations_per_stage) from random initialisation."""
+    from .training import train
+    data, cfg = os.fspath(data), os.fspath(cfg)
+    os.makedirs(out_dir, exist_ok=True)
+    done_path = os.path.join(out_dir, "done.json")
+    done = json.load(open(done_path)) if os.path.exists(done_path) else {}
+
+    def run(key, stage_cfg, init, iters):
+        if key in done and os.path.exists(done[key]["weights"]):
+            return done[key]["weights"], done[key]["min_loss"]
+        r = train(data, stage_cfg, init, max_batches=iters, backup=os.path.join(out_dir, key), clear=True,
+                  seed=seed, progress=progress, threads=threads)
+        if r.interrupted:
+            raise KeyboardInterrupt(f"staged training interrupted in {key}; run again to resume")
+        done[key] = {"weights": r.minloss, "min_loss": r.min_loss}
+        tmp = done_path + ".tmp"
+        json.dump(done, open(tmp, "w"), indent=1)
+        os.replace(tmp, done_path)
+        return r.minloss, r.min_loss
+
+    base = os.path.splitext(os.path.basename(cfg))[0]
+    fp_cfg = os.path.join(out_dir, f"{base}_FP.cfg")
+    _stages.make_stages(cfg, [[]], out_dir, iterations=fp_iterations or iterations_per_stage,
+                        learning_rate=learning_rate, prefix=f"{base}_FP")
+    os.replace(os.path.join(out_dir, f"{base}_FP_M0.cfg"), fp_cfg)
+    fp_loss = float("nan")
+    if weights is None:
+        weights, fp_loss = run("FP", fp_cfg, None, fp_iterations or iterations_per_stage)
+    rows = [_row("FP", fp_cfg, weights, data, progress, fp_loss)]
+    stage_cfgs = _stages.make_stages(cfg, plan, out_dir, iterations=iterations_per_stage,
+                                     learning_rate=learning_rate)
+    _stages.write_shell_script(data, stage_cfgs, weights, os.path.join(out_dir, "darknet.sh"),
+                               backup_root=os.path.join(out_dir, "M"))
+    prev = weights
+    for k, c in enumerate(stage_cfgs):
+        prev, loss = run(f"M{k}", c, prev, iterations_per_stage)
+        rows.append(_row(f"M{k}", c, prev, data, progress, loss))
+    if baseline:
+        total = iterations_per_stage * len(stage_cfgs)
+        nost_cfg = os.path.join(out_dir, f"{base}_nostaged.cfg")
+        full = _stages.stage_sections(cfg, range(len(_stages.conv_indices(read_cfg(cfg)))), total, learning_rate)
+        from .cfgfile import write_cfg
+        write_cfg(full, nost_cfg, header="direct full-ternary baseline (no staging)")
+        w, loss = run("nostaged", nost_cfg, weights, total)
+        rows.append(_row("no staged", nost_cfg, w, data, progress, loss))
+    md = table(rows)
+    with open(os.path.join(out_dir, "results.md"), "w") as f:
+        f.write(md + "\n")
+    with open(os.path.join(out_dir, "results.json"), "w") as f:
+        json.dump([asdict(r) for r in rows], f, indent=1)
+    return rows
