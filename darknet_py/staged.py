@@ -9,7 +9,7 @@ import json
 import os
 
 from . import stages as _stages
-from .cfgfile import read_cfg
+from .cfgfile import read_cfg, write_cfg
 
 
 @dataclass
@@ -91,10 +91,14 @@ def staged_train(data, cfg, weights=None, *, plan="auto", iterations_per_stage=1
         return r.minloss, r.min_loss
 
     base = os.path.splitext(os.path.basename(cfg))[0]
-    fp_cfg = os.path.join(out_dir, f"{base}_FP.cfg")
-    _stages.make_stages(cfg, [[]], out_dir, iterations=fp_iterations or iterations_per_stage,
-                        learning_rate=learning_rate, prefix=f"{base}_FP")
-    os.replace(os.path.join(out_dir, f"{base}_FP_M0.cfg"), fp_cfg)
+    nconv = len(_stages.conv_indices(read_cfg(cfg)))
+
+    def write_variant(name, ternary, iters, note):
+        path = os.path.join(out_dir, f"{base}_{name}.cfg")
+        write_cfg(_stages.stage_sections(cfg, ternary, iters, learning_rate), path, header=note)
+        return path
+
+    fp_cfg = write_variant("FP", [], fp_iterations or iterations_per_stage, "full precision")
     fp_loss = float("nan")
     if weights is None:
         weights, fp_loss = run("FP", fp_cfg, None, fp_iterations or iterations_per_stage)
@@ -109,10 +113,7 @@ def staged_train(data, cfg, weights=None, *, plan="auto", iterations_per_stage=1
         rows.append(_row(f"M{k}", c, prev, data, progress, loss))
     if baseline:
         total = iterations_per_stage * len(stage_cfgs)
-        nost_cfg = os.path.join(out_dir, f"{base}_nostaged.cfg")
-        full = _stages.stage_sections(cfg, range(len(_stages.conv_indices(read_cfg(cfg)))), total, learning_rate)
-        from .cfgfile import write_cfg
-        write_cfg(full, nost_cfg, header="direct full-ternary baseline (no staging)")
+        nost_cfg = write_variant("nostaged", range(nconv), total, "direct full-ternary baseline (no staging)")
         w, loss = run("nostaged", nost_cfg, weights, total)
         rows.append(_row("no staged", nost_cfg, w, data, progress, loss))
     md = table(rows)
