@@ -1,7 +1,8 @@
-/* avgpool.c: [avgpool] layer, Darknet's global average pooling (CPU forward).
+/* avgpool.c: [avgpool] layer, Darknet's global average pooling (CPU
+ * forward and backward).
  *
  * No options. Output per image: c x 1 x 1, the mean of each channel's h*w
- * values.
+ * values; backward spreads each delta evenly over its channel.
  */
 #include "../core/internal.h"
 
@@ -35,9 +36,22 @@ static void avgpool_forward(dn_layer *l, dn_network *net, const float *input)
     }
 }
 
+/* input_delta[batch][c][h][w] += delta[batch][c] / (h*w). */
+static void avgpool_backward(dn_layer *l, dn_network *net, const float *input, float *input_delta)
+{
+    (void)net; (void)input;
+    if (!input_delta) return;
+    size_t hw = (size_t)l->h * l->w, n = (size_t)l->batch * l->c;
+    for (size_t i = 0; i < n; ++i) {
+        float d = l->delta[i] / (float)hw, *id = input_delta + i * hw;
+        for (size_t k = 0; k < hw; ++k) id[k] += d;
+    }
+}
+
 const dn_layer_ops dn_avgpool_ops = {
     .section = "avgpool",
     .parse = avgpool_parse,
     .resize = avgpool_resize,
     .forward = avgpool_forward,
+    .backward = avgpool_backward,
 };

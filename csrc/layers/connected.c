@@ -1,4 +1,4 @@
-/* connected.c: [connected] layer, fully connected (CPU forward).
+/* connected.c: [connected] layer, fully connected (CPU forward and backward).
  *
  * Options: output (default 1), activation (default logistic),
  * batch_normalize (default 0). The input image is flattened to
@@ -8,11 +8,18 @@
  * rolling_variance[outputs].
  * Forward: out = W x, then bias (or inference batch norm:
  * (out - mean)/sqrt(var + 1e-6)*scale + bias), then the activation.
+ * Training forward: batch norm uses the statistics of the batch
+ * (batchnorm.h, spatial = 1). Backward, the same list reversed, from
+ * l->delta (modified in place): activation gradient, bias/BN, then
+ * dW += delta^T x and input_delta += delta W.
  */
 #include "../core/internal.h"
 #include "../kernels/cpu/gemm.h"
+#include "batchnorm.h"
 
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 #define TRY(x) do { dn_status st_ = (x); if (st_ != DN_OK) return st_; } while (0)
 
@@ -20,6 +27,11 @@ typedef struct {
     int outputs;
     int batch_normalize;
     size_t inputs;  /* fixed by the weights' shape */
+    /* Training only, one allocation (train) holding: */
+    float *train;
+    float *var;     /* outputs: batch variance (batch_normalize) */
+    float *x_hat;   /* batch*outputs: normalised (batch_normalize) */
+    float *z;       /* batch*outputs: pre-activation (swish, mish) */
 } dn_connected;
 
 static dn_status connected_parse(dn_layer *l, dn_cfg_section *s, dn_network *net)
@@ -51,6 +63,25 @@ static dn_status connected_parse(dn_layer *l, dn_cfg_section *s, dn_network *net
     return DN_OK;
 }
 
+/* Allocate the training buffers for the current batch. */
+static dn_status connected_alloc_train(dn_layer *l)
+{
+    dn_connected *p = l->priv;
+    size_t m = (size_t)l->batch * p->outputs, n = 0;
+    int bn = p->batch_normalize, keep_z = dn_activation_needs_input(l->act);
+    if (bn) n += (size_t)p->outputs + m;
+    if (keep_z) n += m;
+    free(p->train);
+    p->train = p->var = p->x_hat = p->z = NULL;
+    if (!n) return DN_OK;
+    p->train = dn_calloc(n, sizeof(float));
+    if (!p->train) return DN_ERR_NOMEM;
+    float *f = p->train;
+    if (bn) { p->var = f; f += p->outputs; p->x_hat = f; f += m; }
+    if (keep_z) p->z = f;
+    return DN_OK;
+}
+
 static dn_status connected_resize(dn_layer *l, dn_network *net)
 {
     const dn_connected *p = l->priv;
@@ -62,7 +93,7 @@ static dn_status connected_resize(dn_layer *l, dn_network *net)
     l->out_w = 1;
     l->flops = 2.0 * (double)p->inputs * p->outputs;
     l->workspace = 0;
-    return DN_OK;
+    return net->train ? connected_alloc_train(l) : DN_OK;
 }
 
 static void connected_init(dn_layer *l, dn_network *net)
@@ -80,12 +111,23 @@ static void connected_init(dn_layer *l, dn_network *net)
 /* input[batch][inputs], weights[outputs][inputs] -> output[batch][outputs]. */
 static void connected_forward(dn_layer *l, dn_network *net, const float *input)
 {
-    (void)net;
     const dn_connected *p = l->priv;
     int n = p->outputs, k = (int)p->inputs;
+    size_t m = (size_t)l->batch * n;
     dn_gemm(0, 1, l->batch, n, k, 1.f, input, k, dn_layer_param(l, "weights")->data, k,
             0.f, l->output, n);
     const float *bias = dn_layer_param(l, "biases")->data;
+    if (net->train) {
+        if (p->batch_normalize)
+            dn_bn_forward_train(l->output, l->batch, n, 1, dn_layer_param(l, "scales")->data, bias,
+                                dn_layer_param(l, "rolling_mean")->data,
+                                dn_layer_param(l, "rolling_variance")->data, p->var, p->x_hat);
+        else
+            dn_bias_forward(l->output, l->batch, n, 1, bias);
+        if (p->z) memcpy(p->z, l->output, m * sizeof(float));
+        dn_activate(l->output, m, l->act);
+        return;
+    }
     const float *sc = NULL, *mean = NULL, *var = NULL;
     if (p->batch_normalize) {
         sc = dn_layer_param(l, "scales")->data;
@@ -99,7 +141,32 @@ static void connected_forward(dn_layer *l, dn_network *net, const float *input)
             o[f] += bias[f];
         }
     }
-    dn_activate(l->output, (size_t)l->batch * n, l->act);
+    dn_activate(l->output, m, l->act);
+}
+
+/* l->delta[batch][outputs] -> grads of biases (scales) and weights[outputs][inputs],
+ * input_delta[batch][inputs] += delta W. */
+static void connected_backward(dn_layer *l, dn_network *net, const float *input, float *input_delta)
+{
+    (void)net;
+    const dn_connected *p = l->priv;
+    int n = p->outputs, k = (int)p->inputs;
+    dn_gradient(l->output, p->z, (size_t)l->batch * n, l->act, l->delta);
+    dn_param *bias = dn_layer_param(l, "biases"), *w = dn_layer_param(l, "weights");
+    if (p->batch_normalize) {
+        dn_param *scales = dn_layer_param(l, "scales");
+        dn_bn_backward(l->delta, l->batch, n, 1, p->x_hat, p->var, scales->data, scales->grad, bias->grad);
+    } else {
+        dn_bias_backward(l->delta, l->batch, n, 1, bias->grad);
+    }
+    if (w->grad) dn_gemm(1, 0, n, k, l->batch, 1.f, l->delta, n, input, k, 1.f, w->grad, k);
+    if (input_delta) dn_gemm(0, 0, l->batch, k, n, 1.f, l->delta, n, w->data, k, 1.f, input_delta, k);
+}
+
+static void connected_free(dn_layer *l)
+{
+    dn_connected *p = l->priv;
+    if (p) free(p->train);
 }
 
 static void connected_describe(const dn_layer *l, dn_layer_info *info)
@@ -116,5 +183,7 @@ const dn_layer_ops dn_connected_ops = {
     .resize = connected_resize,
     .init_params = connected_init,
     .forward = connected_forward,
+    .backward = connected_backward,
     .describe = connected_describe,
+    .free_priv = connected_free,
 };

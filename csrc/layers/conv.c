@@ -133,6 +133,7 @@ static void conv_epilogue_inference(dn_layer *l)
 
 static void conv_forward(dn_layer *l, dn_network *net, const float *input)
 {
+    if (net->train) { dn_conv_forward_train(l, net, input); return; }
     dn_conv_gemm(l, dn_layer_param(l, "weights")->data, input, net->workspace, l->output);
     conv_epilogue_inference(l);
     dn_activate(l->output, (size_t)l->batch * l->outputs, l->act);
@@ -156,5 +157,6 @@ const dn_layer_ops dn_conv_ops = {
     .resize = conv_resize,
     .init_params = conv_init,
     .forward = conv_forward,
+    .backward = dn_conv_backward,
     .describe = conv_describe,
 };

@@ -8,10 +8,21 @@
 typedef struct {
     int filters, size, stride, pad, groups;
     int batch_normalize;
+    /* conv_train.c: floats of training state kept after this struct in the
+     * same allocation as l->priv (so it is released with it); 0: none yet. */
+    size_t train_floats;
 } dn_conv;
 
 /* output[b][f][oh][ow] = sum weights * input over the layer's groups (no bias). */
 void dn_conv_gemm(const dn_layer *l, const float *weights, const float *input,
                   float *workspace, float *output);
+
+/* Training (conv_train.c). Forward in training mode: GEMM, then batch norm
+ * with the batch statistics (or bias), then the activation, keeping what
+ * backward needs. Backward: from l->delta = dL/doutput (modified in place),
+ * adds the biases/scales/weights grads and dL/dinput into input_delta (may
+ * be NULL). */
+void dn_conv_forward_train(dn_layer *l, dn_network *net, const float *input);
+void dn_conv_backward(dn_layer *l, dn_network *net, const float *input, float *input_delta);
 
 #endif

@@ -1,15 +1,18 @@
-/* dropout.c: [dropout] layer (CPU forward, inference).
+/* dropout.c: [dropout] layer (CPU forward and backward).
  *
- * Option: probability (default .5), in [0, 1). Darknet drops and rescales
- * only while training, so the inference forward is an identity copy; the
- * output shape is the input shape. The training path comes with backward.
+ * Option: probability p (default .5), in [0, 1). Output shape = input shape.
+ * Inference: identity copy. Training (Darknet's rule): per value, r uniform
+ * from net->rng; dropped (0) when r < p, else scaled by 1/(1-p). The
+ * multipliers are kept in mask; backward multiplies the delta by them.
  */
 #include "../core/internal.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct {
     float probability;
+    float *mask;    /* batch*inputs multipliers (0 or 1/(1-p)), training only */
 } dn_dropout;
 
 static dn_status dropout_parse(dn_layer *l, dn_cfg_section *s, dn_network *net)
@@ -28,20 +31,51 @@ static dn_status dropout_parse(dn_layer *l, dn_cfg_section *s, dn_network *net)
 
 static dn_status dropout_resize(dn_layer *l, dn_network *net)
 {
-    (void)net;
+    dn_dropout *p = l->priv;
     l->out_c = l->c;
     l->out_h = l->h;
     l->out_w = l->w;
     l->flops = 0;
     l->workspace = 0;
+    if (net->train) {
+        free(p->mask);
+        p->mask = dn_calloc((size_t)l->batch * l->inputs, sizeof(float));
+        if (!p->mask) return DN_ERR_NOMEM;
+    }
     return DN_OK;
 }
 
-/* input[batch][inputs] -> output[batch][inputs], a copy. */
+/* input[batch][inputs] -> output[batch][inputs]: a copy, or in training
+ * input * mask with a fresh mask. */
 static void dropout_forward(dn_layer *l, dn_network *net, const float *input)
 {
-    (void)net;
-    memcpy(l->output, input, (size_t)l->batch * l->inputs * sizeof(float));
+    dn_dropout *p = l->priv;
+    size_t n = (size_t)l->batch * l->inputs;
+    if (!net->train) {
+        memcpy(l->output, input, n * sizeof(float));
+        return;
+    }
+    float scale = 1.f / (1.f - p->probability);
+    for (size_t i = 0; i < n; ++i) {
+        p->mask[i] = dn_rand_uniform(&net->rng) < p->probability ? 0.f : scale;
+        l->output[i] = input[i] * p->mask[i];
+    }
+}
+
+/* input_delta += delta * mask. */
+static void dropout_backward(dn_layer *l, dn_network *net, const float *input, float *input_delta)
+{
+    (void)net; (void)input;
+    const dn_dropout *p = l->priv;
+    if (!input_delta) return;
+    size_t n = (size_t)l->batch * l->inputs;
+    for (size_t i = 0; i < n; ++i) input_delta[i] += l->delta[i] * p->mask[i];
+}
+
+static void dropout_free(dn_layer *l)
+{
+    dn_dropout *p = l->priv;
+    if (p) free(p->mask);
 }
 
 const dn_layer_ops dn_dropout_ops = {
@@ -49,4 +83,6 @@ const dn_layer_ops dn_dropout_ops = {
     .parse = dropout_parse,
     .resize = dropout_resize,
     .forward = dropout_forward,
+    .backward = dropout_backward,
+    .free_priv = dropout_free,
 };

@@ -1,20 +1,25 @@
-/* maxpool.c: [maxpool] layer (Darknet's max pooling, CPU forward).
+/* maxpool.c: [maxpool] layer (Darknet's max pooling, CPU forward and backward).
  *
  * Options: size (default stride), stride (default 1), padding (default
  * size-1). Output per image: c x out_h x out_w with
  * out_w = (w + padding - size)/stride + 1 (same for h). The window of output
  * cell (y, x) starts at (y*stride - padding/2, x*stride - padding/2); taps
  * outside the image are ignored, so each output is the max over the window's
- * valid taps. Padding is limited to 2*(size-1) so that no window is empty.
+ * valid taps (the first of equal maxima). Padding is limited to 2*(size-1)
+ * so that no window is empty.
+ * Training: forward records, per output, where its max lies in its input
+ * plane (y*w + x); backward sends each output's delta to that input.
  */
 #include "../core/internal.h"
 
 #include <float.h>
+#include <stdlib.h>
 
 #define TRY(x) do { dn_status st_ = (x); if (st_ != DN_OK) return st_; } while (0)
 
 typedef struct {
     int size, stride, pad;
+    int *indexes;   /* [batch][c][out_h][out_w], training only: argmax in the h*w plane */
 } dn_maxpool;
 
 static dn_status maxpool_parse(dn_layer *l, dn_cfg_section *s, dn_network *net)
@@ -40,42 +45,67 @@ static dn_status maxpool_parse(dn_layer *l, dn_cfg_section *s, dn_network *net)
 
 static dn_status maxpool_resize(dn_layer *l, dn_network *net)
 {
-    (void)net;
     dn_maxpool *p = l->priv;
     l->out_w = (l->w + p->pad - p->size) / p->stride + 1;
     l->out_h = (l->h + p->pad - p->size) / p->stride + 1;
     l->out_c = l->c;
     l->flops = (double)p->size * p->size * l->out_c * l->out_h * l->out_w;
     l->workspace = 0;
+    if (net->train) {
+        free(p->indexes);
+        p->indexes = dn_calloc((size_t)l->batch * l->out_c * l->out_h * l->out_w, sizeof(int));
+        if (!p->indexes) return DN_ERR_NOMEM;
+    }
     return DN_OK;
 }
 
-/* input[batch][c][h][w] -> output[batch][c][out_h][out_w]. */
+/* input[batch][c][h][w] -> output[batch][c][out_h][out_w]; in training
+ * also indexes[batch][c][out_h][out_w]. */
 static void maxpool_forward(dn_layer *l, dn_network *net, const float *input)
 {
-    (void)net;
     const dn_maxpool *p = l->priv;
+    int *indexes = net->train ? p->indexes : NULL;
     int off = -p->pad / 2;
     int nimg = l->batch * l->c;
+    size_t in_hw = (size_t)l->h * l->w, out_hw = (size_t)l->out_h * l->out_w;
     #pragma omp parallel for schedule(static)
     for (int bc = 0; bc < nimg; ++bc) {
-        const float *in = input + (size_t)bc * l->h * l->w;
-        float *out = l->output + (size_t)bc * l->out_h * l->out_w;
+        const float *in = input + (size_t)bc * in_hw;
+        float *out = l->output + (size_t)bc * out_hw;
         for (int y = 0; y < l->out_h; ++y)
             for (int x = 0; x < l->out_w; ++x) {
                 float m = -FLT_MAX;
+                int arg = 0;
                 for (int n = 0; n < p->size; ++n) {
                     int iy = off + y * p->stride + n;
                     if (iy < 0 || iy >= l->h) continue;
                     for (int k = 0; k < p->size; ++k) {
                         int ix = off + x * p->stride + k;
                         if (ix < 0 || ix >= l->w) continue;
-                        float v = in[(size_t)iy * l->w + ix];
-                        if (v > m) m = v;
+                        int i = iy * l->w + ix;
+                        if (in[i] > m) { m = in[i]; arg = i; }
                     }
                 }
                 out[(size_t)y * l->out_w + x] = m;
+                if (indexes) indexes[(size_t)bc * out_hw + (size_t)y * l->out_w + x] = arg;
             }
+    }
+}
+
+/* For each plane bc and output o in it: input_delta[bc][indexes[bc][o]] += delta[bc][o]. */
+static void maxpool_backward(dn_layer *l, dn_network *net, const float *input, float *input_delta)
+{
+    (void)net; (void)input;
+    const dn_maxpool *p = l->priv;
+    if (!input_delta) return;
+    size_t in_hw = (size_t)l->h * l->w, out_hw = (size_t)l->out_h * l->out_w;
+    int nimg = l->batch * l->c;
+    #pragma omp parallel for schedule(static) if ((size_t)nimg * out_hw >= 32768)
+    for (int bc = 0; bc < nimg; ++bc) {
+        float *id = input_delta + (size_t)bc * in_hw;
+        const float *d = l->delta + (size_t)bc * out_hw;
+        const int *idx = p->indexes + (size_t)bc * out_hw;
+        for (size_t o = 0; o < out_hw; ++o) id[idx[o]] += d[o];
     }
 }
 
@@ -87,10 +117,18 @@ static void maxpool_describe(const dn_layer *l, dn_layer_info *info)
     info->pad = p->pad;
 }
 
+static void maxpool_free(dn_layer *l)
+{
+    dn_maxpool *p = l->priv;
+    if (p) free(p->indexes);
+}
+
 const dn_layer_ops dn_maxpool_ops = {
     .section = "maxpool",
     .parse = maxpool_parse,
     .resize = maxpool_resize,
     .forward = maxpool_forward,
+    .backward = maxpool_backward,
     .describe = maxpool_describe,
+    .free_priv = maxpool_free,
 };

@@ -1,4 +1,4 @@
-/* reorg.c: [reorg] layer with Darknet's own element order (CPU forward).
+/* reorg.c: [reorg] layer with Darknet's own element order (CPU forward and backward).
  *
  * Options: stride (default 1), reverse (default 0); flatten and extra are
  * read and refused (not supported). Shapes, s = stride:
@@ -9,6 +9,7 @@
  *   in  = i + w*(j + h*k)
  *   out = (i*s + o%s) + w*s*((j*s + o/s) + h*s*c2)
  * forward: output[in] = input[out]; reverse: output[out] = input[in].
+ * Backward is the inverse permutation applied to the deltas (added).
  * This is not a plain space-to-depth; pretrained yolov2 weights expect it.
  * The mapping is a permutation only when c % (s*s) == 0 (and, forward,
  * w % s == h % s == 0), which parse/resize check.
@@ -65,16 +66,16 @@ static dn_status reorg_resize(dn_layer *l, dn_network *net)
     return DN_OK;
 }
 
-/* input and output: batch images of c*h*w floats each (see the mapping above). */
-static void reorg_forward(dn_layer *l, dn_network *net, const float *input)
+/* Darknet's reorg_cpu over one batch: reverse == 0: out[a] (+)= in[z],
+ * else out[z] (+)= in[a], for (a, z) the mapping above; add selects +=. */
+static void reorg_map(const dn_layer *l, int reverse, int add, const float *x, float *y)
 {
-    (void)net;
     const dn_reorg *p = l->priv;
     int s = p->stride, w = l->w, h = l->h, c = l->c, c2n = c / (s * s);
     size_t n = l->inputs;
     for (int b = 0; b < l->batch; ++b) {
-        const float *in = input + (size_t)b * n;
-        float *out = l->output + (size_t)b * n;
+        const float *in = x + (size_t)b * n;
+        float *out = y + (size_t)b * n;
         for (int k = 0; k < c; ++k) {
             int c2 = k % c2n, o = k / c2n;
             for (int j = 0; j < h; ++j) {
@@ -83,12 +84,26 @@ static void reorg_forward(dn_layer *l, dn_network *net, const float *input)
                     int w2 = i * s + o % s;
                     size_t a = (size_t)i + (size_t)w * (j + (size_t)h * k);
                     size_t z = (size_t)w2 + (size_t)w * s * (h2 + (size_t)h * s * c2);
-                    if (p->reverse) out[z] = in[a];
-                    else out[a] = in[z];
+                    size_t dst = reverse ? z : a, src = reverse ? a : z;
+                    out[dst] = add ? out[dst] + in[src] : in[src];
                 }
             }
         }
     }
+}
+
+/* input and output: batch images of c*h*w floats each (see the mapping above). */
+static void reorg_forward(dn_layer *l, dn_network *net, const float *input)
+{
+    (void)net;
+    reorg_map(l, ((const dn_reorg *)l->priv)->reverse, 0, input, l->output);
+}
+
+/* The permutation's inverse: the other direction of the same mapping. */
+static void reorg_backward(dn_layer *l, dn_network *net, const float *input, float *input_delta)
+{
+    (void)net; (void)input;
+    if (input_delta) reorg_map(l, !((const dn_reorg *)l->priv)->reverse, 1, l->delta, input_delta);
 }
 
 static void reorg_describe(const dn_layer *l, dn_layer_info *info)
@@ -101,5 +116,6 @@ const dn_layer_ops dn_reorg_ops = {
     .parse = reorg_parse,
     .resize = reorg_resize,
     .forward = reorg_forward,
+    .backward = reorg_backward,
     .describe = reorg_describe,
 };

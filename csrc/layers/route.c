@@ -1,11 +1,13 @@
-/* route.c: [route] layer, concatenation of earlier layers' outputs (CPU forward).
+/* route.c: [route] layer, concatenation of earlier layers' outputs (CPU
+ * forward and backward).
  *
  * Options: layers = comma list of layer references (negative: relative to
  * this layer, else absolute); groups (default 1) and group_id (default 0),
  * AlexeyAB's extension: take channel slice group_id of groups equal parts of
  * each referenced output. All referenced outputs must share out_h x out_w.
  * Output per image: the slices concatenated along channels, in list order.
- * The layer ignores its own input (the previous layer's output).
+ * The layer ignores its own input (the previous layer's output); backward
+ * adds each slice of its delta into the referenced layer's delta.
  */
 #include "../core/internal.h"
 
@@ -83,6 +85,25 @@ static void route_forward(dn_layer *l, dn_network *net, const float *input)
     }
 }
 
+/* The adjoint of route_forward: referenced delta slices += slices of l->delta. */
+static void route_backward(dn_layer *l, dn_network *net, const float *input, float *input_delta)
+{
+    (void)input; (void)input_delta;
+    const dn_route *p = l->priv;
+    size_t offset = 0;
+    for (int i = 0; i < p->n; ++i) {
+        dn_layer *r = &net->layers[p->layers[i]];
+        size_t part = r->outputs / p->groups;
+        float *dst = r->delta + part * p->group_id;
+        for (int b = 0; b < l->batch; ++b) {
+            const float *d = l->delta + (size_t)b * l->outputs + offset;
+            float *o = dst + (size_t)b * r->outputs;
+            for (size_t k = 0; k < part; ++k) o[k] += d[k];
+        }
+        offset += part;
+    }
+}
+
 static void route_describe(const dn_layer *l, dn_layer_info *info)
 {
     info->groups = ((const dn_route *)l->priv)->groups;
@@ -99,6 +120,7 @@ const dn_layer_ops dn_route_ops = {
     .parse = route_parse,
     .resize = route_resize,
     .forward = route_forward,
+    .backward = route_backward,
     .describe = route_describe,
     .free_priv = route_free,
 };

@@ -1,9 +1,13 @@
-/* softmax.c: [softmax] layer (CPU forward), Darknet's softmax_cpu.
+/* softmax.c: [softmax] layer (CPU forward and backward), Darknet's softmax_cpu.
  *
  * Options: groups (default 1), temperature (default 1); tree (hierarchical
  * softmax) is refused. Each image's inputs split into groups runs of
  * inputs/groups consecutive values; each run becomes
  * exp((x - max)/t) / sum exp((x - max)/t). Output shape = input shape.
+ * Backward is the softmax's own Jacobian (Darknet passes the delta through
+ * unchanged because its cost layers fold the softmax into the loss; here
+ * l->delta is dL/doutput, so the Jacobian applies): per run,
+ *   dL/dx_i = y_i (g_i - sum_j g_j y_j) / t,  g = dL/dy.
  */
 #include "../core/internal.h"
 
@@ -78,6 +82,22 @@ static void softmax_forward(dn_layer *l, dn_network *net, const float *input)
         softmax_run(input + r * n, n, p->temperature, l->output + r * n);
 }
 
+/* input_delta[batch][groups][inputs/groups] += the Jacobian applied to l->delta. */
+static void softmax_backward(dn_layer *l, dn_network *net, const float *input, float *input_delta)
+{
+    (void)net; (void)input;
+    const dn_softmax *p = l->priv;
+    if (!input_delta) return;
+    size_t g = (size_t)p->groups, n = l->inputs / g;
+    for (size_t r = 0; r < (size_t)l->batch * g; ++r) {
+        const float *y = l->output + r * n, *d = l->delta + r * n;
+        float *id = input_delta + r * n;
+        double dot = 0;
+        for (size_t i = 0; i < n; ++i) dot += (double)d[i] * y[i];
+        for (size_t i = 0; i < n; ++i) id[i] += y[i] * (d[i] - (float)dot) / p->temperature;
+    }
+}
+
 static void softmax_describe(const dn_layer *l, dn_layer_info *info)
 {
     info->groups = ((const dn_softmax *)l->priv)->groups;
@@ -88,5 +108,6 @@ const dn_layer_ops dn_softmax_ops = {
     .parse = softmax_parse,
     .resize = softmax_resize,
     .forward = softmax_forward,
+    .backward = softmax_backward,
     .describe = softmax_describe,
 };

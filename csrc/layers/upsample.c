@@ -1,4 +1,4 @@
-/* upsample.c: [upsample] layer (CPU forward), Darknet's upsample_cpu.
+/* upsample.c: [upsample] layer (CPU forward and backward), Darknet's upsample_cpu.
  *
  * Options: stride (default 2), scale (default 1).
  * stride > 0: nearest neighbour, c x h x w -> c x h*s x w*s,
@@ -6,6 +6,8 @@
  * stride < 0 (Darknet's reverse), s = -stride: c x h x w -> c x h/s x w/s,
  *   out[k][y][x] = scale * sum of the s x s block in[k][y*s..][x*s..]
  *   (input width and height must be divisible by s).
+ * Backward is the adjoint: each input cell gets scale times the deltas of
+ * the outputs it fed.
  */
 #include "../core/internal.h"
 
@@ -81,6 +83,31 @@ static void upsample_forward(dn_layer *l, dn_network *net, const float *input)
     }
 }
 
+/* input_delta[batch][c][h][w] += adjoint of upsample_forward applied to l->delta. */
+static void upsample_backward(dn_layer *l, dn_network *net, const float *input, float *input_delta)
+{
+    (void)net; (void)input;
+    const dn_upsample *p = l->priv;
+    if (!input_delta) return;
+    int s = p->stride, n = l->batch * l->c;
+    float scale = p->scale;
+    for (int bc = 0; bc < n; ++bc) {
+        float *id = input_delta + (size_t)bc * l->h * l->w;
+        const float *d = l->delta + (size_t)bc * l->out_h * l->out_w;
+        for (int y = 0; y < l->out_h; ++y)
+            for (int x = 0; x < l->out_w; ++x) {
+                float g = scale * d[(size_t)y * l->out_w + x];
+                if (!p->reverse) {
+                    id[(size_t)(y / s) * l->w + x / s] += g;
+                } else {
+                    for (int dy = 0; dy < s; ++dy)
+                        for (int dx = 0; dx < s; ++dx)
+                            id[(size_t)(y * s + dy) * l->w + x * s + dx] += g;
+                }
+            }
+    }
+}
+
 static void upsample_describe(const dn_layer *l, dn_layer_info *info)
 {
     const dn_upsample *p = l->priv;
@@ -92,5 +119,6 @@ const dn_layer_ops dn_upsample_ops = {
     .parse = upsample_parse,
     .resize = upsample_resize,
     .forward = upsample_forward,
+    .backward = upsample_backward,
     .describe = upsample_describe,
 };

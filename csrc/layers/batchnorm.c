@@ -1,0 +1,102 @@
+/* batchnorm.c: training batch normalisation and bias over x[batch][f][spatial]
+ * (see batchnorm.h for the formulas). Sums are accumulated in double. */
+#include "batchnorm.h"
+
+#include <math.h>
+#include <stddef.h>
+
+#define BN_EPS .000001f
+/* Below this many values a parallel region costs more than it saves. */
+#define BN_PARALLEL_MIN 32768
+
+/* Start of the spatial run of channel c in image b. */
+static inline size_t at(int b, int c, int f, int spatial)
+{
+    return ((size_t)b * f + c) * spatial;
+}
+
+void dn_bn_forward_train(float *x, int batch, int f, int spatial,
+                         const float *scale, const float *bias,
+                         float *rolling_mean, float *rolling_var,
+                         float *var, float *x_hat)
+{
+    double n = (double)batch * spatial;
+    #pragma omp parallel for schedule(static) if (n * f >= BN_PARALLEL_MIN)
+    for (int c = 0; c < f; ++c) {
+        double sum = 0, sq = 0;
+        for (int b = 0; b < batch; ++b) {
+            const float *v = x + at(b, c, f, spatial);
+            for (int i = 0; i < spatial; ++i) sum += v[i];
+        }
+        float mean = (float)(sum / n);
+        for (int b = 0; b < batch; ++b) {
+            const float *v = x + at(b, c, f, spatial);
+            for (int i = 0; i < spatial; ++i) sq += (double)(v[i] - mean) * (v[i] - mean);
+        }
+        float v_c = n > 1 ? (float)(sq / (n - 1)) : 0.f;
+        if (var) var[c] = v_c;
+        rolling_mean[c] = .99f * rolling_mean[c] + .01f * mean;
+        rolling_var[c] = .99f * rolling_var[c] + .01f * v_c;
+        float inv_std = 1.f / sqrtf(v_c + BN_EPS);
+        for (int b = 0; b < batch; ++b) {
+            float *v = x + at(b, c, f, spatial);
+            float *h = x_hat ? x_hat + at(b, c, f, spatial) : NULL;
+            for (int i = 0; i < spatial; ++i) {
+                float xh = (v[i] - mean) * inv_std;
+                if (h) h[i] = xh;
+                v[i] = xh * scale[c] + bias[c];
+            }
+        }
+    }
+}
+
+void dn_bn_backward(float *delta, int batch, int f, int spatial,
+                    const float *x_hat, const float *var, const float *scale,
+                    float *scale_grad, float *bias_grad)
+{
+    double n = (double)batch * spatial, n1 = n > 1 ? n - 1 : 1;
+    #pragma omp parallel for schedule(static) if (n * f >= BN_PARALLEL_MIN)
+    for (int c = 0; c < f; ++c) {
+        double sum_d = 0, sum_dx = 0; /* sum dL/dout, sum dL/dout * x_hat */
+        for (int b = 0; b < batch; ++b) {
+            const float *d = delta + at(b, c, f, spatial);
+            const float *h = x_hat + at(b, c, f, spatial);
+            for (int i = 0; i < spatial; ++i) {
+                sum_d += d[i];
+                sum_dx += (double)d[i] * h[i];
+            }
+        }
+        if (bias_grad) bias_grad[c] += (float)sum_d;
+        if (scale_grad) scale_grad[c] += (float)sum_dx;
+        float inv_std = 1.f / sqrtf(var[c] + BN_EPS);
+        float mean_g = (float)(scale[c] * sum_d / n), cov_g = (float)(scale[c] * sum_dx / n1);
+        for (int b = 0; b < batch; ++b) {
+            float *d = delta + at(b, c, f, spatial);
+            const float *h = x_hat + at(b, c, f, spatial);
+            for (int i = 0; i < spatial; ++i)
+                d[i] = (d[i] * scale[c] - mean_g - h[i] * cov_g) * inv_std;
+        }
+    }
+}
+
+void dn_bias_forward(float *x, int batch, int f, int spatial, const float *bias)
+{
+    for (int b = 0; b < batch; ++b)
+        for (int c = 0; c < f; ++c) {
+            float *v = x + at(b, c, f, spatial);
+            for (int i = 0; i < spatial; ++i) v[i] += bias[c];
+        }
+}
+
+void dn_bias_backward(const float *delta, int batch, int f, int spatial, float *bias_grad)
+{
+    if (!bias_grad) return;
+    for (int c = 0; c < f; ++c) {
+        double sum = 0;
+        for (int b = 0; b < batch; ++b) {
+            const float *d = delta + at(b, c, f, spatial);
+            for (int i = 0; i < spatial; ++i) sum += d[i];
+        }
+        bias_grad[c] += (float)sum;
+    }
+}

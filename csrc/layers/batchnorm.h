@@ -1,0 +1,37 @@
+/* batchnorm.h: Darknet's training batch normalisation and bias, shared by
+ * the conv and connected layers.
+ *
+ * Layout: x[batch][f][spatial] (spatial = out_h*out_w for conv, 1 for
+ * connected). Statistics are per channel f over its N = batch*spatial values:
+ *   mean = sum x / N,  var = sum (x - mean)^2 / (N - 1)   (Darknet's variance_cpu;
+ *   N = 1 gives var = 0),
+ *   x_hat = (x - mean) / sqrt(var + .000001),  out = x_hat * scale + bias.
+ * Backward is the exact gradient of that forward (the 1/(N-1) variance
+ * included); with g = dL/dout * scale:
+ *   dL/dx = (g - sum g / N - x_hat * sum(g x_hat) / (N - 1)) / sqrt(var + .000001).
+ */
+#ifndef DN_BATCHNORM_H
+#define DN_BATCHNORM_H
+
+/* x[batch][f][spatial] -> scale * x_hat + bias, in place. Writes (each when
+ * not NULL) the batch variance var[f] and x_hat[batch][f][spatial];
+ * updates rolling_mean/rolling_var[f] = .99 * old + .01 * batch statistic. */
+void dn_bn_forward_train(float *x, int batch, int f, int spatial,
+                         const float *scale, const float *bias,
+                         float *rolling_mean, float *rolling_var,
+                         float *var, float *x_hat);
+
+/* delta[batch][f][spatial]: dL/dout in, dL/dx out (in place). Adds
+ * sum(dL/dout * x_hat) to scale_grad[f] and sum dL/dout to bias_grad[f]
+ * (either may be NULL). x_hat and var as written by dn_bn_forward_train. */
+void dn_bn_backward(float *delta, int batch, int f, int spatial,
+                    const float *x_hat, const float *var, const float *scale,
+                    float *scale_grad, float *bias_grad);
+
+/* x[batch][f][spatial] += bias[f]. */
+void dn_bias_forward(float *x, int batch, int f, int spatial, const float *bias);
+
+/* bias_grad[f] += sum over batch and spatial of delta[batch][f][spatial]. */
+void dn_bias_backward(const float *delta, int batch, int f, int spatial, float *bias_grad);
+
+#endif

@@ -1,0 +1,166 @@
+/* conv_train.c: training forward and backward of the [convolutional] layer.
+ *
+ * Forward (training): out = W (*) input by dn_conv_gemm (im2col + GEMM,
+ * weights[filters][c/groups][size][size]); then batch norm with the batch
+ * statistics (batchnorm.h: 1/(N-1) variance, rolling statistics updated) or
+ * + bias; then the activation.
+ * Backward, the same list reversed, from l->delta = dL/doutput (turned in
+ * place into dL/d(pre-activation), then dL/d(GEMM output)):
+ *   activation gradient; bias (and scale) grads and the batch-norm backward;
+ *   per image and group g: dW_g += delta_g col_g^T and
+ *   input_delta_g += col2im(W_g^T delta_g).
+ * Training state, allocated by the first training forward at a given size:
+ *   var[filters] and x_hat[batch][filters][out_h*out_w] (batch_normalize),
+ *   z[batch][filters][out_h*out_w], the pre-activation (swish, mish only).
+ * conv.c owns l->priv and has no training hooks in its resize/free, so the
+ * state lives in the same allocation, after the dn_conv struct (grown with
+ * realloc; dn_conv.train_floats says how much is there): freeing priv frees it.
+ */
+#include "../core/internal.h"
+#include "../kernels/cpu/gemm.h"
+#include "../kernels/cpu/im2col.h"
+#include "batchnorm.h"
+#include "conv.h"
+
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    float *var;    /* filters (batch_normalize), else NULL */
+    float *x_hat;  /* batch*outputs (batch_normalize), else NULL */
+    float *z;      /* batch*outputs (swish, mish), else NULL */
+} conv_state;
+
+/* The weights that forward and backward multiply by. Ternary hook: the
+ * ternary issue returns the ternarised copy here; the grads computed with it
+ * still go to the float weights (straight-through). */
+static const float *conv_weights(dn_layer *l)
+{
+    return dn_layer_param(l, "weights")->data;
+}
+
+/* Byte offset of the state block in l->priv. */
+static size_t state_offset(void)
+{
+    size_t a = _Alignof(max_align_t);
+    return (sizeof(dn_conv) + a - 1) / a * a;
+}
+
+static size_t state_floats(const dn_layer *l)
+{
+    const dn_conv *p = l->priv;
+    size_t m = (size_t)l->batch * l->outputs, n = 0;
+    if (p->batch_normalize) n += (size_t)p->filters + m;
+    if (dn_activation_needs_input(l->act)) n += m;
+    return n;
+}
+
+/* Point st into the state block; 0 when it is smaller than the layer's
+ * current size needs (no training forward at this size). */
+static int state_get(dn_layer *l, conv_state *st)
+{
+    dn_conv *p = l->priv;
+    size_t need = state_floats(l), m = (size_t)l->batch * l->outputs;
+    memset(st, 0, sizeof(*st));
+    if (need == 0) return 1;
+    if (p->train_floats < need) return 0;
+    float *f = (float *)((char *)l->priv + state_offset());
+    if (p->batch_normalize) {
+        st->var = f; f += p->filters;
+        st->x_hat = f; f += m;
+    }
+    if (dn_activation_needs_input(l->act)) st->z = f;
+    return 1;
+}
+
+/* Grow l->priv to hold the state; 0 (error set) when out of memory. */
+static int state_reserve(dn_layer *l)
+{
+    size_t need = state_floats(l);
+    if (((dn_conv *)l->priv)->train_floats >= need) return 1;
+    void *q = realloc(l->priv, state_offset() + need * sizeof(float));
+    if (!q) {
+        dn_error(DN_ERR_NOMEM, "layer %d [convolutional]: out of memory for the training state (%zu floats)",
+                 l->index, need);
+        return 0;
+    }
+    l->priv = q;
+    ((dn_conv *)q)->train_floats = need;
+    return 1;
+}
+
+void dn_conv_forward_train(dn_layer *l, dn_network *net, const float *input)
+{
+    conv_state st;
+    if (!state_reserve(l) || !state_get(l, &st)) memset(&st, 0, sizeof(st));
+    const dn_conv *p = l->priv;
+    size_t m = (size_t)l->batch * l->outputs;
+    int hw = l->out_h * l->out_w;
+    dn_conv_gemm(l, conv_weights(l), input, net->workspace, l->output);
+    const float *bias = dn_layer_param(l, "biases")->data;
+    if (p->batch_normalize)
+        dn_bn_forward_train(l->output, l->batch, p->filters, hw, dn_layer_param(l, "scales")->data, bias,
+                            dn_layer_param(l, "rolling_mean")->data,
+                            dn_layer_param(l, "rolling_variance")->data, st.var, st.x_hat);
+    else
+        dn_bias_forward(l->output, l->batch, p->filters, hw, bias);
+    if (st.z) memcpy(st.z, l->output, m * sizeof(float));
+    dn_activate(l->output, m, l->act);
+}
+
+/* delta[batch][filters][out_h*out_w] (dL/d GEMM output) -> weight_grad +=
+ * delta col^T, input_delta += col2im(W^T delta), per image and group. */
+static void conv_backward_gemm(const dn_layer *l, const float *weights, const float *input,
+                               const float *delta, float *workspace, float *weight_grad,
+                               float *input_delta)
+{
+    const dn_conv *p = l->priv;
+    int g = p->groups, ng = p->filters / g, cg = l->c / g;
+    int k = cg * p->size * p->size, hw = l->out_h * l->out_w;
+    size_t img = (size_t)l->h * l->w;
+    int direct = p->size == 1 && p->stride == 1 && p->pad == 0;
+    for (int b = 0; b < l->batch; ++b)
+        for (int j = 0; j < g; ++j) {
+            const float *im = input + ((size_t)b * l->c + (size_t)j * cg) * img;
+            const float *d = delta + ((size_t)b * p->filters + (size_t)j * ng) * hw;
+            const float *wj = weights + (size_t)j * ng * k;
+            if (weight_grad) {
+                const float *col = im;
+                if (!direct) {
+                    dn_im2col(im, cg, l->h, l->w, p->size, p->stride, p->pad, l->out_h, l->out_w, workspace);
+                    col = workspace;
+                }
+                dn_gemm(0, 1, ng, k, hw, 1.f, d, hw, col, hw, 1.f, weight_grad + (size_t)j * ng * k, k);
+            }
+            if (input_delta) {
+                float *id = input_delta + ((size_t)b * l->c + (size_t)j * cg) * img;
+                if (direct) {
+                    dn_gemm(1, 0, k, hw, ng, 1.f, wj, k, d, hw, 1.f, id, hw);
+                } else {
+                    dn_gemm(1, 0, k, hw, ng, 1.f, wj, k, d, hw, 0.f, workspace, hw);
+                    dn_col2im(workspace, cg, l->h, l->w, p->size, p->stride, p->pad, l->out_h, l->out_w, id);
+                }
+            }
+        }
+}
+
+void dn_conv_backward(dn_layer *l, dn_network *net, const float *input, float *input_delta)
+{
+    conv_state st;
+    if (!state_get(l, &st)) return; /* no training forward at this size */
+    const dn_conv *p = l->priv;
+    size_t m = (size_t)l->batch * l->outputs;
+    int hw = l->out_h * l->out_w;
+    dn_gradient(l->output, st.z, m, l->act, l->delta);
+    dn_param *bias = dn_layer_param(l, "biases");
+    if (p->batch_normalize) {
+        dn_param *scales = dn_layer_param(l, "scales");
+        dn_bn_backward(l->delta, l->batch, p->filters, hw, st.x_hat, st.var, scales->data,
+                       scales->grad, bias->grad);
+    } else {
+        dn_bias_backward(l->delta, l->batch, p->filters, hw, bias->grad);
+    }
+    conv_backward_gemm(l, conv_weights(l), input, l->delta, net->workspace,
+                       dn_layer_param(l, "weights")->grad, input_delta);
+}
