@@ -151,6 +151,12 @@ static void conv_describe(const dn_layer *l, dn_layer_info *info)
     info->activation = dn_activation_name(l->act);
 }
 
+static void conv_free_priv(dn_layer *l)
+{
+    dn_conv *p = l->priv;
+    if (p) free(p->train_state);
+}
+
 const dn_layer_ops dn_conv_ops = {
     .section = "convolutional",
     .parse = conv_parse,
@@ -159,4 +165,5 @@ const dn_layer_ops dn_conv_ops = {
     .forward = conv_forward,
     .backward = dn_conv_backward,
     .describe = conv_describe,
+    .free_priv = conv_free_priv,
 };

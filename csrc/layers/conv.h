@@ -8,8 +8,9 @@
 typedef struct {
     int filters, size, stride, pad, groups;
     int batch_normalize;
-    /* conv_train.c: floats of training state kept after this struct in the
-     * same allocation as l->priv (so it is released with it); 0: none yet. */
+    /* conv_train.c: training state (batch-norm variance, x_hat, pre-activation)
+     * of train_floats floats, freed by conv.c's free_priv. */
+    float *train_state;
     size_t train_floats;
 } dn_conv;
 

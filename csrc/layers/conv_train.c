@@ -12,9 +12,8 @@
  * Training state, allocated by the first training forward at a given size:
  *   var[filters] and x_hat[batch][filters][out_h*out_w] (batch_normalize),
  *   z[batch][filters][out_h*out_w], the pre-activation (swish, mish only).
- * conv.c owns l->priv and has no training hooks in its resize/free, so the
- * state lives in the same allocation, after the dn_conv struct (grown with
- * realloc; dn_conv.train_floats says how much is there): freeing priv frees it.
+ * It lives in dn_conv.train_state (train_floats floats), grown here and
+ * released by conv.c's free_priv.
  */
 #include "../core/internal.h"
 #include "../kernels/cpu/gemm.h"
@@ -40,13 +39,6 @@ static const float *conv_weights(dn_layer *l)
     return dn_layer_param(l, "weights")->data;
 }
 
-/* Byte offset of the state block in l->priv. */
-static size_t state_offset(void)
-{
-    size_t a = _Alignof(max_align_t);
-    return (sizeof(dn_conv) + a - 1) / a * a;
-}
-
 static size_t state_floats(const dn_layer *l)
 {
     const dn_conv *p = l->priv;
@@ -65,7 +57,7 @@ static int state_get(dn_layer *l, conv_state *st)
     memset(st, 0, sizeof(*st));
     if (need == 0) return 1;
     if (p->train_floats < need) return 0;
-    float *f = (float *)((char *)l->priv + state_offset());
+    float *f = p->train_state;
     if (p->batch_normalize) {
         st->var = f; f += p->filters;
         st->x_hat = f; f += m;
@@ -74,19 +66,20 @@ static int state_get(dn_layer *l, conv_state *st)
     return 1;
 }
 
-/* Grow l->priv to hold the state; 0 (error set) when out of memory. */
+/* Grow the training state; 0 (error set) when out of memory. */
 static int state_reserve(dn_layer *l)
 {
     size_t need = state_floats(l);
-    if (((dn_conv *)l->priv)->train_floats >= need) return 1;
-    void *q = realloc(l->priv, state_offset() + need * sizeof(float));
+    dn_conv *p = l->priv;
+    if (p->train_floats >= need) return 1;
+    float *q = realloc(p->train_state, need * sizeof(float));
     if (!q) {
         dn_error(DN_ERR_NOMEM, "layer %d [convolutional]: out of memory for the training state (%zu floats)",
                  l->index, need);
         return 0;
     }
-    l->priv = q;
-    ((dn_conv *)q)->train_floats = need;
+    p->train_state = q;
+    p->train_floats = need;
     return 1;
 }
 
