@@ -41,7 +41,7 @@ def packed_size(cfg):
 
 
 def _validate(data, cfg, weights, progress):
-    from .evaluate import validate
+    from .evaluation import validate
     r = validate(data, cfg, weights, progress=progress)
     return r.map, r.iou
 

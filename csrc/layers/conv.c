@@ -5,7 +5,8 @@
  * Forward per image and group: im2col (skipped for 1x1/stride 1/pad 0) then
  * GEMM out[n/g][oh*ow] = W[n/g][k] col[k][oh*ow], k = c/g*size*size; then
  * batch norm (inference: rolling statistics) or bias, then the activation.
- * ternary=1 is kept here for the ternary training issue.
+ * ternary=1: forward (and backward) multiply by the TWN ternarisation of the
+ * float weights (dn_conv_weights), per layer or per filter (ternary_scale).
  */
 #include "../core/internal.h"
 #include "../kernels/cpu/gemm.h"
@@ -49,6 +50,11 @@ static dn_status conv_parse(dn_layer *l, dn_cfg_section *s, dn_network *net)
     if (l->ternary != 0 && l->ternary != 1)
         return dn_error(DN_ERR_PARSE, "%s:%d: [convolutional] ternary must be 0 or 1, got %d",
                         s->file, dn_cfg_line(s, "ternary"), l->ternary);
+    const char *tscale = dn_cfg_str(s, "ternary_scale", "layer");
+    if (strcmp(tscale, "layer") && strcmp(tscale, "filter"))
+        return dn_error(DN_ERR_PARSE, "%s:%d: [convolutional] ternary_scale must be layer or filter, got '%s'",
+                        s->file, dn_cfg_line(s, "ternary_scale"), tscale);
+    p->ternary_per_filter = !strcmp(tscale, "filter");
     size_t n = (size_t)p->filters;
     TRY(dn_layer_add_param(l, "biases", n, DN_PARAM_TRAIN));
     if (p->batch_normalize) {
@@ -58,6 +64,7 @@ static dn_status conv_parse(dn_layer *l, dn_cfg_section *s, dn_network *net)
     }
     TRY(dn_layer_add_param(l, "weights", n * (size_t)(l->c / p->groups) * p->size * p->size,
                            DN_PARAM_TRAIN | DN_PARAM_DECAY));
+    if (l->ternary) dn_layer_param(l, "weights")->ternary_groups = p->ternary_per_filter ? p->filters : 1;
     return DN_OK;
 }
 
@@ -134,7 +141,9 @@ static void conv_epilogue_inference(dn_layer *l)
 static void conv_forward(dn_layer *l, dn_network *net, const float *input)
 {
     if (net->train) { dn_conv_forward_train(l, net, input); return; }
-    dn_conv_gemm(l, dn_layer_param(l, "weights")->data, input, net->workspace, l->output);
+    const float *weights = dn_conv_weights(l);
+    if (!weights) return;
+    dn_conv_gemm(l, weights, input, net->workspace, l->output);
     conv_epilogue_inference(l);
     dn_activate(l->output, (size_t)l->batch * l->outputs, l->act);
 }
@@ -154,7 +163,9 @@ static void conv_describe(const dn_layer *l, dn_layer_info *info)
 static void conv_free_priv(dn_layer *l)
 {
     dn_conv *p = l->priv;
-    if (p) free(p->train_state);
+    if (!p) return;
+    free(p->train_state);
+    free(p->tweights);
 }
 
 const dn_layer_ops dn_conv_ops = {

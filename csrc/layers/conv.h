@@ -12,7 +12,16 @@ typedef struct {
      * of train_floats floats, freed by conv.c's free_priv. */
     float *train_state;
     size_t train_floats;
+    /* ternary=1: ternary_scale=filter gives one alpha per filter (else one
+     * per layer); tweights holds the TWN weights of the last forward. */
+    int ternary_per_filter;
+    float *tweights;
 } dn_conv;
+
+/* The weights a forward multiplies by: the float weights, or for ternary=1
+ * their TWN ternarisation (recomputed from the float shadow weights, which
+ * the optimiser keeps updating: straight-through). NULL when out of memory. */
+const float *dn_conv_weights(dn_layer *l);
 
 /* output[b][f][oh][ow] = sum weights * input over the layer's groups (no bias). */
 void dn_conv_gemm(const dn_layer *l, const float *weights, const float *input,

@@ -18,6 +18,7 @@
 #include "../core/internal.h"
 #include "../kernels/cpu/gemm.h"
 #include "../kernels/cpu/im2col.h"
+#include "../kernels/ref/ternary.h"
 #include "batchnorm.h"
 #include "conv.h"
 
@@ -31,12 +32,26 @@ typedef struct {
     float *z;      /* batch*outputs (swish, mish), else NULL */
 } conv_state;
 
-/* The weights that forward and backward multiply by. Ternary hook: the
- * ternary issue returns the ternarised copy here; the grads computed with it
- * still go to the float weights (straight-through). */
+const float *dn_conv_weights(dn_layer *l)
+{
+    dn_conv *p = l->priv;
+    dn_param *w = dn_layer_param(l, "weights");
+    if (!l->ternary) return w->data;
+    if (!p->tweights && !(p->tweights = malloc(w->n * sizeof(float)))) {
+        dn_error(DN_ERR_NOMEM, "layer %d [convolutional]: out of memory for ternary weights", l->index);
+        return NULL;
+    }
+    dn_ternarize_groups(w->data, w->ternary_groups, w->n / (size_t)w->ternary_groups, p->tweights, NULL);
+    return p->tweights;
+}
+
+/* Forward computes the weights once; backward reuses them (for ternary
+ * layers the TWN values: the gradient is taken through t and applied to the
+ * float weights, the straight-through estimator). */
 static const float *conv_weights(dn_layer *l)
 {
-    return dn_layer_param(l, "weights")->data;
+    dn_conv *p = l->priv;
+    return l->ternary ? p->tweights : dn_layer_param(l, "weights")->data;
 }
 
 static size_t state_floats(const dn_layer *l)
@@ -90,7 +105,9 @@ void dn_conv_forward_train(dn_layer *l, dn_network *net, const float *input)
     const dn_conv *p = l->priv;
     size_t m = (size_t)l->batch * l->outputs;
     int hw = l->out_h * l->out_w;
-    dn_conv_gemm(l, conv_weights(l), input, net->workspace, l->output);
+    const float *weights = dn_conv_weights(l);
+    if (!weights) return;
+    dn_conv_gemm(l, weights, input, net->workspace, l->output);
     const float *bias = dn_layer_param(l, "biases")->data;
     if (p->batch_normalize)
         dn_bn_forward_train(l->output, l->batch, p->filters, hw, dn_layer_param(l, "scales")->data, bias,
