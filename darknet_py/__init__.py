@@ -14,10 +14,10 @@ from .errors import (CfgParseError, DarknetError, DarknetIOError, DarknetValueEr
                      FormatError)
 
 _LAZY = {"Network": "network", "Detection": "network", "train": "training",
-         "TrainResult": "training"}
+         "TrainResult": "training", "validate": "evaluation", "evaluate": "evaluation"}
 
-__all__ = ["Network", "Detection", "train", "TrainResult", "DarknetError", "DarknetIOError",
-           "CfgParseError", "FormatError", "DarknetValueError"]
+__all__ = ["Network", "Detection", "train", "TrainResult", "validate", "evaluate", "DarknetError",
+           "DarknetIOError", "CfgParseError", "FormatError", "DarknetValueError"]
 __version__ = "0.1.0"
 
 

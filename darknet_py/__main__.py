@@ -70,6 +70,50 @@ def _voc_label(args):
     return 0
 
 
+# ---------------------------------------------------------------------------- map / valid
+
+def _eval_common_args(p):
+    p.add_argument("data", help=".data file (classes, valid list, names)")
+    p.add_argument("cfg", help="network .cfg")
+    p.add_argument("weights", help="Darknet .weights file (\"\": random initialisation)")
+    p.add_argument("--list", help="image list to use instead of the .data file's valid")
+    p.add_argument("--threads", type=int, default=0, help="threads (default: the library's)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _map_args(p):
+    _eval_common_args(p)
+    p.add_argument("--thresh", type=float, default=0.25,
+                   help="confidence threshold of precision/recall/F1/TP/FP/FN (default 0.25)")
+    p.add_argument("--iou-thresh", type=float, default=0.5, help="IoU of a match (default 0.5)")
+    p.add_argument("--points", type=int, default=0, choices=(0, 11, 101),
+                   help="AP: 0 area under the curve (VOC2010+), 11 (VOC2007), 101 (default 0)")
+
+
+def _map(args):
+    from .evaluation import validate
+    r = validate(args.data, args.cfg, args.weights or None, iou_thresh=args.iou_thresh, thresh=args.thresh,
+                 points=args.points, progress=not args.no_progress, image_list=args.list,
+                 threads=args.threads)
+    print(r.table(), end="")
+    return 0
+
+
+def _valid_args(p):
+    _eval_common_args(p)
+    p.add_argument("--out-dir", help="folder of the result files (default: the .data file's "
+                   "results, else results/)")
+    p.add_argument("--prefix", default="comp4_det_test_",
+                   help="file name prefix (default comp4_det_test_)")
+
+
+def _valid(args):
+    from .evaluation import write_results
+    write_results(args.data, args.cfg, args.weights or None, out_dir=args.out_dir, prefix=args.prefix,
+                  image_list=args.list, threads=args.threads, progress=not args.no_progress)
+    return 0
+
+
 # ---------------------------------------------------------------------------- table
 
 COMMANDS = {
@@ -77,6 +121,10 @@ COMMANDS = {
                   "Darknet", _synth_voc_args, _synth_voc),
     "voc-label": ("convert a PASCAL VOCdevkit into Darknet labels, lists and voc.data",
                   _voc_label_args, _voc_label),
+    "map": ("mean average precision of a detector over the valid list, as "
+            "`darknet detector map`", _map_args, _map),
+    "valid": ("write per-class VOC result files (comp4_det_test_<class>.txt), as "
+              "`darknet detector valid`", _valid_args, _valid),
 }
 
 

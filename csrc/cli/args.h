@@ -11,6 +11,8 @@ const char *cli_str(int *argc, char **argv, const char *name, const char *def);
 int cli_fail(const char *what);
 
 int cmd_detector(int argc, char **argv);
+/* detector map | valid | recall (validate.c); sub is argv[2]. */
+int cmd_detector_valid(int argc, char **argv, const char *sub);
 int cmd_partial(int argc, char **argv);
 
 #endif

@@ -185,6 +185,119 @@ void dn_data_free(dn_data *d);
 dn_status dn_names_load(const char *path, char ***names, int *n);
 void dn_names_free(char **names, int n);
 
+/* ---- evaluation: AP/mAP and validation over an image list ------------ */
+/* One ground-truth object and one scored detection (a detection box counts
+ * once per class whose probability passes the decoding threshold). Boxes are
+ * centre/size in any unit, the same for both (the validation driver uses
+ * pixels of the original image). Image indices are the caller's (>= 0). */
+typedef struct { dn_box box; int class_id; int difficult; } dn_eval_truth;
+typedef struct { dn_box box; int class_id; float score; } dn_eval_det;
+
+typedef struct dn_evaluator dn_evaluator;
+
+typedef struct {
+    float iou_thresh;   /* a detection matches an object at IoU >= iou_thresh (0.5) */
+    float thresh;       /* confidence threshold of TP/FP/FN, precision, recall: score > thresh */
+    int points;         /* AP: 0 area under the monotone PR curve (VOC2010+), 11 (VOC2007), 101 */
+} dn_eval_opts;
+
+typedef struct {
+    double ap;          /* 0 when the class has no (non-difficult) ground truth */
+    int truth;          /* non-difficult objects */
+    int difficult;      /* difficult objects: neither misses nor false positives */
+    int detections;     /* entries of this class, any score */
+    int tp, fp, fn;     /* at opts.thresh */
+    double avg_iou;     /* mean IoU of those true positives (0 if none) */
+} dn_class_eval;
+
+typedef struct {
+    int classes, images;
+    dn_class_eval *per_class;  /* classes entries, owned */
+    int classes_with_truth;    /* classes averaged into map */
+    double map;                /* mean AP over classes that have ground truth */
+    int truth, detections;     /* over all classes */
+    int tp, fp, fn;            /* at opts.thresh, over all classes */
+    double precision, recall, f1, avg_iou;
+    dn_eval_opts opts;
+} dn_eval_result;
+
+/* VOC-devkit matching: per class, detections of all images by score
+ * descending; each goes to the same-class object of its image with the
+ * highest IoU: >= iou_thresh and not yet taken -> TP (taken), taken -> FP
+ * (duplicate), difficult -> ignored; otherwise FP. */
+dn_status dn_evaluator_init(dn_evaluator **out, int classes);
+void dn_evaluator_free(dn_evaluator *ev);
+/* Add the objects and detections of one image (may be called more than
+ * once per image). Class ids must be in [0, classes). */
+dn_status dn_evaluator_add(dn_evaluator *ev, int image, const dn_eval_truth *truth, int ntruth,
+                           const dn_eval_det *dets, int ndets);
+dn_status dn_evaluator_compute(const dn_evaluator *ev, const dn_eval_opts *opts, dn_eval_result *out);
+void dn_eval_result_free(dn_eval_result *r);
+/* The result as `./darknet detector map` prints it (per-class AP lines,
+ * precision/recall/F1, TP/FP/FN/average IoU, mAP) with nnames class names
+ * (classes past nnames, or NULL names, print as numbers). Writes at most cap
+ * bytes with a NUL and returns the length of the whole text, as snprintf. */
+size_t dn_eval_result_format(const dn_eval_result *r, const char *const *names, int nnames,
+                             char *buf, size_t cap);
+
+/* The validation driver: run a network over a list of images (one path per
+ * line; labels found by dn_label_path, difficult objects in the label path
+ * with .txt -> .difficult.txt), decode, NMS, and hand each image over. */
+typedef struct {
+    int index, total;             /* position in the list */
+    const char *path;
+    int width, height;            /* original image size */
+    const dn_detections *dets;    /* after NMS; boxes in pixels of the image */
+    const dn_eval_det *entries;   /* one per (detection, class) with prob > det_thresh */
+    int nentries;
+    const dn_eval_truth *truth;   /* labels in pixels, difficult ones flagged */
+    int ntruth;
+} dn_valid_image;
+
+/* Return nonzero to stop (the driver then fails with DN_ERR_STATE). */
+typedef int (*dn_progress_fn)(int done, int total, void *user);
+typedef int (*dn_valid_image_fn)(const dn_valid_image *im, void *user);
+
+typedef struct {
+    const char *data;           /* .data file: classes, valid, names (may be NULL with list) */
+    const char *list;           /* image list; NULL: the .data file's valid */
+    const char *cfg;
+    const char *weights;        /* NULL or "": the cfg's random initialisation */
+    dn_eval_opts eval;
+    float det_thresh;           /* decoding threshold (Darknet's map/valid: .005) */
+    float nms;                  /* NMS IoU, 0: none (Darknet: .45, per class) */
+    int nms_objectness;         /* 1: class-agnostic NMS by objectness (Darknet's recall) */
+    int letterbox;              /* 1: letterboxed input (map, valid); 0: plain resize (recall) */
+    int nthreads;               /* <= 0: library default */
+    dn_progress_fn progress;    /* after each image, or NULL */
+    void *progress_user;
+    dn_valid_image_fn on_image; /* after each image, before progress, or NULL */
+    void *image_user;
+} dn_validate_opts;
+
+/* Darknet's `detector map` settings: iou .5, thresh .25, points 0,
+ * det_thresh .005, nms .45 per class, letterbox. */
+void dn_validate_opts_default(dn_validate_opts *o);
+/* Run the list and evaluate; out may be NULL (only the callbacks run). */
+dn_status dn_validate(const dn_validate_opts *o, dn_eval_result *out);
+/* `detector valid`: Darknet's per-class result files <dir>/<prefix><name>.txt,
+ * lines `image_id score xmin ymin xmax ymax` (VOC's 1-based pixels, clipped to
+ * [1, w] x [1, h]); image_id = basename without extension. dir NULL: the
+ * .data file's `results`, else "results" (created if needed); prefix NULL:
+ * "comp4_det_test_"; class names as in dn_eval_result_format. Files are
+ * replaced atomically when the run succeeds. */
+dn_status dn_validate_write_results(const dn_validate_opts *o, const char *dir, const char *prefix,
+                                    const char *const *names, int nnames);
+
+/* Darknet's validate_detector_recall, image by image: proposals are
+ * detections with objectness > thresh; a non-difficult object is found when
+ * its best IoU over the proposals is > iou_thresh. */
+typedef struct {
+    int images, proposals, correct, total;
+    double iou_sum;             /* sum over objects of the best IoU */
+} dn_recall_stats;
+void dn_recall_update(dn_recall_stats *s, const dn_valid_image *im, float thresh, float iou_thresh);
+
 /* ---- images ----------------------------------------------------------- */
 typedef struct { int w, h, c; float *data; } dn_image; /* CHW, values in [0,1] */
 

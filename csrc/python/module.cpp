@@ -15,11 +15,12 @@ extern "C" {
 #include "darknet.h"
 #include "../kernels/ref/ternary.h"
 }
+#include "common.h"
 
 namespace py = pybind11;
 using farray = py::array_t<float, py::array::c_style | py::array::forcecast>;
 
-[[noreturn]] static void raise_status(dn_status st)
+[[noreturn]] void raise_status(dn_status st)
 {
     static const char *names[] = {"DarknetError", "DarknetIOError", "CfgParseError", "FormatError",
                                   "DarknetValueError", "DarknetMemoryError", "DarknetStateError",
@@ -31,7 +32,7 @@ using farray = py::array_t<float, py::array::c_style | py::array::forcecast>;
     throw py::error_already_set();
 }
 
-static void check(dn_status st)
+void check(dn_status st)
 {
     if (st != DN_OK) raise_status(st);
 }
@@ -434,4 +435,5 @@ PYBIND11_MODULE(_core, m)
         .def_property_readonly("skipped", [](const Loader &l) { return dn_loader_skipped(l.ld); });
     m.def("letterbox", &letterbox_u8, py::arg("image"), py::arg("w"), py::arg("h"));
     m.def("load_image", &load_image, py::arg("path"));
+    bind_eval(m);
 }

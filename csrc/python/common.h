@@ -1,0 +1,19 @@
+// common.h: what the binding files of darknet_py._core share. C statuses
+// become Python exceptions in one place: raise_status/check, defined in
+// module.cpp. Each extra binding file exports one bind_<thing>(module).
+#ifndef DN_PYTHON_COMMON_H
+#define DN_PYTHON_COMMON_H
+
+#include <pybind11/pybind11.h>
+
+extern "C" {
+#include "darknet.h"
+}
+
+// Raise the darknet_py.errors class of st with dn_last_error() as message.
+[[noreturn]] void raise_status(dn_status st);
+void check(dn_status st);
+
+void bind_eval(pybind11::module_ &m);  // eval_bind.cpp
+
+#endif
