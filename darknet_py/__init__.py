@@ -14,14 +14,19 @@ from .errors import (CfgParseError, DarknetError, DarknetIOError, DarknetValueEr
                      FormatError)
 
 _LAZY = {"Network": "network", "Detection": "network", "train": "training",
-         "TrainResult": "training", "validate": "evaluation", "evaluate": "evaluation"}
+         "TrainResult": "training", "validate": "evaluation", "evaluate": "evaluation",
+         "staged_train": "staged"}
+_SUBMODULES = {"stages", "staged", "voc", "synth", "cfgfile", "names"}
 
-__all__ = ["Network", "Detection", "train", "TrainResult", "validate", "evaluate", "DarknetError",
-           "DarknetIOError", "CfgParseError", "FormatError", "DarknetValueError"]
+__all__ = ["Network", "Detection", "train", "TrainResult", "validate", "evaluate", "staged_train",
+           "stages", "DarknetError", "DarknetIOError", "CfgParseError", "FormatError",
+           "DarknetValueError"]
 __version__ = "0.1.0"
 
 
 def __getattr__(name):
     if name in _LAZY:
         return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'darknet_py' has no attribute {name!r}")

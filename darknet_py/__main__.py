@@ -116,7 +116,61 @@ def _valid(args):
 
 # ---------------------------------------------------------------------------- table
 
+# ---------------------------------------------------------------------------- train
+
+def _train_args(p):
+    p.add_argument("data", help=".data file (train list, classes, backup)")
+    p.add_argument("cfg", help="network cfg")
+    p.add_argument("weights", nargs="?", help="initial weights (a .conv.N prefix file is fine)")
+    p.add_argument("--max-batches", type=int, help="stop after this many batches (default: the cfg's)")
+    p.add_argument("--backup", help="checkpoint folder (default: the .data file's backup)")
+    p.add_argument("--clear", action="store_true", help="reset the images-seen counter")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--threads", type=int, help="CPU threads")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _train(args):
+    from .training import train
+    r = train(args.data, args.cfg, args.weights, max_batches=args.max_batches, backup=args.backup,
+              clear=args.clear, seed=args.seed, threads=args.threads, progress=not args.no_progress)
+    print(f"{'stopped' if r.interrupted else 'done'} after {r.iterations} batches; "
+          f"final: {r.final if not r.interrupted else r.backup}; min-loss ({r.min_loss:.4f}): {r.minloss}")
+    return 0
+
+
+# ---------------------------------------------------------------------------- staged
+
+def _staged_args(p):
+    p.add_argument("data", help=".data file")
+    p.add_argument("cfg", help="full-precision network cfg (ternary flags are set per stage)")
+    p.add_argument("weights", nargs="?", help="full-precision weights (default: train them first)")
+    p.add_argument("--plan", default="auto", help="auto | generic | yolov2-voc | yolov3-voc | yolov3-tiny-voc")
+    p.add_argument("--iterations", type=int, default=1000, help="batches per stage (default 1000)")
+    p.add_argument("--fp-iterations", type=int, help="batches of full-precision training when no weights are given")
+    p.add_argument("--learning-rate", type=float, help="learning rate of every stage (default: the cfg's)")
+    p.add_argument("--out", default="runs/staged", help="output folder (default runs/staged)")
+    p.add_argument("--no-baseline", action="store_true", help="skip the direct full-ternary baseline")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, help="CPU threads")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _staged(args):
+    from .staged import staged_train, table
+    rows = staged_train(args.data, args.cfg, args.weights, plan=args.plan,
+                        iterations_per_stage=args.iterations, fp_iterations=args.fp_iterations,
+                        learning_rate=args.learning_rate, baseline=not args.no_baseline,
+                        out_dir=args.out, seed=args.seed, threads=args.threads,
+                        progress=not args.no_progress)
+    print(table(rows))
+    print(f"written: {args.out}/results.md, results.json, darknet.sh")
+    return 0
+
+
 COMMANDS = {
+    "train": ("train a detector, as `darknet detector train`", _train_args, _train),
+    "staged": ("the staged ternary training method M0..M3 with its results table", _staged_args, _staged),
     "synth-voc": ("generate a synthetic shapes data set in VOC format and convert it for "
                   "Darknet", _synth_voc_args, _synth_voc),
     "voc-label": ("convert a PASCAL VOCdevkit into Darknet labels, lists and voc.data",
