@@ -152,8 +152,9 @@ void *dn_calloc(size_t n, size_t size); /* NULL on failure, error set */
 dn_status dn_weights_write(const dn_network *net, const char *path, int upto,
                            const float *block, uint64_t seen, int ternarize);
 
-/* Optimiser (optim.c): apply and clear net->grads with the SGD rule. */
-void dn_sgd_update(dn_network *net, float lr);
+/* Optimiser (optim.c): apply and clear net->grads with the SGD rule; B is
+ * the number of images the grads were summed over. */
+void dn_sgd_update(dn_network *net, float lr, float B);
 
 /* Layer registry (layers/registry.c): lookup by section name. */
 const dn_layer_ops *dn_layer_ops_find(const char *section);

@@ -3,7 +3,7 @@
  *
  * Gradients in net->grads are dL/dparam summed over the images of a full
  * batch (batch = hp.batch = net batch * subdivisions). Darknet's update, in
- * its own variables u (momentum buffer) and B (batch):
+ * its own variables u (momentum buffer) and B (images in the step):
  *   u -= g;  u -= decay*B*w (weights only);  w += lr/B * u;  u *= momentum.
  */
 #include "internal.h"
@@ -42,9 +42,9 @@ float dn_network_learning_rate(dn_network *net)
     return hp->learning_rate;
 }
 
-void dn_sgd_update(dn_network *net, float lr)
+void dn_sgd_update(dn_network *net, float lr, float B)
 {
-    const float B = (float)net->hp.batch, mom = net->hp.momentum, decay = net->hp.decay;
+    const float mom = net->hp.momentum, decay = net->hp.decay;
     for (int i = 0; i < net->n; ++i) {
         dn_layer *l = &net->layers[i];
         for (int k = 0; k < l->nparams; ++k) {

@@ -63,13 +63,14 @@ static float train_sub_batch(dn_network *net, const float *images)
     return cost;
 }
 
-dn_status dn_network_train_step(dn_network *net, const float *images, const float *truth,
+dn_status dn_network_train_step(dn_network *net, const float *images, const float *truth, int n,
                                 int max_boxes, float *loss)
 {
     if (!net->train) return dn_error(DN_ERR_STATE, "train_step: call dn_network_set_train first");
+    if (n <= 0 || n % net->batch)
+        return dn_error(DN_ERR_VALUE, "train_step: %d images is not a multiple of the batch (%d)", n, net->batch);
     dn_threads_apply(net->nthreads);
-    int subs = net->hp.batch / net->batch;
-    if (subs < 1) subs = 1;
+    int subs = n / net->batch;
     size_t isz = (size_t)net->batch * net->inputs, tsz = (size_t)net->batch * max_boxes * 5;
     double sum = 0;
     for (int s = 0; s < subs; ++s) {
@@ -78,8 +79,8 @@ dn_status dn_network_train_step(dn_network *net, const float *images, const floa
         sum += train_sub_batch(net, images + s * isz);
         net->seen += (uint64_t)net->batch;
     }
-    dn_sgd_update(net, dn_network_learning_rate(net));
-    *loss = (float)(sum / ((double)subs * net->batch));
+    dn_sgd_update(net, dn_network_learning_rate(net), (float)n);
+    *loss = (float)(sum / n);
     return DN_OK;
 }
 

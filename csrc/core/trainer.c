@@ -139,7 +139,7 @@ dn_status dn_train(const dn_train_opts *o, dn_train_result *r)
         double t0 = now();
         if ((st = dn_loader_next(t.loader, net->w, net->h, t.images, t.truth)) != DN_OK) break;
         float loss;
-        if ((st = dn_network_train_step(net, t.images, t.truth, t.max_boxes, &loss)) != DN_OK) break;
+        if ((st = dn_network_train_step(net, t.images, t.truth, net->hp.batch, t.max_boxes, &loss)) != DN_OK) break;
         iteration = dn_network_current_batch(net);
         avg = avg < 0 ? loss : avg * .9f + loss * .1f;
         dn_train_stats s = {iteration, loss, avg, dn_network_learning_rate(net), now() - t0,

@@ -88,11 +88,11 @@ void dn_network_set_seen(dn_network *net, uint64_t seen);
 /* Switch training mode on (allocates gradients, momentum and deltas; every
  * layer must have a backward pass) or off. */
 dn_status dn_network_set_train(dn_network *net, int on);
-/* One optimiser step over a full cfg batch (batch = net batch * subdivisions
- * images, run as `subdivisions` sub-batches): images [batch][c][h][w], truth
- * [batch][max_boxes][5] (x, y, w, h, class; relative; zero rows unused).
- * *loss: the detector cost per image, as Darknet prints it. */
-dn_status dn_network_train_step(dn_network *net, const float *images, const float *truth,
+/* One optimiser step over n images (a multiple of the net batch; Darknet's
+ * step is n = batch*subdivisions of the cfg), run as n/batch sub-batches:
+ * images [n][c][h][w], truth [n][max_boxes][5] (x, y, w, h, class; relative;
+ * zero rows unused). *loss: the detector cost per image, as Darknet prints it. */
+dn_status dn_network_train_step(dn_network *net, const float *images, const float *truth, int n,
                                 int max_boxes, float *loss);
 
 /* For custom loops and gradient checks, after dn_network_forward in training

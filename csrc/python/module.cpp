@@ -189,6 +189,30 @@ struct Network {
         return in_grad;
     }
 
+    // One optimiser step over a full cfg batch (see dn_network_train_step).
+    float train_step(farray images, farray truth)
+    {
+        int b, c, h, w;
+        dn_network_input_shape(net, &b, &c, &h, &w);
+        if (images.ndim() != 4 || images.shape(1) != c || images.shape(2) != h || images.shape(3) != w)
+            throw py::value_error("train_step: images must be N x " + std::to_string(c) + " x " +
+                                  std::to_string(h) + " x " + std::to_string(w));
+        if (truth.ndim() != 3 || truth.shape(0) != images.shape(0) || truth.shape(2) != 5)
+            throw py::value_error("train_step: truth must be N x max_boxes x 5 (x, y, w, h, class)");
+        if (images.shape(0) % b)
+            throw py::value_error("train_step: the number of images must be a multiple of the batch (" +
+                                  std::to_string(b) + ")");
+        float loss = 0;
+        dn_status st;
+        {
+            py::gil_scoped_release nogil;
+            st = dn_network_train_step(net, images.data(), truth.data(), (int)images.shape(0),
+                                       (int)truth.shape(1), &loss);
+        }
+        check(st);
+        return loss;
+    }
+
     py::list layers() const
     {
         py::list out;
@@ -404,6 +428,7 @@ PYBIND11_MODULE(_core, m)
         .def("grads", &Network::grads, py::arg("i"))
         .def("set_train", &Network::set_train, py::arg("on") = true)
         .def("backward", &Network::backward, py::arg("out_grad") = py::none())
+        .def("train_step", &Network::train_step, py::arg("images"), py::arg("truth"))
         .def("zero_grads", [](Network &n) { dn_network_zero_grads(n.net); })
         .def_property_readonly("cost", [](const Network &n) { return dn_network_cost(n.net); })
         .def("resize", &Network::resize, py::arg("batch"), py::arg("w"), py::arg("h"))
