@@ -116,8 +116,9 @@ struct dn_network {
     uint64_t seen;
     uint64_t rng;              /* state for init / dropout */
     dn_hparams hp;
-    float *truth;              /* training labels, batch*truths */
-    int truths;
+    float *truth;              /* training labels, truth_batch*truths */
+    int truths;                /* floats per image: max_boxes*5 */
+    int truth_batch;           /* images in truth (dn_network_set_truth) */
 };
 
 /* ---- helpers shared by layers ---- */

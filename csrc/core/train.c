@@ -1,13 +1,17 @@
 /* train.c: one training step of a network: for each of the `subdivisions`
  * sub-batches, forward in training mode (detector layers compute their loss
- * and put dL/doutput in their delta), then the layers' backward passes in
+ * and put dL/d(their input) in their delta), then the layers' backward passes in
  * reverse order accumulating dL/dparam in net->grads; then one SGD update.
- * Conventions: l->delta holds dL/d(l->output) (the positive gradient);
- * the reported loss is the sum of the detector layers' costs per image.
+ * Conventions: l->delta holds dL/d(l->output) (the positive gradient),
+ * except that a detector layer's is dL/d(its input); the truth of a
+ * sub-batch is set with dn_network_set_truth before its forward; the
+ * reported loss is the sum of the detector layers' costs per image.
  */
 #include "internal.h"
 #include "../kernels/cpu/threads.h"
 
+#include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,16 +38,47 @@ dn_status dn_network_set_train(dn_network *net, int on)
     return dn_network_resize(net, b, w, h); /* allocates the deltas */
 }
 
-static dn_status set_truth(dn_network *net, const float *truth, int max_boxes)
+/* Smallest class count of the detector layers (INT_MAX when there are none). */
+static int detector_classes(const dn_network *net)
 {
-    size_t n = (size_t)net->batch * max_boxes * 5;
-    if (net->truths != max_boxes * 5) {
-        float *t = realloc(net->truth, n * sizeof(float));
-        if (!t) return dn_error(DN_ERR_NOMEM, "out of memory for truth");
-        net->truth = t;
-        net->truths = max_boxes * 5;
+    int classes = INT_MAX;
+    for (int i = 0; i < net->n; ++i) {
+        const dn_layer *l = &net->layers[i];
+        if (!l->is_detector || !l->ops->describe) continue;
+        dn_layer_info info;
+        memset(&info, 0, sizeof info);
+        l->ops->describe(l, &info);
+        if (info.classes < classes) classes = info.classes;
     }
-    memcpy(net->truth, truth, n * sizeof(float));
+    return classes;
+}
+
+dn_status dn_network_set_truth(dn_network *net, const float *truth, int max_boxes)
+{
+    if (max_boxes < 0 || (max_boxes > 0 && !truth))
+        return dn_error(DN_ERR_VALUE, "set_truth: need max_boxes >= 0 and a truth array (got %d)", max_boxes);
+    int classes = detector_classes(net);
+    for (int b = 0; b < net->batch; ++b)
+        for (int k = 0; k < max_boxes; ++k) {
+            const float *r = truth + ((size_t)b * max_boxes + k) * 5;
+            if (r[0] == 0 || r[2] == 0) break; /* the list ends here (Darknet) */
+            for (int e = 0; e < 5; ++e)
+                if (!isfinite(r[e]))
+                    return dn_error(DN_ERR_VALUE, "set_truth: image %d box %d: value %d is not finite", b, k, e);
+            if (r[2] < 0 || r[3] <= 0)
+                return dn_error(DN_ERR_VALUE, "set_truth: image %d box %d: size %g x %g is not positive",
+                                b, k, r[2], r[3]);
+            if (r[4] < 0 || r[4] >= classes || r[4] != floorf(r[4]))
+                return dn_error(DN_ERR_VALUE, "set_truth: image %d box %d: class %g is not an integer in [0, %d)",
+                                b, k, r[4], classes);
+        }
+    size_t n = (size_t)net->batch * max_boxes * 5;
+    float *t = realloc(net->truth, (n ? n : 1) * sizeof(float));
+    if (!t) return dn_error(DN_ERR_NOMEM, "out of memory for truth (%zu floats)", n);
+    net->truth = t;
+    net->truths = max_boxes * 5;
+    net->truth_batch = net->batch;
+    if (n) memcpy(net->truth, truth, n * sizeof(float));
     return DN_OK;
 }
 
@@ -74,7 +109,7 @@ dn_status dn_network_train_step(dn_network *net, const float *images, const floa
     size_t isz = (size_t)net->batch * net->inputs, tsz = (size_t)net->batch * max_boxes * 5;
     double sum = 0;
     for (int s = 0; s < subs; ++s) {
-        dn_status st = set_truth(net, truth + s * tsz, max_boxes);
+        dn_status st = dn_network_set_truth(net, truth + s * tsz, max_boxes);
         if (st != DN_OK) return st;
         sum += train_sub_batch(net, images + s * isz);
         net->seen += (uint64_t)net->batch;
@@ -90,7 +125,8 @@ dn_status dn_network_backward(dn_network *net, const float *out_grad, float *in_
     dn_layer *last = &net->layers[net->n - 1];
     if (out_grad) memcpy(last->delta, out_grad, (size_t)last->batch * last->outputs * sizeof(float));
     for (int i = 0; i < net->n - 1; ++i)
-        memset(net->layers[i].delta, 0, (size_t)net->layers[i].batch * net->layers[i].outputs * sizeof(float));
+        if (out_grad || !net->layers[i].is_detector) /* keep the losses of inner detectors (yolov3) */
+            memset(net->layers[i].delta, 0, (size_t)net->layers[i].batch * net->layers[i].outputs * sizeof(float));
     if (in_grad) memset(in_grad, 0, (size_t)net->batch * net->inputs * sizeof(float));
     for (int i = net->n - 1; i >= 0; --i) {
         dn_layer *l = &net->layers[i];

@@ -25,6 +25,21 @@ typedef struct {
 
 extern const dn_detector dn_region_detector, dn_yolo_detector, dn_detection_detector;
 
+/* ---- training: shared by the detector losses ----
+ * Truth rows (x, y, w, h, class; relative centre/size) of image b and how many
+ * are used: Darknet's lists end at the first row with x == 0 or w == 0. 0 when
+ * no truth was set for this batch (dn_network_set_truth). */
+int dn_truth_rows(const dn_network *net, int b, const float **rows);
+/* Darknet's cell of a relative coordinate, (int)(v*n), kept inside [0, n). */
+int dn_truth_cell(float v, int n);
+/* delta holds n deltas in Darknet's sign (target - output). Returns Darknet's
+ * cost, the squared norm, and flips delta to this project's dL/d(input). */
+float dn_detector_cost(float *delta, size_t n);
+/* Backward of every detector layer: its delta already is dL/d(its input)
+ * (the logistic/softmax derivatives are part of the loss), so it is added to
+ * input_delta. */
+void dn_detector_backward(dn_layer *l, dn_network *net, const float *input, float *input_delta);
+
 /* Darknet's softmax (temperature 1) over n values spaced stride apart:
  * out[i*stride] = exp(in[i*stride] - max) / sum. in may equal out. */
 void dn_softmax_strided(const float *in, int n, int stride, float *out);

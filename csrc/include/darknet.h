@@ -95,10 +95,20 @@ dn_status dn_network_set_train(dn_network *net, int on);
 dn_status dn_network_train_step(dn_network *net, const float *images, const float *truth, int n,
                                 int max_boxes, float *loss);
 
+/* Ground truth for the next training forward (the detector losses): truth
+ * [batch][max_boxes][5] (x, y, w, h, class; relative centre/size), batch =
+ * the network's batch. A box list ends at the first row with x == 0 or
+ * w == 0. DN_ERR_VALUE for a used row with a non-finite value, a size <= 0
+ * or a class that is not an integer in [0, classes). dn_network_train_step
+ * calls it for each sub-batch. */
+dn_status dn_network_set_truth(dn_network *net, const float *truth, int max_boxes);
+
 /* For custom loops and gradient checks, after dn_network_forward in training
  * mode: backward from dL/d(last output) = out_grad (NULL: keep the deltas the
- * detector layers set), accumulating dL/dparam into the gradients and writing
- * dL/dinput into in_grad (may be NULL). */
+ * detector layers set, with the truth of dn_network_set_truth), accumulating
+ * dL/dparam into the gradients and writing dL/dinput into in_grad (may be
+ * NULL). A detector layer's delta is dL/d(its input) (its logistic/softmax is
+ * part of the loss), so out_grad for a detector last layer is taken as that. */
 dn_status dn_network_backward(dn_network *net, const float *out_grad, float *in_grad);
 void dn_network_zero_grads(dn_network *net);
 /* Gradient of the k-th saved tensor of layer i (NULL if not trainable or not training). */

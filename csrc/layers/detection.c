@@ -7,9 +7,11 @@
  * [side*side][num], then the boxes [side*side][num][4] (x, y, w, h; x, y are
  * offsets in the cell, w, h relative to the image, square-rooted when
  * sqrt=1). Forward: copy, with a softmax over each cell's classes when
- * softmax=1. No saved tensors; the training options are kept in
- * dn_detection_layer for the loss. coords must be 4 (Darknet's layout reads
+ * softmax=1. No saved tensors. coords must be 4 (Darknet's layout reads
  * 4 numbers per box whatever coords says), so it defaults to 4.
+ * Training (net->train): the forward then computes Darknet's YOLOv1 loss
+ * (detection_loss below) into l->delta, which is dL/d(input), so backward
+ * only adds it to the input's delta.
  */
 #include "../core/internal.h"
 #include "../eval/detect.h"
@@ -86,18 +88,120 @@ static dn_status detection_resize(dn_layer *l, dn_network *net)
     return DN_OK;
 }
 
+/* ---- loss: Darknet's forward_detection_layer, training part ----
+ * Deltas are written as Darknet writes them, target - output, then the cost
+ * is their squared norm and they are negated into dL/d(input). Darknet's
+ * loader turns the boxes into one truth per cell (fill_truth_region): the
+ * first box whose centre lies in the cell, boxes under .005 wide or high
+ * skipped; detection_cell_truth does the same from the truth rows.
+ * Per cell: every confidence gets noobject_scale*(0 - c); for a cell with a
+ * truth (tx, ty = offsets in the cell, w, h, class):
+ *  - classes: class_scale*([k == class] - p_k) (with softmax=1 the gradient
+ *    of the cross-entropy w.r.t. the logits, else of the squared error);
+ *  - the responsible box j: the best IoU with the truth (boxes compared as
+ *    (x/side, y/side, w, h), squared w, h when sqrt=1), or the smallest RMSE
+ *    while no box overlaps; forced=1: box 1 for truths under .1 of the image
+ *    area, else box 0; random=1 and net->seen < 64000: a random box;
+ *  - its confidence object_scale*(t - c), t = its IoU when rescore=1, else 1;
+ *  - its box coord_scale*(t - o) for tx, ty, w, h (sqrt(w), sqrt(h) when
+ *    sqrt=1).
+ * Outputs other than the softmax classes are linear, so every delta is the
+ * gradient of scale/2*(t - o)^2 (the IoU target a constant, as in Darknet). */
+
+/* Truth row of cell `cell` of image rows[nt] (NULL when none). */
+static const float *detection_cell_truth(const float *rows, int nt, int cell, int side)
+{
+    for (int t = 0; t < nt; ++t) {
+        const float *r = rows + 5 * t;
+        if (r[2] < .005f || r[3] < .005f) continue;
+        if (dn_truth_cell(r[1], side) * side + dn_truth_cell(r[0], side) == cell) return r;
+    }
+    return NULL;
+}
+
+static float box_rmse(dn_box a, dn_box b)
+{
+    return sqrtf((a.x - b.x) * (a.x - b.x) + (a.y - b.y) * (a.y - b.y) +
+                 (a.w - b.w) * (a.w - b.w) + (a.h - b.h) * (a.h - b.h));
+}
+
+/* bx: 4 outputs of one box; as Darknet compares it with the cell's truth. */
+static dn_box detection_box(const dn_detection_layer *p, const float *bx)
+{
+    dn_box b = {bx[0] / p->side, bx[1] / p->side, bx[2], bx[3]};
+    if (p->sqrt) {
+        b.w *= b.w;
+        b.h *= b.h;
+    }
+    return b;
+}
+
+static void detection_loss(dn_layer *l, dn_network *net)
+{
+    dn_detection_layer *p = l->priv;
+    int side = p->side, cells = side * side, num = p->num;
+    memset(l->delta, 0, (size_t)l->batch * l->outputs * sizeof(float));
+    for (int b = 0; b < l->batch; ++b) {
+        const float *out = l->output + b * l->outputs, *rows;
+        float *delta = l->delta + b * l->outputs;
+        const float *conf = out + (size_t)cells * p->classes, *boxes = conf + (size_t)cells * num;
+        float *dconf = delta + (size_t)cells * p->classes, *dboxes = dconf + (size_t)cells * num;
+        int nt = dn_truth_rows(net, b, &rows);
+        for (int i = 0; i < cells; ++i) {
+            for (int n = 0; n < num; ++n)
+                dconf[i * num + n] = p->noobject_scale * (0 - conf[i * num + n]);
+            const float *r = detection_cell_truth(rows, nt, i, side);
+            if (!r) continue;
+            int cls = (int)r[4];
+            for (int c = 0; c < p->classes; ++c)
+                delta[(size_t)i * p->classes + c] = p->class_scale * ((c == cls) - out[(size_t)i * p->classes + c]);
+            float tx = r[0] * side - i % side, ty = r[1] * side - i / side;
+            dn_box truth = {tx / side, ty / side, r[2], r[3]};
+            int best = 0;
+            float best_iou = 0, best_rmse = 20;
+            for (int n = 0; n < num; ++n) {
+                dn_box o = detection_box(p, boxes + ((size_t)i * num + n) * 4);
+                float iou = dn_box_iou(o, truth), rmse = box_rmse(o, truth);
+                if (best_iou > 0 || iou > 0) {
+                    if (iou > best_iou) {
+                        best_iou = iou;
+                        best = n;
+                    }
+                } else if (rmse < best_rmse) {
+                    best_rmse = rmse;
+                    best = n;
+                }
+            }
+            if (p->forced) best = (truth.w * truth.h < .1f && num > 1) ? 1 : 0;
+            if (p->random && net->seen < 64000) {
+                best = (int)(dn_rand_uniform(&net->rng) * num);
+                if (best >= num) best = num - 1;
+            }
+            const float *o = boxes + ((size_t)i * num + best) * 4;
+            float *d = dboxes + ((size_t)i * num + best) * 4;
+            float iou = dn_box_iou(detection_box(p, o), truth), c = conf[i * num + best];
+            dconf[i * num + best] = p->object_scale * ((p->rescore ? iou : 1) - c);
+            d[0] = p->coord_scale * (tx - o[0]);
+            d[1] = p->coord_scale * (ty - o[1]);
+            d[2] = p->coord_scale * ((p->sqrt ? sqrtf(r[2]) : r[2]) - o[2]);
+            d[3] = p->coord_scale * ((p->sqrt ? sqrtf(r[3]) : r[3]) - o[3]);
+        }
+    }
+    l->cost = dn_detector_cost(l->delta, (size_t)l->batch * l->outputs);
+}
+
 /* input, l->output: batch x [side*side*classes | side*side*num | side*side*num*4]. */
 static void detection_forward(dn_layer *l, dn_network *net, const float *input)
 {
-    (void)net;
     const dn_detection_layer *p = l->priv;
     memcpy(l->output, input, (size_t)l->batch * l->outputs * sizeof(float));
-    if (!p->softmax) return;
-    for (int b = 0; b < l->batch; ++b)
-        for (int i = 0; i < p->side * p->side; ++i) {
-            float *o = l->output + b * l->outputs + (size_t)i * p->classes;
-            dn_softmax_strided(o, p->classes, 1, o);
-        }
+    if (p->softmax)
+        for (int b = 0; b < l->batch; ++b)
+            for (int i = 0; i < p->side * p->side; ++i) {
+                float *o = l->output + b * l->outputs + (size_t)i * p->classes;
+                dn_softmax_strided(o, p->classes, 1, o);
+            }
+    if (net->train) detection_loss(l, net);
 }
 
 static int detection_classes(const dn_layer *l)
@@ -157,6 +261,7 @@ const dn_layer_ops dn_detection_ops = {
     .parse = detection_parse,
     .resize = detection_resize,
     .forward = detection_forward,
+    .backward = dn_detector_backward,
 };
 
 const dn_detector dn_detection_detector = {&dn_detection_ops, detection_classes, detection_decode};

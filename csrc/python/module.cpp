@@ -162,6 +162,17 @@ struct Network {
 
     void set_train(bool on) { check(dn_network_set_train(net, on)); }
 
+    // truth: batch x max_boxes x 5 (x, y, w, h, class) for the next training forward.
+    void set_truth(farray truth)
+    {
+        int b;
+        dn_network_input_shape(net, &b, nullptr, nullptr, nullptr);
+        if (truth.ndim() != 3 || truth.shape(0) != b || truth.shape(2) != 5)
+            throw py::value_error("set_truth: expected a float32 array " + std::to_string(b) +
+                                  " x max_boxes x 5 (the network batch is " + std::to_string(b) + ")");
+        check(dn_network_set_truth(net, truth.data(), (int)truth.shape(1)));
+    }
+
     // After forward in training mode: backward from out_grad (same shape as
     // the last output; None keeps the detector deltas); returns dL/dinput.
     py::array_t<float> backward(py::object out_grad)
@@ -427,6 +438,7 @@ PYBIND11_MODULE(_core, m)
         .def("params", &Network::params, py::arg("i"))
         .def("grads", &Network::grads, py::arg("i"))
         .def("set_train", &Network::set_train, py::arg("on") = true)
+        .def("set_truth", &Network::set_truth, py::arg("truth"))
         .def("backward", &Network::backward, py::arg("out_grad") = py::none())
         .def("train_step", &Network::train_step, py::arg("images"), py::arg("truth"))
         .def("zero_grads", [](Network &n) { dn_network_zero_grads(n.net); })
