@@ -93,12 +93,12 @@ random=1
 """
 
 
-def yolov2_tiny(classes=20, size=416, widths=(16, 32, 64, 128, 256, 512, 1024), **kw):
+def yolov2_tiny(classes=20, size=416, widths=(16, 32, 64, 128, 256, 512, 1024), jitter=.2, **kw):
     s = net(size=size, **kw)
     for i, f in enumerate(widths[:6]):
         s += conv(f) + maxpool(2, 2 if i < 5 else 1)
     s += conv(widths[6]) + conv(widths[6]) + conv(5 * (classes + 5), 1, bn=False, act="linear")
-    return s + region(TINY_ANCHORS_V2, classes)
+    return s + region(TINY_ANCHORS_V2, classes, jitter=jitter)
 
 
 def yolov2(classes=20):
@@ -150,6 +150,11 @@ CFGS = {
     "yolov2-tiny-voc-small.cfg": lambda: yolov2_tiny(
         size=224, widths=(8, 16, 32, 64, 128, 128, 256), batch=16, subdivisions=1,
         max_batches=2000, burn_in=100),
+    # The embedded default: 5 synthetic shape classes at 160x160 for the demo
+    # and the staged run on two CPU cores.
+    "yolov2-tiny-synth.cfg": lambda: yolov2_tiny(
+        classes=5, size=160, widths=(8, 16, 32, 64, 64, 128, 128), batch=32, subdivisions=1,
+        max_batches=600, burn_in=50, lr=0.002, jitter=.1),
 }
 
 
