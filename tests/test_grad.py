@@ -160,14 +160,19 @@ def test_conv_chain(make_cfg, rng):
 
 def test_conv_batchnorm_forward_matches_darknet(make_cfg, rng):
     """Training BN: batch statistics, variance with 1/(N-1), eps 1e-6,
-    rolling = .99 rolling + .01 batch; rolling stats have no grad."""
+    rolling = .99 rolling + .01 batch (the first batch of a fresh network sets
+    them); rolling stats have no grad."""
     net = train_net(make_cfg, (3, 4, 5), conv(2, size=1, pad=0, batch_normalize=1), batch=3)
     p = net.params(0)
     p["scales"][:] = [1.5, -0.5]
     p["biases"][:] = [0.25, 1.0]
+    x = rng.standard_normal((3, 3, 4, 5)).astype(np.float32)
+    net.forward(x)  # fresh network: rolling statistics = this batch's
+    z0 = np.einsum("fc,bchw->bfhw", p["weights"].reshape(2, 3).astype(np.float64), x.astype(np.float64))
+    np.testing.assert_allclose(p["rolling_mean"], z0.mean(axis=(0, 2, 3)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(p["rolling_variance"], z0.var(axis=(0, 2, 3), ddof=1), rtol=1e-5)
     p["rolling_mean"][:] = [0.1, -0.2]
     p["rolling_variance"][:] = [2.0, 0.5]
-    x = rng.standard_normal((3, 3, 4, 5)).astype(np.float32)
     y = net.forward(x).astype(np.float64)
     w = p["weights"].reshape(2, 3).astype(np.float64)
     z = np.einsum("fc,bchw->bfhw", w, x.astype(np.float64))

@@ -111,6 +111,9 @@ struct dn_network {
     float *workspace;          /* shared scratch (im2col...) */
     size_t workspace_size;     /* floats */
     int train;                 /* 1: keep deltas, compute losses */
+    int bn_fresh;              /* BN rolling statistics still at their random-init
+                                  values: the first training batch sets them */
+    int bn_average;            /* > 0: recalibrating, this is batch k of a plain average */
     int nthreads;
     int major, minor, revision;
     uint64_t seen;
@@ -129,6 +132,14 @@ dn_status dn_layer_alloc_output(dn_layer *l, dn_network *net);
 /* Resolve a cfg layer reference (negative: relative to index). */
 dn_status dn_layer_ref(const dn_network *net, int index, int v, int *out,
                        const dn_cfg_section *s, const char *key);
+
+/* Weight of the current batch in the BN rolling statistics: Darknet's .01,
+ * 1 for the first batch of a network that was never loaded or trained, and
+ * 1/k for batch k of a recalibration (dn_network_bn_recalibrate). */
+static inline float dn_bn_momentum(const dn_network *net)
+{
+    return net->bn_average > 0 ? 1.f / net->bn_average : (net->bn_fresh ? 1.f : .01f);
+}
 
 /* Uniform float in [0,1) and standard normal from net->rng. */
 float dn_rand_uniform(uint64_t *state);

@@ -246,6 +246,7 @@ static dn_status build(dn_network *net, dn_cfg *cfg, int batch)
         dn_cfg_warn_unused(s);
     }
     TRY(alloc_params(net));
+    net->bn_fresh = 1;
     for (int i = 0; i < net->n; ++i)
         if (net->layers[i].ops->init_params) net->layers[i].ops->init_params(&net->layers[i], net);
     return size_shared(net);
@@ -297,6 +298,7 @@ dn_status dn_network_forward(dn_network *net, const float *input)
         l->ops->forward(l, net, x);
         x = l->output;
     }
+    if (net->train) net->bn_fresh = 0;
     return DN_OK;
 }
 

@@ -119,6 +119,23 @@ dn_status dn_network_train_step(dn_network *net, const float *images, const floa
     return DN_OK;
 }
 
+dn_status dn_network_bn_recalibrate(dn_network *net, const float *images, int n)
+{
+    if (n <= 0 || n % net->batch)
+        return dn_error(DN_ERR_VALUE, "bn_recalibrate: %d images is not a multiple of the batch (%d)", n, net->batch);
+    int was_train = net->train;
+    if (!was_train) {
+        dn_status st = dn_network_set_train(net, 1);
+        if (st != DN_OK) return st;
+    }
+    for (int s = 0; s < n / net->batch; ++s) {
+        net->bn_average = s + 1;
+        dn_network_forward(net, images + (size_t)s * net->batch * net->inputs);
+    }
+    net->bn_average = 0;
+    return was_train ? DN_OK : dn_network_set_train(net, 0);
+}
+
 dn_status dn_network_backward(dn_network *net, const float *out_grad, float *in_grad)
 {
     if (!net->train) return dn_error(DN_ERR_STATE, "backward: call dn_network_set_train first");

@@ -8,7 +8,10 @@
  *   <base>.minloss.weights   the weights at the minimum running average loss
  *   <base>_final.weights     at the end
  * The min-loss snapshot is kept in memory at every new minimum and written at
- * least every 10 iterations, at each backup and at the end.
+ * least every 10 iterations, at each backup and at the end. At the end, the
+ * final and the min-loss weights get their batch-norm statistics recalibrated
+ * on RECAL_BATCHES training batches (Darknet's running average lags behind
+ * the weights in short runs).
  */
 #include "internal.h"
 
@@ -17,6 +20,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+
+#define RECAL_BATCHES 8
 
 static double now(void)
 {
@@ -103,6 +108,44 @@ static dn_status setup(trainer *t, const dn_train_opts *o, dn_train_result *r)
     return DN_OK;
 }
 
+/* Recalibrate the BN statistics of the current params at the cfg input size. */
+static dn_status recalibrate(trainer *t, int w0, int h0)
+{
+    dn_network *net = t->net;
+    dn_status st = dn_network_resize(net, net->batch, w0, h0);
+    size_t n = (size_t)net->hp.batch * net->inputs;
+    float *images = st == DN_OK ? malloc(n * sizeof(float)) : NULL;
+    if (st == DN_OK && !images) st = dn_error(DN_ERR_NOMEM, "out of memory for recalibration");
+    for (int k = 0; st == DN_OK && k < RECAL_BATCHES; ++k) {
+        st = dn_loader_next(t->loader, w0, h0, images, t->truth);
+        if (st == DN_OK) {
+            net->bn_average = k * (net->hp.batch / net->batch) + 1;
+            for (int s = 0; s < net->hp.batch / net->batch; ++s, ++net->bn_average)
+                dn_network_forward(net, images + (size_t)s * net->batch * net->inputs);
+        }
+    }
+    net->bn_average = 0;
+    free(images);
+    return st;
+}
+
+/* The same for the min-loss snapshot: swap it in, recalibrate, keep the result. */
+static dn_status recalibrate_best(trainer *t, int w0, int h0)
+{
+    dn_network *net = t->net;
+    size_t bytes = net->nparams * sizeof(float);
+    float *cur = malloc(bytes);
+    if (!cur) return dn_error(DN_ERR_NOMEM, "out of memory for recalibration");
+    memcpy(cur, net->params, bytes);
+    memcpy(net->params, t->best, bytes);
+    dn_status st = recalibrate(t, w0, h0);
+    memcpy(t->best, net->params, bytes);
+    memcpy(net->params, cur, bytes);
+    free(cur);
+    t->best_dirty = 1;
+    return st;
+}
+
 /* Darknet's multi-scale training: a new input size every 10 batches. */
 static dn_status maybe_resize(trainer *t, int iteration, int w0, int h0)
 {
@@ -166,7 +209,11 @@ dn_status dn_train(const dn_train_opts *o, dn_train_result *r)
         }
         if (stop) { r->interrupted = 1; break; }
     }
-    if (st == DN_OK && !r->interrupted) st = dn_network_save_weights(net, r->final_path, -1);
+    if (st == DN_OK && !r->interrupted) {
+        st = recalibrate(&t, w0, h0);
+        if (st == DN_OK) st = dn_network_save_weights(net, r->final_path, -1);
+        if (st == DN_OK && best < 1e30f) st = recalibrate_best(&t, w0, h0);
+    }
     if (st == DN_OK) st = flush_minloss(&t, r->minloss_path, iteration);
     r->min_loss = best;
     r->iterations = iteration;

@@ -80,6 +80,7 @@ dn_status dn_network_load_weights(dn_network *net, const char *path, int upto)
     fclose(f);
     if (st != DN_OK) return st;
     net->major = hdr[0]; net->minor = hdr[1]; net->revision = hdr[2];
+    net->bn_fresh = 0;
     net->seen = seen;
     return DN_OK;
 }

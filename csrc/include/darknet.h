@@ -111,6 +111,11 @@ dn_status dn_network_set_truth(dn_network *net, const float *truth, int max_boxe
  * part of the loss), so out_grad for a detector last layer is taken as that. */
 dn_status dn_network_backward(dn_network *net, const float *out_grad, float *in_grad);
 void dn_network_zero_grads(dn_network *net);
+/* Set the batch-norm rolling statistics to the plain average of the batch
+ * statistics over n images (a multiple of the batch), with the weights as they
+ * are now. Darknet's running average (.99/.01) lags behind weights that are
+ * still moving; short trainings call this before their weights are used. */
+dn_status dn_network_bn_recalibrate(dn_network *net, const float *images, int n);
 /* Gradient of the k-th saved tensor of layer i (NULL if not trainable or not training). */
 float *dn_network_layer_grad(dn_network *net, int i, int k);
 /* Sum of the detector layers' costs of the last forward (training mode). */

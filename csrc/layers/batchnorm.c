@@ -17,7 +17,7 @@ static inline size_t at(int b, int c, int f, int spatial)
 
 void dn_bn_forward_train(float *x, int batch, int f, int spatial,
                          const float *scale, const float *bias,
-                         float *rolling_mean, float *rolling_var,
+                         float *rolling_mean, float *rolling_var, float momentum,
                          float *var, float *x_hat)
 {
     double n = (double)batch * spatial;
@@ -35,8 +35,8 @@ void dn_bn_forward_train(float *x, int batch, int f, int spatial,
         }
         float v_c = n > 1 ? (float)(sq / (n - 1)) : 0.f;
         if (var) var[c] = v_c;
-        rolling_mean[c] = .99f * rolling_mean[c] + .01f * mean;
-        rolling_var[c] = .99f * rolling_var[c] + .01f * v_c;
+        rolling_mean[c] = (1 - momentum) * rolling_mean[c] + momentum * mean;
+        rolling_var[c] = (1 - momentum) * rolling_var[c] + momentum * v_c;
         float inv_std = 1.f / sqrtf(v_c + BN_EPS);
         for (int b = 0; b < batch; ++b) {
             float *v = x + at(b, c, f, spatial);

@@ -15,10 +15,11 @@
 
 /* x[batch][f][spatial] -> scale * x_hat + bias, in place. Writes (each when
  * not NULL) the batch variance var[f] and x_hat[batch][f][spatial];
- * updates rolling_mean/rolling_var[f] = .99 * old + .01 * batch statistic. */
+ * updates rolling_mean/rolling_var[f] = (1 - momentum) * old + momentum * batch
+ * statistic (Darknet: momentum .01). */
 void dn_bn_forward_train(float *x, int batch, int f, int spatial,
                          const float *scale, const float *bias,
-                         float *rolling_mean, float *rolling_var,
+                         float *rolling_mean, float *rolling_var, float momentum,
                          float *var, float *x_hat);
 
 /* delta[batch][f][spatial]: dL/dout in, dL/dx out (in place). Adds

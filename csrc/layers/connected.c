@@ -121,7 +121,8 @@ static void connected_forward(dn_layer *l, dn_network *net, const float *input)
         if (p->batch_normalize)
             dn_bn_forward_train(l->output, l->batch, n, 1, dn_layer_param(l, "scales")->data, bias,
                                 dn_layer_param(l, "rolling_mean")->data,
-                                dn_layer_param(l, "rolling_variance")->data, p->var, p->x_hat);
+                                dn_layer_param(l, "rolling_variance")->data, dn_bn_momentum(net), p->var,
+                                p->x_hat);
         else
             dn_bias_forward(l->output, l->batch, n, 1, bias);
         if (p->z) memcpy(p->z, l->output, m * sizeof(float));

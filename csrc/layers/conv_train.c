@@ -112,7 +112,8 @@ void dn_conv_forward_train(dn_layer *l, dn_network *net, const float *input)
     if (p->batch_normalize)
         dn_bn_forward_train(l->output, l->batch, p->filters, hw, dn_layer_param(l, "scales")->data, bias,
                             dn_layer_param(l, "rolling_mean")->data,
-                            dn_layer_param(l, "rolling_variance")->data, st.var, st.x_hat);
+                            dn_layer_param(l, "rolling_variance")->data, dn_bn_momentum(net), st.var,
+                            st.x_hat);
     else
         dn_bias_forward(l->output, l->batch, p->filters, hw, bias);
     if (st.z) memcpy(st.z, l->output, m * sizeof(float));

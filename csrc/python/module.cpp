@@ -441,6 +441,15 @@ PYBIND11_MODULE(_core, m)
         .def("set_truth", &Network::set_truth, py::arg("truth"))
         .def("backward", &Network::backward, py::arg("out_grad") = py::none())
         .def("train_step", &Network::train_step, py::arg("images"), py::arg("truth"))
+        .def("bn_recalibrate", [](Network &n, farray images) {
+            if (images.ndim() != 4) throw py::value_error("bn_recalibrate: images must be N x C x H x W");
+            dn_status st;
+            {
+                py::gil_scoped_release nogil;
+                st = dn_network_bn_recalibrate(n.net, images.data(), (int)images.shape(0));
+            }
+            check(st);
+        }, py::arg("images"))
         .def("zero_grads", [](Network &n) { dn_network_zero_grads(n.net); })
         .def_property_readonly("cost", [](const Network &n) { return dn_network_cost(n.net); })
         .def("resize", &Network::resize, py::arg("batch"), py::arg("w"), py::arg("h"))

