@@ -1,0 +1,28 @@
+/* parallel.h: a small completion-based thread pool for the CPU kernels.
+ *
+ * dn_parallel_for hands out items one at a time to the calling thread and up
+ * to nthreads-1 pool threads, and returns as soon as every item has
+ * finished: it never waits for a helper that took no item. On a machine
+ * where another process occupies a core, a helper that is not scheduled
+ * simply does less, instead of holding everyone at a barrier as a static
+ * OpenMP split does. Helpers spin briefly between calls, then sleep.
+ *
+ * The thread count follows the one setting of threads.h (omp_get_max_threads
+ * when built with OpenMP, else 1). Calls from inside an item, or while
+ * another thread is using the pool, run serially on the caller.
+ */
+#ifndef DN_PARALLEL_H
+#define DN_PARALLEL_H
+
+/* fn(ctx, item, tid): tid in [0, nthreads) is unique among the threads
+ * running items of this call at the same time (index per-thread scratch). */
+typedef void (*dn_parallel_fn)(void *ctx, int item, int tid);
+
+void dn_parallel_for(int n, int nthreads, dn_parallel_fn fn, void *ctx);
+
+/* The thread count kernels should use now. */
+int dn_parallel_threads(void);
+
+#define DN_PARALLEL_MAX_THREADS 64
+
+#endif
