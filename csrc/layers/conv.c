@@ -33,6 +33,7 @@
 #include "conv.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,7 +47,7 @@ typedef struct {
     const float *wino_src;    /* weights wino was made from */
     uint64_t wino_sum;        /* their dn_checksum_floats */
     int wino_valid;
-    float *scratch;           /* kernel scratch, 64-byte aligned */
+    float *scratch;           /* kernel scratch when net->workspace is too small */
     size_t scratch_cap;       /* floats */
 } conv_priv;
 
@@ -191,10 +192,11 @@ static int direct_applies(const dn_layer *l)
     return p->stride == 1 && p->groups == 1;
 }
 
-/* Auto choice: the direct kernel for the first layer (few channels, where
- * packing im2col panels costs more than the arithmetic). Winograd computes 36 products per 4x4 tile where direct
- * computes 9 per pixel; partial edge tiles waste some, and the transforms
- * cost more than the GEMM saves when there are few input channels. */
+/* Auto choice of Winograd: it computes 36 products per 4x4 tile where
+ * direct computes 9 per pixel; partial edge tiles waste some, and with few
+ * input channels the transforms cost more than the GEMM saves. Layers with
+ * few channels (the first layer) go to the direct kernel instead, where
+ * packing im2col panels would cost more than the arithmetic. */
 static int winograd_pays(const dn_layer *l)
 {
     int tiles = ((l->out_h + 3) / 4) * ((l->out_w + 3) / 4);
@@ -222,8 +224,15 @@ static float *alloc_aligned(size_t n)
     return aligned_alloc(64, bytes ? bytes : 64);
 }
 
-static float *scratch(conv_priv *cp, size_t n)
+/* Kernel scratch of n floats, 64-byte aligned: the network's shared
+ * workspace (sized for im2col, which needs more than the fast paths for
+ * the usual shapes) when it is large enough, else the layer's own buffer. */
+static float *scratch(conv_priv *cp, dn_network *net, size_t n)
 {
+    if (net->workspace && net->workspace_size >= n + 16) {
+        uintptr_t a = (uintptr_t)net->workspace;
+        return net->workspace + ((64 - a % 64) % 64) / sizeof(float);
+    }
     if (n > cp->scratch_cap) {
         free(cp->scratch);
         cp->scratch = alloc_aligned(n);
@@ -282,7 +291,7 @@ static const float *winograd_weights(dn_layer *l)
 }
 
 /* Returns 0 (nothing written) when scratch cannot be allocated. */
-static int conv_forward_fast(dn_layer *l, const float *input, conv_algo algo)
+static int conv_forward_fast(dn_layer *l, dn_network *net, const float *input, conv_algo algo)
 {
     conv_priv *cp = l->priv;
     const dn_conv *p = &cp->conv;
@@ -294,16 +303,16 @@ static int conv_forward_fast(dn_layer *l, const float *input, conv_algo algo)
     int wino = winograd_applies(l) && (algo == ALGO_WINOGRAD || (algo == ALGO_AUTO && winograd_pays(l)));
     int direct = !wino && direct_applies(l) && (algo == ALGO_DIRECT || (algo == ALGO_AUTO && l->c <= 4));
     if (direct) {
-        float *ws = scratch(cp, dn_conv_direct_scratch(&s));
+        float *ws = scratch(cp, net, dn_conv_direct_scratch(&s));
         if (!ws) return 0;
         dn_conv_direct(&s, input, dn_layer_param(l, "weights")->data, &ep, l->output, ws, nth);
     } else if (wino) {
         const float *u = winograd_weights(l);
-        float *ws = u ? scratch(cp, dn_winograd43_scratch(&s, nth)) : NULL;
+        float *ws = u ? scratch(cp, net, dn_winograd43_scratch(&s, nth)) : NULL;
         if (!ws) return 0;
         dn_winograd43_forward(&s, input, u, &ep, l->output, ws, nth);
     } else {
-        float *ws = scratch(cp, dn_conv_fast_gemm_scratch(&s, nth));
+        float *ws = scratch(cp, net, dn_conv_fast_gemm_scratch(&s, nth));
         if (!ws) return 0;
         dn_conv_fast_gemm(&s, input, dn_layer_param(l, "weights")->data, &ep, l->output, ws, nth);
     }
@@ -314,7 +323,7 @@ static int conv_forward_fast(dn_layer *l, const float *input, conv_algo algo)
 static void conv_forward(dn_layer *l, dn_network *net, const float *input)
 {
     conv_algo algo = algo_from_env();
-    if (algo != ALGO_REF && conv_forward_fast(l, input, algo)) return;
+    if (algo != ALGO_REF && conv_forward_fast(l, net, input, algo)) return;
     dn_conv_gemm(l, dn_layer_param(l, "weights")->data, input, net->workspace, l->output);
     conv_epilogue_inference(l);
     dn_activate(l->output, (size_t)l->batch * l->outputs, l->act);

@@ -24,9 +24,16 @@
 
 #define MR DN_GEMM_MR
 #define NR DN_GEMM_NR
-#define KC 256   /* im2col rows per packed block: an NR x KC panel is 16 KiB (L1) */
-#define MC 96    /* filters per A block: MC x KC is 96 KiB (L2) */
-#define NC_MAX 384
+/* Blocking (tunable at build time): */
+#ifndef KC
+#define KC 256     /* im2col rows per packed block: an NR x KC panel is 16 KiB (L1) */
+#endif
+#ifndef MC
+#define MC 96      /* filters per A block: MC x KC is 96 KiB (L2) */
+#endif
+#ifndef NC_MAX
+#define NC_MAX 384 /* pixels per work item: the packed KC x NC block is 384 KiB (L2) */
+#endif
 
 static inline int imin(int a, int b) { return a < b ? a : b; }
 static inline int imax(int a, int b) { return a > b ? a : b; }
@@ -197,6 +204,16 @@ static void put_run(float *d, size_t ps, int j, const float *src, int len)
     }
 }
 
+static void put_strided(float *d, size_t ps, int j, const float *src, int stride, int len)
+{
+    while (len > 0) {
+        int lane = j % NR, n = imin(len, NR - lane);
+        float *dst = d + (size_t)(j / NR) * ps + lane;
+        for (int i = 0; i < n; ++i) dst[i] = src[(size_t)i * stride];
+        j += n; src += (size_t)n * stride; len -= n;
+    }
+}
+
 static void put_zero(float *d, size_t ps, int j, int len)
 {
     while (len > 0) {
@@ -232,11 +249,13 @@ static void pack_im2col(const float *im, const dn_conv_shape *s, int k0, int kc,
                 put_run(d, ps, j + r0, srow + ox + r0, r1 - r0);
                 put_zero(d, ps, j + r1, run - r1);
             } else {
-                const float *srow = src + (size_t)iy * w;
-                for (int r = 0; r < run; ++r) {
-                    int ix = (ox + r) * stride + kx - pad, jj = j + r;
-                    d[(size_t)(jj / NR) * ps + jj % NR] = (ix >= 0 && ix < w) ? srow[ix] : 0.f;
-                }
+                /* ix = (ox + r)*stride + kx - pad lies in [0, w) for r in [r0, r1) */
+                int lo = pad - kx - ox * stride, hi = w + pad - kx - ox * stride;
+                int r0 = imin(run, lo <= 0 ? 0 : (lo + stride - 1) / stride);
+                int r1 = imax(r0, imin(run, hi <= 0 ? 0 : (hi - 1) / stride + 1));
+                put_zero(d, ps, j, r0);
+                put_strided(d, ps, j + r0, src + (size_t)iy * w + (ox + r0) * stride + kx - pad, stride, r1 - r0);
+                put_zero(d, ps, j + r1, run - r1);
             }
             j += run;
             ox = 0;
@@ -490,6 +509,9 @@ static inline uint64_t mix64(uint64_t z)
 
 /* Per lane h = h*M + x (mod 2^32): a change of any single word changes its
  * lane's h, since M is odd. Chunks are hashed independently and summed. */
+/* Per lane h = h*M + x (mod 2^32): a change of any single word changes its
+ * lane's h, since M is odd. Chunks of CHUNK floats are hashed independently
+ * and the hashes summed, so the result does not depend on the threads. */
 #define CHUNK (1 << 16)
 static uint64_t hash_chunk(const float *x, size_t n, size_t ci)
 {
@@ -537,8 +559,6 @@ static void hash_item(void *ctx, int it, int tid)
     for (size_t ci = c0; ci < c1; ++ci) j->part[tid] += hash_chunk(j->x, j->n, ci);
 }
 
-/* Per lane h = h*M + x (mod 2^32): a change of any single word changes its
- * lane's h, since M is odd. Chunks are hashed independently and summed. */
 uint64_t dn_checksum_floats(const float *x, size_t n)
 {
     hash_job j = {.x = x, .n = n, .nchunks = (n + CHUNK - 1) / CHUNK};

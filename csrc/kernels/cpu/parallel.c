@@ -13,6 +13,7 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <unistd.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -23,7 +24,7 @@
 #define cpu_relax() ((void)0)
 #endif
 
-#define SPIN_IDLE 20000   /* pauses a helper spins before sleeping (~0.1-1 ms) */
+#define SPIN_IDLE 4000    /* pauses a helper spins before sleeping (~0.1 ms) */
 #define SPIN_WAIT 2000    /* pauses the caller spins before yielding */
 
 static struct {
@@ -40,14 +41,22 @@ static struct {
     _Atomic int n, helpers;     /* items, helpers wanted (tids 1..helpers) */
 } pool = {.job_mu = PTHREAD_MUTEX_INITIALIZER, .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
+static _Atomic int nthreads_set;
+
+void dn_parallel_set_threads(int n)
+{
+    if (n > 0) atomic_store(&nthreads_set, n);
+}
+
 int dn_parallel_threads(void)
 {
+    int n = atomic_load(&nthreads_set);
 #ifdef _OPENMP
-    int n = omp_get_max_threads();
-    return n < 1 ? 1 : n > DN_PARALLEL_MAX_THREADS ? DN_PARALLEL_MAX_THREADS : n;
+    if (n <= 0) n = omp_get_max_threads();
 #else
-    return 1;
+    if (n <= 0) n = (int)sysconf(_SC_NPROCESSORS_ONLN);
 #endif
+    return n < 1 ? 1 : n > DN_PARALLEL_MAX_THREADS ? DN_PARALLEL_MAX_THREADS : n;
 }
 
 static void run_items(uint32_t g, dn_parallel_fn fn, void *ctx, int n, int tid)

@@ -7,9 +7,10 @@
  * simply does less, instead of holding everyone at a barrier as a static
  * OpenMP split does. Helpers spin briefly between calls, then sleep.
  *
- * The thread count follows the one setting of threads.h (omp_get_max_threads
- * when built with OpenMP, else 1). Calls from inside an item, or while
- * another thread is using the pool, run serially on the caller.
+ * The thread count follows the one setting of threads.h: dn_threads_apply
+ * also sets it here; until then it is omp_get_max_threads() (or the online
+ * CPUs without OpenMP). Calls from inside an item, or while another thread
+ * is using the pool, run serially on the caller.
  */
 #ifndef DN_PARALLEL_H
 #define DN_PARALLEL_H
@@ -20,8 +21,9 @@ typedef void (*dn_parallel_fn)(void *ctx, int item, int tid);
 
 void dn_parallel_for(int n, int nthreads, dn_parallel_fn fn, void *ctx);
 
-/* The thread count kernels should use now. */
+/* The thread count kernels should use now; n <= 0 leaves it unchanged. */
 int dn_parallel_threads(void);
+void dn_parallel_set_threads(int n);
 
 #define DN_PARALLEL_MAX_THREADS 64
 

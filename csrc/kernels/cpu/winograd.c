@@ -35,19 +35,33 @@
 
 #define NR DN_GEMM_NR
 #define MR DN_GEMM_MR
-#define KCW 256            /* channels per GEMM pass */
+/* Blocking (tunable at build time): */
+#ifndef KCW
+#define KCW 256            /* channels per GEMM pass: an NR x KCW panel of V is 16 KiB (L1) */
+#endif
+#ifndef MCW
 #define MCW 48             /* filters per shared-block GEMM work item */
-#define BLOCK_FLOATS (96 * 1024)         /* per-thread block budget (L2) */
-#define SHARED_FLOATS (4 * 1024 * 1024)  /* shared block budget (L3) */
+#endif
+#ifndef BLOCK_FLOATS
+#define BLOCK_FLOATS (96 * 1024)         /* per-thread block V + M (L2) */
+#endif
+#ifndef SHARED_FLOATS
+#define SHARED_FLOATS (4 * 1024 * 1024)  /* shared block V + M (L3) */
+#endif
 
 typedef float v8 __attribute__((vector_size(32)));
 typedef int i8v __attribute__((vector_size(32)));
+#if !defined(__AVX__) && defined(__GNUC__)
+/* v8 values only pass between static functions here, so the note that
+ * their ABI differs without AVX does not apply. */
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
 
 static inline int imin(int a, int b) { return a < b ? a : b; }
 static inline int round_up(int x, int m) { return (x + m - 1) / m * m; }
 
 static inline v8 ld8(const float *p) { v8 v; memcpy(&v, p, sizeof v); return v; }
-static inline void st8(float *p, v8 v) { memcpy(p, &v, sizeof v); }
+static inline void st8(float *p, const v8 *v) { memcpy(p, v, sizeof *v); }
 
 size_t dn_winograd43_weights_size(int filters, int c)
 {
@@ -119,20 +133,19 @@ static inline void wino_at(const v8 *m, int ms, v8 *y, int ys)
     y[3 * ys] = b + 8 * d + m[5 * ms];
 }
 
-static inline v8 vmax(v8 a, v8 b)
+/* x = act(x) in place for the fused activations (others: unchanged). */
+static inline void act8(v8 *x, dn_activation act)
 {
-    i8v gt = a > b;
-    return (v8)((gt & (i8v)a) | (~gt & (i8v)b));
-}
-
-static inline v8 act8(v8 x, dn_activation act)
-{
+    float slope;
     switch (act) {
-    case DN_ACT_LEAKY: return vmax(x, .1f * x);
-    case DN_ACT_RELU: return vmax(x, (v8){0});
-    case DN_ACT_RELIE: return vmax(x, .01f * x);
-    default: return x;
+    case DN_ACT_LEAKY: slope = .1f; break;
+    case DN_ACT_RELU: slope = 0.f; break;
+    case DN_ACT_RELIE: slope = .01f; break;
+    default: return;
     }
+    v8 y = slope * *x;
+    i8v gt = *x > y; /* max(x, slope*x) */
+    *x = (v8)((gt & (i8v)*x) | (~gt & (i8v)y));
 }
 
 typedef struct {
@@ -270,7 +283,7 @@ static void input_transform(const dn_conv_shape *s, const wino_plan *p, const fl
             for (int c = 0; c < 6; ++c) wino_bt(d + c, 6, t + c, 6);
             for (int r = 0; r < 6; ++r) wino_bt(t + 6 * r, 1, d + 6 * r, 1);
             float *dst = vg + (size_t)ch * NR;
-            for (int xi = 0; xi < 36; ++xi) st8(dst + xi * xi_stride, d[xi]);
+            for (int xi = 0; xi < 36; ++xi) st8(dst + xi * xi_stride, &d[xi]);
         }
     }
 }
@@ -316,7 +329,7 @@ static inline void store_tiles(const v8 *y, const tile_group *tg, float *o, size
     }
 #else
     float buf[16 * 8];
-    for (int i = 0; i < 16; ++i) st8(buf + i * 8, y[i]);
+    for (int i = 0; i < 16; ++i) st8(buf + i * 8, &y[i]);
     for (int l = 0; l < 8; ++l) {
         if (!tg->valid[l]) continue;
         for (int r = 0; r < tg->oh[l]; ++r)
@@ -340,7 +353,10 @@ static void output_transform(const dn_conv_shape *s, const wino_plan *p, const f
             for (int c = 0; c < 6; ++c) wino_at(m + c, 6, t + c, 6);
             for (int r = 0; r < 4; ++r) wino_at(t + 6 * r, 1, y + 4 * r, 1);
             float sc = ep->scale ? ep->scale[k] : 1.f, sh = ep->shift ? ep->shift[k] : 0.f;
-            for (int i = 0; i < 16; ++i) y[i] = act8(y[i] * sc + sh, ep->act);
+            for (int i = 0; i < 16; ++i) {
+                y[i] = y[i] * sc + sh;
+                act8(&y[i], ep->act);
+            }
             store_tiles(y, &tg, out + k * plane, (size_t)s->out_w);
         }
     }
