@@ -5,7 +5,8 @@ a Darknet cfg (default: yolov2-tiny-voc at 416x416), side by side:
   ref       the original path: im2col + cblas_sgemm (OpenBLAS) + BN pass + activation pass
   gemm      implicit im2col + the project's packed GEMM with fused epilogue
   winograd  Winograd F(4x4,3x3) (3x3 stride-1 groups=1 layers only)
-  direct    direct register-blocked kernel (stride-1 groups=1 layers only)
+  direct    direct register-blocked kernel (stride-1 groups=1 layers with <= 16
+            input channels only: it is meant for the first layer)
   auto      what the library picks by default
   opencv    cv2.dnn on the same one-layer cfg and weights (when cv2 imports)
 
@@ -13,7 +14,10 @@ Each layer runs as its own network (input = the layer's input shape) followed
 by a 1x1 stride-W conv with one filter, so that copying the layer's output
 back to Python is not timed. The paths are forced with DN_CONV_ALGO.
 Timing: rounds that run every path in turn (interleaved, so load changes on
-a shared machine hit all alike); the median over rounds is reported. The
+a shared machine hit all alike); the median over rounds is reported. ref is
+timed in its own rounds first, followed by a pause: OpenBLAS and OpenMP
+threads keep spinning for a while after it and would slow down whatever ran
+next (in a whole network, that cost falls on the following layers). The
 machine's plain sgemm GFLOPS (NumPy matmul, in a subprocess per thread count)
 is measured in the same run.
 
@@ -202,14 +206,18 @@ def main():
             k, s = int(o.get("size", 1)), int(o.get("stride", 1))
             g1 = int(o.get("groups", 1)) == 1
             applies = {"ref": True, "gemm": True, "winograd": k == 3 and s == 1 and g1,
-                       "direct": s == 1 and g1, "auto": True}
+                       "direct": s == 1 and g1 and conv["c"] <= 16, "auto": True}
             paths = {c: dn_runner(net, x, c) for c in cols if c != "opencv" and applies[c]}
             if cvnet is not None:
                 def run_cv(cvnet=cvnet, x=x):
                     cvnet.setInput(x)
                     cvnet.forward()
                 paths["opencv"] = run_cv
-            r = time_paths(paths, args.rounds, args.inner)
+            r = {}
+            if "ref" in paths:
+                r.update(time_paths({"ref": paths.pop("ref")}, args.rounds, args.inner))
+                time.sleep(0.3)
+            r.update(time_paths(paths, args.rounds, args.inner))
             os.environ.pop("DN_CONV_ALGO", None)
             bflop = net.layers[0]["bflops"]
             tot_flops += bflop

@@ -7,22 +7,22 @@
  * batch norm (inference: rolling statistics) or bias, then the activation.
  * ternary=1 is kept here for the ternary training issue.
  *
- * Inference forward dispatch (conv_forward): 3x3 stride-1 convs with groups=1
- * run Winograd F(4x4,3x3) (kernels/cpu/winograd.c), everything else the
- * implicit-im2col GEMM of kernels/cpu/conv_fast.c; both apply the folded
- * BN/bias and the activation in their store. The original im2col +
- * dn_gemm path (dn_conv_gemm + separate passes) stays as the reference and
- * the fallback when scratch cannot be allocated. Layers with few input
- * channels (the first layer) and stride 1 use the direct kernel of
- * conv_fast.c instead. The environment variable
+ * Inference forward (conv_forward) picks a kernel per layer: the direct
+ * kernel of kernels/cpu/conv_fast.c for stride-1 layers with few input
+ * channels (the first layer), Winograd F(4x4,3x3) (kernels/cpu/winograd.c)
+ * for 3x3 stride-1 groups=1 layers, the implicit-im2col GEMM of conv_fast.c
+ * for everything else; all apply the folded BN/bias and the activation as
+ * they store. The original path above (dn_conv_gemm, then separate BN and
+ * activation passes) stays as the reference and as the fallback when
+ * scratch cannot be allocated. The environment variable
  * DN_CONV_ALGO=auto|ref|gemm|winograd|direct (read at each forward) forces a
  * path for tests and benchmarks; winograd and direct fall back to gemm where
  * they do not apply.
  *
  * Transformed Winograd weights are cached in the layer's private data and
  * remade when the weights' pointer or content hash changes (the hash costs
- * one read of the weights per forward, and catches writes through any view)
- * or after dn_conv_invalidate.
+ * one read of the weights per forward and catches writes through any view,
+ * load_weights or an optimiser), or after dn_conv_invalidate.
  */
 #include "../core/internal.h"
 #include "../kernels/cpu/conv_fast.h"
