@@ -7,22 +7,57 @@
  * batch norm (inference: rolling statistics) or bias, then the activation.
  * ternary=1: forward (and backward) multiply by the TWN ternarisation of the
  * float weights (dn_conv_weights), per layer or per filter (ternary_scale).
+ *
+ * Inference forward (conv_forward) picks a kernel per layer: the direct
+ * kernel of kernels/cpu/conv_fast.c for stride-1 layers with few input
+ * channels (the first layer), Winograd F(4x4,3x3) (kernels/cpu/winograd.c)
+ * for 3x3 stride-1 groups=1 layers, the implicit-im2col GEMM of conv_fast.c
+ * for everything else; all apply the folded BN/bias and the activation as
+ * they store. The original path above (dn_conv_gemm, then separate BN and
+ * activation passes) stays as the reference and as the fallback when
+ * scratch cannot be allocated. The environment variable
+ * DN_CONV_ALGO=auto|ref|gemm|winograd|direct (read at each forward) forces a
+ * path for tests and benchmarks; winograd and direct fall back to gemm where
+ * they do not apply.
+ *
+ * Transformed Winograd weights are cached in the layer's private data and
+ * remade when the weights' pointer or content hash changes (the hash costs
+ * one read of the weights per forward and catches writes through any view,
+ * load_weights or an optimiser), or after dn_conv_invalidate.
  */
 #include "../core/internal.h"
+#include "../kernels/cpu/conv_fast.h"
 #include "../kernels/cpu/gemm.h"
 #include "../kernels/cpu/im2col.h"
+#include "../kernels/cpu/parallel.h"
+#include "../kernels/cpu/winograd.h"
 #include "conv.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The layer's private data: the public dn_conv first (other code reads
+ * l->priv as a dn_conv), then what the fast forward keeps between calls. */
+typedef struct {
+    dn_conv conv;
+    float *scale, *shift;     /* [filters]: folded BN or bias, refreshed each forward */
+    float *wino;              /* dn_winograd43_weights of wino_src, or NULL */
+    size_t wino_cap;          /* floats allocated at wino */
+    const float *wino_src;    /* weights wino was made from */
+    uint64_t wino_sum;        /* their dn_checksum_floats */
+    int wino_valid;
+    float *scratch;           /* kernel scratch when net->workspace is too small */
+    size_t scratch_cap;       /* floats */
+} conv_priv;
 
 #define TRY(x) do { dn_status st_ = (x); if (st_ != DN_OK) return st_; } while (0)
 
 static dn_status conv_parse(dn_layer *l, dn_cfg_section *s, dn_network *net)
 {
     (void)net;
-    dn_conv *p = dn_calloc(1, sizeof(dn_conv));
+    dn_conv *p = dn_calloc(1, sizeof(conv_priv));
     if (!p) return DN_ERR_NOMEM;
     l->priv = p;
     int pad;
@@ -138,11 +173,170 @@ static void conv_epilogue_inference(dn_layer *l)
         }
 }
 
+extern const dn_layer_ops dn_conv_ops;
+
+typedef enum { ALGO_AUTO, ALGO_REF, ALGO_GEMM, ALGO_WINOGRAD, ALGO_DIRECT, ALGO_COUNT } conv_algo;
+static const char *algo_names[ALGO_COUNT] = {"auto", "ref", "gemm", "winograd", "direct"};
+
+static conv_algo algo_from_env(void)
+{
+    const char *e = getenv("DN_CONV_ALGO");
+    if (e)
+        for (int i = 0; i < ALGO_COUNT; ++i)
+            if (!strcmp(e, algo_names[i])) return (conv_algo)i;
+    return ALGO_AUTO;
+}
+
+static int winograd_applies(const dn_layer *l)
+{
+    const dn_conv *p = l->priv;
+    return p->size == 3 && p->stride == 1 && p->groups == 1;
+}
+
+static int direct_applies(const dn_layer *l)
+{
+    const dn_conv *p = l->priv;
+    return p->stride == 1 && p->groups == 1;
+}
+
+/* Auto choice of Winograd: it computes 36 products per 4x4 tile where
+ * direct computes 9 per pixel; partial edge tiles waste some, and with few
+ * input channels the transforms cost more than the GEMM saves. Layers with
+ * few channels (the first layer) go to the direct kernel instead, where
+ * packing im2col panels would cost more than the arithmetic. */
+static int winograd_pays(const dn_layer *l)
+{
+    int tiles = ((l->out_h + 3) / 4) * ((l->out_w + 3) / 4);
+    return l->c >= 8 && 36.0 * tiles <= .6 * 9.0 * l->out_h * l->out_w;
+}
+
+static void conv_free_priv(dn_layer *l)
+{
+    conv_priv *cp = l->priv;
+    if (!cp) return;
+    free(cp->scale);
+    free(cp->shift);
+    free(cp->wino);
+    free(cp->scratch);
+    free(cp->conv.train_state);
+    free(cp->conv.tweights);
+}
+
+void dn_conv_invalidate(dn_layer *l)
+{
+    if (l && l->ops == &dn_conv_ops && l->priv) ((conv_priv *)l->priv)->wino_valid = 0;
+}
+
+static float *alloc_aligned(size_t n)
+{
+    size_t bytes = (n * sizeof(float) + 63) / 64 * 64;
+    return aligned_alloc(64, bytes ? bytes : 64);
+}
+
+/* Kernel scratch of n floats, 64-byte aligned: the network's shared
+ * workspace (sized for im2col, which needs more than the fast paths for
+ * the usual shapes) when it is large enough, else the layer's own buffer. */
+static float *scratch(conv_priv *cp, dn_network *net, size_t n)
+{
+    if (net->workspace && net->workspace_size >= n + 16) {
+        uintptr_t a = (uintptr_t)net->workspace;
+        return net->workspace + ((64 - a % 64) % 64) / sizeof(float);
+    }
+    if (n > cp->scratch_cap) {
+        free(cp->scratch);
+        cp->scratch = alloc_aligned(n);
+        cp->scratch_cap = cp->scratch ? n : 0;
+    }
+    return cp->scratch;
+}
+
+/* Folded inference epilogue: out = out * scale[f] + shift[f]. */
+static int fold_epilogue(dn_layer *l, dn_epilogue *ep)
+{
+    conv_priv *cp = l->priv;
+    const dn_conv *p = &cp->conv;
+    int n = p->filters;
+    if (!cp->scale) cp->scale = malloc(sizeof(float) * (size_t)n);
+    if (!cp->shift) cp->shift = malloc(sizeof(float) * (size_t)n);
+    if (!cp->scale || !cp->shift) return 0;
+    const float *bias = dn_layer_param(l, "biases")->data;
+    if (p->batch_normalize) {
+        const float *sc = dn_layer_param(l, "scales")->data;
+        const float *m = dn_layer_param(l, "rolling_mean")->data;
+        const float *v = dn_layer_param(l, "rolling_variance")->data;
+        for (int f = 0; f < n; ++f) {
+            cp->scale[f] = sc[f] / sqrtf(v[f] + .000001f);
+            cp->shift[f] = bias[f] - m[f] * cp->scale[f];
+        }
+        ep->scale = cp->scale;
+    } else {
+        memcpy(cp->shift, bias, sizeof(float) * (size_t)n);
+        ep->scale = NULL;
+    }
+    ep->shift = cp->shift;
+    ep->act = dn_epilogue_fuses(l->act) ? l->act : DN_ACT_LINEAR;
+    return 1;
+}
+
+/* U for the weights in use (float or ternary): cached, remade when they changed. */
+static const float *winograd_weights(dn_layer *l, const float *weights)
+{
+    conv_priv *cp = l->priv;
+    const dn_param *w = dn_layer_param(l, "weights");
+    uint64_t sum = dn_checksum_floats(weights, w->n);
+    if (cp->wino_valid && cp->wino_src == weights && cp->wino_sum == sum) return cp->wino;
+    size_t n = dn_winograd43_weights_size(cp->conv.filters, l->c);
+    if (n > cp->wino_cap) {
+        free(cp->wino);
+        cp->wino = alloc_aligned(n);
+        cp->wino_cap = cp->wino ? n : 0;
+        if (!cp->wino) return NULL;
+    }
+    dn_winograd43_weights(weights, cp->conv.filters, l->c, cp->wino);
+    cp->wino_src = weights;
+    cp->wino_sum = sum;
+    cp->wino_valid = 1;
+    return cp->wino;
+}
+
+/* Returns 0 (nothing written) when scratch cannot be allocated. */
+static int conv_forward_fast(dn_layer *l, dn_network *net, const float *input, conv_algo algo,
+                             const float *weights)
+{
+    conv_priv *cp = l->priv;
+    const dn_conv *p = &cp->conv;
+    dn_conv_shape s = {l->batch, l->c, l->h, l->w, p->filters, p->size, p->stride, p->pad,
+                       p->groups, l->out_h, l->out_w};
+    dn_epilogue ep;
+    if (!fold_epilogue(l, &ep)) return 0;
+    int nth = dn_parallel_threads();
+    int wino = winograd_applies(l) && (algo == ALGO_WINOGRAD || (algo == ALGO_AUTO && winograd_pays(l)));
+    int direct = !wino && direct_applies(l) && (algo == ALGO_DIRECT || (algo == ALGO_AUTO && l->c <= 4));
+    if (direct) {
+        float *ws = scratch(cp, net, dn_conv_direct_scratch(&s));
+        if (!ws) return 0;
+        dn_conv_direct(&s, input, weights, &ep, l->output, ws, nth);
+    } else if (wino) {
+        const float *u = winograd_weights(l, weights);
+        float *ws = u ? scratch(cp, net, dn_winograd43_scratch(&s, nth)) : NULL;
+        if (!ws) return 0;
+        dn_winograd43_forward(&s, input, u, &ep, l->output, ws, nth);
+    } else {
+        float *ws = scratch(cp, net, dn_conv_fast_gemm_scratch(&s, nth));
+        if (!ws) return 0;
+        dn_conv_fast_gemm(&s, input, weights, &ep, l->output, ws, nth);
+    }
+    if (!dn_epilogue_fuses(l->act)) dn_activate(l->output, (size_t)l->batch * l->outputs, l->act);
+    return 1;
+}
+
 static void conv_forward(dn_layer *l, dn_network *net, const float *input)
 {
     if (net->train) { dn_conv_forward_train(l, net, input); return; }
     const float *weights = dn_conv_weights(l);
     if (!weights) return;
+    conv_algo algo = algo_from_env();
+    if (algo != ALGO_REF && conv_forward_fast(l, net, input, algo, weights)) return;
     dn_conv_gemm(l, weights, input, net->workspace, l->output);
     conv_epilogue_inference(l);
     dn_activate(l->output, (size_t)l->batch * l->outputs, l->act);
@@ -158,14 +352,6 @@ static void conv_describe(const dn_layer *l, dn_layer_info *info)
     info->groups = p->groups;
     info->batch_normalize = p->batch_normalize;
     info->activation = dn_activation_name(l->act);
-}
-
-static void conv_free_priv(dn_layer *l)
-{
-    dn_conv *p = l->priv;
-    if (!p) return;
-    free(p->train_state);
-    free(p->tweights);
 }
 
 const dn_layer_ops dn_conv_ops = {

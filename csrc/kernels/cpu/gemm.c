@@ -1,6 +1,8 @@
 /* gemm.c: dn_gemm through cblas_sgemm (DN_USE_BLAS) or a cache-blocked C
- * fallback, parallel over rows with OpenMP; also the thread-count setter. */
+ * fallback, parallel over rows with OpenMP; also the thread-count setter
+ * (OpenMP, the BLAS and the kernels' pool of parallel.h). */
 #include "gemm.h"
+#include "parallel.h"
 #include "threads.h"
 
 #include <string.h>
@@ -14,6 +16,7 @@
 void dn_threads_apply(int n)
 {
     if (n <= 0) return;
+    dn_parallel_set_threads(n);
 #ifdef _OPENMP
     omp_set_num_threads(n);
 #endif
