@@ -5,7 +5,7 @@ GPU ?= 0
 OPENMP ?= 1
 SANITIZE ?= 0
 DEBUG ?= 0
-BLAS ?= $(shell printf '\#include <cblas.h>\nint main(void){return 0;}' | $(CC) -x c - -o /dev/null -lopenblas 2>/dev/null && echo 1 || echo 0)
+BLAS ?= $(shell echo 'int main(void){return 0;}' | $(CC) -x c -include cblas.h - -o /dev/null -lopenblas 2>/dev/null && echo 1 || echo 0)
 
 CC ?= cc
 SRCS := $(shell grep -v '^\#' csrc/sources.txt)
