@@ -11,6 +11,7 @@
  * plane (y*w + x); backward sends each output's delta to that input.
  */
 #include "../core/internal.h"
+#include "../kernels/cpu/parallel.h"
 
 #include <float.h>
 #include <stdlib.h>
@@ -59,54 +60,72 @@ static dn_status maxpool_resize(dn_layer *l, dn_network *net)
     return DN_OK;
 }
 
-/* input[batch][c][h][w] -> output[batch][c][out_h][out_w]; in training
- * also indexes[batch][c][out_h][out_w]. */
+typedef struct {
+    dn_layer *l;
+    const float *input;
+    float *input_delta;
+    int *indexes;
+} pool_args;
+
+/* Plane bc of input[batch][c][h][w] -> output[batch][c][out_h][out_w]; in
+ * training also indexes[batch][c][out_h][out_w]. */
+static void maxpool_plane(void *ctx, int bc, int tid)
+{
+    (void)tid;
+    const pool_args *a = ctx;
+    const dn_layer *l = a->l;
+    const dn_maxpool *p = l->priv;
+    int off = -p->pad / 2;
+    size_t in_hw = (size_t)l->h * l->w, out_hw = (size_t)l->out_h * l->out_w;
+    const float *in = a->input + (size_t)bc * in_hw;
+    float *out = l->output + (size_t)bc * out_hw;
+    for (int y = 0; y < l->out_h; ++y)
+        for (int x = 0; x < l->out_w; ++x) {
+            float m = -FLT_MAX;
+            int arg = 0;
+            for (int n = 0; n < p->size; ++n) {
+                int iy = off + y * p->stride + n;
+                if (iy < 0 || iy >= l->h) continue;
+                for (int k = 0; k < p->size; ++k) {
+                    int ix = off + x * p->stride + k;
+                    if (ix < 0 || ix >= l->w) continue;
+                    int i = iy * l->w + ix;
+                    if (in[i] > m) { m = in[i]; arg = i; }
+                }
+            }
+            out[(size_t)y * l->out_w + x] = m;
+            if (a->indexes) a->indexes[(size_t)bc * out_hw + (size_t)y * l->out_w + x] = arg;
+        }
+}
+
 static void maxpool_forward(dn_layer *l, dn_network *net, const float *input)
 {
     const dn_maxpool *p = l->priv;
-    int *indexes = net->train ? p->indexes : NULL;
-    int off = -p->pad / 2;
-    int nimg = l->batch * l->c;
-    size_t in_hw = (size_t)l->h * l->w, out_hw = (size_t)l->out_h * l->out_w;
-    #pragma omp parallel for schedule(static)
-    for (int bc = 0; bc < nimg; ++bc) {
-        const float *in = input + (size_t)bc * in_hw;
-        float *out = l->output + (size_t)bc * out_hw;
-        for (int y = 0; y < l->out_h; ++y)
-            for (int x = 0; x < l->out_w; ++x) {
-                float m = -FLT_MAX;
-                int arg = 0;
-                for (int n = 0; n < p->size; ++n) {
-                    int iy = off + y * p->stride + n;
-                    if (iy < 0 || iy >= l->h) continue;
-                    for (int k = 0; k < p->size; ++k) {
-                        int ix = off + x * p->stride + k;
-                        if (ix < 0 || ix >= l->w) continue;
-                        int i = iy * l->w + ix;
-                        if (in[i] > m) { m = in[i]; arg = i; }
-                    }
-                }
-                out[(size_t)y * l->out_w + x] = m;
-                if (indexes) indexes[(size_t)bc * out_hw + (size_t)y * l->out_w + x] = arg;
-            }
-    }
+    pool_args a = {l, input, NULL, net->train ? p->indexes : NULL};
+    dn_parallel_for(l->batch * l->c, dn_parallel_threads(), maxpool_plane, &a);
 }
 
-/* For each plane bc and output o in it: input_delta[bc][indexes[bc][o]] += delta[bc][o]. */
+/* For plane bc and each output o in it: input_delta[bc][indexes[bc][o]] += delta[bc][o]. */
+static void maxpool_plane_backward(void *ctx, int bc, int tid)
+{
+    (void)tid;
+    const pool_args *a = ctx;
+    const dn_layer *l = a->l;
+    size_t in_hw = (size_t)l->h * l->w, out_hw = (size_t)l->out_h * l->out_w;
+    float *id = a->input_delta + (size_t)bc * in_hw;
+    const float *d = l->delta + (size_t)bc * out_hw;
+    const int *idx = a->indexes + (size_t)bc * out_hw;
+    for (size_t o = 0; o < out_hw; ++o) id[idx[o]] += d[o];
+}
+
 static void maxpool_backward(dn_layer *l, dn_network *net, const float *input, float *input_delta)
 {
-    (void)net; (void)input;
+    (void)net;
     const dn_maxpool *p = l->priv;
     if (!input_delta) return;
-    size_t in_hw = (size_t)l->h * l->w, out_hw = (size_t)l->out_h * l->out_w;
-    int nimg = l->batch * l->c;
-    #pragma omp parallel for schedule(static) if ((size_t)nimg * out_hw >= 32768)
-    for (int bc = 0; bc < nimg; ++bc) {
-        float *id = input_delta + (size_t)bc * in_hw;
-        const float *d = l->delta + (size_t)bc * out_hw;
-        const int *idx = p->indexes + (size_t)bc * out_hw;
-        for (size_t o = 0; o < out_hw; ++o) id[idx[o]] += d[o];
-    }
+    pool_args a = {l, input, input_delta, p->indexes};
+    size_t work = (size_t)l->batch * l->c * l->out_h * l->out_w;
+    dn_parallel_for(l->batch * l->c, work >= 32768 ? dn_parallel_threads() : 1, maxpool_plane_backward, &a);
 }
 
 static void maxpool_describe(const dn_layer *l, dn_layer_info *info)

@@ -1,5 +1,5 @@
 /* gemm.c: dn_gemm through cblas_sgemm (DN_USE_BLAS) or a cache-blocked C
- * fallback, parallel over rows with OpenMP; also the thread-count setter
+ * fallback, parallel over rows on the thread pool; also the thread-count setter
  * (OpenMP, the BLAS and the kernels' pool of parallel.h). */
 #include "gemm.h"
 #include "parallel.h"
@@ -36,31 +36,46 @@ void dn_gemm(int ta, int tb, int M, int N, int K, float alpha,
 #else
 #define KB 256
 #define NB 512
-void dn_gemm(int ta, int tb, int M, int N, int K, float alpha,
-             const float *A, int lda, const float *B, int ldb,
-             float beta, float *C, int ldc)
+typedef struct {
+    int ta, tb, N, K;
+    float alpha, beta;
+    const float *A, *B;
+    float *C;
+    int lda, ldb, ldc;
+} gemm_args;
+
+/* Row i of C. */
+static void gemm_row(void *ctx, int i, int tid)
 {
-    #pragma omp parallel for schedule(static)
-    for (int i = 0; i < M; ++i) {
-        float *c = C + (size_t)i * ldc;
-        if (beta == 0) memset(c, 0, sizeof(float) * (size_t)N);
-        else if (beta != 1) for (int j = 0; j < N; ++j) c[j] *= beta;
-        for (int j0 = 0; j0 < N; j0 += NB) {
-            int j1 = j0 + NB < N ? j0 + NB : N;
-            for (int k0 = 0; k0 < K; k0 += KB) {
-                int k1 = k0 + KB < K ? k0 + KB : K;
-                for (int k = k0; k < k1; ++k) {
-                    float a = alpha * (ta ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k]);
-                    if (a == 0) continue;
-                    if (!tb) {
-                        const float *b = B + (size_t)k * ldb;
-                        for (int j = j0; j < j1; ++j) c[j] += a * b[j];
-                    } else {
-                        for (int j = j0; j < j1; ++j) c[j] += a * B[(size_t)j * ldb + k];
-                    }
+    (void)tid;
+    const gemm_args *g = ctx;
+    int N = g->N, K = g->K;
+    float *c = g->C + (size_t)i * g->ldc;
+    if (g->beta == 0) memset(c, 0, sizeof(float) * (size_t)N);
+    else if (g->beta != 1) for (int j = 0; j < N; ++j) c[j] *= g->beta;
+    for (int j0 = 0; j0 < N; j0 += NB) {
+        int j1 = j0 + NB < N ? j0 + NB : N;
+        for (int k0 = 0; k0 < K; k0 += KB) {
+            int k1 = k0 + KB < K ? k0 + KB : K;
+            for (int k = k0; k < k1; ++k) {
+                float a = g->alpha * (g->ta ? g->A[(size_t)k * g->lda + i] : g->A[(size_t)i * g->lda + k]);
+                if (a == 0) continue;
+                if (!g->tb) {
+                    const float *b = g->B + (size_t)k * g->ldb;
+                    for (int j = j0; j < j1; ++j) c[j] += a * b[j];
+                } else {
+                    for (int j = j0; j < j1; ++j) c[j] += a * g->B[(size_t)j * g->ldb + k];
                 }
             }
         }
     }
+}
+
+void dn_gemm(int ta, int tb, int M, int N, int K, float alpha,
+             const float *A, int lda, const float *B, int ldb,
+             float beta, float *C, int ldc)
+{
+    gemm_args g = {ta, tb, N, K, alpha, beta, A, B, C, lda, ldb, ldc};
+    dn_parallel_for(M, dn_parallel_threads(), gemm_row, &g);
 }
 #endif

@@ -1,14 +1,25 @@
-/* im2col.c: see im2col.h. Rows are filled in parallel over channels. */
+/* im2col.c: see im2col.h. im2col fills its rows and col2im its channels in
+ * parallel on the thread pool (parallel.h). */
 #include "im2col.h"
+#include "parallel.h"
 
 #include <string.h>
 
-void dn_im2col(const float *im, int c, int h, int w, int size, int stride, int pad,
-               int out_h, int out_w, float *col)
+typedef struct {
+    const float *src;
+    float *dst;
+    int c, h, w, size, stride, pad, out_h, out_w;
+} unfold_args;
+
+/* Row r of the column matrix. */
+static void im2col_row(void *ctx, int r, int tid)
 {
-    const int rows = c * size * size;
-    #pragma omp parallel for schedule(static)
-    for (int r = 0; r < rows; ++r) {
+    (void)tid;
+    const unfold_args *a = ctx;
+    const float *im = a->src;
+    float *col = a->dst;
+    int h = a->h, w = a->w, size = a->size, stride = a->stride, pad = a->pad, out_h = a->out_h, out_w = a->out_w;
+    {
         int kx = r % size, ky = (r / size) % size, ch = r / size / size;
         const float *src = im + (size_t)ch * h * w;
         float *dst = col + (size_t)r * out_h * out_w;
@@ -34,11 +45,22 @@ void dn_im2col(const float *im, int c, int h, int w, int size, int stride, int p
     }
 }
 
-void dn_col2im(const float *col, int c, int h, int w, int size, int stride, int pad,
-               int out_h, int out_w, float *im)
+void dn_im2col(const float *im, int c, int h, int w, int size, int stride, int pad,
+               int out_h, int out_w, float *col)
 {
-    #pragma omp parallel for schedule(static)
-    for (int ch = 0; ch < c; ++ch)
+    unfold_args a = {im, col, c, h, w, size, stride, pad, out_h, out_w};
+    dn_parallel_for(c * size * size, dn_parallel_threads(), im2col_row, &a);
+}
+
+/* Channel ch of the image: accumulate its size*size column rows. */
+static void col2im_channel(void *ctx, int ch, int tid)
+{
+    (void)tid;
+    const unfold_args *a = ctx;
+    const float *col = a->src;
+    float *im = a->dst;
+    int h = a->h, w = a->w, size = a->size, stride = a->stride, pad = a->pad, out_h = a->out_h, out_w = a->out_w;
+    {
         for (int ky = 0; ky < size; ++ky)
             for (int kx = 0; kx < size; ++kx) {
                 const float *src = col + ((size_t)(ch * size + ky) * size + kx) * out_h * out_w;
@@ -52,4 +74,12 @@ void dn_col2im(const float *col, int c, int h, int w, int size, int stride, int 
                     }
                 }
             }
+    }
+}
+
+void dn_col2im(const float *col, int c, int h, int w, int size, int stride, int pad,
+               int out_h, int out_w, float *im)
+{
+    unfold_args a = {col, im, c, h, w, size, stride, pad, out_h, out_w};
+    dn_parallel_for(c, dn_parallel_threads(), col2im_channel, &a);
 }
