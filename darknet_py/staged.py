@@ -106,7 +106,7 @@ def staged_train(data, cfg, weights=None, *, plan="auto", iterations_per_stage=1
     stage_cfgs = _stages.make_stages(cfg, plan, out_dir, iterations=iterations_per_stage,
                                      learning_rate=learning_rate)
     _stages.write_shell_script(data, stage_cfgs, weights, os.path.join(out_dir, "darknet.sh"),
-                               backup_root=os.path.join(out_dir, "M"))
+                               backup_dir=out_dir)
     prev = weights
     for k, c in enumerate(stage_cfgs):
         prev, loss = run(f"M{k}", c, prev, iterations_per_stage)

@@ -135,14 +135,14 @@ def make_stages(cfg, plan="auto", out_dir=None, *, iterations=None, learning_rat
     return paths
 
 
-def write_shell_script(data, stage_cfgs, weights, path, backup_root="backup", darknet="./darknet"):
-    """The seed's darknet.sh: one `darknet detector train` per stage, each
-    from the previous stage's min-loss weights."""
+def write_shell_script(data, stage_cfgs, weights, path, backup_dir="backup", darknet="./darknet"):
+    """The seed's darknet.sh: one `darknet detector train` per stage (backup
+    folder <backup_dir>/M<k>), each from the previous stage's min-loss weights."""
     lines = ["#!/bin/sh", "# Staged ternary training: each stage starts from the previous stage's min-loss weights.",
              "set -e"]
     prev = weights
     for k, c in enumerate(stage_cfgs):
-        backup = f"{backup_root}_M{k}"
+        backup = os.path.join(backup_dir, f"M{k}")
         base = os.path.splitext(os.path.basename(c))[0]
         lines.append(f"mkdir -p {backup}")
         lines.append(f"{darknet} detector train {data} {c} {prev} -backup {backup} -clear")

@@ -68,5 +68,5 @@ def test_shell_script(tmp_path):
     sh = stages.write_shell_script("synth.data", paths, "fp.weights", tmp_path / "darknet.sh")
     text = open(sh).read().splitlines()
     trains = [l for l in text if "detector train" in l]
-    assert len(trains) == 4 and trains[0].endswith("fp.weights -backup backup_M0 -clear")
-    assert "backup_M0/yolov2-tiny-voc-small_M0.minloss.weights" in trains[1]
+    assert len(trains) == 4 and trains[0].endswith("fp.weights -backup backup/M0 -clear")
+    assert "backup/M0/yolov2-tiny-voc-small_M0.minloss.weights -backup backup/M1" in trains[1]

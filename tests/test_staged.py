@@ -1,0 +1,62 @@
+"""A miniature staged run: synthetic data, a tiny cfg, a few iterations per
+stage. It must chain the min-loss weights, ternarise the planned layers,
+validate every stage and write the table; a rerun resumes without training."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+import darknet_py as dn
+from darknet_py import synth, voc
+from darknet_py.cfgfile import read_cfg
+from test_train import tiny_cfg
+
+
+@pytest.fixture(scope="module")
+def synth_data(tmp_path_factory):
+    out = tmp_path_factory.mktemp("staged_synth")
+    info = synth.make_synthetic_voc(str(out), images=16, classes=2, size=96, seed=2, split=0.75,
+                                    progress=False)
+    return voc.convert(info["devkit"], str(out), classes=info["names"], data_name="synth.data",
+                       progress=False)["data"]
+
+
+def test_miniature_staged_run(synth_data, tmp_path):
+    cfg = tiny_cfg(tmp_path / "mini.cfg", batch=4, lr=0.001, burn_in=2, max_batches=10)
+    out = tmp_path / "run"
+    rows = dn.staged_train(synth_data, cfg, None, plan="generic", iterations_per_stage=3, fp_iterations=4,
+                           out_dir=str(out), progress=False, threads=1)
+    assert [r.stage for r in rows] == ["FP", "M0", "M1", "M2", "M3", "no staged"]
+    plan = dn.stages.resolve_plan(cfg, "generic")
+    assert [r.ternary_layers for r in rows] == [0] + [len(s) for s in plan] + [5]
+    for r in rows:
+        assert 0 <= r.map <= 1 and 0 <= r.iou <= 1 and os.path.exists(r.weights)
+    assert rows[-1].packed_bytes < rows[0].packed_bytes
+    # each stage started from the previous stage's min-loss weights (darknet.sh says the same)
+    sh = open(out / "darknet.sh").read()
+    assert f"{rows[1].weights}" in sh and f"{rows[0].weights}" in sh
+    # the M3 weights are fully ternary: at most 3 distinct values per conv layer
+    net = dn.Network(os.path.join(out, "mini_M3.cfg"), rows[4].weights)
+    for i, l in enumerate(net.layers):
+        if l["type"] == "convolutional":
+            assert len(np.unique(net.params(i)["weights"])) <= 3
+    # table files
+    md = open(out / "results.md").read().splitlines()
+    assert md[0].startswith("| Stage |") and len(md) == 2 + 6 and md[-1].startswith("| no staged |")
+    data = json.load(open(out / "results.json"))
+    assert [d["stage"] for d in data] == [r.stage for r in rows]
+    # rerun: nothing is trained again, same table
+    mtimes = {p: os.path.getmtime(d["weights"]) for p, d in json.load(open(out / "done.json")).items()}
+    rows2 = dn.staged_train(synth_data, cfg, None, plan="generic", iterations_per_stage=3, fp_iterations=4,
+                            out_dir=str(out), progress=False, threads=1)
+    assert [r.map for r in rows2] == [r.map for r in rows]
+    for p, d in json.load(open(out / "done.json")).items():
+        assert os.path.getmtime(d["weights"]) == mtimes[p]
+
+
+def test_stage_cfgs_of_the_run(synth_data, tmp_path):
+    cfg = tiny_cfg(tmp_path / "mini.cfg", batch=4, max_batches=10)
+    paths = dn.stages.make_stages(cfg, "generic", tmp_path / "cfgs", iterations=50)
+    flags = [[s.get("ternary") == "1" for s in read_cfg(p) if s.name == "convolutional"] for p in paths]
+    assert sum(flags[0]) < sum(flags[1]) < sum(flags[2]) < sum(flags[3]) == 5
