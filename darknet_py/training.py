@@ -16,7 +16,14 @@ class TrainResult:
     min_loss: float
     iterations: int
     interrupted: bool
-    history: list = field(default_factory=list)  # dicts: iteration, loss, avg_loss, learning_rate, ...
+    history: list = field(default_factory=list)  # dicts: iteration, loss, avg_loss, learning_rate, map, ...
+    best: str = None          # with map_every: the weights of the best mAP
+    best_map: float = None
+
+    @property
+    def maps(self):
+        """(iteration, mAP) of the map_every evaluations."""
+        return [(h["iteration"], h["map"]) for h in self.history if h.get("map") is not None]
 
     @property
     def losses(self):
@@ -24,8 +31,12 @@ class TrainResult:
 
 
 def train(data, cfg, weights=None, *, max_batches=None, backup=None, clear=False, seed=None,
-          progress=True, callback=None, threads=None, max_skips=-1, verbose=False):
+          progress=True, callback=None, threads=None, max_skips=-1, map_every=0, verbose=False):
     """Train a detector as `./darknet detector train data cfg [weights]`.
+
+    map_every=N computes the mAP on the .data file's valid list every N
+    iterations (as `-map`), keeps <cfg>_best.weights and draws chart.png
+    (average loss and mAP) in the backup folder.
 
     callback(iteration, stats) is called after every batch; returning True stops
     training (a checkpoint is written first). Ctrl-C stops the same way.
@@ -48,8 +59,11 @@ def train(data, cfg, weights=None, *, max_batches=None, backup=None, clear=False
             if bar.n == 0 and stats["iteration"] > 1:
                 bar.update(stats["iteration"] - 1)  # resumed from a checkpoint
             bar.update(1)
-            bar.set_postfix(loss=f'{stats["loss"]:.3f}', avg=f'{stats["avg_loss"]:.3f}',
-                            lr=f'{stats["learning_rate"]:.2e}', size=stats["width"])
+            post = dict(loss=f'{stats["loss"]:.3f}', avg=f'{stats["avg_loss"]:.3f}',
+                        lr=f'{stats["learning_rate"]:.2e}', size=stats["width"])
+            if stats.get("map") is not None:
+                post["mAP"] = f'{stats["map"]:.3f}'
+            bar.set_postfix(**post, refresh=False)
         return bool(callback(stats["iteration"], stats)) if callback else False
 
     try:
@@ -57,9 +71,9 @@ def train(data, cfg, weights=None, *, max_batches=None, backup=None, clear=False
                         None if weights is None else os.fspath(weights),
                         None if backup is None else os.fspath(backup),
                         int(max_batches or 0), bool(clear), int(seed or 0), int(threads or 0),
-                        not verbose, int(max_skips), on_iteration)
+                        not verbose, int(max_skips), int(map_every), on_iteration)
     finally:
         if bar is not None:
             bar.close()
     return TrainResult(r["final"], r["minloss"], r["backup"], r["min_loss"], r["iterations"],
-                       r["interrupted"], history)
+                       r["interrupted"], history, r["best"], r["best_map"])

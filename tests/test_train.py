@@ -243,3 +243,22 @@ def test_regression_on_voc_mini(tmp_path):
     losses = r.losses
     assert r.iterations == 30
     assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:3])
+
+
+def test_map_during_training_keeps_best_and_draws_chart(synth_set, tmp_path):
+    cfg = tiny_cfg(tmp_path / "m.cfg", batch=4, max_batches=12)
+    r = dn.train(synth_set / "synth.data", cfg, backup=tmp_path / "bk", seed=1, progress=False, map_every=5,
+                 threads=1)
+    maps = r.maps
+    assert [it for it, _ in maps] == [5, 10, 12]
+    assert all(0 <= m <= 1 for _, m in maps)
+    assert r.best_map == pytest.approx(max(m for _, m in maps))
+    assert os.path.exists(r.best) and r.best.endswith("m_best.weights")
+    v = dn.validate(synth_set / "synth.data", cfg, r.best, progress=False)
+    assert v.map == pytest.approx(r.best_map, abs=1e-6)
+    from PIL import Image
+    chart = Image.open(tmp_path / "bk" / "chart.png")
+    assert chart.size == (800, 500)
+    px = np.asarray(chart.convert("RGB"))
+    assert ((px[:, :, 2] > 200) & (px[:, :, 0] < 80)).sum() > 50   # blue loss curve
+    assert ((px[:, :, 0] > 200) & (px[:, :, 1] < 60)).sum() > 10   # red mAP points

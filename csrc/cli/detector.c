@@ -134,6 +134,8 @@ static int detector_train(int argc, char **argv)
     dn_train_opts o;
     memset(&o, 0, sizeof o);
     o.clear = cli_flag(&argc, argv, "-clear");
+    int map_every = cli_int(&argc, argv, "-map_every", 100);
+    o.map_every = cli_flag(&argc, argv, "-map") ? map_every : 0;
     o.nthreads = cli_int(&argc, argv, "-nthreads", 0);
     o.seed = (uint64_t)cli_int(&argc, argv, "-seed", 0);
     o.max_batches = cli_int(&argc, argv, "-max_batches", 0);
@@ -142,7 +144,7 @@ static int detector_train(int argc, char **argv)
     cli_flag(&argc, argv, "-dont_show");
     cli_str(&argc, argv, "-gpus", NULL);
     if (argc < 5) {
-        fprintf(stderr, "usage: %s detector train <data> <cfg> [weights] [-clear] [-nthreads N] [-seed S] [-backup dir]\n", argv[0]);
+        fprintf(stderr, "usage: %s detector train <data> <cfg> [weights] [-clear] [-map [-map_every N]] [-nthreads N] [-seed S] [-backup dir]\n", argv[0]);
         return 1;
     }
     o.data = argv[3];
@@ -155,6 +157,7 @@ static int detector_train(int argc, char **argv)
     if (dn_train(&o, &r) != DN_OK) return cli_fail("detector train");
     printf("Saved %s\nMin-loss weights (avg loss %f): %s\n", r.interrupted ? r.backup_path : r.final_path,
            r.min_loss, r.minloss_path);
+    if (r.best_map >= 0) printf("Best mAP %.4f: %s\n", r.best_map, r.best_path);
     return 0;
 }
 

@@ -7,6 +7,9 @@
  *   <base>_<N>.weights       at N % 10000 == 0, and every 100 below 1000
  *   <base>.minloss.weights   the weights at the minimum running average loss
  *   <base>_final.weights     at the end
+ *   <base>_best.weights      with map_every: the weights of the best mAP on the
+ *                            valid list (computed every map_every iterations)
+ *   chart.png                the average loss and mAP curves
  * The min-loss snapshot is kept in memory at every new minimum and written at
  * least every 10 iterations, at each backup and at the end. At the end, the
  * final and the min-loss weights get their batch-norm statistics recalibrated
@@ -14,6 +17,7 @@
  * the weights in short runs).
  */
 #include "internal.h"
+#include "../eval/chart.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -56,6 +60,12 @@ typedef struct {
     int best_dirty, last_flush;
     int max_boxes;
     char prefix[4000];  /* <backup>/<cfg base> */
+    char dir[4000];     /* <backup> */
+    float *avg_hist;    /* running average loss per iteration from first_iter (for the chart) */
+    int navg, cap_avg, first_iter;
+    int *map_iters;     /* iterations and mAPs of the map_every evaluations */
+    float *maps;
+    int nmaps;
 } trainer;
 
 static void trainer_free(trainer *t)
@@ -66,6 +76,9 @@ static void trainer_free(trainer *t)
     free(t->images);
     free(t->truth);
     free(t->best);
+    free(t->avg_hist);
+    free(t->map_iters);
+    free(t->maps);
 }
 
 static dn_status flush_minloss(trainer *t, const char *path, int iteration)
@@ -93,6 +106,8 @@ static dn_status setup(trainer *t, const dn_train_opts *o, dn_train_result *r)
     char base[512];
     cfg_base(o->cfg, base, sizeof base);
     snprintf(t->prefix, sizeof t->prefix, "%s/%s", backup, base);
+    snprintf(t->dir, sizeof t->dir, "%s", backup);
+    snprintf(r->best_path, sizeof r->best_path, "%s_best.weights", t->prefix);
     snprintf(r->backup_path, sizeof r->backup_path, "%s.backup", t->prefix);
     snprintf(r->minloss_path, sizeof r->minloss_path, "%s.minloss.weights", t->prefix);
     snprintf(r->final_path, sizeof r->final_path, "%s_final.weights", t->prefix);
@@ -146,6 +161,62 @@ static dn_status recalibrate_best(trainer *t, int w0, int h0)
     return st;
 }
 
+/* mAP of the current weights on the valid list (written to a temporary file,
+ * kept as <base>_best.weights when it is the best so far). */
+static dn_status evaluate_map(trainer *t, const dn_train_opts *o, dn_train_result *r, int iteration,
+                              float *map)
+{
+    char tmp[4100];
+    snprintf(tmp, sizeof tmp, "%s.map.weights", t->prefix);
+    dn_status st = dn_network_save_weights(t->net, tmp, -1);
+    dn_validate_opts vo;
+    dn_validate_opts_default(&vo);
+    vo.data = o->data;
+    vo.cfg = o->cfg;
+    vo.weights = tmp;
+    vo.nthreads = o->nthreads;
+    dn_eval_result er;
+    if (st == DN_OK) st = dn_validate(&vo, &er);
+    if (st != DN_OK) { remove(tmp); return st; }
+    *map = (float)er.map;
+    dn_eval_result_free(&er);
+    if (*map > r->best_map) {
+        r->best_map = *map;
+        if (rename(tmp, r->best_path))
+            return dn_error(DN_ERR_IO, "%s: cannot rename to %s: %s", tmp, r->best_path, strerror(errno));
+    } else {
+        remove(tmp);
+    }
+    int *mi = realloc(t->map_iters, sizeof(int) * (size_t)(t->nmaps + 1));
+    if (mi) t->map_iters = mi;
+    float *mv = realloc(t->maps, sizeof(float) * (size_t)(t->nmaps + 1));
+    if (mv) t->maps = mv;
+    if (!mi || !mv) return dn_error(DN_ERR_NOMEM, "out of memory");
+    t->map_iters[t->nmaps] = iteration;
+    t->maps[t->nmaps++] = *map;
+    return DN_OK;
+}
+
+static dn_status save_chart(trainer *t)
+{
+    char path[4100];
+    snprintf(path, sizeof path, "%s/chart.png", t->dir);
+    return dn_chart_save(path, t->first_iter, t->avg_hist, t->navg, t->map_iters, t->maps, t->nmaps);
+}
+
+static dn_status record_loss(trainer *t, float avg)
+{
+    if (t->navg == t->cap_avg) {
+        int cap = t->cap_avg ? 2 * t->cap_avg : 1024;
+        float *p = realloc(t->avg_hist, sizeof(float) * (size_t)cap);
+        if (!p) return dn_error(DN_ERR_NOMEM, "out of memory");
+        t->avg_hist = p;
+        t->cap_avg = cap;
+    }
+    t->avg_hist[t->navg++] = avg;
+    return DN_OK;
+}
+
 /* Darknet's multi-scale training: a new input size every 10 batches. */
 static dn_status maybe_resize(trainer *t, int iteration, int w0, int h0)
 {
@@ -161,6 +232,7 @@ static dn_status maybe_resize(trainer *t, int iteration, int w0, int h0)
 dn_status dn_train(const dn_train_opts *o, dn_train_result *r)
 {
     memset(r, 0, sizeof(*r));
+    r->best_map = -1;
     trainer t;
     memset(&t, 0, sizeof t);
     dn_status st = setup(&t, o, r);
@@ -170,6 +242,7 @@ dn_status dn_train(const dn_train_opts *o, dn_train_result *r)
     float avg = -1, best = 1e30f;
     size_t cap = 0;
     int iteration = dn_network_current_batch(net);
+    t.first_iter = iteration + 1;
     while (st == DN_OK && iteration < net->hp.max_batches) {
         if ((st = maybe_resize(&t, iteration, w0, h0)) != DN_OK) break;
         size_t need = (size_t)net->hp.batch * net->inputs;
@@ -185,8 +258,14 @@ dn_status dn_train(const dn_train_opts *o, dn_train_result *r)
         if ((st = dn_network_train_step(net, t.images, t.truth, net->hp.batch, t.max_boxes, &loss)) != DN_OK) break;
         iteration = dn_network_current_batch(net);
         avg = avg < 0 ? loss : avg * .9f + loss * .1f;
+        if ((st = record_loss(&t, avg)) != DN_OK) break;
+        float map = -1;
+        if (o->map_every > 0 && (iteration % o->map_every == 0 || iteration == net->hp.max_batches)) {
+            if ((st = evaluate_map(&t, o, r, iteration, &map)) != DN_OK) break;
+            if (!o->quiet) printf("mAP@0.5 at iteration %d: %.4f (best %.4f)\n", iteration, map, r->best_map);
+        }
         dn_train_stats s = {iteration, loss, avg, dn_network_learning_rate(net), now() - t0,
-                            net->seen, net->w, net->h, dn_loader_skipped(t.loader)};
+                            net->seen, net->w, net->h, dn_loader_skipped(t.loader), map};
         if (!o->quiet)
             printf("%d: %f, %f avg, %f rate, %lf seconds, %llu images\n", iteration, loss, avg,
                    s.learning_rate, s.seconds, (unsigned long long)net->seen);
@@ -201,6 +280,7 @@ dn_status dn_train(const dn_train_opts *o, dn_train_result *r)
         if (st == DN_OK && (iteration % 100 == 0 || stop)) {
             st = dn_weights_write(net, r->backup_path, -1, net->params, net->seen, 0);
             if (st == DN_OK) st = flush_minloss(&t, r->minloss_path, iteration);
+            if (st == DN_OK) st = save_chart(&t);
         }
         if (st == DN_OK && (iteration % 10000 == 0 || (iteration < 1000 && iteration % 100 == 0))) {
             char path[4200];
@@ -215,6 +295,7 @@ dn_status dn_train(const dn_train_opts *o, dn_train_result *r)
         if (st == DN_OK && best < 1e30f) st = recalibrate_best(&t, w0, h0);
     }
     if (st == DN_OK) st = flush_minloss(&t, r->minloss_path, iteration);
+    if (st == DN_OK && t.navg) st = save_chart(&t);
     r->min_loss = best;
     r->iterations = iteration;
     trainer_free(&t);

@@ -130,6 +130,7 @@ typedef struct {
     uint64_t seen;          /* images */
     int width, height;      /* input size of this batch (random=1 changes it) */
     int skipped;            /* bad images/labels skipped so far */
+    float map;              /* mAP on the valid list at this iteration, or -1 */
 } dn_train_stats;
 
 /* Return nonzero to stop training (a checkpoint is written first). */
@@ -145,13 +146,16 @@ typedef struct {
     int nthreads;            /* <= 0: library default */
     int quiet;               /* no per-iteration lines on stdout */
     int max_skips;           /* bad images tolerated (< 0: unlimited) */
+    int map_every;           /* > 0: mAP on the .data valid list every N iterations,
+                                <base>_best.weights for the best, chart.png */
     dn_train_callback callback;
     void *user;
 } dn_train_opts;
 
 typedef struct {
-    char final_path[4096], minloss_path[4096], backup_path[4096];
+    char final_path[4096], minloss_path[4096], backup_path[4096], best_path[4096];
     float min_loss;          /* minimum running average loss */
+    float best_map;          /* with map_every: the best mAP (-1: none computed) */
     int iterations;          /* batches done at the end */
     int interrupted;         /* stopped by the callback */
 } dn_train_result;

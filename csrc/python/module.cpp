@@ -378,6 +378,7 @@ static int train_callback(const dn_train_stats *s, void *user)
     d["width"] = s->width;
     d["height"] = s->height;
     d["skipped"] = s->skipped;
+    d["map"] = s->map >= 0 ? py::object(py::float_(s->map)) : py::object(py::none());
     try { // never unwind through the C loop: stop it, re-raise afterwards
         py::object r = ctx->callback(d);
         return (!r.is_none() && r.cast<bool>()) ? 1 : 0;
@@ -389,7 +390,7 @@ static int train_callback(const dn_train_stats *s, void *user)
 
 static py::dict train(const std::string &data, const std::string &cfg, py::object weights,
                       py::object backup, int max_batches, bool clear, uint64_t seed, int nthreads,
-                      bool quiet, int max_skips, py::object callback)
+                      bool quiet, int max_skips, int map_every, py::object callback)
 {
     std::string w = weights.is_none() ? "" : weights.cast<std::string>();
     std::string b = backup.is_none() ? "" : backup.cast<std::string>();
@@ -405,6 +406,7 @@ static py::dict train(const std::string &data, const std::string &cfg, py::objec
     o.nthreads = nthreads;
     o.quiet = quiet;
     o.max_skips = max_skips;
+    o.map_every = map_every;
     o.callback = train_callback;
     o.user = &ctx;
     dn_train_result r;
@@ -422,6 +424,8 @@ static py::dict train(const std::string &data, const std::string &cfg, py::objec
     out["min_loss"] = r.min_loss;
     out["iterations"] = r.iterations;
     out["interrupted"] = r.interrupted || ctx.interrupted;
+    out["best"] = r.best_map >= 0 ? py::object(py::str(r.best_path)) : py::object(py::none());
+    out["best_map"] = r.best_map >= 0 ? py::object(py::float_(r.best_map)) : py::object(py::none());
     return out;
 }
 
@@ -466,7 +470,7 @@ PYBIND11_MODULE(_core, m)
     m.def("train", &train, py::arg("data"), py::arg("cfg"), py::arg("weights") = py::none(),
           py::arg("backup") = py::none(), py::arg("max_batches") = 0, py::arg("clear") = false,
           py::arg("seed") = 0, py::arg("nthreads") = 0, py::arg("quiet") = true,
-          py::arg("max_skips") = -1, py::arg("callback") = py::none());
+          py::arg("max_skips") = -1, py::arg("map_every") = 0, py::arg("callback") = py::none());
     m.def("ternarize", &ternarize, py::arg("w"), py::arg("groups") = 1);
     m.def("label_path", &label_path, py::arg("image_path"));
     m.def("load_labels", &load_labels, py::arg("path"), py::arg("classes") = 0);
