@@ -69,7 +69,7 @@ dn_status dn_chart_save(const char *path, int first, const float *loss, int n, c
     for (int i = 0; i < n; ++i)
         if (isfinite(loss[i]) && loss[i] > top) top = loss[i];
     top = top > 0 ? top * 1.05f : 1;
-    int pw = W - L - R, ph = H - T - B, last = first + n > 1 ? first + n : 2;
+    int pw = W - L - R, ph = H - T - B, last = first + n - 1 > 1 ? first + n - 1 : 2;
     char buf[64];
     for (int k = 0; k <= 4; ++k) {
         int y = T + ph - ph * k / 4;
