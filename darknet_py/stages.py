@@ -94,7 +94,8 @@ def resolve_plan(cfg, plan="auto"):
 
 def stage_sections(cfg, ternary, max_batches=None, learning_rate=None, batch=None, subdivisions=None):
     """The cfg's sections with ternary=1 exactly on the given conv layers and,
-    when max_batches is given, a steps schedule at 80% and 90% of it."""
+    when max_batches is given, a steps schedule at 80% and 90% of it (and a
+    burn_in of at most 10% of it)."""
     sections = read_cfg(os.fspath(cfg))
     ternary = set(ternary)
     for k, i in enumerate(conv_indices(sections)):
@@ -108,8 +109,8 @@ def stage_sections(cfg, ternary, max_batches=None, learning_rate=None, batch=Non
         net.set("steps", f"{max(1, int(max_batches * .8))},{max(1, int(max_batches * .9))}")
         net.set("scales", ".1,.1")
         burn = int(net.get("burn_in", 0))
-        if burn >= max_batches:
-            net.set("burn_in", max(0, max_batches // 10))
+        if burn > max_batches // 10:  # a stage restarts its schedule: keep the warm-up short
+            net.set("burn_in", max_batches // 10)
     for key, v in (("learning_rate", learning_rate), ("batch", batch), ("subdivisions", subdivisions)):
         if v is not None:
             net.set(key, v)
