@@ -16,7 +16,7 @@ from .errors import (CfgParseError, DarknetError, DarknetIOError, DarknetValueEr
 _LAZY = {"Network": "network", "Detection": "network", "train": "training",
          "TrainResult": "training", "validate": "evaluation", "evaluate": "evaluation",
          "staged_train": "staged"}
-_SUBMODULES = {"stages", "staged", "voc", "synth", "cfgfile", "names"}
+_SUBMODULES = {"stages", "staged", "voc", "synth", "cfgfile", "names", "ternary"}
 
 __all__ = ["Network", "Detection", "train", "TrainResult", "validate", "evaluate", "staged_train",
            "stages", "DarknetError", "DarknetIOError", "CfgParseError", "FormatError",

@@ -33,9 +33,15 @@ class Network:
 
     >>> net = Network("cfg/yolov2-tiny-voc.cfg", "yolov2-tiny-voc.weights")
     >>> net.detect("dog.jpg")
+
+    weights may be a Darknet .weights file or a packed ternary file
+    (darknet_py.ternary.pack). ternary_kernel picks how ternary=1 conv layers
+    run at inference: 'off' (float path with the TWN weights), 'float' (exact
+    add/subtract) or 'int8' (int8 activations, integer accumulation).
     """
 
-    def __init__(self, cfg, weights=None, *, batch=1, seed=0, names=None, threads=None):
+    def __init__(self, cfg, weights=None, *, batch=1, seed=0, names=None, threads=None,
+                 ternary_kernel="off"):
         cfg = os.fspath(cfg)
         _check_file(cfg, "cfg file")
         self.cfg = cfg
@@ -44,6 +50,7 @@ class Network:
             self.load_weights(weights)
         if threads:
             self._net.set_threads(int(threads))
+        self.ternary_kernel = ternary_kernel
         classes = self._classes()
         if isinstance(names, (str, os.PathLike)):
             names = read_names(os.fspath(names))
@@ -57,12 +64,24 @@ class Network:
 
     # --- weights ---
     def load_weights(self, path, upto=-1):
-        """Read a Darknet .weights file (upto=N: only the first N layers)."""
+        """Read a Darknet .weights file or a packed ternary file (told apart
+        by its magic); upto=N: only the first N layers."""
         self._net.load_weights(os.fspath(path), upto)
 
     def save_weights(self, path, upto=-1):
         """Write a Darknet .weights file atomically (upto=N: first N layers)."""
         self._net.save_weights(os.fspath(path), upto)
+
+    @property
+    def ternary_kernel(self):
+        """Inference kernel of the ternary conv layers: 'off' (the float path
+        with the TWN weights), 'float' (exact: add/subtract, zeros skipped)
+        or 'int8' (activations quantised per image, int32 accumulation)."""
+        return _core.ternary_kernel(self._net)
+
+    @ternary_kernel.setter
+    def ternary_kernel(self, value):
+        _core.set_ternary_kernel(self._net, str(value))
 
     # --- shapes and layers ---
     @property

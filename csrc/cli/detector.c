@@ -80,10 +80,13 @@ static int detector_test(int argc, char **argv)
     float nms = cli_float(&argc, argv, "-nms", .45f);
     const char *out = cli_str(&argc, argv, "-out", "predictions");
     int nthreads = cli_int(&argc, argv, "-nthreads", 0);
+    dn_ternary_kernel tk;
+    if (dn_ternary_kernel_parse(cli_str(&argc, argv, "-ternary_kernel", "off"), &tk) != DN_OK)
+        return cli_fail("detector test");
     cli_flag(&argc, argv, "-dont_show");
     cli_flag(&argc, argv, "-ext_output");
     if (argc < 6) {
-        fprintf(stderr, "usage: %s detector test <data> <cfg> <weights> [image] [-thresh t] [-out name]\n", argv[0]);
+        fprintf(stderr, "usage: %s detector test <data> <cfg> <weights> [image] [-thresh t] [-out name] [-ternary_kernel off|float|int8]\n", argv[0]);
         return 1;
     }
     const char *datafile = argv[3], *cfg = argv[4], *weights = argv[5];
@@ -94,6 +97,7 @@ static int detector_test(int argc, char **argv)
     dn_network *net;
     if (dn_network_load(&net, cfg, 1, 0) != DN_OK) { dn_data_free(&data); return cli_fail("detector test"); }
     dn_network_set_threads(net, nthreads);
+    dn_network_set_ternary_kernel(net, tk);
     int rc = 0;
     if (*weights && dn_network_load_weights(net, weights, -1) != DN_OK) rc = cli_fail("detector test");
     if (!rc && image) rc = test_one(net, &data, image, thresh, nms, out);

@@ -58,6 +58,7 @@ int main(int argc, char **argv)
         return r;
     }
     if (!strcmp(cmd, "partial")) return cmd_partial(argc, argv);
+    if (!strcmp(cmd, "ternary")) return cmd_ternary(argc, argv);
     fprintf(stderr, "Not an option: %s\n", cmd);
     usage(argv[0]);
     return 1;

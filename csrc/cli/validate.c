@@ -66,6 +66,10 @@ int cmd_detector_valid(int argc, char **argv, const char *sub)
     o.eval.iou_thresh = cli_float(&argc, argv, "-iou_thresh", .5f);
     o.eval.points = cli_int(&argc, argv, "-points", 0);
     o.nthreads = cli_int(&argc, argv, "-nthreads", 0);
+    dn_ternary_kernel tk;
+    if (dn_ternary_kernel_parse(cli_str(&argc, argv, "-ternary_kernel", "off"), &tk) != DN_OK)
+        return cli_fail("detector");
+    o.ternary_kernel = tk;
     const char *prefix = cli_str(&argc, argv, "-out", NULL);
     int quiet = cli_flag(&argc, argv, "-quiet");
     cli_flag(&argc, argv, "-dont_show");

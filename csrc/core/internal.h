@@ -115,6 +115,7 @@ struct dn_network {
                                   values: the first training batch sets them */
     int bn_average;            /* > 0: recalibrating, this is batch k of a plain average */
     int nthreads;
+    int ternary_kernel;        /* dn_ternary_kernel of ternary conv inference */
     int major, minor, revision;
     uint64_t seen;
     uint64_t rng;              /* state for init / dropout */

@@ -4,10 +4,12 @@
  * major*10+minor >= 2 (and both < 1000) else uint32; then for each layer its
  * params in declaration order (conv: biases, [scales, rolling_mean,
  * rolling_variance,] weights), raw float32. The version read is kept so that
- * writing back gives the same bytes.
+ * writing back gives the same bytes. Packed ternary files (packed.c) are
+ * read by the same entry point.
  */
 #include "internal.h"
 #include "fileio.h"
+#include "packed.h"
 #include "../kernels/ref/ternary.h"
 
 #include <stdlib.h>
@@ -27,6 +29,8 @@ static int layer_count(const dn_network *net, int upto)
 
 dn_status dn_network_load_weights(dn_network *net, const char *path, int upto)
 {
+    /* packed ternary weights (packed.c) are told apart by their magic */
+    if (dn_weights_is_packed(path)) return dn_packed_load(net, path, upto);
     FILE *f = fopen(path, "rb");
     if (!f) return dn_error(DN_ERR_IO, "%s: cannot open weights file: %s", path, strerror(errno));
     int32_t hdr[3];

@@ -185,6 +185,7 @@ static dn_status run_open(run_state *r, const dn_validate_opts *o)
     if (st == DN_OK && r->data.classes && r->data.classes != r->classes)
         st = dn_error(DN_ERR_VALUE, "%s has classes = %d but the detector of %s has %d",
                       o->data, r->data.classes, o->cfg, r->classes);
+    if (st == DN_OK) st = dn_network_set_ternary_kernel(r->net, (dn_ternary_kernel)o->ternary_kernel);
     if (st != DN_OK) { run_close(r); return st; }
     dn_network_set_threads(r->net, o->nthreads);
     return DN_OK;

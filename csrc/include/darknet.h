@@ -292,6 +292,7 @@ typedef struct {
     void *progress_user;
     dn_valid_image_fn on_image; /* after each image, before progress, or NULL */
     void *image_user;
+    int ternary_kernel;         /* dn_ternary_kernel of the network (0: off) */
 } dn_validate_opts;
 
 /* Darknet's `detector map` settings: iou .5, thresh .25, points 0,
@@ -316,6 +317,59 @@ typedef struct {
     double iou_sum;             /* sum over objects of the best IoU */
 } dn_recall_stats;
 void dn_recall_update(dn_recall_stats *s, const dn_valid_image *im, float thresh, float iou_thresh);
+
+/* ---- ternary inference and packed ternary weights -------------------- */
+/* The kernel of the inference forward of ternary=1 conv layers (training
+ * always runs the float path):
+ *  OFF    the float path with the TWN weights alpha*code (the default);
+ *  FLOAT  float activations: per output, the inputs at +1 taps are added
+ *         and those at -1 taps subtracted (zeros skipped), times alpha and
+ *         the folded batch norm; equal to OFF up to the order of the float
+ *         additions and where alpha is applied;
+ *  INT8   activations quantised to int8 per image (scale = max|x|/127 over
+ *         the layer's whole input for that image, round half to even),
+ *         products summed exactly in int32, then one fused epilogue:
+ *         act(sum * scale * alpha * bn_scale + bn_shift).
+ * Both use AVX2 when the CPU has it; DN_TERNARY_SIMD=0 (environment, read
+ * at each forward) forces the portable C code, which gives the same
+ * integers and the same floats. */
+typedef enum { DN_TERNARY_OFF = 0, DN_TERNARY_FLOAT = 1, DN_TERNARY_INT8 = 2 } dn_ternary_kernel;
+dn_status dn_network_set_ternary_kernel(dn_network *net, dn_ternary_kernel k);
+dn_ternary_kernel dn_network_ternary_kernel(const dn_network *net);
+/* "off", "float", "int8" <-> the enum (DN_ERR_VALUE for another name). */
+const char *dn_ternary_kernel_name(dn_ternary_kernel k);
+dn_status dn_ternary_kernel_parse(const char *name, dn_ternary_kernel *out);
+/* 1 when the ternary kernels would run their AVX2 code now. */
+int dn_ternary_simd(void);
+
+/* Packed ternary weights (header and records documented in
+ * csrc/core/packed.c): every ternary param as 5 trits per byte plus its
+ * alpha(s) as float32, every other param float32, with the .weights header
+ * (version, seen) kept. dn_network_load_weights reads either format (it
+ * looks at the magic); loading a packed file and writing .weights gives back
+ * the ternarised .weights (dn_network_save_weights) byte for byte. Written
+ * atomically. */
+dn_status dn_network_save_packed(const dn_network *net, const char *path);
+/* 1 when the file starts with the packed magic, or with a damaged copy of
+ * it (the loader then says what is wrong); 0 otherwise or unreadable. */
+int dn_weights_is_packed(const char *path);
+
+/* One layer of a weights file, as `darknet ternary info` prints it. */
+typedef struct {
+    const char *type;        /* cfg section name */
+    int ternary;             /* has ternary params (stored as codes when packed) */
+    size_t params;           /* floats of all its params in a .weights file */
+    size_t weights;          /* ternary weights (0 when not ternary) */
+    size_t zeros;            /* of those, zero after ternarisation */
+    int alphas;              /* alpha groups: 1 per layer or 1 per filter */
+    float alpha_min, alpha_mean, alpha_max;
+    uint64_t bytes;          /* bytes of the layer's data in this file */
+} dn_ternary_layer_stats;
+
+/* Load path (.weights or packed, by its magic) into net and describe each
+ * layer: out has dn_network_num_layers(net) entries; *packed (may be NULL)
+ * says which format the file is. */
+dn_status dn_ternary_stats(dn_network *net, const char *path, dn_ternary_layer_stats *out, int *packed);
 
 /* ---- images ----------------------------------------------------------- */
 typedef struct { int w, h, c; float *data; } dn_image; /* CHW, values in [0,1] */

@@ -32,6 +32,7 @@
 #include "../kernels/cpu/parallel.h"
 #include "../kernels/cpu/winograd.h"
 #include "conv.h"
+#include "conv_ternary.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -220,6 +221,7 @@ static void conv_free_priv(dn_layer *l)
     free(cp->scratch);
     free(cp->conv.train_state);
     free(cp->conv.tweights);
+    dn_conv_ternary_free(l);
 }
 
 void dn_conv_invalidate(dn_layer *l)
@@ -333,6 +335,9 @@ static int conv_forward_fast(dn_layer *l, dn_network *net, const float *input, c
 static void conv_forward(dn_layer *l, dn_network *net, const float *input)
 {
     if (net->train) { dn_conv_forward_train(l, net, input); return; }
+    /* Ternary layers on the int8 or add/subtract kernel when the network
+     * asks for it (dn_network_set_ternary_kernel); else the float path. */
+    if (l->ternary && net->ternary_kernel != DN_TERNARY_OFF && dn_conv_forward_ternary(l, net, input)) return;
     const float *weights = dn_conv_weights(l);
     if (!weights) return;
     conv_algo algo = algo_from_env();

@@ -16,6 +16,9 @@ typedef struct {
      * per layer); tweights holds the TWN weights of the last forward. */
     int ternary_per_filter;
     float *tweights;
+    /* conv_ternary.c: codes and packed weights for the ternary kernels,
+     * freed by dn_conv_ternary_free. */
+    struct dn_tcache *tcache;
 } dn_conv;
 
 /* The weights a forward multiplies by: the float weights, or for ternary=1

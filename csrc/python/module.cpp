@@ -253,6 +253,8 @@ struct Network {
     }
 };
 
+dn_network *core_network(py::handle obj) { return obj.cast<Network &>().net; }
+
 // Image helpers: HxWx3 uint8 -> letterboxed 1 x 3 x h x w float32 in [0,1].
 static py::array_t<float> letterbox_u8(py::array_t<uint8_t, py::array::c_style | py::array::forcecast> img,
                                        int w, int h)
@@ -486,4 +488,5 @@ PYBIND11_MODULE(_core, m)
     m.def("letterbox", &letterbox_u8, py::arg("image"), py::arg("w"), py::arg("h"));
     m.def("load_image", &load_image, py::arg("path"));
     bind_eval(m);
+    bind_ternary(m);
 }

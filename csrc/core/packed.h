@@ -1,0 +1,14 @@
+/* packed.h: the packed ternary weights format (packed.c), for weights.c's
+ * format dispatch and the `ternary info` statistics. */
+#ifndef DN_PACKED_H
+#define DN_PACKED_H
+
+#include "internal.h"
+
+/* Read a packed file into net (upto as in dn_network_load_weights).
+ * Nothing of net changes unless the whole read succeeds. */
+dn_status dn_packed_load(dn_network *net, const char *path, int upto);
+/* Bytes of layer i's data in a packed file of this network. */
+uint64_t dn_packed_layer_bytes(const dn_network *net, int i);
+
+#endif

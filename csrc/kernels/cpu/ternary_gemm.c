@@ -1,0 +1,614 @@
+/* ternary_gemm.c: see ternary_gemm.h. Weight packing, the portable (generic
+ * C) primitives, the run-time choice of the AVX2 ones, and the convolution
+ * drivers shared by both.
+ *
+ * int8 driver: (1) per image, max|x| over its channels (items: image x
+ * channel), then each channel is quantised into a zero-padded plane of
+ * u = q + 128 (padding 128) of (h + 2 pad) x (w + 2 pad) bytes; (2) work
+ * items (image, group, block of nc output pixels): for each block of
+ * DN_TKC taps, the im2col rows of the block are gathered from the planes
+ * (runs of bytes, no bounds checks thanks to the padding), interleaved into
+ * 16-pixel panels, and every 6-filter row block of the group sweeps the
+ * panels with the micro-kernel. With more than one tap block the int32
+ * partial sums wait in a per-thread [filters][nc] buffer; the last block
+ * applies the epilogue while storing.
+ *
+ * Float driver: the same items over blocks of DN_TKCF taps gathered from a
+ * zero-padded float copy of the input (the input itself when pad = 0);
+ * partial sums wait in the output.
+ */
+#include "ternary_gemm.h"
+#include "../ref/ternary_gemm_ref.h"
+#include "parallel.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MR DN_TMR
+#define NR DN_TNR
+#define NRF DN_TNRF
+#define NCI_MAX 512        /* pixels per int8 work item */
+#define NCF_MAX 128        /* pixels per float work item */
+#define C32_MAX (1 << 20)  /* bytes of int32 partial sums per thread */
+
+static inline int imin(int a, int b) { return a < b ? a : b; }
+static inline int ceil_div(int a, int b) { return (a + b - 1) / b; }
+static inline int round_up(int x, int m) { return ceil_div(x, m) * m; }
+static inline size_t align64(size_t x) { return (x + 63) / 64 * 64; }
+
+/* ---- weight packing ---- */
+
+int dn_tweights_init(dn_tweights *w, const int8_t *codes, int filters, int groups, int k)
+{
+    memset(w, 0, sizeof(*w));
+    int ng = filters / groups;
+    w->filters = filters;
+    w->groups = groups;
+    w->k = k;
+    w->kg = ceil_div(k, 4);
+    w->mb = ceil_div(ng, MR);
+    size_t na = (size_t)groups * w->mb * w->kg * MR * 4;
+    w->a = aligned_alloc(64, align64(na ? na : 1));
+    w->corr = calloc((size_t)groups * w->mb * MR, sizeof(int32_t));
+    if (!w->a || !w->corr) { dn_tweights_free(w); return 0; }
+    memset(w->a, 0, na);
+    for (int g = 0; g < groups; ++g)
+        for (int f = 0; f < ng; ++f) {
+            const int8_t *c = codes + ((size_t)g * ng + f) * k;
+            int8_t *row = w->a + ((size_t)(g * w->mb + f / MR) * w->kg * MR + f % MR) * 4;
+            int32_t sum = 0;
+            for (int kk = 0; kk < k; ++kk) {
+                row[(size_t)(kk / 4) * MR * 4 + kk % 4] = c[kk];
+                sum += c[kk];
+            }
+            w->corr[(size_t)g * w->mb * MR + f] = 128 * sum;
+        }
+    return 1;
+}
+
+void dn_tweights_free(dn_tweights *w)
+{
+    free(w->a);
+    free(w->corr);
+    memset(w, 0, sizeof(*w));
+}
+
+int dn_tlists_init(dn_tlists *l, const int8_t *codes, int filters, int groups, int k)
+{
+    memset(l, 0, sizeof(*l));
+    l->filters = filters;
+    l->groups = groups;
+    l->k = k;
+    l->nkb = ceil_div(k, DN_TKCF);
+    size_t nnz = 0, total = (size_t)filters * k, nl = (size_t)filters * l->nkb;
+    for (size_t i = 0; i < total; ++i) nnz += codes[i] != 0;
+    l->start = malloc(sizeof(int32_t) * (nl + 1));
+    l->npos = malloc(sizeof(int32_t) * (nl ? nl : 1));
+    l->idx = malloc(sizeof(uint16_t) * (nnz ? nnz : 1));
+    if (!l->start || !l->npos || !l->idx || nnz > INT32_MAX) { dn_tlists_free(l); return 0; }
+    int32_t at = 0;
+    for (int kb = 0; kb < l->nkb; ++kb)
+        for (int f = 0; f < filters; ++f) {
+            const int8_t *c = codes + (size_t)f * k;
+            int k0 = kb * DN_TKCF, k1 = imin(k, k0 + DN_TKCF);
+            size_t i = (size_t)kb * filters + f;
+            l->start[i] = at;
+            for (int kk = k0; kk < k1; ++kk)
+                if (c[kk] > 0) l->idx[at++] = (uint16_t)(kk - k0);
+            l->npos[i] = at - l->start[i];
+            for (int kk = k0; kk < k1; ++kk)
+                if (c[kk] < 0) l->idx[at++] = (uint16_t)(kk - k0);
+        }
+    l->start[nl] = at;
+    return 1;
+}
+
+void dn_tlists_free(dn_tlists *l)
+{
+    free(l->start);
+    free(l->npos);
+    free(l->idx);
+    memset(l, 0, sizeof(*l));
+}
+
+/* ---- weights hash ---- */
+
+typedef uint32_t u32x8 __attribute__((vector_size(32)));
+#define HASH_CHUNK (1 << 16)
+
+static inline uint64_t mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static uint64_t hash_chunk(const float *x, size_t n, size_t ci)
+{
+    size_t i0 = ci * HASH_CHUNK, i1 = i0 + HASH_CHUNK < n ? i0 + HASH_CHUNK : n, i = i0;
+    const uint32_t M = 0x9E3779B1u;
+    u32x8 h[4];
+    for (int v = 0; v < 4; ++v)
+        for (int l = 0; l < 8; ++l) h[v][l] = (uint32_t)(8 * v + l + 1);
+    for (; i + 32 <= i1; i += 32)
+        for (int v = 0; v < 4; ++v) {
+            u32x8 w;
+            memcpy(&w, x + i + 8 * v, 32);
+            h[v] = (h[v] ^ w) * M;
+            h[v] ^= h[v] >> 15;
+        }
+    uint64_t hc = mix64(ci + 1);
+    for (int v = 0; v < 4; ++v)
+        for (int l = 0; l < 8; ++l) hc = mix64(hc ^ h[v][l]);
+    for (; i < i1; ++i) {
+        uint32_t w;
+        memcpy(&w, x + i, 4);
+        hc = mix64(hc ^ w);
+    }
+    return hc;
+}
+
+typedef struct {
+    const float *x;
+    size_t n, nchunks;
+    int nitems;
+    uint64_t part[DN_PARALLEL_MAX_THREADS];
+} hash_job;
+
+static void hash_item(void *ctx, int it, int tid)
+{
+    hash_job *j = ctx;
+    size_t c0 = j->nchunks * it / j->nitems, c1 = j->nchunks * (it + 1) / j->nitems;
+    for (size_t ci = c0; ci < c1; ++ci) j->part[tid] += hash_chunk(j->x, j->n, ci);
+}
+
+uint64_t dn_ternary_hash(const float *x, size_t n)
+{
+    hash_job j;
+    memset(&j, 0, sizeof j);
+    j.x = x;
+    j.n = n;
+    j.nchunks = (n + HASH_CHUNK - 1) / HASH_CHUNK;
+    j.nitems = j.nchunks < 64 ? (int)j.nchunks : 64;
+    dn_parallel_for(j.nitems, j.nchunks >= 8 ? dn_parallel_threads() : 1, hash_item, &j);
+    uint64_t total = mix64(n);
+    for (int t = 0; t < DN_PARALLEL_MAX_THREADS; ++t) total += j.part[t];
+    return total;
+}
+
+/* ---- generic primitives ---- */
+
+static inline float act1(float v, dn_activation act)
+{
+    switch (act) {
+    case DN_ACT_LEAKY: return v > 0 ? v : .1f * v;
+    case DN_ACT_RELU: return v > 0 ? v : 0;
+    case DN_ACT_RELIE: return v > 0 ? v : .01f * v;
+    default: return v;
+    }
+}
+
+static void tile_generic(const dn_ttile *t)
+{
+    int32_t acc[MR][NR];
+    memset(acc, 0, sizeof acc);
+    for (int q = 0; q < t->kgc; ++q) {
+        const int8_t *a = t->a + (size_t)q * MR * 4;
+        const uint8_t *b = t->b + (size_t)q * NR * 4;
+        for (int i = 0; i < MR; ++i)
+            for (int j = 0; j < NR; ++j)
+                acc[i][j] += a[4 * i] * b[4 * j] + a[4 * i + 1] * b[4 * j + 1] +
+                             a[4 * i + 2] * b[4 * j + 2] + a[4 * i + 3] * b[4 * j + 3];
+    }
+    if (!t->first)
+        for (int i = 0; i < MR; ++i)
+            for (int j = 0; j < NR; ++j) acc[i][j] += t->c32[(size_t)i * t->ldc32 + j];
+    if (!t->last) {
+        for (int i = 0; i < MR; ++i)
+            for (int j = 0; j < NR; ++j) t->c32[(size_t)i * t->ldc32 + j] = acc[i][j];
+        return;
+    }
+    for (int i = 0; i < t->mr; ++i) {
+        if (t->out32) {
+            for (int j = 0; j < t->nr; ++j) t->out32[(size_t)i * t->ldo + j] = acc[i][j] - t->corr[i];
+            continue;
+        }
+        float m = t->sx * t->scale[i];
+        for (int j = 0; j < t->nr; ++j) {
+            float v = (float)(acc[i][j] - t->corr[i]) * m;
+            if (t->shift) v += t->shift[i];
+            t->out[(size_t)i * t->ldo + j] = act1(v, t->act);
+        }
+    }
+}
+
+static void interleave_generic(const uint8_t *r, size_t ldr, int kc, int ncp, uint8_t *dst)
+{
+    int nq = kc / 4;
+    for (int q = 0; q < nq; ++q)
+        for (int p = 0; p < ncp / NR; ++p) {
+            uint8_t *d = dst + ((size_t)p * nq + q) * NR * 4;
+            for (int j = 0; j < NR; ++j)
+                for (int u = 0; u < 4; ++u) d[4 * j + u] = r[(size_t)(4 * q + u) * ldr + p * NR + j];
+        }
+}
+
+static float absmax_generic(const float *x, size_t n)
+{
+    float m = 0;
+    for (size_t i = 0; i < n; ++i) {
+        float a = fabsf(x[i]);
+        m = a > m ? a : m;
+    }
+    return m;
+}
+
+static void quantize_generic(const float *x, size_t n, float inv, uint8_t *dst)
+{
+    for (size_t i = 0; i < n; ++i) {
+        float v = x[i] * inv;
+        v = v < 127.f ? v : 127.f;
+        v = v > -127.f ? v : -127.f;
+        dst[i] = (uint8_t)(lrintf(v) + 128);
+    }
+}
+
+static void float_block_generic(const float *rows, size_t ldr, const dn_tlists *l, int f0, int f1, int kb,
+                                float *out, size_t ldo, int npan, int nx_last, int first, int last,
+                                const float *scale, const float *shift, dn_activation act)
+{
+    for (int f = f0; f < f1; ++f) {
+        size_t li = (size_t)kb * l->filters + f;
+        const uint16_t *idx = l->idx + l->start[li];
+        int np = l->npos[li], nt = l->start[li + 1] - l->start[li];
+        float sc = scale[f], sh = shift ? shift[f] : 0.f;
+        for (int pn = 0; pn < npan; ++pn) {
+            const float *rp = rows + pn * NRF;
+            float *o = out + (size_t)f * ldo + pn * NRF, acc[NRF];
+            int nx = pn == npan - 1 ? nx_last : NRF;
+            for (int j = 0; j < NRF; ++j) acc[j] = first || j >= nx ? 0.f : o[j];
+            for (int i = 0; i < np; ++i) {
+                const float *r = rp + (size_t)idx[i] * ldr;
+                for (int j = 0; j < NRF; ++j) acc[j] += r[j];
+            }
+            for (int i = np; i < nt; ++i) {
+                const float *r = rp + (size_t)idx[i] * ldr;
+                for (int j = 0; j < NRF; ++j) acc[j] -= r[j];
+            }
+            for (int j = 0; j < nx; ++j) o[j] = last ? act1(acc[j] * sc + sh, act) : acc[j];
+        }
+    }
+}
+
+const dn_tkernels dn_tkernels_generic = {tile_generic, interleave_generic, absmax_generic,
+                                         quantize_generic, float_block_generic};
+
+int dn_ternary_simd_available(void) { return dn_tkernels_avx2() != NULL; }
+
+int dn_ternary_simd(void)
+{
+    const char *e = getenv("DN_TERNARY_SIMD");
+    if (e && !strcmp(e, "0")) return 0;
+    return dn_ternary_simd_available();
+}
+
+static const dn_tkernels *pick(int simd)
+{
+    const dn_tkernels *k = simd ? dn_tkernels_avx2() : NULL;
+    return k ? k : &dn_tkernels_generic;
+}
+
+/* ---- im2col rows from padded planes ---- */
+
+/* Rows [k0, k0+kc) of the im2col matrix of one group for output pixels
+ * [n0, n0+nc): r[kk][j] (row stride ldr) = plane[ch][oy*stride+ky][ox*stride+kx],
+ * k = (ch*size + ky)*size + kx; rows past K and columns [nc, ldr) are FILL. */
+#define DEFINE_ROWS(name, T, FILL)                                                            \
+    static void name(const T *planes, const dn_conv_shape *s, int hp, int wp, int k0, int kc, \
+                     int K, int n0, int nc, int ldr, T *r)                                   \
+    {                                                                                         \
+        const int size = s->size, ss = size * size, stride = s->stride, ow = s->out_w;        \
+        for (int kk = 0; kk < kc; ++kk) {                                                     \
+            T *d = r + (size_t)kk * ldr;                                                      \
+            int k = k0 + kk, j = 0;                                                           \
+            if (k >= K) {                                                                     \
+                for (int t = 0; t < ldr; ++t) d[t] = FILL;                                    \
+                continue;                                                                     \
+            }                                                                                 \
+            int ch = k / ss, ky = k % ss / size, kx = k % size, oy = n0 / ow, ox = n0 % ow;   \
+            const T *src = planes + (size_t)ch * hp * wp + (size_t)ky * wp + kx;              \
+            while (j < nc) {                                                                  \
+                int run = imin(ow - ox, nc - j);                                              \
+                const T *p = src + (size_t)oy * stride * wp + (size_t)ox * stride;            \
+                if (stride == 1) memcpy(d + j, p, sizeof(T) * (size_t)run);                   \
+                else                                                                          \
+                    for (int t = 0; t < run; ++t) d[j + t] = p[(size_t)t * stride];           \
+                j += run;                                                                     \
+                ox = 0;                                                                       \
+                ++oy;                                                                         \
+            }                                                                                 \
+            for (int t = nc; t < ldr; ++t) d[t] = FILL;                                       \
+        }                                                                                     \
+    }
+
+DEFINE_ROWS(rows_u8, uint8_t, 128)
+DEFINE_ROWS(rows_f32, float, 0.f)
+
+/* ---- int8 driver ---- */
+
+typedef struct {
+    int n, k, kp, kblocks, kcb, ngp; /* kcb: taps per block (multiple of 4, <= DN_TKC) */
+    int nc, nblk;                 /* pixels per item (multiple of NR), items per image and group */
+    int hp, wp;
+    size_t plane;                 /* bytes per padded channel plane */
+    size_t off_sx, off_pmax, off_thread, r_bytes, per_thread, total;
+} int8_plan;
+
+static void int8_plan_make(const dn_conv_shape *s, int nthreads, int8_plan *p)
+{
+    int g = s->groups, ng = s->filters / g;
+    p->n = s->out_h * s->out_w;
+    p->k = s->c / g * s->size * s->size;
+    p->kp = round_up(p->k, 4);
+    p->kblocks = ceil_div(p->kp, DN_TKC);
+    p->kcb = round_up(ceil_div(p->kp, p->kblocks), 4); /* balanced blocks */
+    p->ngp = round_up(ng, MR);
+    int ncmax = NCI_MAX;
+    if (p->kblocks > 1) {
+        int cap = C32_MAX / (p->ngp * 4) / NR * NR;
+        ncmax = imin(ncmax, cap < NR ? NR : cap);
+    }
+    int jobs = s->batch * g, nblk = ceil_div(p->n, ncmax);
+    int want = ceil_div(2 * nthreads, jobs);
+    if (nthreads > 1 && nblk < want) nblk = imin(want, ceil_div(p->n, NR));
+    p->nc = round_up(ceil_div(p->n, nblk), NR);
+    p->nblk = ceil_div(p->n, p->nc);
+    p->hp = s->h + 2 * s->pad;
+    p->wp = s->w + 2 * s->pad;
+    p->plane = (size_t)p->hp * p->wp;
+    p->off_sx = align64((size_t)s->batch * s->c * p->plane);
+    p->off_pmax = p->off_sx + align64(sizeof(float) * 2 * (size_t)s->batch);
+    p->off_thread = p->off_pmax + align64(sizeof(float) * (size_t)s->batch * s->c);
+    p->r_bytes = align64((size_t)p->kcb * p->nc);
+    p->per_thread = 2 * p->r_bytes + (p->kblocks > 1 ? align64((size_t)p->ngp * p->nc * 4) : 0);
+    p->total = p->off_thread + (size_t)nthreads * p->per_thread;
+}
+
+size_t dn_tconv_int8_scratch(const dn_conv_shape *s, int nthreads)
+{
+    int8_plan p;
+    int8_plan_make(s, nthreads, &p);
+    return p.total;
+}
+
+typedef struct {
+    const dn_conv_shape *s;
+    const int8_plan *p;
+    const dn_tkernels *K;
+    const float *input;
+    const int8_t *xs8;
+    const dn_tweights *w;
+    const dn_epilogue *ep;
+    float *output;
+    int32_t *out32;
+    uint8_t *scratch;
+    float *sx, *inv, *pmax;
+} int8_job;
+
+static void absmax_item(void *ctx, int it, int tid)
+{
+    (void)tid;
+    int8_job *j = ctx;
+    size_t hw = (size_t)j->s->h * j->s->w;
+    j->pmax[it] = j->K->absmax(j->input + (size_t)it * hw, hw);
+}
+
+/* Plane it (image b, channel ch): padding 128, inside u = q + 128. */
+static void plane_item(void *ctx, int it, int tid)
+{
+    (void)tid;
+    int8_job *j = ctx;
+    const dn_conv_shape *s = j->s;
+    const int8_plan *p = j->p;
+    uint8_t *dst = j->scratch + (size_t)it * p->plane;
+    int b = it / s->c, pad = s->pad;
+    memset(dst, 128, (size_t)pad * p->wp);
+    memset(dst + (size_t)(pad + s->h) * p->wp, 128, (size_t)pad * p->wp);
+    for (int y = 0; y < s->h; ++y) {
+        uint8_t *d = dst + (size_t)(y + pad) * p->wp;
+        size_t src = ((size_t)it * s->h + y) * s->w;
+        memset(d, 128, (size_t)pad);
+        memset(d + pad + s->w, 128, (size_t)pad);
+        if (j->input) {
+            j->K->quantize(j->input + src, (size_t)s->w, j->inv[b], d + pad);
+        } else {
+            for (int x = 0; x < s->w; ++x) d[pad + x] = (uint8_t)(j->xs8[src + x] + 128);
+        }
+    }
+}
+
+static void int8_item(void *ctx, int it, int tid)
+{
+    const int8_job *j = ctx;
+    const dn_conv_shape *s = j->s;
+    const int8_plan *p = j->p;
+    const dn_tweights *w = j->w;
+    const int g = s->groups, ng = s->filters / g, cg = s->c / g;
+    const int jb = it % p->nblk, gi = it / p->nblk % g, b = it / p->nblk / g;
+    const int n0 = jb * p->nc, nc = imin(p->nc, p->n - n0), ncp = round_up(nc, NR);
+    uint8_t *R = j->scratch + p->off_thread + (size_t)tid * p->per_thread, *Bp = R + p->r_bytes;
+    int32_t *C32 = (int32_t *)(Bp + p->r_bytes);
+    const uint8_t *planes = j->scratch + ((size_t)b * s->c + (size_t)gi * cg) * p->plane;
+    for (int k0 = 0; k0 < p->kp; k0 += p->kcb) {
+        int kc = imin(p->kcb, p->kp - k0);
+        rows_u8(planes, s, p->hp, p->wp, k0, kc, p->k, n0, nc, ncp, R);
+        j->K->interleave(R, (size_t)ncp, kc, ncp, Bp);
+        dn_ttile t;
+        memset(&t, 0, sizeof t);
+        t.kgc = kc / 4;
+        t.first = k0 == 0;
+        t.last = k0 + kc >= p->kp;
+        t.ldc32 = (size_t)ncp;
+        t.ldo = (size_t)p->n;
+        t.sx = j->sx ? j->sx[b] : 1.f;
+        t.act = j->ep ? j->ep->act : DN_ACT_LINEAR;
+        /* a 16-pixel panel (kc*16 bytes) stays in L1 while the filters' row
+         * blocks stream past it */
+        for (int pn = 0; pn < ncp / NR; ++pn) {
+            t.b = Bp + (size_t)pn * kc * NR;
+            t.nr = imin(NR, nc - pn * NR);
+            for (int r = 0; r < w->mb; ++r) {
+                int f0 = r * MR, f = gi * ng + f0;
+                t.mr = imin(MR, ng - f0);
+                t.a = w->a + ((size_t)(gi * w->mb + r) * w->kg + k0 / 4) * MR * 4;
+                t.corr = w->corr + (size_t)(gi * w->mb + r) * MR;
+                if (j->ep) {
+                    t.scale = j->ep->scale + f;
+                    t.shift = j->ep->shift ? j->ep->shift + f : NULL;
+                }
+                t.c32 = p->kblocks > 1 ? C32 + (size_t)f0 * ncp + pn * NR : NULL;
+                size_t o = ((size_t)b * s->filters + f) * p->n + n0 + pn * NR;
+                if (j->out32) t.out32 = j->out32 + o;
+                else t.out = j->output + o;
+                j->K->tile(&t);
+            }
+        }
+    }
+}
+
+static void int8_run(const dn_conv_shape *s, const float *input, const int8_t *xs8,
+                     const dn_tweights *w, const dn_epilogue *ep, float *output, int32_t *out32,
+                     float *act_scale, void *scratch, int nthreads, int simd)
+{
+    int8_plan p;
+    int8_plan_make(s, nthreads, &p);
+    uint8_t *sc = scratch;
+    int8_job j = {s, &p, pick(simd), input, xs8, w, ep, output, out32, sc, NULL, NULL, NULL};
+    if (input) {
+        j.sx = (float *)(sc + p.off_sx);
+        j.inv = j.sx + s->batch;
+        j.pmax = (float *)(sc + p.off_pmax);
+        dn_parallel_for(s->batch * s->c, nthreads, absmax_item, &j);
+        for (int b = 0; b < s->batch; ++b) {
+            float m = 0;
+            for (int c = 0; c < s->c; ++c) {
+                float a = j.pmax[(size_t)b * s->c + c];
+                m = a > m ? a : m;
+            }
+            j.inv[b] = m < DN_QUANT_MIN_MAX ? 0.f : 127.f / m;
+            j.sx[b] = m < DN_QUANT_MIN_MAX ? 0.f : m / 127.f;
+            if (act_scale) act_scale[b] = j.sx[b];
+        }
+    }
+    dn_parallel_for(s->batch * s->c, nthreads, plane_item, &j);
+    dn_parallel_for(s->batch * s->groups * p.nblk, nthreads, int8_item, &j);
+}
+
+void dn_tconv_int8(const dn_conv_shape *s, const float *input, const dn_tweights *w,
+                   const dn_epilogue *ep, float *output, float *act_scale, void *scratch,
+                   int nthreads, int simd)
+{
+    int8_run(s, input, NULL, w, ep, output, NULL, act_scale, scratch, nthreads, simd);
+}
+
+void dn_tconv_s32(const dn_conv_shape *s, const int8_t *x, const dn_tweights *w, int32_t *out,
+                  void *scratch, int nthreads, int simd)
+{
+    int8_run(s, NULL, x, w, NULL, NULL, out, NULL, scratch, nthreads, simd);
+}
+
+/* ---- float driver ---- */
+
+typedef struct {
+    int n, k, nkb, nc, nblk, hp, wp;
+    size_t plane;                 /* floats per padded channel plane */
+    size_t planes, per_thread, total; /* floats */
+} float_plan;
+
+static void float_plan_make(const dn_conv_shape *s, int nthreads, float_plan *p)
+{
+    p->n = s->out_h * s->out_w;
+    p->k = s->c / s->groups * s->size * s->size;
+    p->nkb = ceil_div(p->k, DN_TKCF);
+    int jobs = s->batch * s->groups, nblk = ceil_div(p->n, NCF_MAX);
+    int want = ceil_div(2 * nthreads, jobs);
+    if (nthreads > 1 && nblk < want) nblk = imin(want, ceil_div(p->n, NRF));
+    p->nc = round_up(ceil_div(p->n, nblk), NRF);
+    p->nblk = ceil_div(p->n, p->nc);
+    p->hp = s->h + 2 * s->pad;
+    p->wp = s->w + 2 * s->pad;
+    p->plane = (size_t)p->hp * p->wp;
+    p->planes = s->pad ? align64(sizeof(float) * (size_t)s->batch * s->c * p->plane) / sizeof(float) : 0;
+    p->per_thread = align64(sizeof(float) * (size_t)DN_TKCF * p->nc) / sizeof(float);
+    p->total = sizeof(float) * (p->planes + (size_t)nthreads * p->per_thread);
+}
+
+size_t dn_tconv_float_scratch(const dn_conv_shape *s, int nthreads)
+{
+    float_plan p;
+    float_plan_make(s, nthreads, &p);
+    return p.total;
+}
+
+typedef struct {
+    const dn_conv_shape *s;
+    const float_plan *p;
+    const dn_tkernels *K;
+    const float *input, *planes;
+    const dn_tlists *l;
+    const dn_epilogue *ep;
+    float *output, *scratch;
+} float_job;
+
+static void fplane_item(void *ctx, int it, int tid)
+{
+    (void)tid;
+    float_job *j = ctx;
+    const dn_conv_shape *s = j->s;
+    const float_plan *p = j->p;
+    float *dst = j->scratch + (size_t)it * p->plane;
+    int pad = s->pad;
+    memset(dst, 0, sizeof(float) * (size_t)pad * p->wp);
+    memset(dst + (size_t)(pad + s->h) * p->wp, 0, sizeof(float) * (size_t)pad * p->wp);
+    for (int y = 0; y < s->h; ++y) {
+        float *d = dst + (size_t)(y + pad) * p->wp;
+        memset(d, 0, sizeof(float) * (size_t)pad);
+        memcpy(d + pad, j->input + ((size_t)it * s->h + y) * s->w, sizeof(float) * (size_t)s->w);
+        memset(d + pad + s->w, 0, sizeof(float) * (size_t)pad);
+    }
+}
+
+static void float_item(void *ctx, int it, int tid)
+{
+    const float_job *j = ctx;
+    const dn_conv_shape *s = j->s;
+    const float_plan *p = j->p;
+    const dn_tlists *l = j->l;
+    const int g = s->groups, ng = s->filters / g, cg = s->c / g;
+    const int jb = it % p->nblk, gi = it / p->nblk % g, b = it / p->nblk / g;
+    const int n0 = jb * p->nc, nc = imin(p->nc, p->n - n0), ncp = round_up(nc, NRF);
+    float *R = j->scratch + p->planes + (size_t)tid * p->per_thread;
+    const float *planes = j->planes + ((size_t)b * s->c + (size_t)gi * cg) * p->plane;
+    for (int kb = 0; kb < p->nkb; ++kb) {
+        int k0 = kb * DN_TKCF, kc = imin(DN_TKCF, p->k - k0);
+        rows_f32(planes, s, p->hp, p->wp, k0, kc, p->k, n0, nc, ncp, R);
+        j->K->float_block(R, (size_t)ncp, l, gi * ng, (gi + 1) * ng, kb,
+                          j->output + (size_t)b * s->filters * p->n + n0, (size_t)p->n, ncp / NRF,
+                          nc - (ncp / NRF - 1) * NRF, kb == 0, kb == p->nkb - 1, j->ep->scale,
+                          j->ep->shift, j->ep->act);
+    }
+}
+
+void dn_tconv_float(const dn_conv_shape *s, const float *input, const dn_tlists *l,
+                    const dn_epilogue *ep, float *output, void *scratch, int nthreads, int simd)
+{
+    float_plan p;
+    float_plan_make(s, nthreads, &p);
+    float_job j = {s, &p, pick(simd), input, input, l, ep, output, scratch};
+    if (s->pad) {
+        j.planes = j.scratch;
+        dn_parallel_for(s->batch * s->c, nthreads, fplane_item, &j);
+    }
+    dn_parallel_for(s->batch * s->groups * p.nblk, nthreads, float_item, &j);
+}

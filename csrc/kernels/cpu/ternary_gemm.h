@@ -1,0 +1,173 @@
+/* ternary_gemm.h: convolution kernels for ternary layers (inference).
+ *
+ * Two kernels, both lowering the convolution to a GEMM over implicit im2col
+ * blocks (any size, stride, pad, groups), both ending in the fused
+ * per-filter epilogue of conv_fast.h (BN folded into scale and shift, then
+ * the activation):
+ *
+ *  int8   activations are quantised per image (dn_quantize_s8_ref: scale =
+ *         max|x|/127 over the whole image, all channels), weights are
+ *         ternary codes {-1, 0, +1}; products are summed in int32 (exact),
+ *         then y = act(acc * (act_scale * scale[f]) + shift[f]) where the
+ *         caller's scale[f] is alpha_f times the folded BN scale. No float
+ *         weight is ever multiplied. The integers are those of
+ *         dn_tconv_ref (kernels/ref/ternary_gemm_ref.c) on every path.
+ *  float  float activations; per filter, the inputs at +1 taps are added
+ *         and those at -1 taps subtracted (zeros skipped), then
+ *         y = act(sum * scale[f] + shift[f]) with scale[f] = alpha_f * BN
+ *         scale: the float GEMM with the TWN weights alpha*code, up to the
+ *         order of the float additions and where alpha is applied.
+ *
+ * int8 GEMM: C[f][n] = sum_k code[f][k] * x[k][n] is computed as
+ * sum_k code * (x + 128) - 128 * rowsum[f], so that the activation operand
+ * is unsigned (u = x + 128 in [0, 255]) as _mm256_maddubs_epi16 wants it;
+ * padding taps hold u = 128 (x = 0). maddubs forms u0*c0 + u1*c1 per int16
+ * lane: |.| <= 2*255 = 510, never saturating for ternary codes; up to 64
+ * such steps (DN_TKC = 256 k) are added in int16 (64*510 = 32640 < 32767),
+ * then widened to int32 with _mm256_madd_epi16(., 1).
+ *
+ * Paths: _generic (portable C, any CPU) and AVX2 (ternary_gemm_avx2.c,
+ * compiled for AVX2 whatever the build flags), picked at run time: AVX2
+ * when the CPU has it (__builtin_cpu_supports) unless the caller passes
+ * simd = 0; dn_ternary_simd() also honours DN_TERNARY_SIMD=0 (read at each
+ * call) for tests and benchmarks. Both give the same integers and, as the
+ * epilogue does the same float operations in the same order (no FMA), the
+ * same floats.
+ *
+ * Kernels never allocate: callers size scratch (bytes) with the _scratch
+ * functions. Weights are packed once per layer (dn_tweights_init /
+ * dn_tlists_init allocate; _free releases). Tensors NCHW.
+ */
+#ifndef DN_TERNARY_GEMM_H
+#define DN_TERNARY_GEMM_H
+
+#include "conv_fast.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define DN_TMR 6    /* filters per int8 micro-tile (broadcast side) */
+#define DN_TNR 16   /* pixels per int8 micro-tile: two vectors of 8 pixels x 4 k bytes */
+#define DN_TKC 256  /* k per int16 accumulation block (64 groups of 4) */
+
+/* Ternary codes packed for the int8 micro-kernel. For group g, row block r
+ * (filters g*ng + r*MR ... + MR-1) and k-group q (k = 4q ... 4q+3) one
+ * 32-bit word per filter, the word the micro-kernel broadcasts:
+ *
+ *   a[(((g*mb + r)*kg + q)*MR + i)*4 + j] = code[g*ng + r*MR + i][4q + j]
+ *
+ *       byte:  0    1    2    3    4    5    6    7   ...  20   21   22   23
+ *            +----+----+----+----+----+----+----+----+   +----+----+----+----+
+ *   q:       |f0k0|f0k1|f0k2|f0k3|f1k0|f1k1|f1k2|f1k3|...|f5k0|f5k1|f5k2|f5k3|
+ *            +----+----+----+----+----+----+----+----+   +----+----+----+----+
+ *   q+1:     |f0k4|f0k5| ...
+ *
+ * int8 per code (8 bits per weight, rows past ng and k past K are 0).
+ * corr[g*mb*MR + r*MR + i] = 128 * (sum of that filter's codes). */
+typedef struct {
+    int filters, groups, k;   /* k: taps per filter, (c/groups)*size*size */
+    int kg, mb;               /* k-groups of 4 (ceil(k/4)), row blocks per group */
+    int8_t *a;                /* groups*mb*kg*MR*4 bytes, owned */
+    int32_t *corr;            /* groups*mb*MR, owned */
+} dn_tweights;
+
+/* codes: [filters][k] in {-1, 0, +1}. Returns 0 when out of memory (w zeroed). */
+int dn_tweights_init(dn_tweights *w, const int8_t *codes, int filters, int groups, int k);
+void dn_tweights_free(dn_tweights *w);
+
+/* Nonzero taps per filter for the float kernel, in blocks of DN_TKCF taps,
+ * block-major (a block's lists of all filters are contiguous): for block kb
+ * and filter f, i = kb*filters + f, idx[start[i] .. start[i+1]) holds first
+ * the taps with code +1 (npos[i] of them), then those with -1, as
+ * k - kb*DN_TKCF. */
+#define DN_TKCF 32   /* taps per block of the float kernel */
+#define DN_TNRF 64   /* pixels per float micro-tile (8 vectors of 8) */
+typedef struct {
+    int filters, groups, k, nkb;
+    int32_t *start, *npos;    /* [nkb*filters + 1], [nkb*filters], owned */
+    uint16_t *idx;            /* owned */
+} dn_tlists;
+
+int dn_tlists_init(dn_tlists *l, const int8_t *codes, int filters, int groups, int k);
+void dn_tlists_free(dn_tlists *l);
+
+/* Content hash of n floats (bit patterns) to notice changed weights: per
+ * 32-bit lane h = (h ^ x) * M, h ^= h >> 15, so that every bit of every
+ * word reaches the whole state (dn_checksum_floats, a plain h*M + x per
+ * lane, does not notice an even number of sign flips in a lane, e.g.
+ * negated weights). Fixed chunks, summed: independent of the threads. */
+uint64_t dn_ternary_hash(const float *x, size_t n);
+
+/* 1 when the AVX2 kernels are compiled in and the CPU has AVX2. */
+int dn_ternary_simd_available(void);
+/* dn_ternary_simd_available() and DN_TERNARY_SIMD is not "0" (read now). */
+int dn_ternary_simd(void);
+
+/* int8 kernel. input float NCHW, output float NCHW; ep->scale must be set
+ * (alpha * BN scale per filter), ep->shift may be NULL; ep->act is applied
+ * when dn_epilogue_fuses(act), else the caller activates afterwards.
+ * act_scale (may be NULL) receives each image's activation scale.
+ * scratch: dn_tconv_int8_scratch(s, nthreads) bytes, 64-byte aligned. */
+size_t dn_tconv_int8_scratch(const dn_conv_shape *s, int nthreads);
+void dn_tconv_int8(const dn_conv_shape *s, const float *input, const dn_tweights *w,
+                   const dn_epilogue *ep, float *output, float *act_scale, void *scratch,
+                   int nthreads, int simd);
+/* The same integer machinery on int8 input, int32 output (no quantisation,
+ * no epilogue): out = sum code * x, as dn_tconv_ref. Scratch as above. */
+void dn_tconv_s32(const dn_conv_shape *s, const int8_t *x, const dn_tweights *w, int32_t *out,
+                  void *scratch, int nthreads, int simd);
+
+/* Float kernel (add/subtract). scratch: dn_tconv_float_scratch bytes. */
+size_t dn_tconv_float_scratch(const dn_conv_shape *s, int nthreads);
+void dn_tconv_float(const dn_conv_shape *s, const float *input, const dn_tlists *l,
+                    const dn_epilogue *ep, float *output, void *scratch, int nthreads, int simd);
+
+/* ---- per-path primitives (ternary_gemm.c: generic, ternary_gemm_avx2.c) ---- */
+
+/* One int8 micro-tile over kgc (<= DN_TKC/4) k-groups: a = MR x 4 bytes per
+ * k-group (dn_tweights layout), b = 16 pixels x 4 bytes per k-group
+ * (u = x + 128). Not last: the int32 sums are stored (first) or added to
+ * c32 [MR][ldc32]. Last: acc (+ c32 unless first) - corr[i] is stored
+ * as int32 into out32, or as float y = act(v * (sx * scale[i]) + shift[i])
+ * into out; rows < mr, columns < nr, row stride ldo. */
+typedef struct {
+    int kgc, mr, nr, first, last;
+    const int8_t *a;
+    const uint8_t *b;
+    int32_t *c32;
+    size_t ldc32;
+    const int32_t *corr;
+    float *out;
+    int32_t *out32;
+    size_t ldo;
+    float sx;
+    const float *scale, *shift;
+    dn_activation act;
+} dn_ttile;
+
+typedef struct {
+    void (*tile)(const dn_ttile *t);
+    /* rows [4q..4q+3] of r (kc x ldr bytes) -> panels dst[p][q][16][4] for
+     * ncp/16 panels, kc a multiple of 4. */
+    void (*interleave)(const uint8_t *r, size_t ldr, int kc, int ncp, uint8_t *dst);
+    /* max|x[i]| over n floats (NaN ignored). */
+    float (*absmax)(const float *x, size_t n);
+    /* dst[i] = clamp(rint(x[i]*inv)) + 128 as in dn_quantize_s8_ref. */
+    void (*quantize)(const float *x, size_t n, float inv, uint8_t *dst);
+    /* Float kernel, filters [f0, f1) of l over tap block kb and npan
+     * panels of DN_TNRF pixels: row r of the block at rows + r*ldr
+     * (DN_TNRF*npan readable floats). Per filter f and panel p:
+     * acc[DN_TNRF] (0 when first, else read from out) += the rows of its +1
+     * taps, -= those of its -1 taps (in list order); then out + f*ldo +
+     * DN_TNRF*p [0, nx) = acc (not last) or act(acc*scale[f] + shift[f])
+     * (shift NULL: 0); nx = DN_TNRF but nx_last in the last panel. */
+    void (*float_block)(const float *rows, size_t ldr, const dn_tlists *l, int f0, int f1, int kb,
+                        float *out, size_t ldo, int npan, int nx_last, int first, int last,
+                        const float *scale, const float *shift, dn_activation act);
+} dn_tkernels;
+
+extern const dn_tkernels dn_tkernels_generic;
+/* NULL when the AVX2 kernels are not compiled in. */
+const dn_tkernels *dn_tkernels_avx2(void);
+
+#endif

@@ -1,0 +1,181 @@
+/* conv_ternary.c: ternary [convolutional] layers on the ternary kernels of
+ * kernels/cpu/ternary_gemm.h, and the per-network kernel setting.
+ *
+ * Per layer a cache holds the TWN codes {-1, 0, +1} and alpha of each
+ * filter (dn_ternarize_groups of the float weights, so exactly the values
+ * the float path multiplies by), packed for the kernel in use (int8 panels
+ * or the float kernel's tap lists). It is remade when the weights' pointer
+ * or content hash (dn_ternary_hash, one read of the weights per forward)
+ * changes, as the Winograd cache of conv.c is: writes through
+ * Network.params() views, load_weights and training are all noticed.
+ *
+ * Batch norm is folded into the per-filter epilogue at each forward:
+ * scale[f] = alpha_f * gamma_f / sqrt(var_f + 1e-6), shift[f] = beta_f -
+ * mean_f * gamma_f / sqrt(var_f + 1e-6) (or the bias without BN); the int8
+ * kernel multiplies by the image's activation scale as well. So a ternary
+ * layer is one integer (or add/subtract) GEMM and one fused epilogue.
+ */
+#include "conv_ternary.h"
+#include "conv.h"
+#include "../kernels/cpu/parallel.h"
+#include "../kernels/cpu/ternary_gemm.h"
+#include "../kernels/ref/ternary.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct dn_tcache {
+    const float *src;         /* weights the codes were made from */
+    uint64_t sum;             /* their dn_ternary_hash */
+    int valid;
+    int8_t *codes;            /* [filters][k] */
+    float *alpha;             /* [filters] */
+    dn_tweights tw;           /* int8 panels, when tw.a */
+    dn_tlists tl;             /* float tap lists, when tl.idx */
+    float *scale, *shift;     /* [filters] folded epilogue */
+    void *scratch;            /* 64-byte aligned */
+    size_t scratch_cap;       /* bytes */
+};
+
+static const char *const kernel_names[] = {"off", "float", "int8"};
+
+const char *dn_ternary_kernel_name(dn_ternary_kernel k)
+{
+    return (unsigned)k < 3 ? kernel_names[k] : "?";
+}
+
+dn_status dn_ternary_kernel_parse(const char *name, dn_ternary_kernel *out)
+{
+    for (int i = 0; i < 3; ++i)
+        if (name && !strcmp(name, kernel_names[i])) { *out = (dn_ternary_kernel)i; return DN_OK; }
+    return dn_error(DN_ERR_VALUE, "unknown ternary kernel '%s' (off, float or int8)", name ? name : "(null)");
+}
+
+dn_status dn_network_set_ternary_kernel(dn_network *net, dn_ternary_kernel k)
+{
+    if ((unsigned)k > DN_TERNARY_INT8)
+        return dn_error(DN_ERR_VALUE, "ternary kernel %d out of range (0 off, 1 float, 2 int8)", (int)k);
+    net->ternary_kernel = (int)k;
+    return DN_OK;
+}
+
+dn_ternary_kernel dn_network_ternary_kernel(const dn_network *net)
+{
+    return (dn_ternary_kernel)net->ternary_kernel;
+}
+
+static void drop_packed(struct dn_tcache *c)
+{
+    dn_tweights_free(&c->tw);
+    dn_tlists_free(&c->tl);
+}
+
+void dn_conv_ternary_free(dn_layer *l)
+{
+    dn_conv *p = l->priv;
+    struct dn_tcache *c = p ? p->tcache : NULL;
+    if (!c) return;
+    drop_packed(c);
+    free(c->codes);
+    free(c->alpha);
+    free(c->scale);
+    free(c->shift);
+    free(c->scratch);
+    free(c);
+    p->tcache = NULL;
+}
+
+/* Codes and alphas of the current weights; 0 when out of memory. */
+static int refresh_codes(dn_layer *l, struct dn_tcache *c)
+{
+    const dn_conv *p = l->priv;
+    const dn_param *w = dn_layer_param(l, "weights");
+    uint64_t sum = dn_ternary_hash(w->data, w->n);
+    if (c->valid && c->src == w->data && c->sum == sum) return 1;
+    c->valid = 0;
+    drop_packed(c);
+    int groups = w->ternary_groups, nf = p->filters;
+    if (!c->codes) c->codes = malloc(w->n);
+    if (!c->alpha) c->alpha = malloc(sizeof(float) * (size_t)nf);
+    float *t = malloc(sizeof(float) * w->n), *ga = malloc(sizeof(float) * (size_t)groups);
+    int ok = c->codes && c->alpha && t && ga;
+    if (ok) {
+        dn_ternarize_groups(w->data, groups, w->n / (size_t)groups, t, ga);
+        for (size_t i = 0; i < w->n; ++i) c->codes[i] = (int8_t)(t[i] > 0 ? 1 : t[i] < 0 ? -1 : 0);
+        for (int f = 0; f < nf; ++f) c->alpha[f] = ga[groups == 1 ? 0 : f * groups / nf];
+        c->src = w->data;
+        c->sum = sum;
+        c->valid = 1;
+    }
+    free(t);
+    free(ga);
+    return ok;
+}
+
+/* scale[f] = alpha_f * BN scale, shift[f] = folded BN shift or bias. */
+static int fold(dn_layer *l, struct dn_tcache *c, dn_epilogue *ep)
+{
+    const dn_conv *p = l->priv;
+    int n = p->filters;
+    if (!c->scale) c->scale = malloc(sizeof(float) * (size_t)n);
+    if (!c->shift) c->shift = malloc(sizeof(float) * (size_t)n);
+    if (!c->scale || !c->shift) return 0;
+    const float *bias = dn_layer_param(l, "biases")->data;
+    for (int f = 0; f < n; ++f) {
+        float a = 1.f, b = bias[f];
+        if (p->batch_normalize) {
+            a = dn_layer_param(l, "scales")->data[f] /
+                sqrtf(dn_layer_param(l, "rolling_variance")->data[f] + .000001f);
+            b = bias[f] - dn_layer_param(l, "rolling_mean")->data[f] * a;
+        }
+        c->scale[f] = c->alpha[f] * a;
+        c->shift[f] = b;
+    }
+    ep->scale = c->scale;
+    ep->shift = c->shift;
+    ep->act = dn_epilogue_fuses(l->act) ? l->act : DN_ACT_LINEAR;
+    return 1;
+}
+
+static void *scratch(struct dn_tcache *c, size_t bytes)
+{
+    if (bytes > c->scratch_cap || !c->scratch) {
+        free(c->scratch);
+        size_t n = (bytes + 63) / 64 * 64;
+        c->scratch = aligned_alloc(64, n ? n : 64);
+        c->scratch_cap = c->scratch ? bytes : 0;
+    }
+    return c->scratch;
+}
+
+int dn_conv_forward_ternary(dn_layer *l, dn_network *net, const float *input)
+{
+    dn_conv *p = l->priv;
+    int mode = net->ternary_kernel;
+    if (!l->ternary || (mode != DN_TERNARY_FLOAT && mode != DN_TERNARY_INT8)) return 0;
+    if (!p->tcache && !(p->tcache = calloc(1, sizeof(struct dn_tcache)))) return 0;
+    struct dn_tcache *c = p->tcache;
+    if (!refresh_codes(l, c)) return 0;
+    int k = l->c / p->groups * p->size * p->size;
+    if (mode == DN_TERNARY_INT8 && !c->tw.a && !dn_tweights_init(&c->tw, c->codes, p->filters, p->groups, k))
+        return 0;
+    if (mode == DN_TERNARY_FLOAT && !c->tl.idx && !dn_tlists_init(&c->tl, c->codes, p->filters, p->groups, k))
+        return 0;
+    dn_epilogue ep;
+    if (!fold(l, c, &ep)) return 0;
+    dn_conv_shape s = {l->batch, l->c, l->h, l->w, p->filters, p->size, p->stride, p->pad,
+                       p->groups, l->out_h, l->out_w};
+    int nth = dn_parallel_threads(), simd = dn_ternary_simd();
+    if (mode == DN_TERNARY_INT8) {
+        void *ws = scratch(c, dn_tconv_int8_scratch(&s, nth));
+        if (!ws) return 0;
+        dn_tconv_int8(&s, input, &c->tw, &ep, l->output, NULL, ws, nth, simd);
+    } else {
+        void *ws = scratch(c, dn_tconv_float_scratch(&s, nth));
+        if (!ws) return 0;
+        dn_tconv_float(&s, input, &c->tl, &ep, l->output, ws, nth, simd);
+    }
+    if (!dn_epilogue_fuses(l->act)) dn_activate(l->output, (size_t)l->batch * l->outputs, l->act);
+    return 1;
+}

@@ -1,0 +1,16 @@
+/* conv_ternary.h: the inference forward of ternary [convolutional] layers
+ * on the ternary kernels (conv_ternary.c), chosen per network with
+ * dn_network_set_ternary_kernel. */
+#ifndef DN_CONV_TERNARY_H
+#define DN_CONV_TERNARY_H
+
+#include "../core/internal.h"
+
+/* Forward of a ternary=1 conv layer (inference) with net->ternary_kernel.
+ * Returns 1 when done, 0 when the caller should run the float path
+ * instead (kernel off, not a ternary layer, or out of memory). */
+int dn_conv_forward_ternary(dn_layer *l, dn_network *net, const float *input);
+/* Release the layer's ternary cache (called by the conv layer's free). */
+void dn_conv_ternary_free(dn_layer *l);
+
+#endif

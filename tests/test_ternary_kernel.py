@@ -1,0 +1,336 @@
+"""The ternary inference kernels (csrc/kernels/cpu/ternary_gemm*.c).
+
+- the integer GEMM and convolution against NumPy integer arithmetic, on odd
+  shapes and every padding case, exactly; the reference (C spec), the
+  portable C path and the AVX2 path give identical integers;
+- the int8 kernel against a NumPy model of its definition (per-image int8
+  quantisation, exact integer sums, float epilogue): bit for bit;
+- conv layers with BN + leaky (stride 1/2, groups, 1x1/3x3) on the float
+  (add/subtract) and int8 kernels against the float path, errors reported;
+- a fully ternary yolov2-tiny-voc (random weights, small input): int8
+  outputs close to the float path and the same detections.
+
+Errors are printed (pytest -s) and recorded as test properties.
+"""
+import os
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, VOC_ROOT, rel_err
+
+dp = pytest.importorskip("darknet_py")
+from darknet_py import _core  # noqa: E402
+from darknet_py.cfgfile import write_cfg  # noqa: E402
+from darknet_py.stages import conv_indices, stage_sections  # noqa: E402
+
+SIMD = [0, 1] if _core.ternary_simd_available() else [0]
+
+
+def np_conv_int(x, codes, stride, pad, groups):
+    """Exact integer convolution in int64: x N x C x H x W, codes F x C/g x k x k."""
+    x = np.asarray(x, np.int64)
+    w = np.asarray(codes, np.int64)
+    n, c, h, wd = x.shape
+    f, cg, k, _ = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    oh = (h + 2 * pad - k) // stride + 1
+    ow = (wd + 2 * pad - k) // stride + 1
+    win = np.lib.stride_tricks.sliding_window_view(xp, (k, k), axis=(2, 3))
+    win = win[:, :, ::stride, ::stride][:, :, :oh, :ow]
+    fg = f // groups
+    return np.concatenate([np.einsum("nchwij,fcij->nfhw", win[:, g * cg:(g + 1) * cg], w[g * fg:(g + 1) * fg])
+                           for g in range(groups)], axis=1)
+
+
+def np_quantize(x):
+    """dn_quantize_s8_ref in NumPy float32: (q, scale)."""
+    x = np.asarray(x, np.float32)
+    m = np.float32(np.max(np.abs(x)))
+    if m < np.float32(1e-30):
+        return np.zeros(x.shape, np.int8), np.float32(0)
+    inv = np.float32(127) / m
+    v = np.clip(x * inv, np.float32(-127), np.float32(127))
+    return np.rint(v).astype(np.int8), m / np.float32(127)
+
+
+def test_gemm_ref_matches_numpy(rng):
+    for m, n, k in [(1, 1, 1), (7, 13, 5), (6, 16, 256), (13, 35, 259), (64, 3, 1000)]:
+        a = rng.integers(-1, 2, (m, k)).astype(np.int8)
+        b = rng.integers(-128, 128, (k, n)).astype(np.int8)
+        np.testing.assert_array_equal(_core.tgemm_ref(a, b), a.astype(np.int64) @ b.astype(np.int64))
+
+
+# (batch, c, h, w, filters, size, stride, pad, groups): odd maps, filters that
+# are not multiples of the 6-row tile, pixel counts that are not multiples of
+# 16, k not a multiple of 4 and above one 256-tap block, every pad from 0 to
+# size-1, strides 1-3, groups.
+CONV_CASES = [
+    (1, 1, 1, 1, 1, 1, 1, 0, 1),
+    (1, 3, 17, 19, 16, 3, 1, 1, 1),
+    (2, 5, 9, 7, 7, 3, 1, 0, 1),
+    (1, 4, 8, 8, 5, 3, 1, 2, 1),
+    (1, 8, 13, 13, 13, 3, 2, 1, 1),
+    (1, 6, 11, 10, 9, 2, 2, 0, 1),
+    (1, 6, 11, 10, 9, 2, 1, 1, 3),
+    (2, 12, 7, 9, 8, 1, 1, 0, 4),
+    (1, 10, 6, 6, 4, 5, 1, 2, 2),
+    (1, 7, 12, 5, 11, 5, 3, 4, 1),
+    (1, 40, 9, 9, 14, 3, 1, 1, 1),     # k = 360: two tap blocks
+    (1, 130, 5, 6, 12, 3, 1, 1, 1),    # k = 1170: five tap blocks
+    (1, 300, 3, 3, 6, 1, 1, 0, 1),     # 1x1, k = 300
+    (1, 64, 23, 29, 20, 3, 1, 1, 2),
+]
+
+
+@pytest.mark.parametrize("case", CONV_CASES, ids=lambda c: "x".join(map(str, c)))
+def test_integer_conv_exact(rng, case):
+    b, c, h, w, f, size, stride, pad, groups = case
+    x = rng.integers(-128, 128, (b, c, h, w)).astype(np.int8)
+    x.flat[0] = -128
+    codes = rng.integers(-1, 2, (f, c // groups, size, size)).astype(np.int8)
+    want = np_conv_int(x, codes, stride, pad, groups)
+    np.testing.assert_array_equal(_core.tconv_s32(x, codes, stride, pad, groups, ref=True), want)
+    for simd in SIMD:
+        for threads in (1, 2):
+            got = _core.tconv_s32(x, codes, stride, pad, groups, simd=simd, threads=threads)
+            np.testing.assert_array_equal(got, want, err_msg=f"simd={simd} threads={threads}")
+
+
+def test_integer_conv_extremes(rng):
+    """All +1 codes on x = -128 / +127 everywhere: the largest sums the int16
+    accumulation meets (64 steps of 2 x 255 after the +128 offset)."""
+    for v in (-128, 127):
+        x = np.full((1, 300, 6, 6), v, np.int8)
+        for code in (1, -1):
+            codes = np.full((7, 300, 3, 3), code, np.int8)
+            want = np_conv_int(x, codes, 1, 1, 1)
+            for simd in SIMD:
+                np.testing.assert_array_equal(_core.tconv_s32(x, codes, 1, 1, 1, simd=simd), want)
+
+
+def test_bad_codes_rejected(rng):
+    x = np.zeros((1, 2, 4, 4), np.int8)
+    with pytest.raises(ValueError):
+        _core.tconv_s32(x, np.full((1, 2, 3, 3), 2, np.int8))
+
+
+def test_quantizer_matches_numpy(rng):
+    for x in [rng.standard_normal(1000).astype(np.float32) * 3,
+              np.array([0.5, -0.5, 1.5 / 127, 2.5 / 127, -1.0], np.float32),
+              np.zeros(5, np.float32), np.full(3, 1e-38, np.float32)]:
+        q, s = _core.quantize_s8_ref(x)
+        wq, ws = np_quantize(x)
+        np.testing.assert_array_equal(q, wq)
+        assert np.float32(s) == ws
+
+
+@pytest.mark.parametrize("case", [(2, 16, 13, 11, 24, 3, 1, 1, 1, "leaky"), (1, 40, 9, 9, 14, 3, 2, 1, 1, "linear"),
+                                  (1, 24, 7, 9, 30, 1, 1, 0, 3, "relu"), (2, 300, 5, 5, 7, 3, 1, 1, 1, "leaky")],
+                         ids=lambda c: "x".join(map(str, c)))
+def test_int8_kernel_is_its_definition(rng, case):
+    """Float input -> per-image int8 codes -> exact integer sums -> float32
+    epilogue y = act(acc * (sx * scale[f]) + shift[f]): equal bit for bit to
+    the same steps in NumPy, on the portable and the AVX2 path."""
+    b, c, h, w, f, size, stride, pad, groups, act = case
+    x = (rng.standard_normal((b, c, h, w)) * rng.uniform(0.1, 5, (b, 1, 1, 1))).astype(np.float32)
+    codes = rng.integers(-1, 2, (f, c // groups, size, size)).astype(np.int8)
+    scale = rng.uniform(0.01, 0.2, f).astype(np.float32)
+    shift = rng.standard_normal(f).astype(np.float32)
+    want = []
+    for i in range(b):
+        q, sx = np_quantize(x[i])
+        acc = np_conv_int(q[None], codes, stride, pad, groups)[0]
+        y = acc.astype(np.float32) * (sx * scale)[:, None, None] + shift[:, None, None]
+        if act == "leaky":
+            y = np.where(y > 0, y, np.float32(0.1) * y)
+        elif act == "relu":
+            y = np.where(y > 0, y, np.float32(0))
+        want.append(y)
+    want = np.stack(want)
+    for simd in SIMD:
+        for threads in (1, 2):
+            got, sx = _core.tconv_int8(x, codes, scale, shift, act, stride, pad, groups, simd=simd, threads=threads)
+            np.testing.assert_array_equal(got, want, err_msg=f"simd={simd} threads={threads}")
+            np.testing.assert_array_equal(sx, [np_quantize(x[i])[1] for i in range(b)])
+
+
+# ---- conv layers through the network, against the float path ----
+
+LAYER_CASES = [
+    # c, h, w, filters, size, stride, groups, ternary_scale
+    (16, 26, 26, 32, 3, 1, 1, "layer"),
+    (32, 21, 19, 24, 3, 2, 1, "layer"),
+    (64, 13, 13, 40, 1, 1, 1, "filter"),
+    (24, 15, 17, 30, 3, 1, 3, "layer"),
+    (48, 12, 12, 48, 3, 2, 4, "filter"),
+    (3, 40, 36, 16, 3, 1, 1, "layer"),
+    (512, 7, 7, 20, 3, 1, 1, "layer"),
+]
+
+
+def build_layer(make_cfg, rng, c, h, w, filters, size, stride, groups, tscale, batch=1):
+    opts = {"batch_normalize": 1, "filters": filters, "size": size, "stride": stride, "pad": 1,
+            "groups": groups, "ternary": 1, "ternary_scale": tscale, "activation": "leaky"}
+    net = dp.Network(make_cfg({"width": w, "height": h, "channels": c, "batch": batch},
+                              ("convolutional", opts)), batch=batch)
+    p = net.params(0)
+    p["weights"][:] = rng.standard_normal(p["weights"].size) * np.sqrt(2.0 / (c // groups * size * size))
+    p["biases"][:] = rng.standard_normal(filters) * 0.1
+    p["scales"][:] = rng.uniform(0.5, 1.5, filters)
+    p["rolling_mean"][:] = rng.standard_normal(filters) * 0.1
+    p["rolling_variance"][:] = rng.uniform(0.5, 1.5, filters)
+    x = rng.standard_normal((batch, c, h, w)).astype(np.float32)
+    return net, x
+
+
+@pytest.mark.parametrize("case", LAYER_CASES, ids=lambda c: "x".join(map(str, c)))
+def test_layer_kernels_vs_float_path(make_cfg, rng, record_property, monkeypatch, case):
+    net, x = build_layer(make_cfg, rng, *case, batch=2)
+    net.ternary_kernel = "off"
+    want = net.forward(x).copy()
+    errs = {}
+    for kernel, tol in (("float", 2e-5), ("int8", 3e-2)):
+        net.ternary_kernel = kernel
+        got = net.forward(x).copy()
+        errs[kernel] = rel_err(got, want)
+        assert errs[kernel] < tol, f"{kernel}: relative error {errs[kernel]:.2e}"
+        monkeypatch.setenv("DN_TERNARY_SIMD", "0")  # the portable path: the same floats
+        np.testing.assert_array_equal(net.forward(x), got)
+        monkeypatch.delenv("DN_TERNARY_SIMD")
+    record_property("rel_err_float", errs["float"])
+    record_property("rel_err_int8", errs["int8"])
+    print(f"\n{case}: relative error vs float path: float kernel {errs['float']:.2e}, int8 {errs['int8']:.2e}")
+
+
+def test_batch_images_are_independent(make_cfg, rng):
+    """int8 scales are per image: an image's output does not depend on the
+    others in the batch."""
+    net, x = build_layer(make_cfg, rng, 16, 12, 12, 8, 3, 1, 1, "layer", batch=3)
+    net.ternary_kernel = "int8"
+    x[1] *= 50
+    both = net.forward(x).copy()
+    single = dp.Network(net.cfg, batch=1)
+    for k, v in net.params(0).items():
+        single.params(0)[k][:] = v
+    single.ternary_kernel = "int8"
+    for i in range(3):
+        np.testing.assert_array_equal(single.forward(x[i:i + 1])[0], both[i])
+
+
+def test_weight_changes_rebuild_the_codes(make_cfg, rng):
+    net, x = build_layer(make_cfg, rng, 16, 10, 10, 8, 3, 1, 1, "layer")
+    for kernel in ("float", "int8"):
+        net.ternary_kernel = kernel
+        before = net.forward(x).copy()
+        w = net.params(0)["weights"]
+        w[:] = -w  # through the view: every code flips
+        net.ternary_kernel = "off"
+        want = net.forward(x).copy()
+        net.ternary_kernel = kernel
+        after = net.forward(x)
+        assert not np.allclose(after, before)
+        assert rel_err(after, want) < 3e-2
+        w[:] = -w
+
+
+def test_kernel_setting(make_cfg, rng, tmp_path):
+    net, x = build_layer(make_cfg, rng, 8, 6, 6, 4, 3, 1, 1, "layer")
+    assert net.ternary_kernel == "off"
+    for k in ("float", "int8", "off"):
+        net.ternary_kernel = k
+        assert net.ternary_kernel == k
+    with pytest.raises(ValueError):
+        net.ternary_kernel = "int4"
+    path = tmp_path / "w.weights"
+    net.save_weights(path)
+    n2 = dp.Network(net.cfg, path, ternary_kernel="int8")
+    assert n2.ternary_kernel == "int8"
+    # training always runs the float path
+    n2._net.set_train(True)
+    net._net.set_train(True)
+    np.testing.assert_array_equal(n2.forward(x), net.forward(x))
+
+
+# ---- a whole ternarised yolov2-tiny-voc ----
+
+def tiny_ternary_cfg(tmp_path, size):
+    src = os.path.join(ROOT, "cfg", "yolov2-tiny-voc.cfg")
+    secs = stage_sections(src, range(len(conv_indices(stage_sections(src, [])))))
+    secs[0].set("width", size)
+    secs[0].set("height", size)
+    secs[0].set("batch", 1)
+    secs[0].set("subdivisions", 1)
+    path = str(tmp_path / "yolov2-tiny-voc-ternary.cfg")
+    write_cfg(secs, path)
+    return path
+
+
+def sample_image():
+    jpg = os.path.join(VOC_ROOT, "VOCdevkit", "VOC2007", "JPEGImages", "000009.jpg")
+    if os.path.exists(jpg):
+        return _core.load_image(jpg)
+    from darknet_py.synth import make_image
+    return make_image(5, 224, np.random.default_rng(3))[0]
+
+
+def test_ternary_yolov2_tiny_int8_vs_float(tmp_path, record_property):
+    size = 160
+    cfg = tiny_ternary_cfg(tmp_path, size)
+    net = dp.Network(cfg, seed=7)
+    layers = net.layers
+    assert all(l["ternary"] for l in layers if l["type"] == "convolutional")
+    last = max(i for i, l in enumerate(layers) if l["type"] == "convolutional")
+    img = sample_image()
+
+    # Make the last (1x1, 125 = 5 x (5 + 20)) conv fire on a few cells: the
+    # objectness of anchor 0 is a random +-1 direction over the 1024 features,
+    # cut between the k-th and (k+1)-th best cells (2 <= k <= 5) where the
+    # gap is largest;
+    # all its other filters are 0 (bias only), class 11 wins the softmax.
+    net.detect(img)
+    feat = net.layer_output(last - 1)[0].reshape(1024, -1).astype(np.float64)
+    v = np.random.default_rng(11).choice([-1.0, 1.0], 1024)
+    s = np.sort(v @ feat)[::-1]
+    k = int(np.argmax(s[1:5] - s[2:6])) + 2
+    gap, mid = s[k - 1] - s[k], (s[k - 1] + s[k]) / 2
+    a = np.float32(16.0 / gap)
+    p = net.params(last)
+    w = np.zeros((125, 1024), np.float32)
+    w[4] = a * v
+    p["weights"][:] = w.ravel()
+    b = np.full(125, -10.0, np.float32)
+    b[4] = -a * mid
+    b[:25][5:] = 0
+    b[5 + 11] = 8
+    for anchor in range(5):
+        b[anchor * 25:anchor * 25 + 4] = 0
+    p["biases"][:] = b
+
+    dets = {}
+    outs = {}
+    for kernel in ("off", "int8", "float"):
+        net.ternary_kernel = kernel
+        dets[kernel] = net.detect(img, thresh=0.25)
+        outs[kernel] = (net.layer_output(last - 1).copy(), net.layer_output(last).copy())
+    err_feat = rel_err(outs["int8"][0], outs["off"][0])
+    err_out = rel_err(outs["int8"][1], outs["off"][1])
+    err_float = rel_err(outs["float"][1], outs["off"][1])
+    record_property("rel_err_int8_features", err_feat)
+    record_property("rel_err_int8_output", err_out)
+    record_property("rel_err_float_output", err_float)
+    print(f"\nternary yolov2-tiny-voc {size}x{size}: int8 vs float path, relative error "
+          f"features {err_feat:.3e}, detector input {err_out:.3e}; float kernel {err_float:.2e}; "
+          f"detections {len(dets['off'])} / {len(dets['int8'])} (k = {k})")
+    assert err_feat < 0.1 and err_out < 0.1
+    assert err_float < 1e-4
+    assert 2 <= len(dets["off"]) <= k and all(d.class_id == 11 for d in dets["off"])
+    m = dp.ternary.match_detections(dets["off"], dets["int8"])
+    assert m == len(dets["off"]) == len(dets["int8"])
+    assert dp.ternary.match_detections(dets["off"], dets["float"]) == len(dets["off"]) == len(dets["float"])
+
+    # the same through darknet_py.ternary.compare
+    wpath = tmp_path / "t.weights"
+    net.save_weights(wpath)
+    r = dp.ternary.compare(cfg, wpath, [img], kernel="int8")
+    assert r["agreement"] == 1.0 and r["matched"] == len(dets["off"]) and r["max_rel_diff"] < 0.1
