@@ -21,23 +21,17 @@ class StageRow:
     iou: float
     weights: str
     weights_bytes: int    # the .weights file
-    packed_bytes: int     # 2-bit codes for ternary weights, float32 for the rest
+    packed_bytes: int     # the packed file (darknet_py.ternary.pack): ternary weights at 1.6 bits
     min_loss: float = float("nan")
 
 
-def packed_size(cfg):
-    """Bytes of the model with ternary conv weights at 2 bits (plus one float
-    alpha per layer) and every other parameter as float32."""
-    from .network import Network
-    net = Network(cfg)
-    total = 0
-    for i, l in enumerate(net.layers):
-        for name, v in net.params(i).items():
-            if name == "weights" and l["ternary"]:
-                total += (v.size + 3) // 4 + 4
-            else:
-                total += 4 * v.size
-    return total
+def packed_size(cfg, weights):
+    """Bytes of the packed file (ternary conv weights as 5 trits per byte plus
+    their alphas, every other parameter float32)."""
+    from .ternary import pack
+    out = f"{weights}.tpk"
+    pack(cfg, weights, out)
+    return os.path.getsize(out)
 
 
 def _validate(data, cfg, weights, progress):
@@ -51,7 +45,8 @@ def _row(stage, cfg, weights, data, progress, min_loss=float("nan")):
     convs = [s for s in secs if s.name in ("convolutional", "conv")]
     nt = sum(1 for s in convs if s.get("ternary") == "1")
     m, iou = _validate(data, cfg, weights, progress)
-    return StageRow(stage, nt, len(convs), m, iou, weights, os.path.getsize(weights), packed_size(cfg), min_loss)
+    return StageRow(stage, nt, len(convs), m, iou, weights, os.path.getsize(weights), packed_size(cfg, weights),
+                    min_loss)
 
 
 def table(rows):
