@@ -322,7 +322,9 @@ static const dn_tkernels *pick(int simd)
             while (j < nc) {                                                                  \
                 int run = imin(ow - ox, nc - j);                                              \
                 const T *p = src + (size_t)oy * stride * wp + (size_t)ox * stride;            \
-                if (stride == 1) memcpy(d + j, p, sizeof(T) * (size_t)run);                   \
+                if (stride == 1 && run >= 32) memcpy(d + j, p, sizeof(T) * (size_t)run);      \
+                else if (stride == 1) /* short runs (small maps): no call */                  \
+                    for (int t = 0; t < run; ++t) d[j + t] = p[t];                            \
                 else                                                                          \
                     for (int t = 0; t < run; ++t) d[j + t] = p[(size_t)t * stride];           \
                 j += run;                                                                     \

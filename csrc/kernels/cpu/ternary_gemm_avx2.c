@@ -221,13 +221,15 @@ AVX2 static void float_block_avx2(const float *rows, size_t ldr, const dn_tlists
             int nx = pn == npan - 1 ? nx_last : NRF;
             float t[NRF];
             __m256 a[8];
-            if (!first) {
+            if (first) {
+                for (int v = 0; v < 8; ++v) a[v] = _mm256_setzero_ps();
+            } else if (nx == NRF) {
+                for (int v = 0; v < 8; ++v) a[v] = _mm256_loadu_ps(o + 8 * v);
+            } else {
                 memcpy(t, o, sizeof(float) * (size_t)nx);
                 memset(t + nx, 0, sizeof(float) * (size_t)(NRF - nx));
-            } else {
-                memset(t, 0, sizeof t);
+                for (int v = 0; v < 8; ++v) a[v] = _mm256_loadu_ps(t + 8 * v);
             }
-            for (int v = 0; v < 8; ++v) a[v] = _mm256_loadu_ps(t + 8 * v);
             for (int i = 0; i < np; ++i) {
                 const float *r = rp + (size_t)idx[i] * ldr;
                 for (int v = 0; v < 8; ++v) a[v] = _mm256_add_ps(a[v], _mm256_loadu_ps(r + 8 * v));
