@@ -19,7 +19,7 @@ cfg + 1x1 sink). Whole network: one random 416x416 image. Timing: rounds
 that run every path in turn (interleaved, so load changes on a shared
 machine hit all alike), the median over rounds of wall-clock time; the
 load average before and after is printed. Also the file sizes (.weights vs
-packed) and the peak resident memory (ru_maxrss of a subprocess per
+packed) and the peak resident memory (VmHWM of a subprocess per
 configuration that loads the network and runs 3 forwards).
 
   python3 bench/bench_ternary.py [--cfgs yolov2-tiny-voc,yolov3-tiny] [--size 416]
@@ -27,19 +27,25 @@ configuration that loads the network and runs 3 forwards).
 """
 import argparse
 import os
-import resource
-import subprocess
-import sys
-import tempfile
-import time
 
-import numpy as np
+# NumPy's own BLAS threads (only used to make inputs here) would otherwise
+# keep spinning next to the kernels being timed.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import resource  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 sys.path.insert(0, HERE)
 import darknet_py  # noqa: E402
+from darknet_py import _core, ternary  # noqa: E402
 from darknet_py.cfgfile import write_cfg  # noqa: E402
 from darknet_py.stages import conv_indices, stage_sections  # noqa: E402
 from bench_conv import conv_layers, layer_cfg, sgemm_gflops  # noqa: E402
@@ -55,18 +61,24 @@ def ternary_copy(cfg, out):
     return out
 
 
-def interleaved(paths, rounds, warmup=1):
+def interleaved(paths, rounds, warmup=1, cpu=None):
     """paths: {name: callable}. Median wall seconds per call over rounds,
-    the paths alternating within each round."""
+    the paths alternating within each round. cpu (a dict) also receives
+    the median CPU time of the calling thread (meaningful with 1 thread:
+    the kernels then run on the caller; not inflated by other processes)."""
     for fn in paths.values():
         for _ in range(warmup):
             fn()
     ts = {k: [] for k in paths}
+    cs = {k: [] for k in paths}
     for _ in range(rounds):
         for k, fn in paths.items():
-            t = time.perf_counter()
+            c, t = time.thread_time(), time.perf_counter()
             fn()
             ts[k].append(time.perf_counter() - t)
+            cs[k].append(time.thread_time() - c)
+    if cpu is not None:
+        cpu.update({k: float(np.median(v)) for k, v in cs.items()})
     return {k: float(np.median(v)) for k, v in ts.items()}
 
 
@@ -155,7 +167,7 @@ def print_layers(name, res, t, cv):
 
 
 MEM_SCRIPT = r"""
-import os, resource, sys
+import os, sys
 import numpy as np
 sys.path.insert(0, {root!r})
 kind, cfg, weights, kernel, size = sys.argv[1:6]
@@ -176,12 +188,14 @@ else:
     net = darknet_py.Network(cfg, weights, threads=1, ternary_kernel=kernel)
     for _ in range(3):
         net.forward(x)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+# VmHWM: the peak of this process image (ru_maxrss would include the
+# parent's peak, which Linux carries across fork and exec)
+print([l.split()[1] for l in open("/proc/self/status") if l.startswith("VmHWM:")][0])
 """
 
 
 def peak_rss(kind, cfg, weights, kernel, size):
-    """Peak resident set (MiB) of a fresh process doing one configuration."""
+    """Peak resident set (MiB, VmHWM) of a fresh process doing one configuration."""
     code = MEM_SCRIPT.format(root=ROOT)
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
     r = subprocess.run([sys.executable, "-c", code, kind, cfg, weights, kernel, str(size)],
@@ -218,13 +232,13 @@ def main():
           f"({args.rounds} whole-network, {args.layer_rounds} per-layer)"
           + (f"; OpenCV {cv2.__version__}" if cv2 else "") + "\n")
     print(f"load average at start: {os.getloadavg()[0]:.2f} (2 cores); ternary SIMD: "
-          f"{'AVX2' if darknet_py._core.ternary_simd() else 'portable C'}")
+          f"{'AVX2' if _core.ternary_simd() else 'portable C'}")
     gemm = {t: sgemm_gflops(t) for t in threads}
     for t in threads:
         print(f"NumPy sgemm 1024^3, {t} thread(s): {gemm[t]:.1f} GFLOPS")
     print()
 
-    summary, sizes, mems = [], [], []
+    summary, cpu_summary, sizes, mems = [], [], [], []
     for name in args.cfgs.split(","):
         cfg = name if os.path.exists(name) else os.path.join(REF, name + ".cfg")
         name = os.path.splitext(os.path.basename(cfg))[0]
@@ -232,7 +246,7 @@ def main():
         tnet = darknet_py.Network(tcfg, seed=0)
         wpath, ppath = os.path.join(tmp, name + ".weights"), os.path.join(tmp, name + ".tpk")
         tnet.save_weights(wpath)  # the ternarised .weights
-        darknet_py.ternary.pack(tcfg, wpath, ppath)
+        ternary.pack(tcfg, wpath, ppath)
         sizes.append((name, os.path.getsize(wpath), os.path.getsize(ppath)))
         tnet = darknet_py.Network(tcfg, ppath)
         fnet = darknet_py.Network(cfg, wpath)
@@ -256,7 +270,10 @@ def main():
             if cvnet is not None:
                 cv2.setNumThreads(t)
                 paths["opencv"] = cv_runner(cvnet, x, outs)
-            summary.append((name, bflop, t, interleaved(paths, args.rounds)))
+            cpu = {}
+            summary.append((name, bflop, t, interleaved(paths, args.rounds, cpu=cpu)))
+            if t == 1:
+                cpu_summary.append((name, bflop, t, cpu))
 
         if not args.no_memory:
             base = peak_rss("none", tcfg, wpath, "off", args.size)
@@ -277,13 +294,23 @@ def main():
         print(f"| {name} | {bflop:.2f} | {t} | " + " | ".join(f"{r[c] * 1e3:.1f}" for c in cols) +
               f" | {r['off'] / r['int8']:.2f}x | {r['fp32'] / r['int8']:.2f}x | {r['float'] / r['int8']:.2f}x |" +
               (f" {r['opencv'] / r['int8']:.2f}x |" if cv2 else ""))
+    if cpu_summary:
+        print("\n1 thread, CPU time of the calling thread (ms per image, median; not counting time "
+              "the process waited for a core):\n")
+        print("| network | BFLOP | threads | " + " | ".join(f"{c} ms" for c in cols) +
+              " | off / int8 | fp32 / int8 | float / int8 |" + (" opencv / int8 |" if cv2 else ""))
+        print("|" + "---|" * (3 + len(cols) + 3 + (1 if cv2 else 0)))
+        for name, bflop, t, r in cpu_summary:
+            print(f"| {name} | {bflop:.2f} | {t} | " + " | ".join(f"{r[c] * 1e3:.1f}" for c in cols) +
+                  f" | {r['off'] / r['int8']:.2f}x | {r['fp32'] / r['int8']:.2f}x | {r['float'] / r['int8']:.2f}x |" +
+                  (f" {r['opencv'] / r['int8']:.2f}x |" if cv2 else ""))
     print("\n### File sizes\n")
     print("| network | .weights bytes | packed bytes | ratio |")
     print("|---|---|---|---|")
     for name, w, p in sizes:
         print(f"| {name} | {w} | {p} | 1/{w / p:.2f} |")
     if mems:
-        print("\n### Peak resident memory (MiB, ru_maxrss of a fresh process: load, 3 forwards, 1 thread)\n")
+        print("\n### Peak resident memory (MiB, VmHWM of a fresh process: load, 3 forwards, 1 thread)\n")
         keys = list(mems[0][1])
         print("| network | " + " | ".join(keys) + " |")
         print("|---|" + "---|" * len(keys))

@@ -371,3 +371,29 @@ def test_detector_test_reads_packed(tmp_path):
     assert outs[1] == outs[0] and outs[2] == outs[0] and outs[3] == outs[0]
     r = run_darknet("detector", "test", data, cfg, packed, img, "-ternary_kernel", "int4", check=False)
     assert r.returncode == 1 and "int4" in r.stderr
+
+
+def test_detector_map_reads_packed_with_ternary_kernel(tmp_path):
+    import re
+    import subprocess
+    import sys
+    from darknet_py.cfgfile import read_cfg
+    out = tmp_path / "synth"
+    subprocess.run([sys.executable, "-m", "darknet_py", "synth-voc", str(out), "--images", "10", "--classes", "3",
+                    "--size", "96", "--no-progress"], cwd=ROOT, check=True, capture_output=True)
+    cfg = ternary_cfg(tmp_path, os.path.join(ROOT, "cfg", "yolov2-tiny-voc-small.cfg"), size=96)
+    secs = read_cfg(cfg)
+    secs[-1].set("classes", 3)
+    secs[-2].set("filters", int(secs[-1].get("num")) * 8)
+    write_cfg(secs, cfg)
+    w, packed = tmp_path / "s.weights", tmp_path / "s.tpk"
+    dp.Network(cfg, seed=2).save_weights(w)
+    dp.ternary.pack(cfg, w, packed)
+    data = str(out / "synth.data")
+    maps = {}
+    for kernel in ("off", "int8"):
+        r = run_darknet("detector", "map", data, cfg, packed, "-ternary_kernel", kernel, "-quiet")
+        maps[kernel] = float(re.search(r"\(mAP@[\d.]+\) = ([\d.]+)", r.stdout).group(1))
+    assert abs(maps["int8"] - maps["off"]) < 0.05
+    r = run_darknet("detector", "map", data, cfg, packed, "-ternary_kernel", "fast", check=False)
+    assert r.returncode == 1 and "fast" in r.stderr

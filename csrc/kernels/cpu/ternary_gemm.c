@@ -6,12 +6,13 @@
  * channel), then each channel is quantised into a zero-padded plane of
  * u = q + 128 (padding 128) of (h + 2 pad) x (w + 2 pad) bytes; (2) work
  * items (image, group, block of nc output pixels): for each block of
- * DN_TKC taps, the im2col rows of the block are gathered from the planes
+ * DN_TKB taps, the im2col rows of the block are gathered from the planes
  * (runs of bytes, no bounds checks thanks to the padding), interleaved into
- * 16-pixel panels, and every 6-filter row block of the group sweeps the
+ * 16-pixel panels, and every 6-filter row block of the item sweeps the
  * panels with the micro-kernel. With more than one tap block the int32
  * partial sums wait in a per-thread [filters][nc] buffer; the last block
- * applies the epilogue while storing.
+ * applies the epilogue while storing. Items are split by filters as well
+ * when the map is small (see int8_plan_make).
  *
  * Float driver: the same items over blocks of DN_TKCF taps gathered from a
  * zero-padded float copy of the input (the input itself when pad = 0);
@@ -31,8 +32,10 @@
 #define NCI_MAX 512        /* pixels per int8 work item */
 #define NCF_MAX 128        /* pixels per float work item */
 #define C32_MAX (1 << 20)  /* bytes of int32 partial sums per thread */
+#define B_MAX (192 << 10)  /* bytes of a packed pixel block (kcb x nc) */
 
 static inline int imin(int a, int b) { return a < b ? a : b; }
+static inline int imax(int a, int b) { return a > b ? a : b; }
 static inline int ceil_div(int a, int b) { return (a + b - 1) / b; }
 static inline int round_up(int x, int m) { return ceil_div(x, m) * m; }
 static inline size_t align64(size_t x) { return (x + 63) / 64 * 64; }
@@ -223,15 +226,13 @@ static void tile_generic(const dn_ttile *t)
     }
 }
 
-static void interleave_generic(const uint8_t *r, size_t ldr, int kc, int ncp, uint8_t *dst)
+static void interleave_generic(const uint8_t *r, size_t ldr, int ncp, uint8_t *dst, size_t pstride)
 {
-    int nq = kc / 4;
-    for (int q = 0; q < nq; ++q)
-        for (int p = 0; p < ncp / NR; ++p) {
-            uint8_t *d = dst + ((size_t)p * nq + q) * NR * 4;
-            for (int j = 0; j < NR; ++j)
-                for (int u = 0; u < 4; ++u) d[4 * j + u] = r[(size_t)(4 * q + u) * ldr + p * NR + j];
-        }
+    for (int p = 0; p < ncp / NR; ++p) {
+        uint8_t *d = dst + (size_t)p * pstride;
+        for (int j = 0; j < NR; ++j)
+            for (int u = 0; u < 4; ++u) d[4 * j + u] = r[(size_t)u * ldr + p * NR + j];
+    }
 }
 
 static float absmax_generic(const float *x, size_t n)
@@ -321,7 +322,9 @@ static const dn_tkernels *pick(int simd)
             while (j < nc) {                                                                  \
                 int run = imin(ow - ox, nc - j);                                              \
                 const T *p = src + (size_t)oy * stride * wp + (size_t)ox * stride;            \
-                if (stride == 1) memcpy(d + j, p, sizeof(T) * (size_t)run);                   \
+                if (stride == 1 && run >= 32) memcpy(d + j, p, sizeof(T) * (size_t)run);      \
+                else if (stride == 1) /* short runs (small maps): no call */                  \
+                    for (int t = 0; t < run; ++t) d[j + t] = p[t];                            \
                 else                                                                          \
                     for (int t = 0; t < run; ++t) d[j + t] = p[(size_t)t * stride];           \
                 j += run;                                                                     \
@@ -338,30 +341,42 @@ DEFINE_ROWS(rows_f32, float, 0.f)
 /* ---- int8 driver ---- */
 
 typedef struct {
-    int n, k, kp, kblocks, kcb, ngp; /* kcb: taps per block (multiple of 4, <= DN_TKC) */
-    int nc, nblk;                 /* pixels per item (multiple of NR), items per image and group */
+    int n, k, kp;                 /* pixels, taps per group, taps rounded up to 4 */
+    int kblocks, kcb;             /* tap blocks, taps per block (multiple of 4, <= DN_TKB) */
+    int nc, nblk;                 /* pixels per item (multiple of NR), pixel blocks */
+    int rpb, mblk;                /* row blocks (MR filters) per item, filter blocks per group */
     int hp, wp;
     size_t plane;                 /* bytes per padded channel plane */
-    size_t off_sx, off_pmax, off_thread, r_bytes, per_thread, total;
+    size_t off_sx, off_pmax, off_thread, r_bytes, b_bytes, per_thread, total;
 } int8_plan;
 
+/* Work items: (image, group, pixel block, filter block). Pixel blocks of
+ * up to NCI_MAX; when that leaves fewer than two items per thread (small
+ * maps: the deep layers), the filters are split too, so that each item
+ * streams only its own share of the packed weights. */
 static void int8_plan_make(const dn_conv_shape *s, int nthreads, int8_plan *p)
 {
-    int g = s->groups, ng = s->filters / g;
+    int g = s->groups, ng = s->filters / g, mb = ceil_div(ng, MR);
     p->n = s->out_h * s->out_w;
     p->k = s->c / g * s->size * s->size;
     p->kp = round_up(p->k, 4);
-    p->kblocks = ceil_div(p->kp, DN_TKC);
+    p->kblocks = ceil_div(p->kp, DN_TKB);
     p->kcb = round_up(ceil_div(p->kp, p->kblocks), 4); /* balanced blocks */
-    p->ngp = round_up(ng, MR);
-    int ncmax = NCI_MAX;
+    int jobs = s->batch * g, want = 2 * nthreads;
+    int nblk = ceil_div(p->n, NCI_MAX);
+    p->mblk = 1;
+    if (nthreads > 1 && jobs * nblk < want) p->mblk = imin(mb, ceil_div(want, jobs * nblk));
+    p->rpb = ceil_div(mb, p->mblk);
+    p->mblk = ceil_div(mb, p->rpb);
+    /* the packed block (kcb x nc bytes) should stay in L2 */
+    int ncmax = imin(NCI_MAX, imax(NR, B_MAX / p->kcb / NR * NR));
     if (p->kblocks > 1) {
-        int cap = C32_MAX / (p->ngp * 4) / NR * NR;
+        int cap = C32_MAX / (p->rpb * MR * 4) / NR * NR;
         ncmax = imin(ncmax, cap < NR ? NR : cap);
     }
-    int jobs = s->batch * g, nblk = ceil_div(p->n, ncmax);
-    int want = ceil_div(2 * nthreads, jobs);
-    if (nthreads > 1 && nblk < want) nblk = imin(want, ceil_div(p->n, NR));
+    nblk = ceil_div(p->n, ncmax);
+    if (nthreads > 1 && jobs * nblk * p->mblk < want)
+        nblk = imin(ceil_div(want, jobs * p->mblk), ceil_div(p->n, NR));
     p->nc = round_up(ceil_div(p->n, nblk), NR);
     p->nblk = ceil_div(p->n, p->nc);
     p->hp = s->h + 2 * s->pad;
@@ -370,8 +385,9 @@ static void int8_plan_make(const dn_conv_shape *s, int nthreads, int8_plan *p)
     p->off_sx = align64((size_t)s->batch * s->c * p->plane);
     p->off_pmax = p->off_sx + align64(sizeof(float) * 2 * (size_t)s->batch);
     p->off_thread = p->off_pmax + align64(sizeof(float) * (size_t)s->batch * s->c);
-    p->r_bytes = align64((size_t)p->kcb * p->nc);
-    p->per_thread = 2 * p->r_bytes + (p->kblocks > 1 ? align64((size_t)p->ngp * p->nc * 4) : 0);
+    p->r_bytes = align64((size_t)4 * p->nc);
+    p->b_bytes = align64((size_t)p->kcb * p->nc);
+    p->per_thread = p->r_bytes + p->b_bytes + (p->kblocks > 1 ? align64((size_t)p->rpb * MR * p->nc * 4) : 0);
     p->total = p->off_thread + (size_t)nthreads * p->per_thread;
 }
 
@@ -435,15 +451,19 @@ static void int8_item(void *ctx, int it, int tid)
     const int8_plan *p = j->p;
     const dn_tweights *w = j->w;
     const int g = s->groups, ng = s->filters / g, cg = s->c / g;
-    const int jb = it % p->nblk, gi = it / p->nblk % g, b = it / p->nblk / g;
+    const int mk = it % p->mblk, jb = it / p->mblk % p->nblk, gi = it / p->mblk / p->nblk % g;
+    const int b = it / p->mblk / p->nblk / g;
     const int n0 = jb * p->nc, nc = imin(p->nc, p->n - n0), ncp = round_up(nc, NR);
+    const int r0 = mk * p->rpb, r1 = imin(w->mb, r0 + p->rpb);
     uint8_t *R = j->scratch + p->off_thread + (size_t)tid * p->per_thread, *Bp = R + p->r_bytes;
-    int32_t *C32 = (int32_t *)(Bp + p->r_bytes);
+    int32_t *C32 = (int32_t *)(Bp + p->b_bytes);
     const uint8_t *planes = j->scratch + ((size_t)b * s->c + (size_t)gi * cg) * p->plane;
     for (int k0 = 0; k0 < p->kp; k0 += p->kcb) {
         int kc = imin(p->kcb, p->kp - k0);
-        rows_u8(planes, s, p->hp, p->wp, k0, kc, p->k, n0, nc, ncp, R);
-        j->K->interleave(R, (size_t)ncp, kc, ncp, Bp);
+        for (int q = 0; q < kc / 4; ++q) { /* 4 im2col rows at a time, interleaved into the panels */
+            rows_u8(planes, s, p->hp, p->wp, k0 + 4 * q, 4, p->k, n0, nc, ncp, R);
+            j->K->interleave(R, (size_t)ncp, ncp, Bp + (size_t)q * NR * 4, (size_t)kc * NR);
+        }
         dn_ttile t;
         memset(&t, 0, sizeof t);
         t.kgc = kc / 4;
@@ -453,21 +473,21 @@ static void int8_item(void *ctx, int it, int tid)
         t.ldo = (size_t)p->n;
         t.sx = j->sx ? j->sx[b] : 1.f;
         t.act = j->ep ? j->ep->act : DN_ACT_LINEAR;
-        /* a 16-pixel panel (kc*16 bytes) stays in L1 while the filters' row
-         * blocks stream past it */
-        for (int pn = 0; pn < ncp / NR; ++pn) {
-            t.b = Bp + (size_t)pn * kc * NR;
-            t.nr = imin(NR, nc - pn * NR);
-            for (int r = 0; r < w->mb; ++r) {
-                int f0 = r * MR, f = gi * ng + f0;
-                t.mr = imin(MR, ng - f0);
-                t.a = w->a + ((size_t)(gi * w->mb + r) * w->kg + k0 / 4) * MR * 4;
-                t.corr = w->corr + (size_t)(gi * w->mb + r) * MR;
-                if (j->ep) {
-                    t.scale = j->ep->scale + f;
-                    t.shift = j->ep->shift ? j->ep->shift + f : NULL;
-                }
-                t.c32 = p->kblocks > 1 ? C32 + (size_t)f0 * ncp + pn * NR : NULL;
+        /* the A panel of a row block (MR x kc bytes) stays in L1 while it
+         * sweeps the block's pixel panels (kc x ncp bytes, L2) */
+        for (int r = r0; r < r1; ++r) {
+            int f0 = r * MR, f = gi * ng + f0;
+            t.mr = imin(MR, ng - f0);
+            t.a = w->a + ((size_t)(gi * w->mb + r) * w->kg + k0 / 4) * MR * 4;
+            t.corr = w->corr + (size_t)(gi * w->mb + r) * MR;
+            if (j->ep) {
+                t.scale = j->ep->scale + f;
+                t.shift = j->ep->shift ? j->ep->shift + f : NULL;
+            }
+            for (int pn = 0; pn < ncp / NR; ++pn) {
+                t.b = Bp + (size_t)pn * kc * NR;
+                t.nr = imin(NR, nc - pn * NR);
+                t.c32 = p->kblocks > 1 ? C32 + (size_t)(r - r0) * MR * ncp + pn * NR : NULL;
                 size_t o = ((size_t)b * s->filters + f) * p->n + n0 + pn * NR;
                 if (j->out32) t.out32 = j->out32 + o;
                 else t.out = j->output + o;
@@ -502,7 +522,7 @@ static void int8_run(const dn_conv_shape *s, const float *input, const int8_t *x
         }
     }
     dn_parallel_for(s->batch * s->c, nthreads, plane_item, &j);
-    dn_parallel_for(s->batch * s->groups * p.nblk, nthreads, int8_item, &j);
+    dn_parallel_for(s->batch * s->groups * p.nblk * p.mblk, nthreads, int8_item, &j);
 }
 
 void dn_tconv_int8(const dn_conv_shape *s, const float *input, const dn_tweights *w,

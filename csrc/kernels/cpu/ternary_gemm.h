@@ -49,6 +49,7 @@
 #define DN_TMR 6    /* filters per int8 micro-tile (broadcast side) */
 #define DN_TNR 16   /* pixels per int8 micro-tile: two vectors of 8 pixels x 4 k bytes */
 #define DN_TKC 256  /* k per int16 accumulation block (64 groups of 4) */
+#define DN_TKB 1024 /* k per packed block (a micro-tile call): 4 int16 blocks */
 
 /* Ternary codes packed for the int8 micro-kernel. For group g, row block r
  * (filters g*ng + r*MR ... + MR-1) and k-group q (k = 4q ... 4q+3) one
@@ -124,7 +125,8 @@ void dn_tconv_float(const dn_conv_shape *s, const float *input, const dn_tlists 
 
 /* ---- per-path primitives (ternary_gemm.c: generic, ternary_gemm_avx2.c) ---- */
 
-/* One int8 micro-tile over kgc (<= DN_TKC/4) k-groups: a = MR x 4 bytes per
+/* One int8 micro-tile over kgc (<= DN_TKB/4) k-groups, summed in int16
+ * over runs of at most DN_TKC/4 k-groups, in int32 across them: a = MR x 4 bytes per
  * k-group (dn_tweights layout), b = 16 pixels x 4 bytes per k-group
  * (u = x + 128). Not last: the int32 sums are stored (first) or added to
  * c32 [MR][ldc32]. Last: acc (+ c32 unless first) - corr[i] is stored
@@ -147,9 +149,9 @@ typedef struct {
 
 typedef struct {
     void (*tile)(const dn_ttile *t);
-    /* rows [4q..4q+3] of r (kc x ldr bytes) -> panels dst[p][q][16][4] for
-     * ncp/16 panels, kc a multiple of 4. */
-    void (*interleave)(const uint8_t *r, size_t ldr, int kc, int ncp, uint8_t *dst);
+    /* 4 rows of r (stride ldr, ncp bytes each, ncp a multiple of 16) ->
+     * for each 16-pixel panel p, 16 pixels x 4 bytes at dst + p*pstride. */
+    void (*interleave)(const uint8_t *r, size_t ldr, int ncp, uint8_t *dst, size_t pstride);
     /* max|x[i]| over n floats (NaN ignored). */
     float (*absmax)(const float *x, size_t n);
     /* dst[i] = clamp(rint(x[i]*inv)) + 128 as in dn_quantize_s8_ref. */

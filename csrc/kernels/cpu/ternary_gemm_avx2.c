@@ -80,26 +80,32 @@ AVX2 static inline void store_epi32(int32_t *p, __m256i v, int n)
 
 AVX2 static void tile_avx2(const dn_ttile *t)
 {
-    __m256i z = _mm256_setzero_si256();
-    __m256i c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z;
-    __m256i c30 = z, c31 = z, c40 = z, c41 = z, c50 = z, c51 = z;
+    const __m256i one = _mm256_set1_epi16(1);
+    __m256i d[MR][2];
     const int8_t *ap = t->a;
     const uint8_t *bp = t->b;
-    for (int q = 0; q < t->kgc; ++q) {
-        __m256i b0 = _mm256_loadu_si256((const __m256i *)bp);
-        __m256i b1 = _mm256_loadu_si256((const __m256i *)(bp + 32));
-        STEP_ROW(0); STEP_ROW(1); STEP_ROW(2); STEP_ROW(3); STEP_ROW(4); STEP_ROW(5);
-        ap += MR * 4;
-        bp += NR * 4;
+    for (int q0 = 0; q0 < t->kgc; q0 += DN_TKC / 4) {
+        int qn = t->kgc - q0 < DN_TKC / 4 ? t->kgc - q0 : DN_TKC / 4;
+        __m256i z = _mm256_setzero_si256();
+        __m256i c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z;
+        __m256i c30 = z, c31 = z, c40 = z, c41 = z, c50 = z, c51 = z;
+        for (int q = 0; q < qn; ++q) {
+            __m256i b0 = _mm256_loadu_si256((const __m256i *)bp);
+            __m256i b1 = _mm256_loadu_si256((const __m256i *)(bp + 32));
+            STEP_ROW(0); STEP_ROW(1); STEP_ROW(2); STEP_ROW(3); STEP_ROW(4); STEP_ROW(5);
+            ap += MR * 4;
+            bp += NR * 4;
+        }
+        __m256i e[MR][2] = {
+            {_mm256_madd_epi16(c00, one), _mm256_madd_epi16(c01, one)},
+            {_mm256_madd_epi16(c10, one), _mm256_madd_epi16(c11, one)},
+            {_mm256_madd_epi16(c20, one), _mm256_madd_epi16(c21, one)},
+            {_mm256_madd_epi16(c30, one), _mm256_madd_epi16(c31, one)},
+            {_mm256_madd_epi16(c40, one), _mm256_madd_epi16(c41, one)},
+            {_mm256_madd_epi16(c50, one), _mm256_madd_epi16(c51, one)}};
+        for (int i = 0; i < MR; ++i)
+            for (int v = 0; v < 2; ++v) d[i][v] = q0 ? _mm256_add_epi32(d[i][v], e[i][v]) : e[i][v];
     }
-    const __m256i one = _mm256_set1_epi16(1);
-    __m256i d[MR][2] = {
-        {_mm256_madd_epi16(c00, one), _mm256_madd_epi16(c01, one)},
-        {_mm256_madd_epi16(c10, one), _mm256_madd_epi16(c11, one)},
-        {_mm256_madd_epi16(c20, one), _mm256_madd_epi16(c21, one)},
-        {_mm256_madd_epi16(c30, one), _mm256_madd_epi16(c31, one)},
-        {_mm256_madd_epi16(c40, one), _mm256_madd_epi16(c41, one)},
-        {_mm256_madd_epi16(c50, one), _mm256_madd_epi16(c51, one)}};
     if (!t->first)
         for (int i = 0; i < MR; ++i)
             for (int v = 0; v < 2; ++v)
@@ -134,24 +140,21 @@ AVX2 static void tile_avx2(const dn_ttile *t)
 }
 
 /* 4 rows x 16 pixels -> 16 pixels x 4 bytes, with byte/word unpacks. */
-AVX2 static void interleave_avx2(const uint8_t *r, size_t ldr, int kc, int ncp, uint8_t *dst)
+AVX2 static void interleave_avx2(const uint8_t *r, size_t ldr, int ncp, uint8_t *dst, size_t pstride)
 {
-    int nq = kc / 4;
-    for (int q = 0; q < nq; ++q) {
-        const uint8_t *r0 = r + (size_t)(4 * q) * ldr, *r1 = r0 + ldr, *r2 = r1 + ldr, *r3 = r2 + ldr;
-        for (int p = 0; p < ncp / NR; ++p) {
-            __m128i x0 = _mm_loadu_si128((const __m128i *)(r0 + p * NR));
-            __m128i x1 = _mm_loadu_si128((const __m128i *)(r1 + p * NR));
-            __m128i x2 = _mm_loadu_si128((const __m128i *)(r2 + p * NR));
-            __m128i x3 = _mm_loadu_si128((const __m128i *)(r3 + p * NR));
-            __m128i t0 = _mm_unpacklo_epi8(x0, x1), t1 = _mm_unpackhi_epi8(x0, x1);
-            __m128i t2 = _mm_unpacklo_epi8(x2, x3), t3 = _mm_unpackhi_epi8(x2, x3);
-            uint8_t *d = dst + ((size_t)p * nq + q) * NR * 4;
-            _mm_storeu_si128((__m128i *)d, _mm_unpacklo_epi16(t0, t2));
-            _mm_storeu_si128((__m128i *)(d + 16), _mm_unpackhi_epi16(t0, t2));
-            _mm_storeu_si128((__m128i *)(d + 32), _mm_unpacklo_epi16(t1, t3));
-            _mm_storeu_si128((__m128i *)(d + 48), _mm_unpackhi_epi16(t1, t3));
-        }
+    const uint8_t *r0 = r, *r1 = r0 + ldr, *r2 = r1 + ldr, *r3 = r2 + ldr;
+    for (int p = 0; p < ncp / NR; ++p) {
+        __m128i x0 = _mm_loadu_si128((const __m128i *)(r0 + p * NR));
+        __m128i x1 = _mm_loadu_si128((const __m128i *)(r1 + p * NR));
+        __m128i x2 = _mm_loadu_si128((const __m128i *)(r2 + p * NR));
+        __m128i x3 = _mm_loadu_si128((const __m128i *)(r3 + p * NR));
+        __m128i t0 = _mm_unpacklo_epi8(x0, x1), t1 = _mm_unpackhi_epi8(x0, x1);
+        __m128i t2 = _mm_unpacklo_epi8(x2, x3), t3 = _mm_unpackhi_epi8(x2, x3);
+        uint8_t *d = dst + (size_t)p * pstride;
+        _mm_storeu_si128((__m128i *)d, _mm_unpacklo_epi16(t0, t2));
+        _mm_storeu_si128((__m128i *)(d + 16), _mm_unpackhi_epi16(t0, t2));
+        _mm_storeu_si128((__m128i *)(d + 32), _mm_unpacklo_epi16(t1, t3));
+        _mm_storeu_si128((__m128i *)(d + 48), _mm_unpackhi_epi16(t1, t3));
     }
 }
 
@@ -218,13 +221,15 @@ AVX2 static void float_block_avx2(const float *rows, size_t ldr, const dn_tlists
             int nx = pn == npan - 1 ? nx_last : NRF;
             float t[NRF];
             __m256 a[8];
-            if (!first) {
+            if (first) {
+                for (int v = 0; v < 8; ++v) a[v] = _mm256_setzero_ps();
+            } else if (nx == NRF) {
+                for (int v = 0; v < 8; ++v) a[v] = _mm256_loadu_ps(o + 8 * v);
+            } else {
                 memcpy(t, o, sizeof(float) * (size_t)nx);
                 memset(t + nx, 0, sizeof(float) * (size_t)(NRF - nx));
-            } else {
-                memset(t, 0, sizeof t);
+                for (int v = 0; v < 8; ++v) a[v] = _mm256_loadu_ps(t + 8 * v);
             }
-            for (int v = 0; v < 8; ++v) a[v] = _mm256_loadu_ps(t + 8 * v);
             for (int i = 0; i < np; ++i) {
                 const float *r = rp + (size_t)idx[i] * ldr;
                 for (int v = 0; v < 8; ++v) a[v] = _mm256_add_ps(a[v], _mm256_loadu_ps(r + 8 * v));
