@@ -33,6 +33,7 @@
 #define NCF_MAX 128        /* pixels per float work item */
 #define C32_MAX (1 << 20)  /* bytes of int32 partial sums per thread */
 #define B_MAX (192 << 10)  /* bytes of a packed pixel block (kcb x nc) */
+#define SHARED_MAX (16 << 20) /* bytes of all packed blocks when shared */
 
 static inline int imin(int a, int b) { return a < b ? a : b; }
 static inline int imax(int a, int b) { return a > b ? a : b; }
@@ -347,13 +348,16 @@ typedef struct {
     int rpb, mblk;                /* row blocks (MR filters) per item, filter blocks per group */
     int hp, wp;
     size_t plane;                 /* bytes per padded channel plane */
-    size_t off_sx, off_pmax, off_thread, r_bytes, b_bytes, per_thread, total;
+    int shared;                   /* packed blocks made once, before the items (filter split) */
+    size_t off_sx, off_pmax, off_shared, off_thread, r_bytes, b_bytes, per_thread, total;
 } int8_plan;
 
 /* Work items: (image, group, pixel block, filter block). Pixel blocks of
  * up to NCI_MAX; when that leaves fewer than two items per thread (small
  * maps: the deep layers), the filters are split too, so that each item
- * streams only its own share of the packed weights. */
+ * streams only its own share of the packed weights; the pixel blocks are
+ * then packed once, in a first parallel pass, and shared by the items
+ * (unless they would take more than SHARED_MAX bytes). */
 static void int8_plan_make(const dn_conv_shape *s, int nthreads, int8_plan *p)
 {
     int g = s->groups, ng = s->filters / g, mb = ceil_div(ng, MR);
@@ -384,10 +388,14 @@ static void int8_plan_make(const dn_conv_shape *s, int nthreads, int8_plan *p)
     p->plane = (size_t)p->hp * p->wp;
     p->off_sx = align64((size_t)s->batch * s->c * p->plane);
     p->off_pmax = p->off_sx + align64(sizeof(float) * 2 * (size_t)s->batch);
-    p->off_thread = p->off_pmax + align64(sizeof(float) * (size_t)s->batch * s->c);
+    p->off_shared = p->off_pmax + align64(sizeof(float) * (size_t)s->batch * s->c);
     p->r_bytes = align64((size_t)4 * p->nc);
     p->b_bytes = align64((size_t)p->kcb * p->nc);
-    p->per_thread = p->r_bytes + p->b_bytes + (p->kblocks > 1 ? align64((size_t)p->rpb * MR * p->nc * 4) : 0);
+    size_t slots = (size_t)jobs * p->nblk * p->kblocks;
+    p->shared = p->mblk > 1 && slots * p->b_bytes <= SHARED_MAX;
+    p->off_thread = p->off_shared + (p->shared ? slots * p->b_bytes : 0);
+    p->per_thread = p->r_bytes + (p->shared ? 0 : p->b_bytes) +
+                    (p->kblocks > 1 ? align64((size_t)p->rpb * MR * p->nc * 4) : 0);
     p->total = p->off_thread + (size_t)nthreads * p->per_thread;
 }
 
@@ -444,26 +452,55 @@ static void plane_item(void *ctx, int it, int tid)
     }
 }
 
+/* Pack taps [k0, k0+kc) x pixels of block jb of image b, group gi into
+ * the panels Bp, gathering 4 im2col rows at a time into R. */
+static void pack_block(const int8_job *j, int b, int gi, int jb, int k0, int kc, uint8_t *R, uint8_t *Bp)
+{
+    const dn_conv_shape *s = j->s;
+    const int8_plan *p = j->p;
+    const int n0 = jb * p->nc, nc = imin(p->nc, p->n - n0), ncp = round_up(nc, NR);
+    const uint8_t *planes = j->scratch + ((size_t)b * s->c + (size_t)gi * (s->c / s->groups)) * p->plane;
+    for (int q = 0; q < kc / 4; ++q) {
+        rows_u8(planes, s, p->hp, p->wp, k0 + 4 * q, 4, p->k, n0, nc, ncp, R);
+        j->K->interleave(R, (size_t)ncp, ncp, Bp + (size_t)q * NR * 4, (size_t)kc * NR);
+    }
+}
+
+/* Shared packed block of (image, group, pixel block, tap block). */
+static uint8_t *shared_block(const int8_job *j, int b, int gi, int jb, int kb)
+{
+    const int8_plan *p = j->p;
+    size_t slot = (((size_t)b * j->s->groups + gi) * p->nblk + jb) * p->kblocks + kb;
+    return j->scratch + p->off_shared + slot * p->b_bytes;
+}
+
+static void pack_item(void *ctx, int it, int tid)
+{
+    const int8_job *j = ctx;
+    const int8_plan *p = j->p;
+    const int kb = it % p->kblocks, jb = it / p->kblocks % p->nblk, gi = it / p->kblocks / p->nblk % j->s->groups;
+    const int b = it / p->kblocks / p->nblk / j->s->groups, k0 = kb * p->kcb;
+    uint8_t *R = j->scratch + p->off_thread + (size_t)tid * p->per_thread;
+    pack_block(j, b, gi, jb, k0, imin(p->kcb, p->kp - k0), R, shared_block(j, b, gi, jb, kb));
+}
+
 static void int8_item(void *ctx, int it, int tid)
 {
     const int8_job *j = ctx;
     const dn_conv_shape *s = j->s;
     const int8_plan *p = j->p;
     const dn_tweights *w = j->w;
-    const int g = s->groups, ng = s->filters / g, cg = s->c / g;
+    const int g = s->groups, ng = s->filters / g;
     const int mk = it % p->mblk, jb = it / p->mblk % p->nblk, gi = it / p->mblk / p->nblk % g;
     const int b = it / p->mblk / p->nblk / g;
     const int n0 = jb * p->nc, nc = imin(p->nc, p->n - n0), ncp = round_up(nc, NR);
     const int r0 = mk * p->rpb, r1 = imin(w->mb, r0 + p->rpb);
     uint8_t *R = j->scratch + p->off_thread + (size_t)tid * p->per_thread, *Bp = R + p->r_bytes;
-    int32_t *C32 = (int32_t *)(Bp + p->b_bytes);
-    const uint8_t *planes = j->scratch + ((size_t)b * s->c + (size_t)gi * cg) * p->plane;
+    int32_t *C32 = (int32_t *)(Bp + (p->shared ? 0 : p->b_bytes));
     for (int k0 = 0; k0 < p->kp; k0 += p->kcb) {
         int kc = imin(p->kcb, p->kp - k0);
-        for (int q = 0; q < kc / 4; ++q) { /* 4 im2col rows at a time, interleaved into the panels */
-            rows_u8(planes, s, p->hp, p->wp, k0 + 4 * q, 4, p->k, n0, nc, ncp, R);
-            j->K->interleave(R, (size_t)ncp, ncp, Bp + (size_t)q * NR * 4, (size_t)kc * NR);
-        }
+        if (p->shared) Bp = shared_block(j, b, gi, jb, k0 / p->kcb);
+        else pack_block(j, b, gi, jb, k0, kc, R, Bp);
         dn_ttile t;
         memset(&t, 0, sizeof t);
         t.kgc = kc / 4;
@@ -522,6 +559,7 @@ static void int8_run(const dn_conv_shape *s, const float *input, const int8_t *x
         }
     }
     dn_parallel_for(s->batch * s->c, nthreads, plane_item, &j);
+    if (p.shared) dn_parallel_for(s->batch * s->groups * p.nblk * p.kblocks, nthreads, pack_item, &j);
     dn_parallel_for(s->batch * s->groups * p.nblk * p.mblk, nthreads, int8_item, &j);
 }
 
