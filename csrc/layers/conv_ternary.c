@@ -121,13 +121,17 @@ static int fold(dn_layer *l, struct dn_tcache *c, dn_epilogue *ep)
     if (!c->scale) c->scale = malloc(sizeof(float) * (size_t)n);
     if (!c->shift) c->shift = malloc(sizeof(float) * (size_t)n);
     if (!c->scale || !c->shift) return 0;
-    const float *bias = dn_layer_param(l, "biases")->data;
+    const float *bias = dn_layer_param(l, "biases")->data, *sc = NULL, *mean = NULL, *var = NULL;
+    if (p->batch_normalize) {
+        sc = dn_layer_param(l, "scales")->data;
+        mean = dn_layer_param(l, "rolling_mean")->data;
+        var = dn_layer_param(l, "rolling_variance")->data;
+    }
     for (int f = 0; f < n; ++f) {
         float a = 1.f, b = bias[f];
-        if (p->batch_normalize) {
-            a = dn_layer_param(l, "scales")->data[f] /
-                sqrtf(dn_layer_param(l, "rolling_variance")->data[f] + .000001f);
-            b = bias[f] - dn_layer_param(l, "rolling_mean")->data[f] * a;
+        if (sc) {
+            a = sc[f] / sqrtf(var[f] + .000001f);
+            b = bias[f] - mean[f] * a;
         }
         c->scale[f] = c->alpha[f] * a;
         c->shift[f] = b;

@@ -305,8 +305,9 @@ static const dn_tkernels *pick(int simd)
 
 /* Rows [k0, k0+kc) of the im2col matrix of one group for output pixels
  * [n0, n0+nc): r[kk][j] (row stride ldr) = plane[ch][oy*stride+ky][ox*stride+kx],
- * k = (ch*size + ky)*size + kx; rows past K and columns [nc, ldr) are FILL. */
-#define DEFINE_ROWS(name, T, FILL)                                                            \
+ * k = (ch*size + ky)*size + kx; rows past K and columns [nc, ldr) are FILL.
+ * SHORT(d, p, run) copies a stride-1 run shorter than 32 elements. */
+#define DEFINE_ROWS(name, T, FILL, SHORT)                                                     \
     static void name(const T *planes, const dn_conv_shape *s, int hp, int wp, int k0, int kc, \
                      int K, int n0, int nc, int ldr, T *r)                                   \
     {                                                                                         \
@@ -324,8 +325,7 @@ static const dn_tkernels *pick(int simd)
                 int run = imin(ow - ox, nc - j);                                              \
                 const T *p = src + (size_t)oy * stride * wp + (size_t)ox * stride;            \
                 if (stride == 1 && run >= 32) memcpy(d + j, p, sizeof(T) * (size_t)run);      \
-                else if (stride == 1) /* short runs (small maps): no call */                  \
-                    for (int t = 0; t < run; ++t) d[j + t] = p[t];                            \
+                else if (stride == 1) SHORT(d + j, p, run);                                   \
                 else                                                                          \
                     for (int t = 0; t < run; ++t) d[j + t] = p[(size_t)t * stride];           \
                 j += run;                                                                     \
@@ -336,8 +336,18 @@ static const dn_tkernels *pick(int simd)
         }                                                                                     \
     }
 
-DEFINE_ROWS(rows_u8, uint8_t, 128)
-DEFINE_ROWS(rows_f32, float, 0.f)
+/* Bytes: always copy 32 (small maps give runs of 13 or 26 pixels). The
+ * planes and the row buffer have 64 bytes of slack for the over-read and
+ * over-write; what is written past the run is overwritten by the next run,
+ * the next row or the fill, since rows are written in order. */
+#define SHORT_U8(d, p, run) memcpy((d), (p), 32)
+#define SHORT_F32(d, p, run)                                  \
+    do {                                                      \
+        for (int t_ = 0; t_ < (run); ++t_) (d)[t_] = (p)[t_]; \
+    } while (0)
+
+DEFINE_ROWS(rows_u8, uint8_t, 128, SHORT_U8)
+DEFINE_ROWS(rows_f32, float, 0.f, SHORT_F32)
 
 /* ---- int8 driver ---- */
 
@@ -386,10 +396,10 @@ static void int8_plan_make(const dn_conv_shape *s, int nthreads, int8_plan *p)
     p->hp = s->h + 2 * s->pad;
     p->wp = s->w + 2 * s->pad;
     p->plane = (size_t)p->hp * p->wp;
-    p->off_sx = align64((size_t)s->batch * s->c * p->plane);
+    p->off_sx = align64((size_t)s->batch * s->c * p->plane + 64);
     p->off_pmax = p->off_sx + align64(sizeof(float) * 2 * (size_t)s->batch);
     p->off_shared = p->off_pmax + align64(sizeof(float) * (size_t)s->batch * s->c);
-    p->r_bytes = align64((size_t)4 * p->nc);
+    p->r_bytes = align64((size_t)4 * p->nc + 64);
     p->b_bytes = align64((size_t)p->kcb * p->nc);
     size_t slots = (size_t)jobs * p->nblk * p->kblocks;
     p->shared = p->mblk > 1 && slots * p->b_bytes <= SHARED_MAX;

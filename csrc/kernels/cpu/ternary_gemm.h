@@ -169,7 +169,8 @@ typedef struct {
 } dn_tkernels;
 
 extern const dn_tkernels dn_tkernels_generic;
-/* NULL when the AVX2 kernels are not compiled in. */
+/* The AVX2 primitives; NULL when they are not compiled in or the CPU
+ * lacks AVX2 (__builtin_cpu_supports). */
 const dn_tkernels *dn_tkernels_avx2(void);
 
 #endif
