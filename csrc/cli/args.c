@@ -48,6 +48,11 @@ float cli_float(int *argc, char **argv, const char *name, float def)
     return v ? (float)atof(v) : def;
 }
 
+const char *const cli_voc_names[20] = {
+    "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
+    "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa",
+    "train", "tvmonitor"};
+
 int cli_fail(const char *what)
 {
     fprintf(stderr, "darknet: %s: %s\n", what, dn_last_error());

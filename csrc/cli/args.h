@@ -9,6 +9,8 @@ float cli_float(int *argc, char **argv, const char *name, float def);
 const char *cli_str(int *argc, char **argv, const char *name, const char *def);
 /* Print "darknet: <what>: <dn_last_error()>" and return 1. */
 int cli_fail(const char *what);
+/* The 20 PASCAL VOC class names, used when a 20-class model has no .names file. */
+extern const char *const cli_voc_names[20];
 
 int cmd_detector(int argc, char **argv);
 /* detector map | valid | recall (validate.c); sub is argv[2]. */

@@ -11,11 +11,6 @@
 #include <string.h>
 #include <time.h>
 
-static const char *const voc_names[] = {
-    "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
-    "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa",
-    "train", "tvmonitor"};
-
 static double now(void)
 {
     struct timespec t;
@@ -30,7 +25,7 @@ static const char **names_for(const dn_data *d, int n)
     const char **names = calloc((size_t)n + 1, sizeof(char *));
     for (int i = 0; names && i < n; ++i) {
         if (d->names && i < d->nnames) names[i] = d->names[i];
-        else if (n == 20 && !d->names) names[i] = voc_names[i];
+        else if (n == 20 && !d->names) names[i] = cli_voc_names[i];
     }
     return names;
 }

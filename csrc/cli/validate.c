@@ -11,17 +11,12 @@
 #include <string.h>
 #include <time.h>
 
-static const char *const voc_names[] = {
-    "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
-    "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa",
-    "train", "tvmonitor"};
-
 /* Class names: the .data file's, else VOC's for a 20-class detector. */
 static const char *const *class_names(const dn_data *d, int classes, int *n)
 {
     if (d->names) { *n = d->nnames; return (const char *const *)d->names; }
     *n = classes == 20 ? 20 : 0;
-    return classes == 20 ? voc_names : NULL;
+    return classes == 20 ? cli_voc_names : NULL;
 }
 
 static double now(void)
