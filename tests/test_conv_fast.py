@@ -182,3 +182,17 @@ def test_weights_change_between_forwards(make_cfg, rng, monkeypatch, tmp_path):
     p = net.params(0)
     p["scales"][:] *= 2.0             # BN params are read every forward
     check(net, x)
+
+
+def test_winograd_cache_notices_negated_weights(make_cfg, rng, monkeypatch):
+    """The weight hash must change when every weight flips sign."""
+    monkeypatch.setenv("DN_CONV_ALGO", "winograd")
+    cfg = make_cfg({"width": 16, "height": 16, "channels": 8},
+                   ("convolutional", {"filters": 8, "size": 3, "pad": 1, "activation": "linear"}))
+    net = dp.Network(cfg)
+    net.params(0)["biases"][:] = 0
+    x = rng.random((1, 8, 16, 16), dtype=np.float32)
+    y1 = net.forward(x).copy()
+    w = net.params(0)["weights"]
+    w[:] = -w
+    np.testing.assert_allclose(net.forward(x), -y1, rtol=1e-4, atol=1e-4)

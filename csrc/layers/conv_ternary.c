@@ -5,7 +5,7 @@
  * filter (dn_ternarize_groups of the float weights, so exactly the values
  * the float path multiplies by), packed for the kernel in use (int8 panels
  * or the float kernel's tap lists). It is remade when the weights' pointer
- * or content hash (dn_ternary_hash, one read of the weights per forward)
+ * or content hash (dn_checksum_floats, one read of the weights per forward)
  * changes, as the Winograd cache of conv.c is: writes through
  * Network.params() views, load_weights and training are all noticed.
  *
@@ -19,6 +19,7 @@
 #include "conv.h"
 #include "../kernels/cpu/parallel.h"
 #include "../kernels/cpu/ternary_gemm.h"
+#include "../kernels/cpu/conv_fast.h"
 #include "../kernels/ref/ternary.h"
 
 #include <math.h>
@@ -27,7 +28,7 @@
 
 struct dn_tcache {
     const float *src;         /* weights the codes were made from */
-    uint64_t sum;             /* their dn_ternary_hash */
+    uint64_t sum;             /* their dn_checksum_floats */
     int valid;
     int8_t *codes;            /* [filters][k] */
     float *alpha;             /* [filters] */
@@ -91,7 +92,7 @@ static int refresh_codes(dn_layer *l, struct dn_tcache *c)
 {
     const dn_conv *p = l->priv;
     const dn_param *w = dn_layer_param(l, "weights");
-    uint64_t sum = dn_ternary_hash(w->data, w->n);
+    uint64_t sum = dn_checksum_floats(w->data, w->n);
     if (c->valid && c->src == w->data && c->sum == sum) return 1;
     c->valid = 0;
     drop_packed(c);

@@ -19,6 +19,7 @@
  * partial sums wait in the output.
  */
 #include "ternary_gemm.h"
+#include "conv_fast.h"
 #include "../ref/ternary_gemm_ref.h"
 #include "parallel.h"
 
@@ -167,7 +168,7 @@ static void hash_item(void *ctx, int it, int tid)
     for (size_t ci = c0; ci < c1; ++ci) j->part[tid] += hash_chunk(j->x, j->n, ci);
 }
 
-uint64_t dn_ternary_hash(const float *x, size_t n)
+uint64_t dn_checksum_floats(const float *x, size_t n)
 {
     hash_job j;
     memset(&j, 0, sizeof j);

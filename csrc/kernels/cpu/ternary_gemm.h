@@ -92,12 +92,6 @@ typedef struct {
 int dn_tlists_init(dn_tlists *l, const int8_t *codes, int filters, int groups, int k);
 void dn_tlists_free(dn_tlists *l);
 
-/* Content hash of n floats (bit patterns) to notice changed weights: per
- * 32-bit lane h = (h ^ x) * M, h ^= h >> 15, so that every bit of every
- * word reaches the whole state (dn_checksum_floats, a plain h*M + x per
- * lane, does not notice an even number of sign flips in a lane, e.g.
- * negated weights). Fixed chunks, summed: independent of the threads. */
-uint64_t dn_ternary_hash(const float *x, size_t n);
 
 /* 1 when the AVX2 kernels are compiled in and the CPU has AVX2. */
 int dn_ternary_simd_available(void);
