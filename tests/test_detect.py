@@ -533,6 +533,63 @@ def test_nms_ignores_zero_objectness(lib):
     assert order[-1] == 0
 
 
+def darknet_nms_sort(boxes, objs, probs, thresh):
+    """Darknet's do_nms_sort in NumPy: zero objectness to the end, then per
+    class a full sort (ties: decode order) and every pair compared."""
+    probs = np.array(probs, np.float32)
+    order = list(range(len(objs)))
+    total = len(order)
+    i = 0
+    while i < total:
+        if objs[order[i]] == 0:
+            total -= 1
+            order[i], order[total] = order[total], order[i]
+        else:
+            i += 1
+
+    def iou(a, b):
+        a = np.float32(a)
+        b = np.float32(b)
+        def overlap(x1, w1, x2, w2):
+            l1, l2 = x1 - w1 / np.float32(2), x2 - w2 / np.float32(2)
+            r1, r2 = x1 + w1 / np.float32(2), x2 + w2 / np.float32(2)
+            return min(r1, r2) - max(l1, l2)
+        w, h = overlap(a[0], a[2], b[0], b[2]), overlap(a[1], a[3], b[1], b[3])
+        inter = np.float32(0) if w < 0 or h < 0 else w * h
+        union = a[2] * a[3] + b[2] * b[3] - inter
+        return inter / union if union > 0 else 0
+
+    for k in range(probs.shape[1]):
+        head = sorted(order[:total], key=lambda r: (-probs[r, k], r))
+        order[:total] = head
+        for a in range(total):
+            if probs[head[a], k] == 0:
+                continue
+            for b in range(a + 1, total):
+                if iou(boxes[head[a]], boxes[head[b]]) > thresh:
+                    probs[head[b], k] = 0
+    return probs, order
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_nms_equals_darknet_reference(lib, seed):
+    """Random boxes in clusters, sparse and tied probabilities, zero
+    objectness: the same probabilities and the same final order as Darknet's
+    all-pairs do_nms_sort."""
+    rng = np.random.default_rng(seed)
+    n, classes = int(rng.integers(1, 60)), int(rng.integers(1, 6))
+    centres = rng.uniform(0, 100, (4, 2))
+    xy = centres[rng.integers(0, 4, n)] + rng.normal(0, 6, (n, 2))
+    boxes = np.c_[xy, rng.uniform(5, 30, (n, 2))].astype(np.float32)
+    probs = rng.choice([0, 0, 0.25, 0.5, 0.7], (n, classes)) * (rng.random((n, classes)) < 0.7)
+    probs = np.where(rng.random((n, classes)) < 0.5, probs, rng.random((n, classes))).astype(np.float32)
+    objs = (rng.random(n) > 0.15).astype(np.float32)
+    want, want_order = darknet_nms_sort(boxes, objs, probs, 0.45)
+    got, got_order = run_nms(lib, [tuple(map(float, b)) for b in boxes], objs.tolist(), probs, 0.45)
+    np.testing.assert_array_equal(got, want)
+    assert got_order[:int(objs.sum())] == want_order[:int(objs.sum())]
+
+
 def test_nms_through_decoding(make_cfg):
     """Two anchors of one cell predict nearly the same box: NMS keeps one."""
     cfg = make_cfg({"width": 1, "height": 1, "channels": 12},

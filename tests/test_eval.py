@@ -202,6 +202,9 @@ def test_cli_map_python_validate_and_evaluate_agree(synth):
     args = ("-iou_thresh", "0.25", "-thresh", "0.15")
     out = run_darknet("detector", "map", synth["data"], synth["cfg"], synth["weights"], *args).stdout
     cli = parse_map_output(out)
+    t = re.search(r"Total Detection Time: \d+ Seconds \(images and network ([\d.]+) s, decoding, NMS, "
+                  r"matching and AP ([\d.]+) s = ([\d.]+)%\)", out)
+    assert t and float(t[1]) > 0 and 0 < float(t[3]) < 100
     r = dn.validate(synth["data"], synth["cfg"], synth["weights"], iou_thresh=.25, thresh=.15,
                     progress=False, return_detections=True)
     assert r.tp > 0 and 0 < r.map < 1
@@ -313,6 +316,8 @@ def test_end_to_end_numbers_are_valid_and_repeatable(synth, capsys):
             assert 0 <= v <= 1
     assert a.table() == b.table() and a.map == b.map
     assert "img" in capsys.readouterr().err  # the tqdm bar
+    for r in (a, b):  # where the time went: both parts measured
+        assert r.seconds["network"] > 0 and r.seconds["eval"] > 0
     # python -m darknet_py map prints the same table
     from darknet_py.__main__ import main
     assert main(["map", synth["data"], synth["cfg"], synth["weights"], "--no-progress"]) == 0

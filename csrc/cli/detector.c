@@ -9,14 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
 
 /* Class names for n classes: from the .data file, else VOC's for 20 classes;
  * entries without a name are NULL (printed as the class number). */
@@ -38,15 +30,15 @@ static int test_one(dn_network *net, const dn_data *data, const char *path, floa
     dn_network_input_shape(net, &b, &c, &h, &w);
     if (dn_image_load(&im, path, 3) != DN_OK) return cli_fail("detector test");
     if (dn_image_letterbox(&im, w, h, &sized) != DN_OK) { dn_image_free(&im); return cli_fail("detector test"); }
-    double t0 = now();
+    double t0 = dn_seconds();
     dn_status st = dn_network_forward(net, sized.data);
-    double t1 = now();
+    double t1 = dn_seconds();
     dn_image_free(&sized);
     dn_detections dets;
     if (st == DN_OK) st = dn_network_detections(net, 0, im.w, im.h, thresh, 1, 0, &dets);
+    if (st == DN_OK && nms > 0 && (st = dn_nms_sort(&dets, nms)) != DN_OK) dn_detections_free(&dets);
     if (st != DN_OK) { dn_image_free(&im); return cli_fail("detector test"); }
     printf("%s: Predicted in %f seconds.\n", path, t1 - t0);
-    if (nms > 0) dn_nms_sort(&dets, nms);
     const char **names = names_for(data, dets.classes);
     for (int i = 0; names && i < dets.n; ++i) {
         const dn_detection *d = &dets.dets[i];

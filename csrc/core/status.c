@@ -1,9 +1,11 @@
-/* status.c: error and warning reporting. The last error message is kept per
- * thread; warnings go to a replaceable sink (stderr by default). */
+/* status.c: error and warning reporting, and the clock. The last error
+ * message is kept per thread; warnings go to a replaceable sink (stderr by
+ * default). */
 #include "internal.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
+#include <time.h>
 
 static _Thread_local char last_error[1024];
 static dn_warning_fn warn_fn;
@@ -49,4 +51,11 @@ void *dn_calloc(size_t n, size_t size)
     void *p = calloc(n ? n : 1, size ? size : 1);
     if (!p) dn_error(DN_ERR_NOMEM, "out of memory allocating %zu x %zu bytes", n, size);
     return p;
+}
+
+double dn_seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
 }

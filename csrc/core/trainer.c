@@ -23,16 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #define RECAL_BATCHES 8
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
 
 /* "cfg/yolov2-voc.cfg" -> "yolov2-voc" */
 static void cfg_base(const char *cfg, char *out, size_t cap)
@@ -252,7 +244,7 @@ dn_status dn_train(const dn_train_opts *o, dn_train_result *r)
             t.images = p;
             cap = need;
         }
-        double t0 = now();
+        double t0 = dn_seconds();
         if ((st = dn_loader_next(t.loader, net->w, net->h, t.images, t.truth)) != DN_OK) break;
         float loss;
         if ((st = dn_network_train_step(net, t.images, t.truth, net->hp.batch, t.max_boxes, &loss)) != DN_OK) break;
@@ -264,7 +256,7 @@ dn_status dn_train(const dn_train_opts *o, dn_train_result *r)
             if ((st = evaluate_map(&t, o, r, iteration, &map)) != DN_OK) break;
             if (!o->quiet) printf("mAP@0.5 at iteration %d: %.4f (best %.4f)\n", iteration, map, r->best_map);
         }
-        dn_train_stats s = {iteration, loss, avg, dn_network_learning_rate(net), now() - t0,
+        dn_train_stats s = {iteration, loss, avg, dn_network_learning_rate(net), dn_seconds() - t0,
                             net->seen, net->w, net->h, dn_loader_skipped(t.loader), map};
         if (!o->quiet)
             printf("%d: %f, %f avg, %f rate, %lf seconds, %llu images\n", iteration, loss, avg,

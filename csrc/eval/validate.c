@@ -156,6 +156,7 @@ typedef struct {
     dn_network *net;
     int classes;
     const char *list;
+    double seconds_network, seconds_eval;  /* see dn_eval_result */
 } run_state;
 
 static void run_close(run_state *r)
@@ -197,6 +198,7 @@ typedef dn_status (*sink_fn)(const dn_valid_image *im, void *ctx);
 static dn_status run_image(run_state *r, const dn_validate_opts *o, int index, sink_fn sink, void *ctx)
 {
     const char *path = r->paths[index];
+    double t0 = dn_seconds();
     int b, c, h, w;
     dn_network_input_shape(r->net, &b, &c, &h, &w);
     dn_image im, sized;
@@ -206,6 +208,7 @@ static dn_status run_image(run_state *r, const dn_validate_opts *o, int index, s
     if (st != DN_OK) { dn_image_free(&im); return st; }
     st = dn_network_forward(r->net, sized.data);
     dn_image_free(&sized);
+    double t1 = dn_seconds();
     dn_detections dets;
     memset(&dets, 0, sizeof dets);
     if (st == DN_OK) st = dn_network_detections(r->net, 0, im.w, im.h, o->det_thresh, o->letterbox, 0, &dets);
@@ -214,7 +217,7 @@ static dn_status run_image(run_state *r, const dn_validate_opts *o, int index, s
     int nentries = 0, ntruth = 0;
     if (st == DN_OK && o->nms > 0) {
         if (o->nms_objectness) nms_objectness(&dets, o->nms);
-        else dn_nms_sort(&dets, o->nms);
+        else st = dn_nms_sort(&dets, o->nms);
     }
     if (st == DN_OK) {
         size_t cnt = 0;
@@ -233,6 +236,8 @@ static dn_status run_image(run_state *r, const dn_validate_opts *o, int index, s
     if (st == DN_OK) {
         dn_valid_image v = {index, r->npaths, path, im.w, im.h, &dets, entries, nentries, truth, ntruth};
         if (sink) st = sink(&v, ctx);
+        r->seconds_network += t1 - t0;
+        r->seconds_eval += dn_seconds() - t1;
         if (st == DN_OK && o->on_image && o->on_image(&v, o->image_user))
             st = dn_error(DN_ERR_STATE, "validate: stopped by the image callback after %d of %d images",
                           index + 1, r->npaths);
@@ -273,8 +278,11 @@ dn_status dn_validate(const dn_validate_opts *o, dn_eval_result *out)
     if (out) st = dn_evaluator_init(&ev, r.classes);
     if (st == DN_OK) st = run_all(&r, o, out ? to_evaluator : NULL, ev);
     if (st == DN_OK && out) {
+        double t = dn_seconds();
         st = dn_evaluator_compute(ev, &o->eval, out);
         out->images = r.npaths;
+        out->seconds_network = r.seconds_network;
+        out->seconds_eval = r.seconds_eval + dn_seconds() - t;
     }
     dn_evaluator_free(ev);
     run_close(&r);

@@ -31,6 +31,8 @@ typedef enum {
 
 const char *dn_last_error(void);
 const char *dn_status_name(dn_status s);
+/* A monotonic clock in seconds (for timing runs). */
+double dn_seconds(void);
 /* Warnings (e.g. unused cfg options) go to this sink; default prints to stderr.
  * Pass NULL to restore the default. */
 typedef void (*dn_warning_fn)(const char *msg, void *user);
@@ -185,8 +187,9 @@ dn_status dn_network_detections(dn_network *net, int b, int img_w, int img_h,
                                 float thresh, int letterbox, int relative,
                                 dn_detections *out);
 void dn_detections_free(dn_detections *d);
-/* Darknet's per-class sort NMS: suppressed probabilities are set to 0. */
-void dn_nms_sort(dn_detections *d, float iou_thresh);
+/* Darknet's per-class sort NMS: suppressed probabilities are set to 0 and
+ * the detections end in Darknet's order. Fails only without memory. */
+dn_status dn_nms_sort(dn_detections *d, float iou_thresh);
 float dn_box_iou(dn_box a, dn_box b);
 
 /* ---- .data and .names files ---------------------------------------- */
@@ -238,6 +241,9 @@ typedef struct {
     int tp, fp, fn;            /* at opts.thresh, over all classes */
     double precision, recall, f1, avg_iou;
     dn_eval_opts opts;
+    /* dn_validate only: seconds spent loading images and in the network's
+     * forward, and in everything else (decoding, NMS, labels, matching, AP) */
+    double seconds_network, seconds_eval;
 } dn_eval_result;
 
 /* VOC-devkit matching: per class, detections of all images by score

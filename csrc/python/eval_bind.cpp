@@ -61,6 +61,8 @@ struct EvalResult {
         d["iou_thresh"] = r.opts.iou_thresh;
         d["thresh"] = r.opts.thresh;
         d["points"] = r.opts.points;
+        d["seconds_network"] = r.seconds_network;
+        d["seconds_eval"] = r.seconds_eval;
         py::list per_class;
         for (int c = 0; c < r.classes; ++c) {
             const dn_class_eval &e = r.per_class[c];

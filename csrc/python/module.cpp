@@ -115,7 +115,11 @@ struct Network {
     {
         dn_detections d;
         check(dn_network_detections(net, b, img_w, img_h, thresh, letterbox, relative, &d));
-        if (nms > 0) dn_nms_sort(&d, nms);
+        dn_status st = nms > 0 ? dn_nms_sort(&d, nms) : DN_OK;
+        if (st != DN_OK) {
+            dn_detections_free(&d);
+            check(st);
+        }
         py::array_t<float> boxes({d.n, 4}), obj(d.n), probs({d.n, d.classes});
         for (int i = 0; i < d.n; ++i) {
             float *bx = boxes.mutable_data(i, 0);
