@@ -58,8 +58,9 @@ class EvalResult:
     tp, fp, fn and iou (average IoU of the true positives) at `thresh`.
     detections / ground_truth: when validate(..., return_detections=True), the
     entries that were scored, in evaluate()'s format keyed by image path.
-    seconds: {"network": images loaded and forward passes, "eval": decoding,
-    NMS, labels, matching and AP} (validate() only; zeros from evaluate()).
+    seconds: {"network": images loaded and forward passes, "decode": decoding
+    and NMS, "eval": labels, matching and AP} (validate() only; zeros from
+    evaluate()).
     """
 
     def __init__(self, core_result, names, detections=None, ground_truth=None):
@@ -72,7 +73,7 @@ class EvalResult:
         self.iou = s["avg_iou"]
         self.iou_thresh, self.thresh, self.points = s["iou_thresh"], s["thresh"], s["points"]
         self.images, self.num_truth, self.num_detections = s["images"], s["truth"], s["detections"]
-        self.seconds = {"network": s["seconds_network"], "eval": s["seconds_eval"]}
+        self.seconds = {"network": s["seconds_network"], "decode": s["seconds_decode"], "eval": s["seconds_eval"]}
         self.per_class = [ClassResult(i, self.names[i] if i < len(self.names) else str(i), **p)
                           for i, p in enumerate(s["per_class"])]
         self.ap = {c.name: c.ap for c in self.per_class if c.truth > 0}

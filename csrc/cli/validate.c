@@ -88,10 +88,11 @@ int cmd_detector_valid(int argc, char **argv, const char *sub)
             else {
                 dn_eval_result_format(&r, names, nnames, text, n + 1);
                 printf("\n calculation mAP (mean average precision)...\n%s", text);
-                double rest = r.seconds_eval / (r.seconds_network + r.seconds_eval + 1e-12);
-                printf("Total Detection Time: %.0f Seconds (images and network %.1f s, decoding, NMS, "
-                       "matching and AP %.1f s = %.1f%%)\n", dn_seconds() - t0, r.seconds_network,
-                       r.seconds_eval, 100 * rest);
+                double all = r.seconds_network + r.seconds_decode + r.seconds_eval + 1e-12;
+                printf("Total Detection Time: %.0f Seconds (images and network %.1f s = %.1f%%, decoding "
+                       "and NMS %.1f s = %.1f%%, labels, matching and AP %.1f s = %.1f%%)\n",
+                       dn_seconds() - t0, r.seconds_network, 100 * r.seconds_network / all, r.seconds_decode,
+                       100 * r.seconds_decode / all, r.seconds_eval, 100 * r.seconds_eval / all);
                 free(text);
             }
             dn_eval_result_free(&r);

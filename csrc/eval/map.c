@@ -4,7 +4,7 @@
  * it is given, each tagged with its image. dn_evaluator_compute then:
  *  - groups the objects by image (counting sort: first[image] .. first[image+1]);
  *  - groups the detections by class and sorts each class once, by score
- *    descending (ties: the order they were added);
+ *    descending (ties: the order they were added; a radix sort);
  *  - walks each class's ranking, matching every detection to the same-class
  *    object of its image with the highest IoU (>= iou_thresh and free: TP;
  *    taken: FP; difficult: ignored; else FP), recording precision and recall
@@ -20,6 +20,7 @@
 
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -103,11 +104,31 @@ void dn_eval_result_free(dn_eval_result *r)
 /* A detection in a class's ranking: its score and its row. */
 typedef struct { float score; size_t row; } ranked;
 
-static int rank_compare(const void *pa, const void *pb)
+/* An unsigned key that orders scores descending (-0 counts as +0). */
+static uint32_t descending_key(float score)
 {
-    const ranked *a = pa, *b = pb;
-    if (a->score != b->score) return a->score > b->score ? -1 : 1;
-    return (a->row > b->row) - (a->row < b->row);
+    uint32_t u;
+    if (score == 0) score = 0;
+    memcpy(&u, &score, sizeof u);
+    u = (u & 0x80000000u) ? ~u : (u | 0x80000000u);  /* ascending in score */
+    return ~u;
+}
+
+/* Sorts r[0..n) by score descending; equal scores keep their order (the
+ * rows are added in order, so ties go by row). A stable LSD radix sort, 8
+ * bits a pass, through tmp (n entries): linear in n, unlike qsort, which
+ * mattered with millions of low-score detections. */
+static void sort_ranking(ranked *r, ranked *tmp, size_t n)
+{
+    for (int shift = 0; shift < 32; shift += 8) {
+        size_t count[257] = {0};
+        for (size_t i = 0; i < n; ++i) count[((descending_key(r[i].score) >> shift) & 255) + 1]++;
+        for (int b = 0; b < 256; ++b) count[b + 1] += count[b];
+        for (size_t i = 0; i < n; ++i) tmp[count[(descending_key(r[i].score) >> shift) & 255]++] = r[i];
+        ranked *t = r;
+        r = tmp;
+        tmp = t;
+    }
 }
 
 /* AP from n PR points in ranking order (rec non-decreasing); prec is made
@@ -161,11 +182,11 @@ dn_status dn_evaluator_compute(const dn_evaluator *ev, const dn_eval_opts *opts,
     size_t *first = dn_calloc((size_t)I + 1, sizeof(size_t));     /* objects of image i: by_image[first[i]..first[i+1]) */
     size_t *by_image = dn_calloc(T, sizeof(size_t));
     size_t *class_first = dn_calloc((size_t)C + 1, sizeof(size_t)); /* detections of class c: rank[class_first[c]..) */
-    ranked *rank = dn_calloc(D, sizeof(ranked));
+    ranked *rank = dn_calloc(D, sizeof(ranked)), *scratch = dn_calloc(D, sizeof(ranked));
     unsigned char *taken = dn_calloc(T, 1);
     double *prec = dn_calloc(D, sizeof(double)), *rec = dn_calloc(D, sizeof(double));
     out->per_class = dn_calloc((size_t)C, sizeof(dn_class_eval));
-    if (!first || !by_image || !class_first || !rank || !taken || !prec || !rec || !out->per_class) {
+    if (!first || !by_image || !class_first || !rank || !scratch || !taken || !prec || !rec || !out->per_class) {
         st = DN_ERR_NOMEM;
         goto done;
     }
@@ -201,7 +222,7 @@ dn_status dn_evaluator_compute(const dn_evaluator *ev, const dn_eval_opts *opts,
         dn_class_eval *ce = &out->per_class[c];
         ranked *r = rank + class_first[c];
         size_t n = class_first[c + 1] - class_first[c], counted = 0;
-        qsort(r, n, sizeof(ranked), rank_compare);
+        sort_ranking(r, scratch, n);
         ce->detections = (int)n;
         int tp = 0, fp = 0;
         double class_iou = 0;
@@ -248,7 +269,7 @@ dn_status dn_evaluator_compute(const dn_evaluator *ev, const dn_eval_opts *opts,
     out->avg_iou = ratio(iou_sum, out->tp);
 
 done:
-    free(first); free(by_image); free(class_first); free(rank); free(taken); free(prec); free(rec);
+    free(first); free(by_image); free(class_first); free(rank); free(scratch); free(taken); free(prec); free(rec);
     if (st != DN_OK) dn_eval_result_free(out);
     return st;
 }

@@ -156,7 +156,7 @@ typedef struct {
     dn_network *net;
     int classes;
     const char *list;
-    double seconds_network, seconds_eval;  /* see dn_eval_result */
+    double seconds_network, seconds_decode, seconds_eval;  /* see dn_eval_result */
 } run_state;
 
 static void run_close(run_state *r)
@@ -219,6 +219,7 @@ static dn_status run_image(run_state *r, const dn_validate_opts *o, int index, s
         if (o->nms_objectness) nms_objectness(&dets, o->nms);
         else st = dn_nms_sort(&dets, o->nms);
     }
+    double t2 = dn_seconds();
     if (st == DN_OK) {
         size_t cnt = 0;
         for (int i = 0; i < dets.n; ++i)
@@ -237,7 +238,8 @@ static dn_status run_image(run_state *r, const dn_validate_opts *o, int index, s
         dn_valid_image v = {index, r->npaths, path, im.w, im.h, &dets, entries, nentries, truth, ntruth};
         if (sink) st = sink(&v, ctx);
         r->seconds_network += t1 - t0;
-        r->seconds_eval += dn_seconds() - t1;
+        r->seconds_decode += t2 - t1;
+        r->seconds_eval += dn_seconds() - t2;
         if (st == DN_OK && o->on_image && o->on_image(&v, o->image_user))
             st = dn_error(DN_ERR_STATE, "validate: stopped by the image callback after %d of %d images",
                           index + 1, r->npaths);
@@ -282,6 +284,7 @@ dn_status dn_validate(const dn_validate_opts *o, dn_eval_result *out)
         st = dn_evaluator_compute(ev, &o->eval, out);
         out->images = r.npaths;
         out->seconds_network = r.seconds_network;
+        out->seconds_decode = r.seconds_decode;
         out->seconds_eval = r.seconds_eval + dn_seconds() - t;
     }
     dn_evaluator_free(ev);

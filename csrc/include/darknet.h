@@ -242,8 +242,9 @@ typedef struct {
     double precision, recall, f1, avg_iou;
     dn_eval_opts opts;
     /* dn_validate only: seconds spent loading images and in the network's
-     * forward, and in everything else (decoding, NMS, labels, matching, AP) */
-    double seconds_network, seconds_eval;
+     * forward, decoding its output and in NMS, and reading labels, matching
+     * and computing AP */
+    double seconds_network, seconds_decode, seconds_eval;
 } dn_eval_result;
 
 /* VOC-devkit matching: per class, detections of all images by score

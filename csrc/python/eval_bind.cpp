@@ -62,6 +62,7 @@ struct EvalResult {
         d["thresh"] = r.opts.thresh;
         d["points"] = r.opts.points;
         d["seconds_network"] = r.seconds_network;
+        d["seconds_decode"] = r.seconds_decode;
         d["seconds_eval"] = r.seconds_eval;
         py::list per_class;
         for (int c = 0; c < r.classes; ++c) {
