@@ -121,25 +121,26 @@ dn_status dn_image_save_png(const dn_image *im, const char *path)
  * sy = y*(ih-1)/(h-1). Darknet computes the last row as (1-dy)*row[iy] with
  * iy, dy from the rounded sy, which can darken it when sy rounds below ih-1;
  * here the last row takes the last source row, as the last column does. */
-static void resize_into(const dn_image *im, dn_image *out, float *part)
+static void resize_into(const dn_image *im, dn_image *out, float *part, int *ix0, int *ix1, float *fx)
 {
     int iw = im->w, ih = im->h, w = out->w, h = out->h;
     float w_scale = w > 1 ? (float)(iw - 1) / (w - 1) : 0;
     float h_scale = h > 1 ? (float)(ih - 1) / (h - 1) : 0;
+    /* Column c reads ix0, ix1 with weight fx on ix1; a column that takes the
+     * last source column reads it twice with weight 0 (the same float). */
+    for (int c = 0; c < w; ++c) {
+        float sx = c * w_scale;
+        int ix = (int)sx;
+        int last = c == w - 1 || iw == 1 || ix >= iw - 1;
+        ix0[c] = last ? iw - 1 : ix;
+        ix1[c] = last ? iw - 1 : ix + 1;
+        fx[c] = last ? 0 : sx - ix;
+    }
     for (int k = 0; k < im->c; ++k)
         for (int r = 0; r < ih; ++r) {
             const float *src = im->data + ((size_t)k * ih + r) * iw;
             float *dst = part + ((size_t)k * ih + r) * w;
-            for (int c = 0; c < w; ++c) {
-                float sx = c * w_scale;
-                int ix = (int)sx;
-                if (c == w - 1 || iw == 1 || ix >= iw - 1) {
-                    dst[c] = src[iw - 1];
-                } else {
-                    float dx = sx - ix;
-                    dst[c] = (1 - dx) * src[ix] + dx * src[ix + 1];
-                }
-            }
+            for (int c = 0; c < w; ++c) dst[c] = (1 - fx[c]) * src[ix0[c]] + fx[c] * src[ix1[c]];
         }
     for (int k = 0; k < im->c; ++k)
         for (int r = 0; r < h; ++r) {
@@ -152,8 +153,7 @@ static void resize_into(const dn_image *im, dn_image *out, float *part)
             }
             const float *p0 = part + ((size_t)k * ih + iy) * w;
             float dy = sy - iy;
-            for (int c = 0; c < w; ++c) dst[c] = (1 - dy) * p0[c];
-            for (int c = 0; c < w; ++c) dst[c] += dy * p0[w + c];
+            for (int c = 0; c < w; ++c) dst[c] = (1 - dy) * p0[c] + dy * p0[w + c];
         }
 }
 
@@ -164,13 +164,17 @@ dn_status dn_image_resize(const dn_image *im, int w, int h, dn_image *out)
     if (w <= 0 || h <= 0)
         return fail(out, im, dn_error(DN_ERR_VALUE, "resize: target size %d x %d is not positive", w, h));
     dn_image r;
-    float *part = dn_calloc((size_t)w * im->h * im->c, sizeof(float));
-    if (!part || image_alloc(&r, w, h, im->c) != DN_OK) {
+    float *part = dn_calloc((size_t)w * im->h * im->c + 2 * (size_t)w, sizeof(float));
+    int *ix = dn_calloc(2 * (size_t)w, sizeof(int));
+    if (!part || !ix || image_alloc(&r, w, h, im->c) != DN_OK) {
         free(part);
+        free(ix);
         return fail(out, im, DN_ERR_NOMEM);
     }
-    resize_into(im, &r, part);
+    float *fx = part + (size_t)w * im->h * im->c;
+    resize_into(im, &r, part, ix, ix + w, fx);
     free(part);
+    free(ix);
     *out = r;
     return DN_OK;
 }
