@@ -47,8 +47,8 @@ typedef struct {
     float *wino;              /* dn_winograd43_weights of wino_src, or NULL */
     size_t wino_cap;          /* floats allocated at wino */
     const float *wino_src;    /* weights wino was made from */
-    uint64_t wino_sum;        /* their dn_checksum_floats */
-    int wino_valid;
+    uint64_t wino_sum;        /* their dn_checksum_floats, when wino_hashed */
+    int wino_hashed, wino_valid;
     float *scratch;           /* kernel scratch when net->workspace is too small */
     size_t scratch_cap;       /* floats */
 } conv_priv;
@@ -226,7 +226,10 @@ static void conv_free_priv(dn_layer *l)
 
 void dn_conv_invalidate(dn_layer *l)
 {
-    if (l && l->ops == &dn_conv_ops && l->priv) ((conv_priv *)l->priv)->wino_valid = 0;
+    if (!l || l->ops != &dn_conv_ops || !l->priv) return;
+    conv_priv *cp = l->priv;
+    cp->wino_valid = 0;
+    cp->conv.tweights_valid = 0;
 }
 
 static float *alloc_aligned(size_t n)
@@ -280,13 +283,16 @@ static int fold_epilogue(dn_layer *l, dn_epilogue *ep)
     return 1;
 }
 
-/* U for the weights in use (float or ternary): cached, remade when they changed. */
-static const float *winograd_weights(dn_layer *l, const float *weights)
+/* U for the weights in use (float or ternary): cached, remade when they
+ * changed (hash: compare the content hash; else, in training, trust the
+ * cache until dn_conv_invalidate). */
+static const float *winograd_weights(dn_layer *l, const float *weights, int hash)
 {
     conv_priv *cp = l->priv;
     const dn_param *w = dn_layer_param(l, "weights");
-    uint64_t sum = dn_checksum_floats(weights, w->n);
-    if (cp->wino_valid && cp->wino_src == weights && cp->wino_sum == sum) return cp->wino;
+    uint64_t sum = hash ? dn_checksum_floats(weights, w->n) : 0;
+    if (cp->wino_valid && cp->wino_src == weights && (!hash || (cp->wino_hashed && cp->wino_sum == sum)))
+        return cp->wino;
     size_t n = dn_winograd43_weights_size(cp->conv.filters, l->c);
     if (n > cp->wino_cap) {
         free(cp->wino);
@@ -297,38 +303,37 @@ static const float *winograd_weights(dn_layer *l, const float *weights)
     dn_winograd43_weights(weights, cp->conv.filters, l->c, cp->wino);
     cp->wino_src = weights;
     cp->wino_sum = sum;
+    cp->wino_hashed = hash;
     cp->wino_valid = 1;
     return cp->wino;
 }
 
-/* Returns 0 (nothing written) when scratch cannot be allocated. */
-static int conv_forward_fast(dn_layer *l, dn_network *net, const float *input, conv_algo algo,
-                             const float *weights)
+int dn_conv_forward_fast(dn_layer *l, dn_network *net, const float *input, const float *weights,
+                         const dn_epilogue *ep, float *output)
 {
+    conv_algo algo = algo_from_env();
+    if (algo == ALGO_REF) return 0;
     conv_priv *cp = l->priv;
     const dn_conv *p = &cp->conv;
     dn_conv_shape s = {l->batch, l->c, l->h, l->w, p->filters, p->size, p->stride, p->pad,
                        p->groups, l->out_h, l->out_w};
-    dn_epilogue ep;
-    if (!fold_epilogue(l, &ep)) return 0;
     int nth = dn_parallel_threads();
     int wino = winograd_applies(l) && (algo == ALGO_WINOGRAD || (algo == ALGO_AUTO && winograd_pays(l)));
     int direct = !wino && direct_applies(l) && (algo == ALGO_DIRECT || (algo == ALGO_AUTO && l->c <= 4));
     if (direct) {
         float *ws = scratch(cp, net, dn_conv_direct_scratch(&s));
         if (!ws) return 0;
-        dn_conv_direct(&s, input, weights, &ep, l->output, ws, nth);
+        dn_conv_direct(&s, input, weights, ep, output, ws, nth);
     } else if (wino) {
-        const float *u = winograd_weights(l, weights);
+        const float *u = winograd_weights(l, weights, !net->train);
         float *ws = u ? scratch(cp, net, dn_winograd43_scratch(&s, nth)) : NULL;
         if (!ws) return 0;
-        dn_winograd43_forward(&s, input, u, &ep, l->output, ws, nth);
+        dn_winograd43_forward(&s, input, u, ep, output, ws, nth);
     } else {
         float *ws = scratch(cp, net, dn_conv_fast_gemm_scratch(&s, nth));
         if (!ws) return 0;
-        dn_conv_fast_gemm(&s, input, weights, &ep, l->output, ws, nth);
+        dn_conv_fast_gemm(&s, input, weights, ep, output, ws, nth);
     }
-    if (!dn_epilogue_fuses(l->act)) dn_activate(l->output, (size_t)l->batch * l->outputs, l->act);
     return 1;
 }
 
@@ -340,8 +345,11 @@ static void conv_forward(dn_layer *l, dn_network *net, const float *input)
     if (l->ternary && net->ternary_kernel != DN_TERNARY_OFF && dn_conv_forward_ternary(l, net, input)) return;
     const float *weights = dn_conv_weights(l);
     if (!weights) return;
-    conv_algo algo = algo_from_env();
-    if (algo != ALGO_REF && conv_forward_fast(l, net, input, algo, weights)) return;
+    dn_epilogue ep;
+    if (fold_epilogue(l, &ep) && dn_conv_forward_fast(l, net, input, weights, &ep, l->output)) {
+        if (!dn_epilogue_fuses(l->act)) dn_activate(l->output, (size_t)l->batch * l->outputs, l->act);
+        return;
+    }
     dn_conv_gemm(l, weights, input, net->workspace, l->output);
     conv_epilogue_inference(l);
     dn_activate(l->output, (size_t)l->batch * l->outputs, l->act);

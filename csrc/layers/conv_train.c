@@ -1,12 +1,17 @@
 /* conv_train.c: training forward and backward of the [convolutional] layer.
  *
- * Forward (training): out = W (*) input by dn_conv_gemm (im2col + GEMM,
- * weights[filters][c/groups][size][size]); then batch norm with the batch
- * statistics (batchnorm.h: 1/(N-1) variance, rolling statistics updated) or
- * + bias; then the activation.
+ * Forward (training): out = W (*) input on the fast kernels of the
+ * inference path (dn_conv_forward_fast: direct / Winograd / packed GEMM;
+ * dn_conv_gemm, im2col + GEMM, with DN_CONV_ALGO=ref),
+ * weights[filters][c/groups][size][size]; then batch norm with the batch
+ * statistics (batchnorm.h: 1/(N-1) variance, rolling statistics updated;
+ * the conv output is written straight into x_hat) or + bias (fused into
+ * the kernel's epilogue); then the activation (fused into the BN pass or
+ * the epilogue for linear/leaky/relu/relie).
  * Backward, the same list reversed, from l->delta = dL/doutput (turned in
  * place into dL/d(pre-activation), then dL/d(GEMM output)):
- *   activation gradient; bias (and scale) grads and the batch-norm backward;
+ *   activation gradient and bias (and scale) grads and the batch-norm
+ *   backward (one pass pair for the fused activations);
  *   per image and group g: dW_g += delta_g col_g^T and
  *   input_delta_g += col2im(W_g^T delta_g).
  * Training state, allocated by the first training forward at a given size:
@@ -16,6 +21,7 @@
  * released by conv.c's free_priv.
  */
 #include "../core/internal.h"
+#include "../kernels/cpu/conv_fast.h"
 #include "../kernels/cpu/gemm.h"
 #include "../kernels/cpu/im2col.h"
 #include "../kernels/ref/ternary.h"
@@ -32,17 +38,35 @@ typedef struct {
     float *z;      /* batch*outputs (swish, mish), else NULL */
 } conv_state;
 
-const float *dn_conv_weights(dn_layer *l)
+/* The TWN values of the float weights, from the cache when it is valid
+ * (hash: also compare the weights' content hash). */
+static const float *ternary_weights(dn_layer *l, int hash)
 {
     dn_conv *p = l->priv;
     dn_param *w = dn_layer_param(l, "weights");
-    if (!l->ternary) return w->data;
+    uint64_t sum = hash ? dn_checksum_floats(w->data, w->n) : 0;
+    if (p->tweights_valid && p->tweights_src == w->data && (!hash || (p->tweights_hashed && p->tweights_sum == sum)))
+        return p->tweights;
     if (!p->tweights && !(p->tweights = malloc(w->n * sizeof(float)))) {
         dn_error(DN_ERR_NOMEM, "layer %d [convolutional]: out of memory for ternary weights", l->index);
         return NULL;
     }
     dn_ternarize_groups(w->data, w->ternary_groups, w->n / (size_t)w->ternary_groups, p->tweights, NULL);
+    p->tweights_src = w->data;
+    p->tweights_sum = sum;
+    p->tweights_hashed = hash;
+    p->tweights_valid = 1;
     return p->tweights;
+}
+
+const float *dn_conv_weights(dn_layer *l)
+{
+    return l->ternary ? ternary_weights(l, 1) : dn_layer_param(l, "weights")->data;
+}
+
+const float *dn_conv_weights_train(dn_layer *l)
+{
+    return l->ternary ? ternary_weights(l, 0) : dn_layer_param(l, "weights")->data;
 }
 
 /* Forward computes the weights once; backward reuses them (for ternary
@@ -104,20 +128,33 @@ void dn_conv_forward_train(dn_layer *l, dn_network *net, const float *input)
     if (!state_reserve(l) || !state_get(l, &st)) memset(&st, 0, sizeof(st));
     const dn_conv *p = l->priv;
     size_t m = (size_t)l->batch * l->outputs;
-    int hw = l->out_h * l->out_w;
-    const float *weights = dn_conv_weights(l);
+    int hw = l->out_h * l->out_w, fuse = dn_bn_act_fuses(l->act);
+    dn_activation act = fuse ? l->act : DN_ACT_LINEAR;
+    const float *weights = dn_conv_weights_train(l);
     if (!weights) return;
-    dn_conv_gemm(l, weights, input, net->workspace, l->output);
     const float *bias = dn_layer_param(l, "biases")->data;
-    if (p->batch_normalize)
-        dn_bn_forward_train(l->output, l->batch, p->filters, hw, dn_layer_param(l, "scales")->data, bias,
-                            dn_layer_param(l, "rolling_mean")->data,
-                            dn_layer_param(l, "rolling_variance")->data, dn_bn_momentum(net), st.var,
-                            st.x_hat);
-    else
-        dn_bias_forward(l->output, l->batch, p->filters, hw, bias);
-    if (st.z) memcpy(st.z, l->output, m * sizeof(float));
-    dn_activate(l->output, m, l->act);
+    if (p->batch_normalize) {
+        /* the conv output goes straight into x_hat, normalised there in place */
+        float *raw = st.x_hat ? st.x_hat : l->output;
+        dn_epilogue ep = {NULL, NULL, DN_ACT_LINEAR};
+        if (!dn_conv_forward_fast(l, net, input, weights, &ep, raw))
+            dn_conv_gemm(l, weights, input, net->workspace, raw);
+        dn_bn_forward_train_act(raw, l->batch, p->filters, hw, dn_layer_param(l, "scales")->data, bias,
+                                dn_layer_param(l, "rolling_mean")->data,
+                                dn_layer_param(l, "rolling_variance")->data, dn_bn_momentum(net), st.var,
+                                st.x_hat, l->output, act);
+    } else {
+        dn_epilogue ep = {NULL, bias, act};
+        if (!dn_conv_forward_fast(l, net, input, weights, &ep, l->output)) {
+            dn_conv_gemm(l, weights, input, net->workspace, l->output);
+            dn_bias_forward(l->output, l->batch, p->filters, hw, bias);
+            if (fuse) dn_activate(l->output, m, l->act);
+        }
+    }
+    if (!fuse) {
+        if (st.z) memcpy(st.z, l->output, m * sizeof(float));
+        dn_activate(l->output, m, l->act);
+    }
 }
 
 /* delta[batch][filters][out_h*out_w] (dL/d GEMM output) -> weight_grad +=
@@ -163,14 +200,16 @@ void dn_conv_backward(dn_layer *l, dn_network *net, const float *input, float *i
     const dn_conv *p = l->priv;
     size_t m = (size_t)l->batch * l->outputs;
     int hw = l->out_h * l->out_w;
-    dn_gradient(l->output, st.z, m, l->act, l->delta);
+    int fuse = dn_bn_act_fuses(l->act);
+    dn_activation act = fuse ? l->act : DN_ACT_LINEAR;
+    if (!fuse) dn_gradient(l->output, st.z, m, l->act, l->delta);
     dn_param *bias = dn_layer_param(l, "biases");
     if (p->batch_normalize) {
         dn_param *scales = dn_layer_param(l, "scales");
-        dn_bn_backward(l->delta, l->batch, p->filters, hw, st.x_hat, st.var, scales->data,
-                       scales->grad, bias->grad);
+        dn_bn_backward_act(l->delta, l->output, l->batch, p->filters, hw, st.x_hat, st.var, scales->data,
+                           scales->grad, bias->grad, act);
     } else {
-        dn_bias_backward(l->delta, l->batch, p->filters, hw, bias->grad);
+        dn_bias_backward_act(l->delta, l->output, l->batch, p->filters, hw, bias->grad, act);
     }
     conv_backward_gemm(l, conv_weights(l), input, l->delta, net->workspace,
                        dn_layer_param(l, "weights")->grad, input_delta);
