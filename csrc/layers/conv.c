@@ -51,6 +51,8 @@ typedef struct {
     int wino_hashed, wino_valid;
     float *scratch;           /* kernel scratch when net->workspace is too small */
     size_t scratch_cap;       /* floats */
+    float *wt;                /* training: transposed, rotated weights for dL/dinput */
+    size_t wt_cap;            /* floats */
 } conv_priv;
 
 #define TRY(x) do { dn_status st_ = (x); if (st_ != DN_OK) return st_; } while (0)
@@ -205,10 +207,15 @@ static int direct_applies(const dn_layer *l)
  * input channels the transforms cost more than the GEMM saves. Layers with
  * few channels (the first layer) go to the direct kernel instead, where
  * packing im2col panels would cost more than the arithmetic. */
+static int winograd_pays_shape(int c, int out_h, int out_w)
+{
+    int tiles = ((out_h + 3) / 4) * ((out_w + 3) / 4);
+    return c >= 8 && 36.0 * tiles <= .6 * 9.0 * out_h * out_w;
+}
+
 static int winograd_pays(const dn_layer *l)
 {
-    int tiles = ((l->out_h + 3) / 4) * ((l->out_w + 3) / 4);
-    return l->c >= 8 && 36.0 * tiles <= .6 * 9.0 * l->out_h * l->out_w;
+    return winograd_pays_shape(l->c, l->out_h, l->out_w);
 }
 
 static void conv_free_priv(dn_layer *l)
@@ -219,6 +226,7 @@ static void conv_free_priv(dn_layer *l)
     free(cp->shift);
     free(cp->wino);
     free(cp->scratch);
+    free(cp->wt);
     free(cp->conv.train_state);
     free(cp->conv.tweights);
     dn_conv_ternary_free(l);
@@ -280,6 +288,7 @@ static int fold_epilogue(dn_layer *l, dn_epilogue *ep)
     }
     ep->shift = cp->shift;
     ep->act = dn_epilogue_fuses(l->act) ? l->act : DN_ACT_LINEAR;
+    ep->accumulate = 0;
     return 1;
 }
 
@@ -334,6 +343,68 @@ int dn_conv_forward_fast(dn_layer *l, dn_network *net, const float *input, const
         if (!ws) return 0;
         dn_conv_fast_gemm(&s, input, weights, ep, output, ws, nth);
     }
+    return 1;
+}
+
+/* wt[ch][f][ky][kx] = w[f][ch][size-1-ky][size-1-kx]. */
+typedef struct {
+    const float *w;
+    float *wt;
+    int filters, c, kk;
+} transpose_job;
+
+static void transpose_item(void *ctx, int ch, int tid)
+{
+    (void)tid;
+    const transpose_job *j = ctx;
+    for (int f = 0; f < j->filters; ++f) {
+        const float *src = j->w + ((size_t)f * j->c + ch) * j->kk;
+        float *dst = j->wt + ((size_t)ch * j->filters + f) * j->kk;
+        for (int t = 0; t < j->kk; ++t) dst[t] = src[j->kk - 1 - t];
+    }
+}
+
+int dn_conv_backward_input_fast(dn_layer *l, dn_network *net, const float *weights, const float *delta,
+                                float *input_delta)
+{
+    conv_algo algo = algo_from_env();
+    conv_priv *cp = l->priv;
+    const dn_conv *p = &cp->conv;
+    if (algo == ALGO_REF || p->stride != 1 || p->groups != 1 || p->pad > p->size - 1) return 0;
+    /* the transposed convolution: filters -> c channels, padding size-1-pad */
+    dn_conv_shape s = {l->batch, p->filters, l->out_h, l->out_w, l->c, p->size, 1, p->size - 1 - p->pad,
+                       1, l->h, l->w};
+    dn_epilogue ep = {NULL, NULL, DN_ACT_LINEAR, 1};
+    int nth = dn_parallel_threads();
+    int wino = p->size == 3 &&
+               (algo == ALGO_WINOGRAD || (algo == ALGO_AUTO && winograd_pays_shape(p->filters, l->h, l->w)));
+    if (wino) {
+        /* the forward's cache is stale after the next update anyway: reuse its buffer */
+        size_t n = dn_winograd43_weights_size(l->c, p->filters);
+        if (n > cp->wino_cap) {
+            free(cp->wino);
+            cp->wino = alloc_aligned(n);
+            cp->wino_cap = cp->wino ? n : 0;
+        }
+        cp->wino_valid = 0;
+        float *ws = cp->wino ? scratch(cp, net, dn_winograd43_scratch(&s, nth)) : NULL;
+        if (!ws) return 0;
+        dn_winograd43_weights_transposed(weights, p->filters, l->c, cp->wino);
+        dn_winograd43_forward(&s, delta, cp->wino, &ep, input_delta, ws, nth);
+        return 1;
+    }
+    size_t nw = (size_t)p->filters * l->c * p->size * p->size;
+    if (nw > cp->wt_cap) {
+        free(cp->wt);
+        cp->wt = malloc(nw * sizeof(float));
+        cp->wt_cap = cp->wt ? nw : 0;
+        if (!cp->wt) return 0;
+    }
+    float *ws = scratch(cp, net, dn_conv_fast_gemm_scratch(&s, nth));
+    if (!ws) return 0;
+    transpose_job tj = {weights, cp->wt, p->filters, l->c, p->size * p->size};
+    dn_parallel_for(l->c, nth, transpose_item, &tj);
+    dn_conv_fast_gemm(&s, delta, cp->wt, &ep, input_delta, ws, nth);
     return 1;
 }
 

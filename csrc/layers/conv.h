@@ -51,6 +51,15 @@ const float *dn_conv_weights_train(dn_layer *l);
 int dn_conv_forward_fast(dn_layer *l, dn_network *net, const float *input, const float *weights,
                          const dn_epilogue *ep, float *output);
 
+/* Training: input_delta += dL/dinput of delta = dL/d(conv output) as the
+ * transposed convolution on the fast kernels (rotated, transposed weights;
+ * Winograd for 3x3, else the packed GEMM), for stride-1 groups-1 layers
+ * with pad <= size - 1. Returns 0 (nothing done) for other layers, with
+ * DN_CONV_ALGO=ref or without memory. Leaves the forward's Winograd cache
+ * invalid (its buffer is reused). */
+int dn_conv_backward_input_fast(dn_layer *l, dn_network *net, const float *weights, const float *delta,
+                                float *input_delta);
+
 /* output[b][f][oh][ow] = sum weights * input over the layer's groups (no bias). */
 void dn_conv_gemm(const dn_layer *l, const float *weights, const float *input,
                   float *workspace, float *output);

@@ -136,7 +136,7 @@ void dn_conv_forward_train(dn_layer *l, dn_network *net, const float *input)
     if (p->batch_normalize) {
         /* the conv output goes straight into x_hat, normalised there in place */
         float *raw = st.x_hat ? st.x_hat : l->output;
-        dn_epilogue ep = {NULL, NULL, DN_ACT_LINEAR};
+        dn_epilogue ep = {NULL, NULL, DN_ACT_LINEAR, 0};
         if (!dn_conv_forward_fast(l, net, input, weights, &ep, raw))
             dn_conv_gemm(l, weights, input, net->workspace, raw);
         dn_bn_forward_train_act(raw, l->batch, p->filters, hw, dn_layer_param(l, "scales")->data, bias,
@@ -144,7 +144,7 @@ void dn_conv_forward_train(dn_layer *l, dn_network *net, const float *input)
                                 dn_layer_param(l, "rolling_variance")->data, dn_bn_momentum(net), st.var,
                                 st.x_hat, l->output, act);
     } else {
-        dn_epilogue ep = {NULL, bias, act};
+        dn_epilogue ep = {NULL, bias, act, 0};
         if (!dn_conv_forward_fast(l, net, input, weights, &ep, l->output)) {
             dn_conv_gemm(l, weights, input, net->workspace, l->output);
             dn_bias_forward(l->output, l->batch, p->filters, hw, bias);
@@ -211,6 +211,8 @@ void dn_conv_backward(dn_layer *l, dn_network *net, const float *input, float *i
     } else {
         dn_bias_backward_act(l->delta, l->output, l->batch, p->filters, hw, bias->grad, act);
     }
-    conv_backward_gemm(l, conv_weights(l), input, l->delta, net->workspace,
-                       dn_layer_param(l, "weights")->grad, input_delta);
+    const float *weights = conv_weights(l);
+    if (input_delta && dn_conv_backward_input_fast(l, net, weights, l->delta, input_delta)) input_delta = NULL;
+    conv_backward_gemm(l, weights, input, l->delta, net->workspace, dn_layer_param(l, "weights")->grad,
+                       input_delta);
 }

@@ -25,11 +25,14 @@
 
 /* Per output row (filter) m: y = act(x * scale[m] + shift[m]). scale or
  * shift NULL: 1 or 0. The activation is applied in the kernels when
- * dn_epilogue_fuses(act); otherwise the caller runs dn_activate afterwards. */
+ * dn_epilogue_fuses(act); otherwise the caller runs dn_activate afterwards.
+ * accumulate (the convolution drivers only; scale and shift NULL, act
+ * linear): y = old output + x. */
 typedef struct {
     const float *scale;
     const float *shift;
     dn_activation act;
+    int accumulate;
 } dn_epilogue;
 
 int dn_epilogue_fuses(dn_activation act);
