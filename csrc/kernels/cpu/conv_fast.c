@@ -497,3 +497,132 @@ void dn_conv_direct(const dn_conv_shape *s, const float *input, const float *wei
     dn_parallel_for(s->batch * s->c, nthreads, direct_pad_item, &j);
     dn_parallel_for(s->batch * s->out_h, nthreads, direct_item, &j);
 }
+
+/* ---- weight gradient ---- */
+
+#define WG_NB 64                       /* taps per work item (4 panels) */
+#define WG_PARTIAL_MAX (8u << 20)      /* floats of per-split partial gradients */
+
+/* Transposed im2col: dst[(t/NR)*kc*NR + pp*NR + t%NR] = column value of tap
+ * n0 + t at output pixel p0 + pp, zero for taps past K, t < round_up(nb, NR). */
+static void pack_im2col_t(const float *im, const dn_conv_shape *s, int n0, int nb, int K, int p0, int kc,
+                          float *dst)
+{
+    const int size = s->size, stride = s->stride, pad = s->pad, h = s->h, w = s->w, ow = s->out_w;
+    const int nbp = round_up(nb, NR);
+    for (int t = 0; t < nbp; ++t) {
+        float *d = dst + (size_t)(t / NR) * kc * NR + t % NR;
+        int k = n0 + t;
+        if (t >= nb || k >= K) {
+            for (int pp = 0; pp < kc; ++pp) d[(size_t)pp * NR] = 0;
+            continue;
+        }
+        int kx = k % size, ky = (k / size) % size, ch = k / (size * size);
+        const float *src = im + (size_t)ch * h * w;
+        int oy = p0 / ow, ox = p0 % ow;
+        for (int pp = 0; pp < kc;) {
+            int run = imin(ow - ox, kc - pp), iy = oy * stride + ky - pad;
+            float *dd = d + (size_t)pp * NR;
+            if (iy < 0 || iy >= h) {
+                for (int r = 0; r < run; ++r) dd[(size_t)r * NR] = 0;
+            } else {
+                const float *srow = src + (size_t)iy * w;
+                int ix = ox * stride + kx - pad;
+                for (int r = 0; r < run; ++r, ix += stride) dd[(size_t)r * NR] = (ix >= 0 && ix < w) ? srow[ix] : 0;
+            }
+            pp += run;
+            ox = 0;
+            ++oy;
+        }
+    }
+}
+
+typedef struct {
+    int K, N, nb, ntb, nsplit;
+    size_t Q, partial;   /* pixels of the whole batch; floats of the partial gradients (all splits) */
+} wgrad_plan;
+
+static void wgrad_plan_make(const dn_conv_shape *s, int nthreads, wgrad_plan *p)
+{
+    p->K = s->c / s->groups * s->size * s->size;
+    p->N = s->out_h * s->out_w;
+    p->Q = (size_t)s->batch * p->N;
+    p->nb = WG_NB;
+    if ((size_t)s->groups * ((p->K + WG_NB - 1) / WG_NB) < 2u * nthreads) p->nb = NR;
+    p->ntb = (p->K + p->nb - 1) / p->nb;
+    int items = s->groups * p->ntb, want = 4 * nthreads;
+    size_t wsize = (size_t)s->filters * p->K;
+    p->nsplit = 1;
+    if (nthreads > 1 && items < want) {
+        int ns = (want + items - 1) / items;
+        size_t blocks = (p->Q + KC - 1) / KC;
+        if ((size_t)ns > blocks) ns = (int)blocks;
+        while (ns > 1 && (size_t)ns * wsize > WG_PARTIAL_MAX) --ns;
+        p->nsplit = ns;
+    }
+    p->partial = p->nsplit > 1 ? (size_t)p->nsplit * wsize : 0;
+}
+
+size_t dn_conv_weight_grad_scratch(const dn_conv_shape *s, int nthreads)
+{
+    wgrad_plan p;
+    wgrad_plan_make(s, nthreads, &p);
+    return p.partial + (size_t)nthreads * round_up(p.nb, NR) * KC;
+}
+
+typedef struct {
+    const dn_conv_shape *s;
+    const wgrad_plan *p;
+    const float *input, *delta;
+    float *dw, *partial, *bufs;
+} wgrad_job;
+
+/* Item: (group, block of nb taps, split of the batch's pixels). */
+static void wgrad_item(void *ctx, int it, int tid)
+{
+    const wgrad_job *j = ctx;
+    const dn_conv_shape *s = j->s;
+    const wgrad_plan *p = j->p;
+    const int g = s->groups, ng = s->filters / g, cg = s->c / g, K = p->K, N = p->N;
+    int split = it % p->nsplit, tb = (it / p->nsplit) % p->ntb, gi = it / p->nsplit / p->ntb;
+    int n0 = tb * p->nb, nbk = imin(p->nb, K - n0);
+    float *C = (p->nsplit > 1 ? j->partial + (size_t)split * s->filters * K : j->dw) + (size_t)gi * ng * K + n0;
+    float *buf = j->bufs + (size_t)tid * round_up(p->nb, NR) * KC;
+    size_t q1 = p->Q * (size_t)(split + 1) / (size_t)p->nsplit;
+    for (size_t q = p->Q * (size_t)split / (size_t)p->nsplit; q < q1;) {
+        int b = (int)(q / (size_t)N), p0 = (int)(q % (size_t)N);
+        int kc = imin(KC, N - p0);
+        if ((size_t)kc > q1 - q) kc = (int)(q1 - q);
+        pack_im2col_t(j->input + ((size_t)b * s->c + (size_t)gi * cg) * s->h * s->w, s, n0, nbk, K, p0, kc, buf);
+        const float *a = j->delta + ((size_t)b * s->filters + (size_t)gi * ng) * N + p0;
+        for (int m0 = 0; m0 < ng; m0 += MC)
+            dn_gemm_block(imin(MC, ng - m0), nbk, kc, a + (size_t)m0 * N, (size_t)MR * N, (size_t)N, 1,
+                          buf, (size_t)kc * NR, C + (size_t)m0 * K, (size_t)K, 1, NULL);
+        q += (size_t)kc;
+    }
+}
+
+/* Row f of dw += the partial gradients of all splits. */
+static void wgrad_reduce(void *ctx, int f, int tid)
+{
+    (void)tid;
+    const wgrad_job *j = ctx;
+    const int K = j->p->K;
+    const size_t wsize = (size_t)j->s->filters * K;
+    float *d = j->dw + (size_t)f * K;
+    for (int sp = 0; sp < j->p->nsplit; ++sp) {
+        const float *src = j->partial + sp * wsize + (size_t)f * K;
+        for (int k = 0; k < K; ++k) d[k] += src[k];
+    }
+}
+
+void dn_conv_weight_grad(const dn_conv_shape *s, const float *input, const float *delta, float *dw,
+                         float *scratch, int nthreads)
+{
+    wgrad_plan p;
+    wgrad_plan_make(s, nthreads, &p);
+    wgrad_job j = {s, &p, input, delta, dw, scratch, scratch + p.partial};
+    if (p.partial) memset(scratch, 0, sizeof(float) * p.partial);
+    dn_parallel_for(s->groups * p.ntb * p.nsplit, nthreads, wgrad_item, &j);
+    if (p.nsplit > 1) dn_parallel_for(s->filters, nthreads, wgrad_reduce, &j);
+}
