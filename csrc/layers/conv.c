@@ -408,21 +408,6 @@ int dn_conv_backward_input_fast(dn_layer *l, dn_network *net, const float *weigh
     return 1;
 }
 
-int dn_conv_backward_weights_fast(dn_layer *l, dn_network *net, const float *input, const float *delta,
-                                  float *weight_grad)
-{
-    if (algo_from_env() == ALGO_REF) return 0;
-    conv_priv *cp = l->priv;
-    const dn_conv *p = &cp->conv;
-    dn_conv_shape s = {l->batch, l->c, l->h, l->w, p->filters, p->size, p->stride, p->pad,
-                       p->groups, l->out_h, l->out_w};
-    int nth = dn_parallel_threads();
-    float *ws = scratch(cp, net, dn_conv_weight_grad_scratch(&s, nth));
-    if (!ws) return 0;
-    dn_conv_weight_grad(&s, input, delta, weight_grad, ws, nth);
-    return 1;
-}
-
 static void conv_forward(dn_layer *l, dn_network *net, const float *input)
 {
     if (net->train) { dn_conv_forward_train(l, net, input); return; }

@@ -60,12 +60,6 @@ int dn_conv_forward_fast(dn_layer *l, dn_network *net, const float *input, const
 int dn_conv_backward_input_fast(dn_layer *l, dn_network *net, const float *weights, const float *delta,
                                 float *input_delta);
 
-/* Training: weight_grad += dL/dW for delta = dL/d(conv output), on the
- * packed-GEMM weight-gradient kernel (dn_conv_weight_grad). Returns 0
- * (nothing done) with DN_CONV_ALGO=ref or without memory. */
-int dn_conv_backward_weights_fast(dn_layer *l, dn_network *net, const float *input, const float *delta,
-                                  float *weight_grad);
-
 /* output[b][f][oh][ow] = sum weights * input over the layer's groups (no bias). */
 void dn_conv_gemm(const dn_layer *l, const float *weights, const float *input,
                   float *workspace, float *output);

@@ -212,9 +212,7 @@ void dn_conv_backward(dn_layer *l, dn_network *net, const float *input, float *i
         dn_bias_backward_act(l->delta, l->output, l->batch, p->filters, hw, bias->grad, act);
     }
     const float *weights = conv_weights(l);
-    float *weight_grad = dn_layer_param(l, "weights")->grad;
     if (input_delta && dn_conv_backward_input_fast(l, net, weights, l->delta, input_delta)) input_delta = NULL;
-    if (weight_grad && dn_conv_backward_weights_fast(l, net, input, l->delta, weight_grad)) weight_grad = NULL;
-    if (input_delta || weight_grad)
-        conv_backward_gemm(l, weights, input, l->delta, net->workspace, weight_grad, input_delta);
+    conv_backward_gemm(l, weights, input, l->delta, net->workspace, dn_layer_param(l, "weights")->grad,
+                       input_delta);
 }

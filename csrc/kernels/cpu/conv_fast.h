@@ -66,18 +66,6 @@ size_t dn_conv_fast_gemm_scratch(const dn_conv_shape *s, int nthreads);
 void dn_conv_fast_gemm(const dn_conv_shape *s, const float *input, const float *weights,
                        const dn_epilogue *ep, float *output, float *scratch, int nthreads);
 
-/* Weight gradient of a convolution (training): dw[filters][c/groups*size*size]
- * += sum over images and output pixels of delta[b][f][pixel] times the
- * im2col value of the input at that pixel and tap, i.e. dW += delta col^T
- * per image and group, with the im2col matrix packed (transposed) on the
- * fly and the sum over the whole batch kept in the cache-resident
- * gradient block. Work items: blocks of taps; when there are few, the
- * batch's pixels are split too, into partial gradients added at the end.
- * scratch: dn_conv_weight_grad_scratch(s, nthreads) floats. */
-size_t dn_conv_weight_grad_scratch(const dn_conv_shape *s, int nthreads);
-void dn_conv_weight_grad(const dn_conv_shape *s, const float *input, const float *delta, float *dw,
-                         float *scratch, int nthreads);
-
 /* Direct convolution for stride 1, groups 1 (any size and pad), meant for
  * few input channels (the first layer: c = 3), where im2col packing costs
  * more than the arithmetic: 4 filters x 24 pixels per register block over
