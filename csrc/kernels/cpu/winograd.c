@@ -68,10 +68,10 @@ size_t dn_winograd43_weights_size(int filters, int c)
     return (size_t)36 * round_up(filters, MR) * c;
 }
 
-/* t[j*ts] = (G g)[j] for the 3 values g[0], g[gs], g[2*gs]. */
-static inline void wino_g(const float *g, int gs, float *t, int ts)
+/* t[j*ts] = (G g)[j] for the 3 values g[0], g[gs], g[2*gs] (8 lanes). */
+static inline void wino_g(const v8 *g, int gs, v8 *t, int ts)
 {
-    float g0 = g[0], g1 = g[gs], g2 = g[2 * gs];
+    v8 g0 = g[0], g1 = g[gs], g2 = g[2 * gs];
     t[0] = g0 * (1.f / 4);
     t[ts] = -(g0 + g1 + g2) * (1.f / 6);
     t[2 * ts] = -(g0 - g1 + g2) * (1.f / 6);
@@ -87,34 +87,26 @@ typedef struct {
 } weights_job;
 
 /* One MR-filter panel: per channel, the 6x6 transforms of its MR filters
- * (zeros past the last filter) are stored as MR consecutive floats per xi. */
+ * at once (vector lane i = filter i, zeros past the last filter), stored as
+ * MR consecutive floats per xi. */
 static void weights_item(void *ctx, int panel, int tid)
 {
     (void)tid;
     const weights_job *j = ctx;
-    const int c = j->c, nf = j->filters, kp = round_up(nf, MR), m0 = panel * MR;
+    const int c = j->c, nf = j->filters, kp = round_up(nf, MR), m0 = panel * MR, nm = imin(MR, nf - m0);
     for (int ch = 0; ch < c; ++ch) {
-        float r[36][MR];
-        for (int i = 0; i < MR; ++i) {
-            int m = m0 + i;
-            float g[9], t[18], q[36];
-            if (m >= nf) {
-                for (int xi = 0; xi < 36; ++xi) r[xi][i] = 0;
-                continue;
-            }
-            if (j->flip) {
-                const float *w = j->weights + ((size_t)ch * nf + m) * 9;
-                for (int k = 0; k < 9; ++k) g[k] = w[8 - k];
-            } else {
-                memcpy(g, j->weights + ((size_t)m * c + ch) * 9, sizeof g);
-            }
-            for (int v = 0; v < 3; ++v) wino_g(g + v, 3, t + v, 3);      /* t = G g, 6x3 */
-            for (int k = 0; k < 6; ++k) wino_g(t + 3 * k, 1, q + 6 * k, 1); /* q = t G^T */
-            for (int xi = 0; xi < 36; ++xi) r[xi][i] = q[xi];
+        v8 g[9], t[18], q[36];
+        for (int k = 0; k < 9; ++k) g[k] = (v8){0};
+        for (int i = 0; i < nm; ++i) {
+            const float *w = j->flip ? j->weights + ((size_t)ch * nf + m0 + i) * 9
+                                     : j->weights + ((size_t)(m0 + i) * c + ch) * 9;
+            for (int k = 0; k < 9; ++k) g[k][i] = w[j->flip ? 8 - k : k];
         }
+        for (int v = 0; v < 3; ++v) wino_g(g + v, 3, t + v, 3);      /* t = G g, 6x3 */
+        for (int k = 0; k < 6; ++k) wino_g(t + 3 * k, 1, q + 6 * k, 1); /* q = t G^T */
         int c0 = ch / KCW * KCW, kcw = imin(KCW, c - c0);
         float *dst = j->u + (size_t)c0 * kp + (size_t)panel * MR * kcw + (size_t)(ch - c0) * MR;
-        for (int xi = 0; xi < 36; ++xi) memcpy(dst + (size_t)xi * kp * c, r[xi], sizeof r[xi]);
+        for (int xi = 0; xi < 36; ++xi) memcpy(dst + (size_t)xi * kp * c, &q[xi], sizeof(float) * MR);
     }
 }
 
