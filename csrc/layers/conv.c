@@ -218,6 +218,19 @@ static int winograd_pays(const dn_layer *l)
     return winograd_pays_shape(l->c, l->out_h, l->out_w);
 }
 
+/* In training the filter transform is remade at every step (the weights
+ * change), once for the forward and once for dL/dinput: it pays only when
+ * the multiplications Winograd saves per filter and channel over the batch,
+ * (9 * pixels - 36 * tiles) * batch, outweigh writing its 36 floats, which
+ * costs about as long as TRANSFORM_MACS multiply-adds of the GEMM (so at
+ * batch 1 the 13x13 layers stay on the packed GEMM). */
+#define TRANSFORM_MACS 1500.0
+static int winograd_pays_train(int batch, int out_h, int out_w)
+{
+    int tiles = ((out_h + 3) / 4) * ((out_w + 3) / 4);
+    return (9.0 * out_h * out_w - 36.0 * tiles) * batch > TRANSFORM_MACS;
+}
+
 static void conv_free_priv(dn_layer *l)
 {
     conv_priv *cp = l->priv;
@@ -327,7 +340,10 @@ int dn_conv_forward_fast(dn_layer *l, dn_network *net, const float *input, const
     dn_conv_shape s = {l->batch, l->c, l->h, l->w, p->filters, p->size, p->stride, p->pad,
                        p->groups, l->out_h, l->out_w};
     int nth = dn_parallel_threads();
-    int wino = winograd_applies(l) && (algo == ALGO_WINOGRAD || (algo == ALGO_AUTO && winograd_pays(l)));
+    int wino = winograd_applies(l) &&
+               (algo == ALGO_WINOGRAD ||
+                (algo == ALGO_AUTO && winograd_pays(l) &&
+                 (!net->train || winograd_pays_train(l->batch, l->out_h, l->out_w))));
     int direct = !wino && direct_applies(l) && (algo == ALGO_DIRECT || (algo == ALGO_AUTO && l->c <= 4));
     if (direct) {
         float *ws = scratch(cp, net, dn_conv_direct_scratch(&s));
@@ -377,7 +393,8 @@ int dn_conv_backward_input_fast(dn_layer *l, dn_network *net, const float *weigh
     dn_epilogue ep = {NULL, NULL, DN_ACT_LINEAR, 1};
     int nth = dn_parallel_threads();
     int wino = p->size == 3 &&
-               (algo == ALGO_WINOGRAD || (algo == ALGO_AUTO && winograd_pays_shape(p->filters, l->h, l->w)));
+               (algo == ALGO_WINOGRAD || (algo == ALGO_AUTO && winograd_pays_shape(p->filters, l->h, l->w) &&
+                                          winograd_pays_train(l->batch, l->h, l->w)));
     if (wino) {
         /* the forward's cache is stale after the next update anyway: reuse its buffer */
         size_t n = dn_winograd43_weights_size(l->c, p->filters);
