@@ -241,6 +241,7 @@ static void conv_free_priv(dn_layer *l)
     free(cp->scratch);
     free(cp->wt);
     free(cp->conv.train_state);
+    free(cp->conv.bwd_scratch);
     free(cp->conv.tweights);
     dn_conv_ternary_free(l);
 }

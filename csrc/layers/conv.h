@@ -15,6 +15,10 @@ typedef struct {
      * of train_floats floats, freed by conv.c's free_priv. */
     float *train_state;
     size_t train_floats;
+    /* conv_train.c: per-thread im2col columns and partial weight gradients
+     * of the batch-parallel backward (bwd_floats floats), freed by conv.c. */
+    float *bwd_scratch;
+    size_t bwd_floats;
     /* ternary=1: ternary_scale=filter gives one alpha per filter (else one
      * per layer); tweights caches the TWN values of the float weights
      * (dn_conv_weights): valid when tweights_valid and the weights are at

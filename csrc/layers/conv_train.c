@@ -24,6 +24,7 @@
 #include "../kernels/cpu/conv_fast.h"
 #include "../kernels/cpu/gemm.h"
 #include "../kernels/cpu/im2col.h"
+#include "../kernels/cpu/parallel.h"
 #include "../kernels/ref/ternary.h"
 #include "batchnorm.h"
 #include "conv.h"
@@ -157,40 +158,106 @@ void dn_conv_forward_train(dn_layer *l, dn_network *net, const float *input)
     }
 }
 
-/* delta[batch][filters][out_h*out_w] (dL/d GEMM output) -> weight_grad +=
- * delta col^T, input_delta += col2im(W^T delta), per image and group. */
-static void conv_backward_gemm(const dn_layer *l, const float *weights, const float *input,
-                               const float *delta, float *workspace, float *weight_grad,
-                               float *input_delta)
+/* Image b (all groups) of the backward GEMMs: weight_grad += delta col^T,
+ * input_delta += col2im(W^T delta); col: k*out_h*out_w floats. */
+static void backward_image(const dn_layer *l, int b, const float *weights, const float *input,
+                           const float *delta, float *col_buf, float *weight_grad, float *input_delta)
 {
     const dn_conv *p = l->priv;
     int g = p->groups, ng = p->filters / g, cg = l->c / g;
     int k = cg * p->size * p->size, hw = l->out_h * l->out_w;
     size_t img = (size_t)l->h * l->w;
     int direct = p->size == 1 && p->stride == 1 && p->pad == 0;
-    for (int b = 0; b < l->batch; ++b)
-        for (int j = 0; j < g; ++j) {
-            const float *im = input + ((size_t)b * l->c + (size_t)j * cg) * img;
-            const float *d = delta + ((size_t)b * p->filters + (size_t)j * ng) * hw;
-            const float *wj = weights + (size_t)j * ng * k;
-            if (weight_grad) {
-                const float *col = im;
-                if (!direct) {
-                    dn_im2col(im, cg, l->h, l->w, p->size, p->stride, p->pad, l->out_h, l->out_w, workspace);
-                    col = workspace;
-                }
-                dn_gemm(0, 1, ng, k, hw, 1.f, d, hw, col, hw, 1.f, weight_grad + (size_t)j * ng * k, k);
+    for (int j = 0; j < g; ++j) {
+        const float *im = input + ((size_t)b * l->c + (size_t)j * cg) * img;
+        const float *d = delta + ((size_t)b * p->filters + (size_t)j * ng) * hw;
+        const float *wj = weights + (size_t)j * ng * k;
+        if (weight_grad) {
+            const float *col = im;
+            if (!direct) {
+                dn_im2col(im, cg, l->h, l->w, p->size, p->stride, p->pad, l->out_h, l->out_w, col_buf);
+                col = col_buf;
             }
-            if (input_delta) {
-                float *id = input_delta + ((size_t)b * l->c + (size_t)j * cg) * img;
-                if (direct) {
-                    dn_gemm(1, 0, k, hw, ng, 1.f, wj, k, d, hw, 1.f, id, hw);
-                } else {
-                    dn_gemm(1, 0, k, hw, ng, 1.f, wj, k, d, hw, 0.f, workspace, hw);
-                    dn_col2im(workspace, cg, l->h, l->w, p->size, p->stride, p->pad, l->out_h, l->out_w, id);
-                }
+            dn_gemm(0, 1, ng, k, hw, 1.f, d, hw, col, hw, 1.f, weight_grad + (size_t)j * ng * k, k);
+        }
+        if (input_delta) {
+            float *id = input_delta + ((size_t)b * l->c + (size_t)j * cg) * img;
+            if (direct) {
+                dn_gemm(1, 0, k, hw, ng, 1.f, wj, k, d, hw, 1.f, id, hw);
+            } else {
+                dn_gemm(1, 0, k, hw, ng, 1.f, wj, k, d, hw, 0.f, col_buf, hw);
+                dn_col2im(col_buf, cg, l->h, l->w, p->size, p->stride, p->pad, l->out_h, l->out_w, id);
             }
         }
+    }
+}
+
+typedef struct {
+    const dn_layer *l;
+    const float *weights, *input, *delta;
+    float *weight_grad, *input_delta, *cols, *partials;
+    size_t col_floats, wsize;
+    int slots;
+} backward_job;
+
+/* Slot s: images s, s + slots, ... in order, on this thread's columns,
+ * into the weight gradient (slot 0) or partial s; the partials are added in
+ * slot order afterwards, so the sums do not depend on which thread ran
+ * what (runs with the same seed stay identical). */
+static void backward_item(void *ctx, int slot, int tid)
+{
+    const backward_job *j = ctx;
+    float *col = j->cols + (size_t)tid * j->col_floats;
+    float *wg = j->weight_grad ? (slot ? j->partials + (size_t)(slot - 1) * j->wsize : j->weight_grad) : NULL;
+    for (int b = slot; b < j->l->batch; b += j->slots)
+        backward_image(j->l, b, j->weights, j->input, j->delta, col, wg, j->input_delta);
+}
+
+static void reduce_item(void *ctx, int f, int tid)
+{
+    (void)tid;
+    const backward_job *j = ctx;
+    size_t row = j->wsize / (size_t)((const dn_conv *)j->l->priv)->filters;
+    float *d = j->weight_grad + (size_t)f * row;
+    for (int t = 1; t < j->slots; ++t) {
+        const float *s = j->partials + (size_t)(t - 1) * j->wsize + (size_t)f * row;
+        for (size_t i = 0; i < row; ++i) d[i] += s[i];
+    }
+}
+
+/* delta[batch][filters][out_h*out_w] (dL/d GEMM output) -> weight_grad +=
+ * delta col^T, input_delta += col2im(W^T delta), per image and group. With
+ * several threads and images, slots of images (2 per thread) are the
+ * pool's work items, each on a single-threaded BLAS call (the BLAS's own
+ * threads spin next to the pool's); else image by image on the BLAS's
+ * threads. */
+static void conv_backward_gemm(dn_layer *l, const float *weights, const float *input,
+                               const float *delta, float *workspace, float *weight_grad,
+                               float *input_delta)
+{
+    dn_conv *p = l->priv;
+    int nth = dn_parallel_threads();
+    if (nth > 1 && l->batch > 1) {
+        int slots = 2 * nth < l->batch ? 2 * nth : l->batch;
+        size_t col = (size_t)(l->c / p->groups) * p->size * p->size * l->out_h * l->out_w;
+        size_t wsize = weight_grad ? dn_layer_param(l, "weights")->n : 0;
+        size_t need = (size_t)nth * col + (size_t)(slots - 1) * wsize;
+        if (p->bwd_floats < need) {
+            float *q = realloc(p->bwd_scratch, need * sizeof(float));
+            if (q) { p->bwd_scratch = q; p->bwd_floats = need; }
+        }
+        if (p->bwd_floats >= need) {
+            backward_job j = {l, weights, input, delta, weight_grad, input_delta, p->bwd_scratch,
+                              p->bwd_scratch + (size_t)nth * col, col, wsize, slots};
+            if (weight_grad) memset(j.partials, 0, (size_t)(slots - 1) * wsize * sizeof(float));
+            dn_gemm_blas_threads(1);
+            dn_parallel_for(slots, nth, backward_item, &j);
+            dn_gemm_blas_threads(dn_parallel_threads());
+            if (weight_grad) dn_parallel_for(p->filters, nth, reduce_item, &j);
+            return;
+        }
+    }
+    for (int b = 0; b < l->batch; ++b) backward_image(l, b, weights, input, delta, workspace, weight_grad, input_delta);
 }
 
 void dn_conv_backward(dn_layer *l, dn_network *net, const float *input, float *input_delta)
