@@ -4,13 +4,14 @@ ternary networks (every [convolutional] of the reference cfg with
 ternary=1, written to a temporary copy), on the three ternary kernels of
 darknet_py, with 1 and 2 threads, in one run:
 
-  off     the project's float32 path (ternary_kernel=off: TWN weights recomputed
-          from the float weights at each forward, then Winograd / GEMM)
+  off     the project's float32 path (ternary_kernel=off: the TWN weights,
+          cached and remade only when the float weights' content hash changes,
+          then Winograd / GEMM)
   float   the exact add/subtract ternary kernel (ternary_kernel=float)
   int8    the int8 ternary kernel (ternary_kernel=int8)
   fp32    for reference, the same network as a plain float network (the
           original cfg, no ternary=1) with the same (TWN) weights: the float
-          path without the per-forward ternarisation
+          path without the ternary cache's hash
   opencv  OpenCV's DNN float32 forward (cv2.dnn.readNetFromDarknet) of the
           original cfg with the same TWN .weights
 

@@ -7,6 +7,7 @@
  *   u -= g;  u -= decay*B*w (weights only);  w += lr/B * u;  u *= momentum.
  */
 #include "internal.h"
+#include "../kernels/cpu/conv_fast.h"
 
 #include <math.h>
 #include <string.h>
@@ -59,5 +60,6 @@ void dn_sgd_update(dn_network *net, float lr, float B)
                 g[j] = 0;
             }
         }
+        dn_conv_invalidate(l); /* its cached TWN / Winograd weights */
     }
 }

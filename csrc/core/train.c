@@ -8,6 +8,7 @@
  * reported loss is the sum of the detector layers' costs per image.
  */
 #include "internal.h"
+#include "../kernels/cpu/conv_fast.h"
 #include "../kernels/cpu/threads.h"
 
 #include <limits.h>
@@ -17,6 +18,8 @@
 
 dn_status dn_network_set_train(dn_network *net, int on)
 {
+    /* training trusts the weight caches until the next update: start fresh */
+    for (int i = 0; i < net->n; ++i) dn_conv_invalidate(&net->layers[i]);
     if (!on) { net->train = 0; return DN_OK; }
     if (!net->grads) {
         net->grads = dn_calloc(net->nparams, sizeof(float));

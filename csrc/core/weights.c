@@ -10,6 +10,7 @@
 #include "internal.h"
 #include "fileio.h"
 #include "packed.h"
+#include "../kernels/cpu/conv_fast.h"
 #include "../kernels/ref/ternary.h"
 
 #include <stdlib.h>
@@ -27,10 +28,18 @@ static int layer_count(const dn_network *net, int upto)
     return (upto < 0 || upto > net->n) ? net->n : upto;
 }
 
+static dn_status load_weights(dn_network *net, const char *path, int upto);
+
 dn_status dn_network_load_weights(dn_network *net, const char *path, int upto)
 {
     /* packed ternary weights (packed.c) are told apart by their magic */
-    if (dn_weights_is_packed(path)) return dn_packed_load(net, path, upto);
+    dn_status st = dn_weights_is_packed(path) ? dn_packed_load(net, path, upto) : load_weights(net, path, upto);
+    for (int i = 0; i < net->n; ++i) dn_conv_invalidate(&net->layers[i]); /* weight caches */
+    return st;
+}
+
+static dn_status load_weights(dn_network *net, const char *path, int upto)
+{
     FILE *f = fopen(path, "rb");
     if (!f) return dn_error(DN_ERR_IO, "%s: cannot open weights file: %s", path, strerror(errno));
     int32_t hdr[3];

@@ -47,10 +47,12 @@ typedef struct {
     float *wino;              /* dn_winograd43_weights of wino_src, or NULL */
     size_t wino_cap;          /* floats allocated at wino */
     const float *wino_src;    /* weights wino was made from */
-    uint64_t wino_sum;        /* their dn_checksum_floats */
-    int wino_valid;
+    uint64_t wino_sum;        /* their dn_checksum_floats, when wino_hashed */
+    int wino_hashed, wino_valid;
     float *scratch;           /* kernel scratch when net->workspace is too small */
     size_t scratch_cap;       /* floats */
+    float *wt;                /* training: transposed, rotated weights for dL/dinput */
+    size_t wt_cap;            /* floats */
 } conv_priv;
 
 #define TRY(x) do { dn_status st_ = (x); if (st_ != DN_OK) return st_; } while (0)
@@ -205,10 +207,28 @@ static int direct_applies(const dn_layer *l)
  * input channels the transforms cost more than the GEMM saves. Layers with
  * few channels (the first layer) go to the direct kernel instead, where
  * packing im2col panels would cost more than the arithmetic. */
+static int winograd_pays_shape(int c, int out_h, int out_w)
+{
+    int tiles = ((out_h + 3) / 4) * ((out_w + 3) / 4);
+    return c >= 8 && 36.0 * tiles <= .6 * 9.0 * out_h * out_w;
+}
+
 static int winograd_pays(const dn_layer *l)
 {
-    int tiles = ((l->out_h + 3) / 4) * ((l->out_w + 3) / 4);
-    return l->c >= 8 && 36.0 * tiles <= .6 * 9.0 * l->out_h * l->out_w;
+    return winograd_pays_shape(l->c, l->out_h, l->out_w);
+}
+
+/* In training the filter transform is remade at every step (the weights
+ * change), once for the forward and once for dL/dinput: it pays only when
+ * the multiplications Winograd saves per filter and channel over the batch,
+ * (9 * pixels - 36 * tiles) * batch, outweigh writing its 36 floats, which
+ * costs about as long as TRANSFORM_MACS multiply-adds of the GEMM (so at
+ * batch 1 the 13x13 layers stay on the packed GEMM). */
+#define TRANSFORM_MACS 1500.0
+static int winograd_pays_train(int batch, int out_h, int out_w)
+{
+    int tiles = ((out_h + 3) / 4) * ((out_w + 3) / 4);
+    return (9.0 * out_h * out_w - 36.0 * tiles) * batch > TRANSFORM_MACS;
 }
 
 static void conv_free_priv(dn_layer *l)
@@ -219,14 +239,19 @@ static void conv_free_priv(dn_layer *l)
     free(cp->shift);
     free(cp->wino);
     free(cp->scratch);
+    free(cp->wt);
     free(cp->conv.train_state);
+    free(cp->conv.bwd_scratch);
     free(cp->conv.tweights);
     dn_conv_ternary_free(l);
 }
 
 void dn_conv_invalidate(dn_layer *l)
 {
-    if (l && l->ops == &dn_conv_ops && l->priv) ((conv_priv *)l->priv)->wino_valid = 0;
+    if (!l || l->ops != &dn_conv_ops || !l->priv) return;
+    conv_priv *cp = l->priv;
+    cp->wino_valid = 0;
+    cp->conv.tweights_valid = 0;
 }
 
 static float *alloc_aligned(size_t n)
@@ -277,16 +302,20 @@ static int fold_epilogue(dn_layer *l, dn_epilogue *ep)
     }
     ep->shift = cp->shift;
     ep->act = dn_epilogue_fuses(l->act) ? l->act : DN_ACT_LINEAR;
+    ep->accumulate = 0;
     return 1;
 }
 
-/* U for the weights in use (float or ternary): cached, remade when they changed. */
-static const float *winograd_weights(dn_layer *l, const float *weights)
+/* U for the weights in use (float or ternary): cached, remade when they
+ * changed (hash: compare the content hash; else, in training, trust the
+ * cache until dn_conv_invalidate). */
+static const float *winograd_weights(dn_layer *l, const float *weights, int hash)
 {
     conv_priv *cp = l->priv;
     const dn_param *w = dn_layer_param(l, "weights");
-    uint64_t sum = dn_checksum_floats(weights, w->n);
-    if (cp->wino_valid && cp->wino_src == weights && cp->wino_sum == sum) return cp->wino;
+    uint64_t sum = hash ? dn_checksum_floats(weights, w->n) : 0;
+    if (cp->wino_valid && cp->wino_src == weights && (!hash || (cp->wino_hashed && cp->wino_sum == sum)))
+        return cp->wino;
     size_t n = dn_winograd43_weights_size(cp->conv.filters, l->c);
     if (n > cp->wino_cap) {
         free(cp->wino);
@@ -297,38 +326,103 @@ static const float *winograd_weights(dn_layer *l, const float *weights)
     dn_winograd43_weights(weights, cp->conv.filters, l->c, cp->wino);
     cp->wino_src = weights;
     cp->wino_sum = sum;
+    cp->wino_hashed = hash;
     cp->wino_valid = 1;
     return cp->wino;
 }
 
-/* Returns 0 (nothing written) when scratch cannot be allocated. */
-static int conv_forward_fast(dn_layer *l, dn_network *net, const float *input, conv_algo algo,
-                             const float *weights)
+int dn_conv_forward_fast(dn_layer *l, dn_network *net, const float *input, const float *weights,
+                         const dn_epilogue *ep, float *output)
 {
+    conv_algo algo = algo_from_env();
+    if (algo == ALGO_REF) return 0;
     conv_priv *cp = l->priv;
     const dn_conv *p = &cp->conv;
     dn_conv_shape s = {l->batch, l->c, l->h, l->w, p->filters, p->size, p->stride, p->pad,
                        p->groups, l->out_h, l->out_w};
-    dn_epilogue ep;
-    if (!fold_epilogue(l, &ep)) return 0;
     int nth = dn_parallel_threads();
-    int wino = winograd_applies(l) && (algo == ALGO_WINOGRAD || (algo == ALGO_AUTO && winograd_pays(l)));
+    int wino = winograd_applies(l) &&
+               (algo == ALGO_WINOGRAD ||
+                (algo == ALGO_AUTO && winograd_pays(l) &&
+                 (!net->train || winograd_pays_train(l->batch, l->out_h, l->out_w))));
     int direct = !wino && direct_applies(l) && (algo == ALGO_DIRECT || (algo == ALGO_AUTO && l->c <= 4));
     if (direct) {
         float *ws = scratch(cp, net, dn_conv_direct_scratch(&s));
         if (!ws) return 0;
-        dn_conv_direct(&s, input, weights, &ep, l->output, ws, nth);
+        dn_conv_direct(&s, input, weights, ep, output, ws, nth);
     } else if (wino) {
-        const float *u = winograd_weights(l, weights);
+        const float *u = winograd_weights(l, weights, !net->train);
         float *ws = u ? scratch(cp, net, dn_winograd43_scratch(&s, nth)) : NULL;
         if (!ws) return 0;
-        dn_winograd43_forward(&s, input, u, &ep, l->output, ws, nth);
+        dn_winograd43_forward(&s, input, u, ep, output, ws, nth);
     } else {
         float *ws = scratch(cp, net, dn_conv_fast_gemm_scratch(&s, nth));
         if (!ws) return 0;
-        dn_conv_fast_gemm(&s, input, weights, &ep, l->output, ws, nth);
+        dn_conv_fast_gemm(&s, input, weights, ep, output, ws, nth);
     }
-    if (!dn_epilogue_fuses(l->act)) dn_activate(l->output, (size_t)l->batch * l->outputs, l->act);
+    return 1;
+}
+
+/* wt[ch][f][ky][kx] = w[f][ch][size-1-ky][size-1-kx]. */
+typedef struct {
+    const float *w;
+    float *wt;
+    int filters, c, kk;
+} transpose_job;
+
+static void transpose_item(void *ctx, int ch, int tid)
+{
+    (void)tid;
+    const transpose_job *j = ctx;
+    for (int f = 0; f < j->filters; ++f) {
+        const float *src = j->w + ((size_t)f * j->c + ch) * j->kk;
+        float *dst = j->wt + ((size_t)ch * j->filters + f) * j->kk;
+        for (int t = 0; t < j->kk; ++t) dst[t] = src[j->kk - 1 - t];
+    }
+}
+
+int dn_conv_backward_input_fast(dn_layer *l, dn_network *net, const float *weights, const float *delta,
+                                float *input_delta)
+{
+    conv_algo algo = algo_from_env();
+    conv_priv *cp = l->priv;
+    const dn_conv *p = &cp->conv;
+    if (algo == ALGO_REF || p->stride != 1 || p->groups != 1 || p->pad > p->size - 1) return 0;
+    /* the transposed convolution: filters -> c channels, padding size-1-pad */
+    dn_conv_shape s = {l->batch, p->filters, l->out_h, l->out_w, l->c, p->size, 1, p->size - 1 - p->pad,
+                       1, l->h, l->w};
+    dn_epilogue ep = {NULL, NULL, DN_ACT_LINEAR, 1};
+    int nth = dn_parallel_threads();
+    int wino = p->size == 3 &&
+               (algo == ALGO_WINOGRAD || (algo == ALGO_AUTO && winograd_pays_shape(p->filters, l->h, l->w) &&
+                                          winograd_pays_train(l->batch, l->h, l->w)));
+    if (wino) {
+        /* the forward's cache is stale after the next update anyway: reuse its buffer */
+        size_t n = dn_winograd43_weights_size(l->c, p->filters);
+        if (n > cp->wino_cap) {
+            free(cp->wino);
+            cp->wino = alloc_aligned(n);
+            cp->wino_cap = cp->wino ? n : 0;
+        }
+        cp->wino_valid = 0;
+        float *ws = cp->wino ? scratch(cp, net, dn_winograd43_scratch(&s, nth)) : NULL;
+        if (!ws) return 0;
+        dn_winograd43_weights_transposed(weights, p->filters, l->c, cp->wino);
+        dn_winograd43_forward(&s, delta, cp->wino, &ep, input_delta, ws, nth);
+        return 1;
+    }
+    size_t nw = (size_t)p->filters * l->c * p->size * p->size;
+    if (nw > cp->wt_cap) {
+        free(cp->wt);
+        cp->wt = malloc(nw * sizeof(float));
+        cp->wt_cap = cp->wt ? nw : 0;
+        if (!cp->wt) return 0;
+    }
+    float *ws = scratch(cp, net, dn_conv_fast_gemm_scratch(&s, nth));
+    if (!ws) return 0;
+    transpose_job tj = {weights, cp->wt, p->filters, l->c, p->size * p->size};
+    dn_parallel_for(l->c, nth, transpose_item, &tj);
+    dn_conv_fast_gemm(&s, delta, cp->wt, &ep, input_delta, ws, nth);
     return 1;
 }
 
@@ -340,8 +434,11 @@ static void conv_forward(dn_layer *l, dn_network *net, const float *input)
     if (l->ternary && net->ternary_kernel != DN_TERNARY_OFF && dn_conv_forward_ternary(l, net, input)) return;
     const float *weights = dn_conv_weights(l);
     if (!weights) return;
-    conv_algo algo = algo_from_env();
-    if (algo != ALGO_REF && conv_forward_fast(l, net, input, algo, weights)) return;
+    dn_epilogue ep;
+    if (fold_epilogue(l, &ep) && dn_conv_forward_fast(l, net, input, weights, &ep, l->output)) {
+        if (!dn_epilogue_fuses(l->act)) dn_activate(l->output, (size_t)l->batch * l->outputs, l->act);
+        return;
+    }
     dn_conv_gemm(l, weights, input, net->workspace, l->output);
     conv_epilogue_inference(l);
     dn_activate(l->output, (size_t)l->batch * l->outputs, l->act);

@@ -4,6 +4,9 @@
 #define DN_CONV_H
 
 #include "../core/internal.h"
+#include "../kernels/cpu/conv_fast.h"
+
+#include <stdint.h>
 
 typedef struct {
     int filters, size, stride, pad, groups;
@@ -12,19 +15,54 @@ typedef struct {
      * of train_floats floats, freed by conv.c's free_priv. */
     float *train_state;
     size_t train_floats;
+    /* conv_train.c: per-thread im2col columns and partial weight gradients
+     * of the batch-parallel backward (bwd_floats floats), freed by conv.c. */
+    float *bwd_scratch;
+    size_t bwd_floats;
     /* ternary=1: ternary_scale=filter gives one alpha per filter (else one
-     * per layer); tweights holds the TWN weights of the last forward. */
+     * per layer); tweights caches the TWN values of the float weights
+     * (dn_conv_weights): valid when tweights_valid and the weights are at
+     * tweights_src with content hash tweights_sum (when tweights_hashed;
+     * inference checks it), or, in training, until dn_conv_invalidate
+     * (after each SGD update). */
     int ternary_per_filter;
     float *tweights;
+    const float *tweights_src;
+    uint64_t tweights_sum;
+    int tweights_hashed, tweights_valid;
     /* conv_ternary.c: codes and packed weights for the ternary kernels,
      * freed by dn_conv_ternary_free. */
     struct dn_tcache *tcache;
 } dn_conv;
 
 /* The weights a forward multiplies by: the float weights, or for ternary=1
- * their TWN ternarisation (recomputed from the float shadow weights, which
- * the optimiser keeps updating: straight-through). NULL when out of memory. */
+ * their TWN ternarisation of the float shadow weights (which the optimiser
+ * keeps updating: straight-through). The TWN values are cached and remade
+ * only when the float weights changed: dn_conv_weights checks their content
+ * hash (one read of the weights; writes through any view are noticed);
+ * dn_conv_weights_train skips the hash and trusts the cache until
+ * dn_conv_invalidate, which the SGD update, dn_network_set_train and weight
+ * loading call. NULL when out of memory. */
 const float *dn_conv_weights(dn_layer *l);
+const float *dn_conv_weights_train(dn_layer *l);
+
+/* output = ep(conv(input, weights)) on the fast kernels (conv.c's choice
+ * of direct / Winograd / implicit-im2col GEMM, DN_CONV_ALGO); the caller
+ * runs the activation when !dn_epilogue_fuses(ep->act). Returns 0, writing
+ * nothing, when DN_CONV_ALGO=ref or scratch cannot be allocated (then use
+ * dn_conv_gemm). In training mode (net->train) the Winograd weights cache
+ * is trusted until dn_conv_invalidate instead of hashed. */
+int dn_conv_forward_fast(dn_layer *l, dn_network *net, const float *input, const float *weights,
+                         const dn_epilogue *ep, float *output);
+
+/* Training: input_delta += dL/dinput of delta = dL/d(conv output) as the
+ * transposed convolution on the fast kernels (rotated, transposed weights;
+ * Winograd for 3x3, else the packed GEMM), for stride-1 groups-1 layers
+ * with pad <= size - 1. Returns 0 (nothing done) for other layers, with
+ * DN_CONV_ALGO=ref or without memory. Leaves the forward's Winograd cache
+ * invalid (its buffer is reused). */
+int dn_conv_backward_input_fast(dn_layer *l, dn_network *net, const float *weights, const float *delta,
+                                float *input_delta);
 
 /* output[b][f][oh][ow] = sum weights * input over the layer's groups (no bias). */
 void dn_conv_gemm(const dn_layer *l, const float *weights, const float *input,

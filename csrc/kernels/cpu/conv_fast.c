@@ -325,7 +325,7 @@ static void gemm_item(void *ctx, int it, int tid)
             dn_gemm_block(imin(MC, ng - m0), nc, kc,
                           wg + (size_t)m0 * K + k0, (size_t)MR * K, (size_t)K, 1,
                           buf, (size_t)kc * NR, out + (size_t)m0 * N, (size_t)N,
-                          k0 > 0, last ? &e : NULL);
+                          k0 > 0 || j->ep->accumulate, last && !j->ep->accumulate ? &e : NULL);
         }
     }
 }
@@ -424,17 +424,18 @@ direct_block_impl(const float *in, size_t plane, int wp, int c, int size,
             }
         }
     __m256 acc[DF][3] = {{a00, a01, a02}, {a10, a11, a12}, {a20, a21, a22}, {a30, a31, a32}};
+    const int add = ep->accumulate;
     for (int f = 0; f < nf; ++f) {
-        dn_epilogue e = {ep->scale ? ep->scale + f0 + f : NULL, ep->shift ? ep->shift + f0 + f : NULL, ep->act};
+        dn_epilogue e = {ep->scale ? ep->scale + f0 + f : NULL, ep->shift ? ep->shift + f0 + f : NULL, ep->act, 0};
         float *o = out + (size_t)f * op;
         for (int v = 0; v < nv; ++v) {
             int n = imin(8, nx - 8 * v);
             if (n == 8) {
-                store8(o + 8 * v, acc[f][v], 0, &e, 0);
+                store8(o + 8 * v, acc[f][v], add, &e, 0);
             } else if (n > 0) {
                 float tmp[8];
                 _mm256_storeu_ps(tmp, acc[f][v]);
-                for (int x = 0; x < n; ++x) o[8 * v + x] = epi1(tmp[x], &e, 0);
+                for (int x = 0; x < n; ++x) o[8 * v + x] = add ? o[8 * v + x] + tmp[x] : epi1(tmp[x], &e, 0);
             }
         }
     }
@@ -448,7 +449,8 @@ direct_block_impl(const float *in, size_t plane, int wp, int c, int size,
                 for (int ky = 0; ky < size; ++ky)
                     for (int kx = 0; kx < size; ++kx, ++t)
                         acc += wf[t] * in[ch * plane + (size_t)ky * wp + kx + x];
-            out[(size_t)f * op + x] = epi1(acc, ep, f0 + f);
+            float *o = out + (size_t)f * op + x;
+            *o = ep->accumulate ? *o + acc : epi1(acc, ep, f0 + f);
         }
     }
     (void)nv;

@@ -25,11 +25,14 @@
 
 /* Per output row (filter) m: y = act(x * scale[m] + shift[m]). scale or
  * shift NULL: 1 or 0. The activation is applied in the kernels when
- * dn_epilogue_fuses(act); otherwise the caller runs dn_activate afterwards. */
+ * dn_epilogue_fuses(act); otherwise the caller runs dn_activate afterwards.
+ * accumulate (the convolution drivers only; scale and shift NULL, act
+ * linear): y = old output + x. */
 typedef struct {
     const float *scale;
     const float *shift;
     dn_activation act;
+    int accumulate;
 } dn_epilogue;
 
 int dn_epilogue_fuses(dn_activation act);
@@ -78,11 +81,12 @@ void dn_conv_direct(const dn_conv_shape *s, const float *input, const float *wei
  * summed: independent of the thread count. Defined in ternary_gemm.c. */
 uint64_t dn_checksum_floats(const float *x, size_t n);
 
-/* Layer-level hook, defined in layers/conv.c: drop the [convolutional]
- * layer's cached transformed weights (no-op for other layer types). The
- * cache also notices changed weights by itself (pointer + content hash);
- * call this where weights are rewritten in place for immediate release of
- * stale state. */
+/* Layer-level hook, defined in layers/conv.c: mark the [convolutional]
+ * layer's cached weights (Winograd transform, TWN values) stale (no-op for
+ * other layer types). In inference the caches also notice changed weights
+ * by themselves (pointer + content hash); in training they rely on this
+ * call, made after each SGD update, by dn_network_set_train and after
+ * loading weights. */
 struct dn_layer;
 void dn_conv_invalidate(struct dn_layer *l);
 

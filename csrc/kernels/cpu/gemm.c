@@ -25,6 +25,15 @@ void dn_threads_apply(int n)
 #endif
 }
 
+void dn_gemm_blas_threads(int n)
+{
+#ifdef DN_USE_BLAS
+    if (n > 0) openblas_set_num_threads(n);
+#else
+    (void)n;
+#endif
+}
+
 #ifdef DN_USE_BLAS
 void dn_gemm(int ta, int tb, int M, int N, int K, float alpha,
              const float *A, int lda, const float *B, int ldb,

@@ -8,6 +8,9 @@
 void dn_gemm(int ta, int tb, int M, int N, int K, float alpha,
              const float *A, int lda, const float *B, int ldb,
              float beta, float *C, int ldc);
+/* Threads of the BLAS alone (not the pool): 1 while dn_gemm is called from
+ * inside pool items, restored afterwards. No-op without the BLAS. */
+void dn_gemm_blas_threads(int n);
 void dn_gemm_ref(int ta, int tb, int M, int N, int K, float alpha,
                  const float *A, int lda, const float *B, int ldb,
                  float beta, float *C, int ldc);

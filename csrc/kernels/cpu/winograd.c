@@ -68,46 +68,62 @@ size_t dn_winograd43_weights_size(int filters, int c)
     return (size_t)36 * round_up(filters, MR) * c;
 }
 
-/* t[j*ts] = (G g)[j] for the 3 values g[0], g[gs], g[2*gs]. */
-static inline void wino_g(const double *g, int gs, double *t, int ts)
+/* t[j*ts] = (G g)[j] for the 3 values g[0], g[gs], g[2*gs] (8 lanes). */
+static inline void wino_g(const v8 *g, int gs, v8 *t, int ts)
 {
-    double g0 = g[0], g1 = g[gs], g2 = g[2 * gs];
-    t[0] = g0 / 4;
-    t[ts] = -(g0 + g1 + g2) / 6;
-    t[2 * ts] = -(g0 - g1 + g2) / 6;
-    t[3 * ts] = g0 / 24 + g1 / 12 + g2 / 6;
-    t[4 * ts] = g0 / 24 - g1 / 12 + g2 / 6;
+    v8 g0 = g[0], g1 = g[gs], g2 = g[2 * gs];
+    t[0] = g0 * (1.f / 4);
+    t[ts] = -(g0 + g1 + g2) * (1.f / 6);
+    t[2 * ts] = -(g0 - g1 + g2) * (1.f / 6);
+    t[3 * ts] = g0 * (1.f / 24) + g1 * (1.f / 12) + g2 * (1.f / 6);
+    t[4 * ts] = g0 * (1.f / 24) - g1 * (1.f / 12) + g2 * (1.f / 6);
     t[5 * ts] = g2;
 }
 
 typedef struct {
     const float *weights;
-    int filters, c;
+    int filters, c, flip; /* flip: weights are [c][filters][3][3], rotated by 180 degrees */
     float *u;
 } weights_job;
 
-static void weights_item(void *ctx, int m, int tid)
+/* One MR-filter panel: per channel, the 6x6 transforms of its MR filters
+ * at once (vector lane i = filter i, zeros past the last filter), stored as
+ * MR consecutive floats per xi. */
+static void weights_item(void *ctx, int panel, int tid)
 {
     (void)tid;
     const weights_job *j = ctx;
-    const int c = j->c, kp = round_up(j->filters, MR);
+    const int c = j->c, nf = j->filters, kp = round_up(nf, MR), m0 = panel * MR, nm = imin(MR, nf - m0);
     for (int ch = 0; ch < c; ++ch) {
-        const float *w = j->weights + ((size_t)m * c + ch) * 9;
-        double g[9], t[18], r[36];
-        for (int i = 0; i < 9; ++i) g[i] = w[i];
+        v8 g[9], t[18], q[36];
+        for (int k = 0; k < 9; ++k) g[k] = (v8){0};
+        for (int i = 0; i < nm; ++i) {
+            const float *w = j->flip ? j->weights + ((size_t)ch * nf + m0 + i) * 9
+                                     : j->weights + ((size_t)(m0 + i) * c + ch) * 9;
+            for (int k = 0; k < 9; ++k) g[k][i] = w[j->flip ? 8 - k : k];
+        }
         for (int v = 0; v < 3; ++v) wino_g(g + v, 3, t + v, 3);      /* t = G g, 6x3 */
-        for (int i = 0; i < 6; ++i) wino_g(t + 3 * i, 1, r + 6 * i, 1); /* r = t G^T */
+        for (int k = 0; k < 6; ++k) wino_g(t + 3 * k, 1, q + 6 * k, 1); /* q = t G^T */
         int c0 = ch / KCW * KCW, kcw = imin(KCW, c - c0);
-        float *dst = j->u + (size_t)c0 * kp + (size_t)(m / MR) * MR * kcw + (size_t)(ch - c0) * MR + m % MR;
-        for (int xi = 0; xi < 36; ++xi) dst[(size_t)xi * kp * c] = (float)r[xi];
+        float *dst = j->u + (size_t)c0 * kp + (size_t)panel * MR * kcw + (size_t)(ch - c0) * MR;
+        for (int xi = 0; xi < 36; ++xi) memcpy(dst + (size_t)xi * kp * c, &q[xi], sizeof(float) * MR);
     }
+}
+
+static void weights_run(const float *weights, int filters, int c, int flip, float *u)
+{
+    weights_job j = {weights, filters, c, flip, u};
+    dn_parallel_for((filters + MR - 1) / MR, dn_parallel_threads(), weights_item, &j);
 }
 
 void dn_winograd43_weights(const float *weights, int filters, int c, float *u)
 {
-    memset(u, 0, sizeof(float) * dn_winograd43_weights_size(filters, c));
-    weights_job j = {weights, filters, c, u};
-    dn_parallel_for(filters, dn_parallel_threads(), weights_item, &j);
+    weights_run(weights, filters, c, 0, u);
+}
+
+void dn_winograd43_weights_transposed(const float *weights, int filters, int c, float *u)
+{
+    weights_run(weights, c, filters, 1, u);
 }
 
 /* t[j*ts] = (B^T d)[j] for the column d[0], d[ds], ..., d[5*ds]. */
@@ -305,7 +321,7 @@ static void block_gemm(const dn_conv_shape *s, const wino_plan *p, const float *
 }
 
 /* Write the 4x4 results y[r*4+c] (lane l: tile l of tg) at filter plane o. */
-static inline void store_tiles(const v8 *y, const tile_group *tg, float *o, size_t ow_stride)
+static inline void store_tiles(const v8 *y, const tile_group *tg, float *o, size_t ow_stride, int add)
 {
 #ifdef DN_HAVE_AVX2
     for (int r = 0; r < 4; ++r) {
@@ -319,11 +335,11 @@ static inline void store_tiles(const v8 *y, const tile_group *tg, float *o, size
             __m128 row = l < 4 ? _mm256_castps256_ps128(v[l]) : _mm256_extractf128_ps(v[l - 4], 1);
             float *dst = o + tg->out_off[l] + (size_t)r * ow_stride;
             if (tg->ow[l] == 4) {
-                _mm_storeu_ps(dst, row);
+                _mm_storeu_ps(dst, add ? _mm_add_ps(row, _mm_loadu_ps(dst)) : row);
             } else {
                 float tmp[4];
                 _mm_storeu_ps(tmp, row);
-                for (int c = 0; c < tg->ow[l]; ++c) dst[c] = tmp[c];
+                for (int c = 0; c < tg->ow[l]; ++c) dst[c] = add ? dst[c] + tmp[c] : tmp[c];
             }
         }
     }
@@ -333,7 +349,10 @@ static inline void store_tiles(const v8 *y, const tile_group *tg, float *o, size
     for (int l = 0; l < 8; ++l) {
         if (!tg->valid[l]) continue;
         for (int r = 0; r < tg->oh[l]; ++r)
-            for (int c = 0; c < tg->ow[l]; ++c) o[tg->out_off[l] + (size_t)r * ow_stride + c] = buf[(r * 4 + c) * 8 + l];
+            for (int c = 0; c < tg->ow[l]; ++c) {
+                float *d = o + tg->out_off[l] + (size_t)r * ow_stride + c;
+                *d = add ? *d + buf[(r * 4 + c) * 8 + l] : buf[(r * 4 + c) * 8 + l];
+            }
     }
 #endif
 }
@@ -357,7 +376,7 @@ static void output_transform(const dn_conv_shape *s, const wino_plan *p, const f
                 y[i] = y[i] * sc + sh;
                 act8(&y[i], ep->act);
             }
-            store_tiles(y, &tg, out + k * plane, (size_t)s->out_w);
+            store_tiles(y, &tg, out + k * plane, (size_t)s->out_w, ep->accumulate);
         }
     }
 }

@@ -24,6 +24,12 @@ size_t dn_winograd43_weights_size(int filters, int c);
 /* weights [filters][c][3][3] -> U, layout [36][filters/6 panels][c][6]
  * (the MR-row packed panels of dn_gemm_block, zero rows past filters). */
 void dn_winograd43_weights(const float *weights, int filters, int c, float *u);
+/* The same for the transposed convolution of a layer with weights
+ * [filters][c][3][3]: U (dn_winograd43_weights_size(c, filters) floats) of
+ * the c filters over `filters` channels w'[ch][f] = w[f][ch] rotated by 180
+ * degrees, which turn dL/doutput into dL/dinput for a 3x3 stride-1 layer
+ * (with padding 2 - its padding). */
+void dn_winograd43_weights_transposed(const float *weights, int filters, int c, float *u);
 
 /* Scratch floats for dn_winograd43_forward with this shape and thread count. */
 size_t dn_winograd43_scratch(const dn_conv_shape *s, int nthreads);
