@@ -8,6 +8,7 @@
 #include "internal.h"
 #include "../kernels/cpu/threads.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,18 @@ float dn_rand_normal(uint64_t *state)
     float u1 = dn_rand_uniform(state), u2 = dn_rand_uniform(state);
     if (u1 < 1e-7f) u1 = 1e-7f;
     return sqrtf(-2.f * logf(u1)) * cosf(6.2831853f * u2);
+}
+
+/* Largest tensor (floats) a layer may have: the kernels index with int. */
+static size_t tensor_limit = INT_MAX;
+
+void dn_set_tensor_limit(size_t floats) { tensor_limit = floats ? floats : INT_MAX; }
+
+static dn_status check_tensor(const dn_network *net, const dn_layer *l, const char *what, size_t n)
+{
+    if (n <= tensor_limit) return DN_OK;
+    return dn_error(DN_ERR_VALUE, "%s:%d: [%s] layer %d: %s would need %zu floats, more than the limit of %zu",
+                    net->cfg_path, l->line, l->ops->section, l->index, what, n, tensor_limit);
 }
 
 dn_status dn_layer_add_param(dn_layer *l, const char *name, size_t n, int flags)
@@ -174,6 +187,8 @@ static dn_status size_layer(dn_network *net, int i)
         return dn_error(DN_ERR_VALUE, "%s:%d: [%s] layer %d: output size %d x %d x %d is not positive (input %d x %d x %d)",
                         net->cfg_path, l->line, l->ops->section, i, l->out_w, l->out_h, l->out_c, l->w, l->h, l->c);
     l->outputs = (size_t)l->out_c * l->out_h * l->out_w;
+    TRY(check_tensor(net, l, "the output", l->outputs * (size_t)l->batch));
+    TRY(check_tensor(net, l, "the workspace", l->workspace));
     return dn_layer_alloc_output(l, net);
 }
 
@@ -242,6 +257,7 @@ static dn_status build(dn_network *net, dn_cfg *cfg, int batch)
             return dn_error(DN_ERR_PARSE, "%s:%d: unknown section [%s]", s->file, s->line, s->name);
         set_input_shape(net, i);
         TRY(l->ops->parse(l, s, net));
+        for (int k = 0; k < l->nparams; ++k) TRY(check_tensor(net, l, l->params[k].name, l->params[k].n));
         TRY(size_layer(net, i));
         dn_cfg_warn_unused(s);
     }

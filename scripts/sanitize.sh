@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The test suite under AddressSanitizer + UndefinedBehaviorSanitizer.
+#   1. make SANITIZE=1: build/san/darknet and build/san/libdarknet.so (gcc);
+#   2. darknet_py._core built with DARKNET_SANITIZE=1 into build/san/py/;
+#   3. pytest with libasan preloaded into Python, the tests pointed at those
+#      builds (DARKNET_PY_ROOT, DARKNET_BIN, DARKNET_LIB); every sanitizer
+#      report is written to build/san/logs/ and fails the run;
+#   4. LeakSanitizer over load/forward/train-step/free cycles and the CLI
+#      (build/san/leak_cycle and build/san/darknet, leaks on): Python itself
+#      is run with leak detection off, as CPython keeps memory at exit.
+#   scripts/sanitize.sh [pytest args]      e.g. scripts/sanitize.sh tests/test_malformed.py
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+make -s -j2 SANITIZE=1
+mkdir -p build/san/py/darknet_py build/san/logs
+rm -f build/san/logs/*
+DARKNET_SANITIZE=1 ${PYTHON:-python3} setup.py -q build_ext --build-lib build/san/py \
+    --build-temp build/san/tmp -j 2
+for f in darknet_py/*.py darknet_py/*.pyi darknet_py/py.typed; do
+    [ -e "$f" ] && ln -sf "$ROOT/$f" "build/san/py/darknet_py/$(basename "$f")"
+done
+cc -std=c11 -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -Icsrc/include \
+    -o build/san/leak_cycle tests/leak_cycle.c build/san/libdarknet.a -lstb -lm -lpthread -fopenmp \
+    $(grep -q -- '-DDN_USE_BLAS' <(make -s -n SANITIZE=1 2>/dev/null | head -1) && echo -lopenblas)
+
+export ASAN_OPTIONS="log_path=$ROOT/build/san/logs/asan:detect_leaks=0:abort_on_error=0:allocator_may_return_null=1"
+export UBSAN_OPTIONS="log_path=$ROOT/build/san/logs/ubsan:print_stacktrace=1"
+export DARKNET_PY_ROOT=$ROOT/build/san/py DARKNET_BIN=$ROOT/build/san/darknet DARKNET_LIB=$ROOT/build/san/libdarknet.so
+status=0
+LD_PRELOAD="$(gcc -print-file-name=libasan.so):$(gcc -print-file-name=libubsan.so)" \
+    ${PYTHON:-python3} -m pytest -q -p no:cacheprovider "${@:-tests}" || status=$?
+
+echo "== LeakSanitizer: load/forward/train-step/free x100 and the CLI"
+export ASAN_OPTIONS="log_path=$ROOT/build/san/logs/asan:detect_leaks=1"
+build/san/leak_cycle 100 || status=1
+
+if ls build/san/logs/* >/dev/null 2>&1; then
+    echo "sanitizer reports:"; head -n 40 build/san/logs/*; status=1
+else
+    echo "no sanitizer reports"
+fi
+exit $status
