@@ -1,14 +1,45 @@
-/* fileio.c: atomic writes (see fileio.h): temp file next to the target,
- * fsync, rename, fsync of the folder; the line reader of the text inputs. */
+/* fileio.c: atomic writes (see fileio.h): temp file next to the target
+ * (path.tmp<pid>.<n>; those of dead writers are removed), fsync, rename,
+ * fsync of the folder; the line and list readers of the text inputs. */
 #include "fileio.h"
 #include "internal.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+/* Remove the temp files of path left by killed writers: path.tmp<pid>.<n>
+ * whose process no longer exists. */
+static void remove_stale_temps(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+    DIR *d = dir ? opendir(dir) : NULL;
+    size_t nb = strlen(base);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        long pid;
+        unsigned k;
+        char tail;
+        if (strncmp(e->d_name, base, nb) || sscanf(e->d_name + nb, ".tmp%ld.%u%c", &pid, &k, &tail) != 2) continue;
+        if (pid <= 0 || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+        size_t n = strlen(dir) + strlen(e->d_name) + 2;
+        char *full = malloc(n);
+        if (full) {
+            snprintf(full, n, "%s/%s", dir, e->d_name);
+            unlink(full);
+            free(full);
+        }
+    }
+    if (d) closedir(d);
+    free(dir);
+}
 
 dn_status dn_atomic_open(dn_atomic_file *af, const char *path)
 {
@@ -17,6 +48,7 @@ dn_status dn_atomic_open(dn_atomic_file *af, const char *path)
     af->path = strdup(path);
     af->tmp = malloc(n + 32);
     if (!af->path || !af->tmp) { dn_atomic_abort(af); return dn_error(DN_ERR_NOMEM, "out of memory"); }
+    remove_stale_temps(path);
     /* open(O_EXCL, 0666) rather than mkstemp: the file gets the usual
      * umask permissions (mkstemp's 0600 would survive the rename) */
     static _Atomic unsigned counter;

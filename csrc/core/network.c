@@ -98,11 +98,11 @@ static dn_status parse_policy(dn_cfg_section *s, dn_hparams *hp)
 static dn_status parse_net(dn_network *net, dn_cfg_section *s)
 {
     dn_hparams *hp = &net->hp;
-    TRY(dn_cfg_int(s, "batch", 1, &hp->batch));
-    TRY(dn_cfg_int(s, "subdivisions", 1, &hp->subdivisions));
-    TRY(dn_cfg_int(s, "width", 0, &net->w));
-    TRY(dn_cfg_int(s, "height", 0, &net->h));
-    TRY(dn_cfg_int(s, "channels", 0, &net->c));
+    TRY(dn_cfg_dim(s, "batch", 1, &hp->batch));
+    TRY(dn_cfg_dim(s, "subdivisions", 1, &hp->subdivisions));
+    TRY(dn_cfg_dim(s, "width", 0, &net->w));
+    TRY(dn_cfg_dim(s, "height", 0, &net->h));
+    TRY(dn_cfg_dim(s, "channels", 0, &net->c));
     if (!net->w && !net->h && !net->c) {
         int inputs;
         TRY(dn_cfg_int(s, "inputs", 0, &inputs));
@@ -121,6 +121,12 @@ static dn_status parse_net(dn_network *net, dn_cfg_section *s)
     TRY(dn_cfg_int(s, "burn_in", 0, &hp->burn_in));
     TRY(dn_cfg_float(s, "power", 4.f, &hp->power));
     TRY(dn_cfg_int(s, "max_batches", 0, &hp->max_batches));
+    static const char *const nonneg[] = {"learning_rate", "momentum", "decay", "burn_in", "max_batches"};
+    const float vals[] = {hp->learning_rate, hp->momentum, hp->decay, (float)hp->burn_in, (float)hp->max_batches};
+    for (int i = 0; i < 5; ++i)
+        if (!(vals[i] >= 0))
+            return dn_error(DN_ERR_PARSE, "%s:%d: [net] %s must not be negative, got %g", s->file,
+                            dn_cfg_line(s, nonneg[i]), nonneg[i], (double)vals[i]);
     TRY(parse_policy(s, hp));
     TRY(dn_cfg_int(s, "step", 1, &hp->step));
     TRY(dn_cfg_float(s, "scale", 1.f, &hp->scale));
@@ -205,6 +211,9 @@ static dn_status size_shared(dn_network *net)
         net->workspace_size = ws;
     }
     net->inputs = (size_t)net->c * net->h * net->w;
+    if (net->inputs * (size_t)net->batch > tensor_limit)
+        return dn_error(DN_ERR_VALUE, "%s: [net] the input (%d x %d x %d x %d) would need more than the limit of %zu floats",
+                        net->cfg_path, net->batch, net->c, net->h, net->w, tensor_limit);
     float *in = realloc(net->input, (size_t)net->batch * net->inputs * sizeof(float));
     if (!in) return dn_error(DN_ERR_NOMEM, "out of memory for input");
     net->input = in;
