@@ -209,7 +209,8 @@ def test_sigkill_leaves_good_checkpoint_and_resume_continues(synth_set, tmp_path
 
 def test_sigkill_at_20_random_moments_of_training(synth_set, tmp_path):
     """Training (32x32, so checkpoints come every fraction of a second) is
-    killed at 20 random moments, each run resuming from the last .backup;
+    killed 20 times, each time after a random number of iterations (10-130)
+    plus a random fraction of one, each run resuming from the last .backup;
     after every kill each checkpoint in the backup folder loads strictly and
     the run goes on from it."""
     if not os.path.exists(DARKNET_BIN):
@@ -222,11 +223,14 @@ def test_sigkill_at_20_random_moments_of_training(synth_set, tmp_path):
     for k in range(20):
         resume = [str(backup)] if backup.exists() else []
         proc = subprocess.Popen([DARKNET_BIN, "detector", "train", str(synth_set / "synth.data"), cfg, *resume,
-                                 "-backup", str(bk), "-nthreads", "1"], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
-        time.sleep(rnd.uniform(0.2, 1.5))
+                                 "-backup", str(bk), "-nthreads", "1"], stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, text=True)
+        for _ in range(rnd.randint(10, 130)):
+            assert proc.stdout.readline()
+        time.sleep(rnd.uniform(0, 0.02))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+        proc.stdout.close()
         for f in os.listdir(bk) if bk.exists() else []:
             if f.endswith((".weights", ".backup")):
                 net = dn.Network(cfg, bk / f)  # strict: neither truncated nor oversize
