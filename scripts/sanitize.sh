@@ -21,6 +21,7 @@ DARKNET_SANITIZE=1 ${PYTHON:-python3} setup.py -q build_ext --build-lib build/sa
 for f in darknet_py/*.py darknet_py/*.pyi darknet_py/py.typed; do
     [ -e "$f" ] && ln -sf "$ROOT/$f" "build/san/py/darknet_py/$(basename "$f")"
 done
+ln -sfn "$ROOT/cfg" build/san/py/cfg   # darknet_py finds the project cfgs next to the package
 blas=$(echo 'int main(void){return 0;}' | cc -x c - -o /dev/null -lopenblas 2>/dev/null && echo -lopenblas || true)
 cc -std=c11 -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -Icsrc/include \
     -o build/san/leak_cycle tests/leak_cycle.c build/san/libdarknet.a -lstb -lm -lpthread -fopenmp $blas
