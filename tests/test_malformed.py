@@ -240,7 +240,7 @@ def test_data_file_points_at_missing_files(tmp_path, what):
     p.write_text(f"classes=5\n{good}{what}={missing}\n")
     msg = raises_exactly(DarknetIOError, dn.train, p, small_cfg(tmp_path), progress=False, max_batches=1,
                          backup=tmp_path / "bk")
-    assert str(missing) in msg and isinstance(DarknetIOError(), FileNotFoundError)
+    assert str(missing) in msg and "No such file" in msg
 
 
 def test_data_file_nul_byte_names_offset(tmp_path):
