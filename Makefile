@@ -59,7 +59,30 @@ $(OBJDIR)/%.o: %.c $(wildcard csrc/include/*.h csrc/*/*.h csrc/*/*/*.h) Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
+# libFuzzer targets (fuzz/*.c, clang with ASan+UBSan): `make fuzz` builds
+# them in build/fuzz/ and runs each for FUZZ_SECONDS (scripts/fuzz.sh).
+FUZZ_CC ?= $(shell command -v clang-14 || command -v clang)
+FUZZ_TARGETS := cfg weights packed labels image
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -Wall -Wextra -Wno-unknown-pragmas -Icsrc/include \
+	$(shell pkg-config --cflags stb 2>/dev/null || echo -I/usr/include/stb) \
+	-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_OBJS := $(SRCS:%.c=build/obj-fuzz/%.o)
+
+build/obj-fuzz/%.o: %.c $(wildcard csrc/include/*.h csrc/*/*.h csrc/*/*/*.h) Makefile
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+build/fuzz/fuzz_%: fuzz/fuzz_%.c fuzz/*.h $(FUZZ_OBJS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) -lstb -lm -lpthread
+
+fuzz-build: $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
+
+fuzz: fuzz-build
+	bash scripts/fuzz.sh $(FUZZ_SECONDS)
+
 clean:
 	rm -rf build darknet libdarknet.a libdarknet.so darknet_py/_core*.so
 
-.PHONY: all clean
+.PHONY: all clean fuzz fuzz-build

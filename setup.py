@@ -1,5 +1,7 @@
 """Builds darknet_py._core (pybind11) from the same C sources as the Makefile
-(csrc/sources.txt). Set DARKNET_GPU=1 for the CUDA build (see the CUDA issue)."""
+(csrc/sources.txt). Set DARKNET_GPU=1 for the CUDA build (see the CUDA issue),
+DARKNET_SANITIZE=1 for an ASan+UBSan build (scripts/sanitize.sh builds it
+outside the source tree)."""
 import glob
 import os
 import subprocess
@@ -42,13 +44,16 @@ blas = have_openblas() and os.environ.get("DARKNET_BLAS", "1") != "0"
 if os.environ.get("DARKNET_GPU", "0") == "1":
     raise SystemExit("DARKNET_GPU=1: the CUDA backend is not implemented yet (see the CUDA issue)")
 
+sanitize = os.environ.get("DARKNET_SANITIZE", "0") == "1"
+san_flags = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-O1", "-g"] if sanitize else []
+
 ext = Pybind11Extension(
     "darknet_py._core",
     sorted(glob.glob("csrc/python/*.cpp")) + c_sources(),
     include_dirs=["csrc/include", "/usr/include/stb"],
     define_macros=[("DN_USE_BLAS", "1")] if blas else [],
-    extra_compile_args=["-O3", "-march=native", "-fopenmp", "-Wall"],
-    extra_link_args=["-fopenmp"],
+    extra_compile_args=["-O3", "-march=native", "-fopenmp", "-Wall"] + san_flags,
+    extra_link_args=["-fopenmp"] + san_flags[:1],
     libraries=["stb", "m"] + (["openblas"] if blas else []),
     cxx_std=17,
 )

@@ -38,6 +38,10 @@ def train(data, cfg, weights=None, *, max_batches=None, backup=None, clear=False
     iterations (as `-map`), keeps <cfg>_best.weights and draws chart.png
     (average loss and mAP) in the backup folder.
 
+    An image or label file that cannot be read is skipped with a warning and
+    counted (stats["skipped"]); max_skips=N (CLI: -max_skips N) turns the
+    N+1-th skip into an error (default -1: no limit).
+
     callback(iteration, stats) is called after every batch; returning True stops
     training (a checkpoint is written first). Ctrl-C stops the same way.
     Returns a TrainResult with the final/min-loss/backup weights paths."""

@@ -9,13 +9,15 @@ import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+# scripts/sanitize.sh points these at the ASan+UBSan builds in build/san/
+sys.path.insert(0, os.environ.get("DARKNET_PY_ROOT", ROOT))
 
 SHARED = os.environ.get("DARKNET_SHARED", os.path.join(os.path.dirname(ROOT), "shared"))
 REF_CFG = os.path.join(SHARED, "reference", "darknet-cfg")
 SEED_CFG = os.path.join(SHARED, "reference", "seed-cfg")
 VOC_ROOT = os.environ.get("DARKNET_VOC_ROOT", os.path.join(SHARED, "data", "voc-mini"))
-DARKNET_BIN = os.path.join(ROOT, "darknet")
+DARKNET_BIN = os.environ.get("DARKNET_BIN", os.path.join(ROOT, "darknet"))
+DARKNET_LIB = os.environ.get("DARKNET_LIB", os.path.join(ROOT, "libdarknet.so"))
 
 
 def cfg_text(net, *sections):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import darknet_py as dn
-from conftest import REF_CFG, ROOT, SEED_CFG
+from conftest import DARKNET_LIB, REF_CFG, SEED_CFG
 
 # ---------------------------------------------------------------- references
 
@@ -436,7 +436,7 @@ def test_correct_boxes_integer_division(make_cfg):
 
 # ------------------------------------------------------------- IoU and NMS
 
-LIB = os.path.join(ROOT, "libdarknet.so")
+LIB = DARKNET_LIB
 
 
 class Box(ctypes.Structure):

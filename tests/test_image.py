@@ -11,9 +11,9 @@ import pytest
 
 import darknet_py as dn
 from darknet_py import _core
-from conftest import ROOT
+from conftest import DARKNET_LIB
 
-LIB = os.path.join(ROOT, "libdarknet.so")
+LIB = DARKNET_LIB
 
 
 class Image(ctypes.Structure):

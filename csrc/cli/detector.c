@@ -135,7 +135,7 @@ static int detector_train(int argc, char **argv)
     cli_flag(&argc, argv, "-dont_show");
     cli_str(&argc, argv, "-gpus", NULL);
     if (argc < 5) {
-        fprintf(stderr, "usage: %s detector train <data> <cfg> [weights] [-clear] [-map [-map_every N]] [-nthreads N] [-seed S] [-backup dir]\n", argv[0]);
+        fprintf(stderr, "usage: %s detector train <data> <cfg> [weights] [-clear] [-map [-map_every N]] [-nthreads N] [-seed S] [-backup dir] [-max_skips N]\n", argv[0]);
         return 1;
     }
     o.data = argv[3];

@@ -224,6 +224,15 @@ dn_status dn_cfg_int(dn_cfg_section *s, const char *key, int def, int *out)
     return DN_OK;
 }
 
+dn_status dn_cfg_dim(dn_cfg_section *s, const char *key, int def, int *out)
+{
+    dn_status st = dn_cfg_int(s, key, def, out);
+    if (st == DN_OK && (*out > DN_CFG_MAX_DIM || *out < -DN_CFG_MAX_DIM))
+        return dn_error(DN_ERR_PARSE, "%s:%d: [%s] %s=%d is too large (at most %d)", s->file, dn_cfg_line(s, key),
+                        s->name, key, *out, DN_CFG_MAX_DIM);
+    return st;
+}
+
 dn_status dn_cfg_float(dn_cfg_section *s, const char *key, float def, float *out)
 {
     dn_cfg_option *o = find(s, key);

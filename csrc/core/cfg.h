@@ -41,6 +41,10 @@ void dn_cfg_free(dn_cfg *cfg);
 /* Getters: absent key -> *out = def, DN_OK. Bad value -> error with file:line. */
 dn_status dn_cfg_int(dn_cfg_section *s, const char *key, int def, int *out);
 dn_status dn_cfg_float(dn_cfg_section *s, const char *key, float def, float *out);
+/* An integer used as a size, stride, padding or count: as dn_cfg_int, and an
+ * error beyond +-DN_CFG_MAX_DIM, so that shape arithmetic cannot overflow. */
+#define DN_CFG_MAX_DIM 65536
+dn_status dn_cfg_dim(dn_cfg_section *s, const char *key, int def, int *out);
 /* String view (valid while cfg lives); absent -> def. */
 const char *dn_cfg_str(dn_cfg_section *s, const char *key, const char *def);
 /* Comma separated lists; *out is malloc'd (NULL and *n = 0 if absent). */

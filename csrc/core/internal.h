@@ -130,6 +130,11 @@ dn_status dn_layer_add_param(dn_layer *l, const char *name, size_t n, int flags)
 dn_param *dn_layer_param(dn_layer *l, const char *name); /* NULL if absent */
 /* Allocate (or reallocate) l->output/l->delta for batch*outputs floats. */
 dn_status dn_layer_alloc_output(dn_layer *l, dn_network *net);
+/* Largest tensor a layer may declare or output, in floats (default and 0:
+ * INT_MAX, as the kernels index with int); the fuzz targets lower it. */
+void dn_set_tensor_limit(size_t floats);
+/* Largest image dn_image_load decodes, in pixels (default and <= 0: 2^26). */
+void dn_set_image_limit(int64_t pixels);
 /* Resolve a cfg layer reference (negative: relative to index). */
 dn_status dn_layer_ref(const dn_network *net, int index, int v, int *out,
                        const dn_cfg_section *s, const char *key);

@@ -8,6 +8,7 @@
 #include "internal.h"
 #include "../kernels/cpu/threads.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,18 @@ float dn_rand_normal(uint64_t *state)
     float u1 = dn_rand_uniform(state), u2 = dn_rand_uniform(state);
     if (u1 < 1e-7f) u1 = 1e-7f;
     return sqrtf(-2.f * logf(u1)) * cosf(6.2831853f * u2);
+}
+
+/* Largest tensor (floats) a layer may have: the kernels index with int. */
+static size_t tensor_limit = INT_MAX;
+
+void dn_set_tensor_limit(size_t floats) { tensor_limit = floats ? floats : INT_MAX; }
+
+static dn_status check_tensor(const dn_network *net, const dn_layer *l, const char *what, size_t n)
+{
+    if (n <= tensor_limit) return DN_OK;
+    return dn_error(DN_ERR_VALUE, "%s:%d: [%s] layer %d: %s would need %zu floats, more than the limit of %zu",
+                    net->cfg_path, l->line, l->ops->section, l->index, what, n, tensor_limit);
 }
 
 dn_status dn_layer_add_param(dn_layer *l, const char *name, size_t n, int flags)
@@ -85,11 +98,11 @@ static dn_status parse_policy(dn_cfg_section *s, dn_hparams *hp)
 static dn_status parse_net(dn_network *net, dn_cfg_section *s)
 {
     dn_hparams *hp = &net->hp;
-    TRY(dn_cfg_int(s, "batch", 1, &hp->batch));
-    TRY(dn_cfg_int(s, "subdivisions", 1, &hp->subdivisions));
-    TRY(dn_cfg_int(s, "width", 0, &net->w));
-    TRY(dn_cfg_int(s, "height", 0, &net->h));
-    TRY(dn_cfg_int(s, "channels", 0, &net->c));
+    TRY(dn_cfg_dim(s, "batch", 1, &hp->batch));
+    TRY(dn_cfg_dim(s, "subdivisions", 1, &hp->subdivisions));
+    TRY(dn_cfg_dim(s, "width", 0, &net->w));
+    TRY(dn_cfg_dim(s, "height", 0, &net->h));
+    TRY(dn_cfg_dim(s, "channels", 0, &net->c));
     if (!net->w && !net->h && !net->c) {
         int inputs;
         TRY(dn_cfg_int(s, "inputs", 0, &inputs));
@@ -108,6 +121,12 @@ static dn_status parse_net(dn_network *net, dn_cfg_section *s)
     TRY(dn_cfg_int(s, "burn_in", 0, &hp->burn_in));
     TRY(dn_cfg_float(s, "power", 4.f, &hp->power));
     TRY(dn_cfg_int(s, "max_batches", 0, &hp->max_batches));
+    static const char *const nonneg[] = {"learning_rate", "momentum", "decay", "burn_in", "max_batches"};
+    const float vals[] = {hp->learning_rate, hp->momentum, hp->decay, (float)hp->burn_in, (float)hp->max_batches};
+    for (int i = 0; i < 5; ++i)
+        if (!(vals[i] >= 0))
+            return dn_error(DN_ERR_PARSE, "%s:%d: [net] %s must not be negative, got %g", s->file,
+                            dn_cfg_line(s, nonneg[i]), nonneg[i], (double)vals[i]);
     TRY(parse_policy(s, hp));
     TRY(dn_cfg_int(s, "step", 1, &hp->step));
     TRY(dn_cfg_float(s, "scale", 1.f, &hp->scale));
@@ -174,6 +193,8 @@ static dn_status size_layer(dn_network *net, int i)
         return dn_error(DN_ERR_VALUE, "%s:%d: [%s] layer %d: output size %d x %d x %d is not positive (input %d x %d x %d)",
                         net->cfg_path, l->line, l->ops->section, i, l->out_w, l->out_h, l->out_c, l->w, l->h, l->c);
     l->outputs = (size_t)l->out_c * l->out_h * l->out_w;
+    TRY(check_tensor(net, l, "the output", l->outputs * (size_t)l->batch));
+    TRY(check_tensor(net, l, "the workspace", l->workspace));
     return dn_layer_alloc_output(l, net);
 }
 
@@ -190,6 +211,9 @@ static dn_status size_shared(dn_network *net)
         net->workspace_size = ws;
     }
     net->inputs = (size_t)net->c * net->h * net->w;
+    if (net->inputs * (size_t)net->batch > tensor_limit)
+        return dn_error(DN_ERR_VALUE, "%s: [net] the input (%d x %d x %d x %d) would need more than the limit of %zu floats",
+                        net->cfg_path, net->batch, net->c, net->h, net->w, tensor_limit);
     float *in = realloc(net->input, (size_t)net->batch * net->inputs * sizeof(float));
     if (!in) return dn_error(DN_ERR_NOMEM, "out of memory for input");
     net->input = in;
@@ -242,6 +266,7 @@ static dn_status build(dn_network *net, dn_cfg *cfg, int batch)
             return dn_error(DN_ERR_PARSE, "%s:%d: unknown section [%s]", s->file, s->line, s->name);
         set_input_shape(net, i);
         TRY(l->ops->parse(l, s, net));
+        for (int k = 0; k < l->nparams; ++k) TRY(check_tensor(net, l, l->params[k].name, l->params[k].n));
         TRY(size_layer(net, i));
         dn_cfg_warn_unused(s);
     }

@@ -5,6 +5,7 @@
 
 #include <stdarg.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 static _Thread_local char last_error[1024];
@@ -20,12 +21,16 @@ const char *dn_status_name(dn_status s)
     return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "unknown error";
 }
 
+/* Formatted into a copy first: callers often pass dn_last_error() itself
+ * as an argument (wrapping the previous message). */
 dn_status dn_error(dn_status s, const char *fmt, ...)
 {
+    char msg[sizeof(last_error)];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(last_error, sizeof(last_error), fmt, ap);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    memcpy(last_error, msg, sizeof(msg));
     return s;
 }
 

@@ -20,7 +20,8 @@
 
 static int seen_is_64(int major, int minor)
 {
-    return (major * 10 + minor) >= 2 && major < 1000 && minor < 1000;
+    /* Darknet's rule, in 64 bits: a fuzzed header must not overflow it */
+    return (int64_t)major * 10 + minor >= 2 && major < 1000 && minor < 1000;
 }
 
 static int layer_count(const dn_network *net, int upto)
@@ -67,11 +68,18 @@ static dn_status load_weights(dn_network *net, const char *path, int upto)
     }
     long offset = wide ? 20 : 16;
     int prefix_ok = upto == -2, n = layer_count(net, upto);
+    /* read into a copy so that a failed load leaves the params untouched;
+     * the layers' params are a prefix of net->params in file order */
+    size_t total = 0, done = 0;
+    for (int i = 0; i < n; ++i)
+        for (int k = 0; k < net->layers[i].nparams; ++k) total += net->layers[i].params[k].n;
+    float *block = malloc((total ? total : 1) * sizeof(float));
+    if (!block) { fclose(f); return dn_error(DN_ERR_NOMEM, "%s: out of memory (%zu floats)", path, total); }
     for (int i = 0; i < n && st == DN_OK; ++i) {
         dn_layer *l = &net->layers[i];
         for (int k = 0; k < l->nparams; ++k) {
             dn_param *p = &l->params[k];
-            size_t got = fread(p->data, sizeof(float), p->n, f);
+            size_t got = fread(block + p->offset, sizeof(float), p->n, f);
             if (got != p->n) {
                 if (prefix_ok && got == 0 && k == 0 && feof(f) && i > 0) { n = i; break; }
                 st = dn_error(DN_ERR_FORMAT,
@@ -80,6 +88,7 @@ static dn_status load_weights(dn_network *net, const char *path, int upto)
                 break;
             }
             offset += (long)(p->n * sizeof(float));
+            done = p->offset + p->n;
         }
     }
     if (st == DN_OK && upto == -1) {
@@ -90,7 +99,10 @@ static dn_status load_weights(dn_network *net, const char *path, int upto)
                           path, ftell(f) - offset, offset);
         }
     }
+    if (st == DN_OK && ferror(f)) st = dn_error(DN_ERR_IO, "%s: read error", path);
     fclose(f);
+    if (st == DN_OK) memcpy(net->params, block, done * sizeof(float));
+    free(block);
     if (st != DN_OK) return st;
     net->major = hdr[0]; net->minor = hdr[1]; net->revision = hdr[2];
     net->bn_fresh = 0;

@@ -1,6 +1,7 @@
 /* datafile.c: Darknet .data files (classes, train, valid, names, backup as
  * key = value lines) and .names files (one class name per line). */
 #include "../core/internal.h"
+#include "../core/fileio.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -18,17 +19,13 @@ dn_status dn_names_load(const char *path, char ***names, int *n)
     *n = 0;
     FILE *f = fopen(path, "r");
     if (!f) return dn_error(DN_ERR_IO, "%s: cannot open names file: %s", path, strerror(errno));
-    char line[4096];
+    char *line = NULL;
+    size_t lcap = 0;
     int cap = 0, lineno = 0;
-    dn_status st = DN_OK;
-    while (fgets(line, sizeof line, f)) {
-        ++lineno;
-        size_t len = strlen(line);
-        if (len == sizeof line - 1 && line[len - 1] != '\n') {
-            st = dn_error(DN_ERR_PARSE, "%s:%d: line too long", path, lineno);
-            break;
-        }
-        while (len && (line[len - 1] == '\n' || line[len - 1] == '\r' || line[len - 1] == ' ')) line[--len] = 0;
+    long len;
+    dn_status st;
+    while ((st = dn_read_line(f, &line, &lcap, 4096, path, ++lineno, &len)) == DN_OK && len >= 0) {
+        while (len && (line[len - 1] == ' ' || line[len - 1] == '\t')) line[--len] = 0;
         if (!len) continue;
         if (*n == cap) {
             cap = cap ? 2 * cap : 32;
@@ -39,6 +36,7 @@ dn_status dn_names_load(const char *path, char ***names, int *n)
         if (!((*names)[*n] = strdup(line))) { st = dn_error(DN_ERR_NOMEM, "out of memory"); break; }
         ++*n;
     }
+    free(line);
     fclose(f);
     if (st != DN_OK) { dn_names_free(*names, *n); *names = NULL; *n = 0; }
     return st;
@@ -84,8 +82,8 @@ dn_status dn_data_load(dn_data *d, const char *path)
     if (st == DN_OK && d->names_path) {
         st = dn_names_load(d->names_path, &d->names, &d->nnames);
         if (st == DN_OK && d->classes && d->nnames < d->classes)
-            st = dn_error(DN_ERR_PARSE, "%s: names file %s has %d names but classes = %d",
-                          path, d->names_path, d->nnames, d->classes);
+            st = dn_error(DN_ERR_PARSE, "%s:%d: names file %s has %d names but classes = %d",
+                          path, dn_cfg_line(s, "names"), d->names_path, d->nnames, d->classes);
     }
     dn_cfg_free(&cfg);
     if (st != DN_OK) dn_data_free(d);

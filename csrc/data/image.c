@@ -10,6 +10,7 @@
  * zeroed unless it is the input.
  */
 #include "../core/internal.h"
+#include "../core/fileio.h"
 
 #include <stb_image.h>
 #include <stb_image_write.h>
@@ -17,6 +18,13 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Larger images are refused before decoding (a corrupt header must not
+ * make the loader allocate gigabytes): 64 megapixels, lowered by the fuzz
+ * target. */
+static int64_t max_pixels = (int64_t)1 << 26;
+
+void dn_set_image_limit(int64_t pixels) { max_pixels = pixels > 0 ? pixels : (int64_t)1 << 26; }
 
 static dn_status check_image(const dn_image *im, const char *what)
 {
@@ -77,6 +85,11 @@ dn_status dn_image_load(dn_image *out, const char *path, int channels)
     FILE *f = fopen(path, "rb");
     if (!f) return dn_error(DN_ERR_IO, "%s: cannot open image: %s", path, strerror(errno));
     int w = 0, h = 0, c = 0;
+    if (stbi_info_from_file(f, &w, &h, &c) && (int64_t)w * h > max_pixels) {
+        fclose(f);
+        return dn_error(DN_ERR_FORMAT, "%s: image header says %d x %d pixels, more than the limit of %lld",
+                        path, w, h, (long long)max_pixels);
+    }
     uint8_t *data = stbi_load_from_file(f, &w, &h, &c, channels);
     fclose(f);
     if (!data) {
@@ -93,6 +106,12 @@ dn_status dn_image_load(dn_image *out, const char *path, int channels)
     return st;
 }
 
+static void write_fn(void *ctx, void *data, int size)
+{
+    dn_atomic_file *af = ctx;
+    fwrite(data, 1, (size_t)size, af->f);
+}
+
 dn_status dn_image_save_png(const dn_image *im, const char *path)
 {
     if (!path) return dn_error(DN_ERR_VALUE, "save PNG: path is NULL");
@@ -107,11 +126,18 @@ dn_status dn_image_save_png(const dn_image *im, const char *path)
             float v = im->data[k * hw + i] * 255.f + .5f;
             buf[i * im->c + k] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
         }
-    errno = 0;
-    int ok = stbi_write_png(path, im->w, im->h, im->c, buf, im->w * im->c);
+    /* through a temp file and rename, like every file the library writes */
+    dn_atomic_file af;
+    st = dn_atomic_open(&af, path);
+    if (st != DN_OK) { free(buf); return st; }
+    int ok = stbi_write_png_to_func(write_fn, &af, im->w, im->h, im->c, buf, im->w * im->c);
     free(buf);
-    if (!ok)
-        return dn_error(DN_ERR_IO, "%s: cannot write PNG%s%s", path, errno ? ": " : "", errno ? strerror(errno) : "");
+    if (!ok || ferror(af.f)) {
+        dn_atomic_abort(&af);
+        return dn_error(DN_ERR_IO, "%s: cannot write PNG", path);
+    }
+    st = dn_atomic_commit(&af);
+    if (st != DN_OK) return st;
     return DN_OK;
 }
 

@@ -2,6 +2,7 @@
  * path with /images/ and /JPEGImages/ replaced by /labels/ and the extension
  * by .txt; each line is `class cx cy w h`, relative to the image size. */
 #include "../core/internal.h"
+#include "../core/fileio.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -39,14 +40,15 @@ dn_status dn_labels_load(const char *path, int classes, dn_label **out, int *n)
         if (errno == ENOENT) return DN_OK;
         return dn_error(DN_ERR_IO, "%s: cannot open label file: %s", path, strerror(errno));
     }
-    char line[1024];
+    char *line = NULL;
+    size_t lcap = 0;
     int cap = 0, lineno = 0;
+    long len;
     dn_status st = DN_OK;
-    while (st == DN_OK && fgets(line, sizeof line, f)) {
-        ++lineno;
+    while ((st = dn_read_line(f, &line, &lcap, 1024, path, ++lineno, &len)) == DN_OK && len >= 0) {
         char *p = line;
         while (*p == ' ' || *p == '\t') ++p;
-        if (*p == '\n' || *p == '\r' || !*p) continue;
+        if (!*p) continue;
         int id, used = 0;
         float x, y, w, h;
         if (sscanf(p, "%d %f %f %f %f %n", &id, &x, &y, &w, &h, &used) != 5 || p[used]) {
@@ -71,6 +73,7 @@ dn_status dn_labels_load(const char *path, int classes, dn_label **out, int *n)
         }
         (*out)[(*n)++] = (dn_label){x, y, w, h, id};
     }
+    free(line);
     fclose(f);
     if (st != DN_OK) { free(*out); *out = NULL; *n = 0; }
     return st;

@@ -7,6 +7,7 @@
  */
 #include "../core/internal.h"
 #include "augment.h"
+#include "../core/fileio.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -106,7 +107,7 @@ static dn_status load_batch(dn_loader *ld, uint64_t index, int w, int h, float *
             ++*skipped;
             dn_warn("skipping %s: %s", ld->paths[i], dn_last_error());
             if (ld->o.max_skips >= 0 && *skipped > ld->o.max_skips)
-                return dn_error(DN_ERR_FORMAT, "too many bad images or labels (%d skipped, limit %d); last: %s",
+                return dn_error(st, "too many bad images or labels (%d skipped, limit %d); last: %s",
                                 *skipped, ld->o.max_skips, dn_last_error());
         }
     }
@@ -165,29 +166,6 @@ dn_status dn_loader_next(dn_loader *ld, int w, int h, float *images, float *trut
     return start_prefetch(ld, w, h);
 }
 
-static dn_status read_list(dn_loader *ld, const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f) return dn_error(DN_ERR_IO, "%s: cannot open image list: %s", path, strerror(errno));
-    char line[4096];
-    int cap = 0;
-    while (fgets(line, sizeof line, f)) {
-        line[strcspn(line, "\r\n")] = 0;
-        if (!*line) continue;
-        if (ld->n == cap) {
-            cap = cap ? 2 * cap : 256;
-            char **np = realloc(ld->paths, sizeof(char *) * (size_t)cap);
-            if (!np) { fclose(f); return dn_error(DN_ERR_NOMEM, "out of memory"); }
-            ld->paths = np;
-        }
-        if (!(ld->paths[ld->n] = strdup(line))) { fclose(f); return dn_error(DN_ERR_NOMEM, "out of memory"); }
-        ld->n++;
-    }
-    fclose(f);
-    if (!ld->n) return dn_error(DN_ERR_PARSE, "%s: the image list is empty", path);
-    return DN_OK;
-}
-
 dn_status dn_loader_open(dn_loader **out, const dn_loader_opts *opts)
 {
     *out = NULL;
@@ -198,7 +176,7 @@ dn_status dn_loader_open(dn_loader **out, const dn_loader_opts *opts)
     ld->o = *opts;
     ld->o.list_path = NULL;
     ld->ptruth = dn_calloc((size_t)opts->batch * 5 * opts->max_boxes, sizeof(float));
-    dn_status st = ld->ptruth ? read_list(ld, opts->list_path) : DN_ERR_NOMEM;
+    dn_status st = ld->ptruth ? dn_read_list(opts->list_path, &ld->paths, &ld->n) : DN_ERR_NOMEM;
     if (st != DN_OK) { dn_loader_close(ld); return st; }
     *out = ld;
     return DN_OK;

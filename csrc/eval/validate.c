@@ -38,42 +38,6 @@ static void free_list(char **paths, int n)
     free(paths);
 }
 
-/* One path per line; blank lines skipped; surrounding blanks trimmed. */
-static dn_status read_list(const char *path, char ***out, int *n)
-{
-    *out = NULL;
-    *n = 0;
-    FILE *f = fopen(path, "r");
-    if (!f) return dn_error(DN_ERR_IO, "%s: cannot open image list: %s", path, strerror(errno));
-    char line[4096];
-    int cap = 0, lineno = 0;
-    dn_status st = DN_OK;
-    while (st == DN_OK && fgets(line, sizeof line, f)) {
-        ++lineno;
-        size_t len = strlen(line);
-        if (len == sizeof line - 1 && line[len - 1] != '\n') {
-            st = dn_error(DN_ERR_PARSE, "%s:%d: line too long", path, lineno);
-            break;
-        }
-        while (len && strchr("\r\n \t", line[len - 1])) line[--len] = 0;
-        char *p = line;
-        while (*p == ' ' || *p == '\t') ++p;
-        if (!*p) continue;
-        if (*n == cap) {
-            cap = cap ? 2 * cap : 256;
-            char **np = realloc(*out, sizeof(char *) * (size_t)cap);
-            if (!np) { st = dn_error(DN_ERR_NOMEM, "out of memory"); break; }
-            *out = np;
-        }
-        if (!((*out)[*n] = strdup(p))) { st = dn_error(DN_ERR_NOMEM, "out of memory"); break; }
-        ++*n;
-    }
-    fclose(f);
-    if (st == DN_OK && !*n) st = dn_error(DN_ERR_PARSE, "%s: the image list is empty", path);
-    if (st != DN_OK) { free_list(*out, *n); *out = NULL; *n = 0; }
-    return st;
-}
-
 /* Append the labels of one file, scaled to a w x h image, to *truth. */
 static dn_status add_labels(const char *path, int classes, int w, int h, int difficult,
                             dn_eval_truth **truth, int *n)
@@ -179,7 +143,7 @@ static dn_status run_open(run_state *r, const dn_validate_opts *o)
     if (st == DN_OK && !r->list)
         st = dn_error(DN_ERR_VALUE, "validate: no image list: %s has no `valid =` line",
                       o->data && *o->data ? o->data : "(no .data file)");
-    if (st == DN_OK) st = read_list(r->list, &r->paths, &r->npaths);
+    if (st == DN_OK) st = dn_read_list(r->list, &r->paths, &r->npaths);
     if (st == DN_OK) st = dn_network_load(&r->net, o->cfg, 1, 0);
     if (st == DN_OK && o->weights && *o->weights) st = dn_network_load_weights(r->net, o->weights, -1);
     if (st == DN_OK) st = network_classes(r->net, o->cfg, &r->classes);

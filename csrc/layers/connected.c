@@ -40,7 +40,7 @@ static dn_status connected_parse(dn_layer *l, dn_cfg_section *s, dn_network *net
     dn_connected *p = dn_calloc(1, sizeof(dn_connected));
     if (!p) return DN_ERR_NOMEM;
     l->priv = p;
-    TRY(dn_cfg_int(s, "output", 1, &p->outputs));
+    TRY(dn_cfg_dim(s, "output", 1, &p->outputs));
     TRY(dn_cfg_int(s, "batch_normalize", 0, &p->batch_normalize));
     const char *act = dn_cfg_str(s, "activation", "logistic");
     int a = dn_activation_from_name(act);

@@ -29,9 +29,9 @@ static dn_status maxpool_parse(dn_layer *l, dn_cfg_section *s, dn_network *net)
     dn_maxpool *p = dn_calloc(1, sizeof(dn_maxpool));
     if (!p) return DN_ERR_NOMEM;
     l->priv = p;
-    TRY(dn_cfg_int(s, "stride", 1, &p->stride));
-    TRY(dn_cfg_int(s, "size", p->stride, &p->size));
-    TRY(dn_cfg_int(s, "padding", p->size - 1, &p->pad));
+    TRY(dn_cfg_dim(s, "stride", 1, &p->stride));
+    TRY(dn_cfg_dim(s, "size", p->stride, &p->size));
+    TRY(dn_cfg_dim(s, "padding", p->size - 1, &p->pad));
     if (p->stride <= 0)
         return dn_error(DN_ERR_PARSE, "%s:%d: [maxpool] stride must be positive, got %d",
                         s->file, dn_cfg_line(s, "stride"), p->stride);

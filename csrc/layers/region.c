@@ -40,16 +40,16 @@ static dn_status region_parse(dn_layer *l, dn_cfg_section *s, dn_network *net)
     if (!p) return DN_ERR_NOMEM;
     l->priv = p;
     l->is_detector = 1;
-    TRY(dn_cfg_int(s, "coords", 4, &p->coords));
-    TRY(dn_cfg_int(s, "classes", 20, &p->classes));
-    TRY(dn_cfg_int(s, "num", 1, &p->num));
+    TRY(dn_cfg_dim(s, "coords", 4, &p->coords));
+    TRY(dn_cfg_dim(s, "classes", 20, &p->classes));
+    TRY(dn_cfg_dim(s, "num", 1, &p->num));
     TRY(dn_cfg_int(s, "softmax", 0, &p->softmax));
     TRY(dn_cfg_int(s, "background", 0, &p->background));
     TRY(dn_cfg_int(s, "bias_match", 0, &p->bias_match));
     TRY(dn_cfg_int(s, "rescore", 0, &p->rescore));
     TRY(dn_cfg_int(s, "absolute", 0, &p->absolute));
     TRY(dn_cfg_int(s, "random", 0, &p->random));
-    TRY(dn_cfg_int(s, "max", 30, &p->max_boxes));
+    TRY(dn_cfg_dim(s, "max", 30, &p->max_boxes));
     l->max_boxes = p->max_boxes;
     TRY(dn_cfg_int(s, "log", 0, &p->log));
     TRY(dn_cfg_int(s, "sqrt", 0, &p->sqrt));
@@ -71,9 +71,9 @@ static dn_status region_parse(dn_layer *l, dn_cfg_section *s, dn_network *net)
     if (p->max_boxes < 1)
         return dn_error(DN_ERR_PARSE, "%s:%d: [region] max must be positive, got %d",
                         s->file, dn_cfg_line(s, "max"), p->max_boxes);
-    int want = p->num * (p->coords + p->classes + 1);
+    long long want = (long long)p->num * (p->coords + p->classes + 1);
     if (l->c != want)
-        return dn_error(DN_ERR_PARSE, "%s:%d: [region] the input has %d channels: filters=%d in the preceding [convolutional] should be num*(classes+coords+1)=%d",
+        return dn_error(DN_ERR_PARSE, "%s:%d: [region] the input has %d channels: filters=%d in the preceding [convolutional] should be num*(classes+coords+1)=%lld",
                         s->file, s->line, l->c, l->c, want);
     int na = 0;
     float *a = NULL;
@@ -98,9 +98,9 @@ static dn_status region_resize(dn_layer *l, dn_network *net)
 {
     (void)net;
     const dn_region *p = l->priv;
-    if (l->c != p->num * (p->coords + p->classes + 1))
-        return dn_error(DN_ERR_VALUE, "layer %d [region]: input has %d channels, need num*(classes+coords+1)=%d",
-                        l->index, l->c, p->num * (p->coords + p->classes + 1));
+    if (l->c != (long long)p->num * (p->coords + p->classes + 1))
+        return dn_error(DN_ERR_VALUE, "layer %d [region]: input has %d channels, need num*(classes+coords+1)=%lld",
+                        l->index, l->c, (long long)p->num * (p->coords + p->classes + 1));
     l->out_c = l->c;
     l->out_h = l->h;
     l->out_w = l->w;

@@ -16,6 +16,8 @@
  */
 #include "../core/internal.h"
 
+#include <limits.h>
+
 #define TRY(x) do { dn_status st_ = (x); if (st_ != DN_OK) return st_; } while (0)
 
 typedef struct {
@@ -29,7 +31,7 @@ static dn_status reorg_parse(dn_layer *l, dn_cfg_section *s, dn_network *net)
     if (!p) return DN_ERR_NOMEM;
     l->priv = p;
     int flatten, extra;
-    TRY(dn_cfg_int(s, "stride", 1, &p->stride));
+    TRY(dn_cfg_dim(s, "stride", 1, &p->stride));
     TRY(dn_cfg_int(s, "reverse", 0, &p->reverse));
     TRY(dn_cfg_int(s, "flatten", 0, &flatten));
     TRY(dn_cfg_int(s, "extra", 0, &extra));
@@ -45,21 +47,26 @@ static dn_status reorg_parse(dn_layer *l, dn_cfg_section *s, dn_network *net)
 static dn_status reorg_resize(dn_layer *l, dn_network *net)
 {
     const dn_reorg *p = l->priv;
-    int s = p->stride, s2 = s * s;
+    int s = p->stride;
+    long long s2 = (long long)s * s;
     if (l->c % s2)
-        return dn_error(DN_ERR_VALUE, "%s:%d: [reorg] layer %d: input channels (%d) must be divisible by stride*stride = %d",
+        return dn_error(DN_ERR_VALUE, "%s:%d: [reorg] layer %d: input channels (%d) must be divisible by stride*stride = %lld",
                         net->cfg_path, l->line, l->index, l->c, s2);
+    if (p->reverse ? (long long)l->w * s > DN_CFG_MAX_DIM || (long long)l->h * s > DN_CFG_MAX_DIM
+                   : l->c * s2 > INT_MAX)
+        return dn_error(DN_ERR_VALUE, "%s:%d: [reorg] layer %d: stride=%d makes the output too large",
+                        net->cfg_path, l->line, l->index, s);
     if (p->reverse) {
         l->out_w = l->w * s;
         l->out_h = l->h * s;
-        l->out_c = l->c / s2;
+        l->out_c = (int)(l->c / s2);
     } else {
         if (l->w % s || l->h % s)
             return dn_error(DN_ERR_VALUE, "%s:%d: [reorg] layer %d: input %d x %d is not divisible by stride=%d",
                             net->cfg_path, l->line, l->index, l->w, l->h, s);
         l->out_w = l->w / s;
         l->out_h = l->h / s;
-        l->out_c = l->c * s2;
+        l->out_c = (int)(l->c * s2);
     }
     l->flops = 0;
     l->workspace = 0;

@@ -32,8 +32,8 @@ static dn_status route_parse(dn_layer *l, dn_cfg_section *s, dn_network *net)
         return dn_error(DN_ERR_PARSE, "%s:%d: [route] needs layers = a comma list of layer indexes",
                         s->file, dn_cfg_line(s, "layers"));
     for (int i = 0; i < p->n; ++i) TRY(dn_layer_ref(net, l->index, p->layers[i], &p->layers[i], s, "layers"));
-    TRY(dn_cfg_int(s, "groups", 1, &p->groups));
-    TRY(dn_cfg_int(s, "group_id", 0, &p->group_id));
+    TRY(dn_cfg_dim(s, "groups", 1, &p->groups));
+    TRY(dn_cfg_dim(s, "group_id", 0, &p->group_id));
     if (p->groups <= 0)
         return dn_error(DN_ERR_PARSE, "%s:%d: [route] groups must be positive, got %d",
                         s->file, dn_cfg_line(s, "groups"), p->groups);

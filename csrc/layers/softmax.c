@@ -27,7 +27,7 @@ static dn_status softmax_parse(dn_layer *l, dn_cfg_section *s, dn_network *net)
     dn_softmax *p = dn_calloc(1, sizeof(dn_softmax));
     if (!p) return DN_ERR_NOMEM;
     l->priv = p;
-    TRY(dn_cfg_int(s, "groups", 1, &p->groups));
+    TRY(dn_cfg_dim(s, "groups", 1, &p->groups));
     TRY(dn_cfg_float(s, "temperature", 1.f, &p->temperature));
     if (dn_cfg_has(s, "tree"))
         return dn_error(DN_ERR_UNSUPPORTED, "%s:%d: [softmax] tree (hierarchical softmax) is not supported",

@@ -26,7 +26,7 @@ static dn_status upsample_parse(dn_layer *l, dn_cfg_section *s, dn_network *net)
     if (!p) return DN_ERR_NOMEM;
     l->priv = p;
     int stride;
-    TRY(dn_cfg_int(s, "stride", 2, &stride));
+    TRY(dn_cfg_dim(s, "stride", 2, &stride));
     TRY(dn_cfg_float(s, "scale", 1.f, &p->scale));
     if (stride == 0)
         return dn_error(DN_ERR_PARSE, "%s:%d: [upsample] stride must not be 0",
@@ -48,6 +48,10 @@ static dn_status upsample_resize(dn_layer *l, dn_network *net)
         l->out_w = l->w / s;
         l->out_h = l->h / s;
     } else {
+        if ((long long)l->w * s > DN_CFG_MAX_DIM || (long long)l->h * s > DN_CFG_MAX_DIM)
+            return dn_error(DN_ERR_VALUE, "%s:%d: [upsample] layer %d: output %lld x %lld is larger than %d",
+                            net->cfg_path, l->line, l->index, (long long)l->w * s, (long long)l->h * s,
+                            DN_CFG_MAX_DIM);
         l->out_w = l->w * s;
         l->out_h = l->h * s;
     }

@@ -39,9 +39,9 @@ static dn_status yolo_parse(dn_layer *l, dn_cfg_section *s, dn_network *net)
     if (!p) return DN_ERR_NOMEM;
     l->priv = p;
     l->is_detector = 1;
-    TRY(dn_cfg_int(s, "classes", 20, &p->classes));
-    TRY(dn_cfg_int(s, "num", 1, &p->total));
-    TRY(dn_cfg_int(s, "max", 90, &p->max_boxes));
+    TRY(dn_cfg_dim(s, "classes", 20, &p->classes));
+    TRY(dn_cfg_dim(s, "num", 1, &p->total));
+    TRY(dn_cfg_dim(s, "max", 90, &p->max_boxes));
     l->max_boxes = p->max_boxes;
     TRY(dn_cfg_int(s, "random", 0, &p->random));
     TRY(dn_cfg_float(s, "jitter", .2f, &p->jitter));
@@ -79,9 +79,9 @@ static dn_status yolo_parse(dn_layer *l, dn_cfg_section *s, dn_network *net)
         if (!p->anchors) return DN_ERR_NOMEM;
         for (int i = 0; i < 2 * p->total; ++i) p->anchors[i] = .5f;
     }
-    int want = p->n * (p->classes + 5);
+    long long want = (long long)p->n * (p->classes + 5);
     if (l->c != want)
-        return dn_error(DN_ERR_PARSE, "%s:%d: [yolo] the input has %d channels: filters=%d in the preceding [convolutional] should be len(mask)*(classes+5)=%d",
+        return dn_error(DN_ERR_PARSE, "%s:%d: [yolo] the input has %d channels: filters=%d in the preceding [convolutional] should be len(mask)*(classes+5)=%lld",
                         s->file, s->line, l->c, l->c, want);
     net->hp.jitter = p->jitter;
     net->hp.random = p->random;
@@ -92,9 +92,9 @@ static dn_status yolo_resize(dn_layer *l, dn_network *net)
 {
     (void)net;
     const dn_yolo *p = l->priv;
-    if (l->c != p->n * (p->classes + 5))
-        return dn_error(DN_ERR_VALUE, "layer %d [yolo]: input has %d channels, need len(mask)*(classes+5)=%d",
-                        l->index, l->c, p->n * (p->classes + 5));
+    if (l->c != (long long)p->n * (p->classes + 5))
+        return dn_error(DN_ERR_VALUE, "layer %d [yolo]: input has %d channels, need len(mask)*(classes+5)=%lld",
+                        l->index, l->c, (long long)p->n * (p->classes + 5));
     l->out_c = l->c;
     l->out_h = l->h;
     l->out_w = l->w;

@@ -1,0 +1,33 @@
+/* fuzz_net.h: the small network the weights and packed-file targets load
+ * into: float and ternary convolutions (one alpha per layer and per filter,
+ * with and without batch norm), a pool, a connected layer and a detector, so
+ * every kind of layer record and param appears. */
+#ifndef DN_FUZZ_NET_H
+#define DN_FUZZ_NET_H
+
+#include "fuzz_util.h"
+
+static const char fuzz_net_cfg[] =
+    "[net]\nbatch=1\nwidth=8\nheight=8\nchannels=3\n"
+    "[convolutional]\nbatch_normalize=1\nfilters=4\nsize=3\npad=1\nactivation=leaky\nternary=1\n"
+    "[maxpool]\nsize=2\nstride=2\n"
+    "[convolutional]\nfilters=5\nsize=3\npad=1\nactivation=leaky\nternary=1\nternary_scale=filter\n"
+    "[convolutional]\nbatch_normalize=1\nfilters=3\nsize=1\nactivation=linear\n"
+    "[connected]\noutput=12\nactivation=linear\n"
+    "[reorg]\nstride=1\n";
+
+/* The network, built once (slot 3 holds its cfg). */
+static dn_network *fuzz_net(void)
+{
+    static dn_network *net;
+    if (!net) {
+        const char *cfg = fuzz_file(3, (const uint8_t *)fuzz_net_cfg, sizeof fuzz_net_cfg - 1);
+        if (dn_network_load(&net, cfg, 1, 1) != DN_OK) {
+            fprintf(stderr, "fuzz_net: %s\n", dn_last_error());
+            abort();
+        }
+    }
+    return net;
+}
+
+#endif
