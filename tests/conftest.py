@@ -18,6 +18,10 @@ VOC_ROOT = os.environ.get("DARKNET_VOC_ROOT", os.path.join(SHARED, "data", "voc-
 DARKNET_BIN = os.path.join(ROOT, "darknet")
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "gpu: needs a CUDA build and a CUDA device (tests/test_gpu.py)")
+
+
 def cfg_text(net, *sections):
     """Build cfg text: net is a dict of [net] options, sections are
     (name, dict) pairs."""

@@ -27,7 +27,7 @@ static int layer_count(const dn_network *net, int upto)
     return (upto < 0 || upto > net->n) ? net->n : upto;
 }
 
-dn_status dn_network_load_weights(dn_network *net, const char *path, int upto)
+static dn_status load_weights(dn_network *net, const char *path, int upto)
 {
     /* packed ternary weights (packed.c) are told apart by their magic */
     if (dn_weights_is_packed(path)) return dn_packed_load(net, path, upto);
@@ -89,6 +89,14 @@ dn_status dn_network_load_weights(dn_network *net, const char *path, int upto)
     return DN_OK;
 }
 
+dn_status dn_network_load_weights(dn_network *net, const char *path, int upto)
+{
+    dn_device_params_to_host(net); /* a prefix load keeps the other params */
+    dn_status st = load_weights(net, path, upto);
+    dn_device_params_changed(net);
+    return st;
+}
+
 /* Write n floats, as their TWN values in `groups` groups when groups > 0. */
 static int write_param(FILE *f, const float *x, size_t n, int groups)
 {
@@ -131,5 +139,6 @@ dn_status dn_weights_write(const dn_network *net, const char *path, int upto,
 
 dn_status dn_network_save_weights(const dn_network *net, const char *path, int upto)
 {
+    dn_device_params_to_host(net);
     return dn_weights_write(net, path, upto, net->params, net->seen, 1);
 }

@@ -1,0 +1,35 @@
+/* common.cuh: what the .cu files share: launch geometry for grid-stride
+ * loops over n elements and a deterministic block sum in double. */
+#ifndef DN_CUDA_COMMON_CUH
+#define DN_CUDA_COMMON_CUH
+
+#include <stddef.h>
+
+#define DN_THREADS 256
+
+/* Blocks for a grid-stride loop over n elements (at least 1). */
+static inline unsigned dn_blocks(size_t n)
+{
+    size_t b = (n + DN_THREADS - 1) / DN_THREADS;
+    return (unsigned)(b < 1 ? 1 : (b > 8192 ? 8192 : b));
+}
+
+#define DN_GRID_LOOP(i, n) \
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (size_t)gridDim.x * blockDim.x)
+
+/* Sum of v over the DN_THREADS threads of a block, in a fixed tree order;
+ * every thread gets the result. sh: DN_THREADS doubles of shared memory. */
+__device__ static inline double dn_block_sum(double v, double *sh)
+{
+    sh[threadIdx.x] = v;
+    __syncthreads();
+    for (int s = DN_THREADS / 2; s > 0; s >>= 1) {
+        if (threadIdx.x < s) sh[threadIdx.x] += sh[threadIdx.x + s];
+        __syncthreads();
+    }
+    double r = sh[0];
+    __syncthreads();
+    return r;
+}
+
+#endif
