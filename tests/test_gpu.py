@@ -276,8 +276,8 @@ def test_training_loss_curve_gpu_vs_cpu(synth_small, tmp_path, ternary):
                                         "[convolutional]\nternary=1\nbatch_normalize=1")
         open(cfg, "w").write(text)
     lc, lg, cpu, gpu = _loss_curves(cfg, synth_small, 30, 4)
-    np.testing.assert_allclose(lg[:5], lc[:5], rtol=1e-3)
-    np.testing.assert_allclose(lg, lc, rtol=0.05)
+    np.testing.assert_allclose(lg[:5], lc[:5], rtol=2e-3)
+    np.testing.assert_allclose(lg, lc, rtol=0.1)
     assert lg[-5:].mean() < lg[:5].mean()
     for i in range(len(cpu.layers)):  # the weights went the same way, and came back to the host
         for k, v in cpu.params(i).items():
