@@ -3,7 +3,9 @@
 the list the Makefile's GPU=1 reads): the .cu kernels are compiled with nvcc
 (CUDA_PATH, default /usr/local/cuda; NVCC_ARCH the -gencode list) and cuBLAS
 is used when cublas_v2.h is found in CUBLAS_DIR (default CUDA_PATH) unless
-CUBLAS=0."""
+CUBLAS=0. DARKNET_GPU=emu builds the same backend against the CPU emulator
+of csrc/kernels/cuda/emu (the .cu files compiled as C++, no CUDA needed): for
+testing the backend's logic where there is no GPU."""
 import glob
 import os
 import subprocess
@@ -23,7 +25,8 @@ def c_sources():
     return source_list("sources.txt")
 
 
-GPU = os.environ.get("DARKNET_GPU", "0") == "1"
+EMU = os.environ.get("DARKNET_GPU", "0") == "emu"
+GPU = os.environ.get("DARKNET_GPU", "0") == "1" or EMU
 CUDA_PATH = os.environ.get("CUDA_PATH", "/usr/local/cuda")
 NVCC = os.environ.get("NVCC", os.path.join(CUDA_PATH, "bin", "nvcc"))
 NVCC_ARCH = os.environ.get("NVCC_ARCH", "-gencode arch=compute_75,code=compute_75 "
@@ -31,7 +34,7 @@ NVCC_ARCH = os.environ.get("NVCC_ARCH", "-gencode arch=compute_75,code=compute_7
 CUBLAS_DIR = os.environ.get("CUBLAS_DIR", CUDA_PATH)
 CUBLAS = os.environ.get("CUBLAS", "1" if os.path.exists(os.path.join(CUBLAS_DIR, "include", "cublas_v2.h"))
                         else "0") == "1"
-if GPU and not os.path.exists(NVCC):
+if GPU and not EMU and not os.path.exists(NVCC):
     raise SystemExit(f"DARKNET_GPU=1: nvcc not found at {NVCC}; install the CUDA toolkit or set CUDA_PATH/NVCC")
 
 
@@ -62,6 +65,8 @@ class BuildExt(build_ext):
     def compile_cuda(self):
         """nvcc each .cu of csrc/sources_gpu.txt into build_temp; link the objects."""
         flags = ["-std=c++14", "-O3", *NVCC_ARCH, "-Xcompiler", "-fPIC", "-Icsrc/include"]
+        if EMU:
+            return self.compile_emulated()
         if CUBLAS:
             flags += ["-DDN_USE_CUBLAS", "-I" + os.path.join(CUBLAS_DIR, "include")]
         for ext in self.extensions:
@@ -73,17 +78,40 @@ class BuildExt(build_ext):
                     subprocess.check_call([NVCC, *flags, "-c", src, "-o", obj])
                 ext.extra_objects.append(obj)
 
+    def compile_emulated(self):
+        """The .cu files as C++ against the emulator, plus its runtime."""
+        cxx = os.environ.get("CXX", "c++")
+        flags = ["-std=c++17", "-O2", "-fPIC", "-Wall", "-Wno-unknown-pragmas", "-DDN_CUDA_EMU", "-Icsrc/include"]
+        srcs = [s for s in source_list("sources_gpu.txt") if s.endswith(".cu")] + [EMU_RUNTIME]
+        for ext in self.extensions:
+            for src in srcs:
+                obj = os.path.join(self.build_temp, src + ".emu.o")
+                os.makedirs(os.path.dirname(obj), exist_ok=True)
+                deps = [src] + glob.glob("csrc/kernels/cuda/*.h") + glob.glob("csrc/kernels/cuda/*.cuh") \
+                    + glob.glob("csrc/kernels/cuda/emu/*")
+                if not os.path.exists(obj) or os.path.getmtime(obj) < max(os.path.getmtime(d) for d in deps):
+                    pre = [] if src == EMU_RUNTIME else ["-x", "c++", "-include", EMU_HEADER]
+                    subprocess.check_call([cxx, *flags, *pre, "-c", src, "-o", obj])
+                ext.extra_objects.append(obj)
 
+
+EMU_HEADER = "csrc/kernels/cuda/emu/cuda_emu.h"
+EMU_RUNTIME = "csrc/kernels/cuda/emu/runtime.cpp"
 blas = have_openblas() and os.environ.get("DARKNET_BLAS", "1") != "0"
 gpu_c = [s for s in source_list("sources_gpu.txt") if s.endswith(".c")] if GPU else []
-gpu_libs = ["cudart_static", "dl", "rt"] + (["cublas"] if CUBLAS else []) if GPU else []
-gpu_lib_dirs = [os.path.join(CUDA_PATH, "lib64")] + (
-    [os.path.join(CUBLAS_DIR, "lib64"), os.path.join(CUBLAS_DIR, "lib")] if GPU and CUBLAS else []) if GPU else []
+gpu_libs, gpu_lib_dirs, gpu_inc = [], [], []
+if GPU and EMU:
+    gpu_libs, gpu_inc = ["stdc++", "pthread"], ["csrc/kernels/cuda/emu"]
+elif GPU:
+    gpu_libs = ["cudart_static", "dl", "rt"] + (["cublas"] if CUBLAS else [])
+    gpu_lib_dirs = [os.path.join(CUDA_PATH, "lib64")] + (
+        [os.path.join(CUBLAS_DIR, "lib64"), os.path.join(CUBLAS_DIR, "lib")] if CUBLAS else [])
+    gpu_inc = [os.path.join(CUDA_PATH, "include")]
 
 ext = Pybind11Extension(
     "darknet_py._core",
     sorted(glob.glob("csrc/python/*.cpp")) + c_sources() + gpu_c,
-    include_dirs=["csrc/include", "/usr/include/stb"] + ([os.path.join(CUDA_PATH, "include")] if GPU else []),
+    include_dirs=gpu_inc + ["csrc/include", "/usr/include/stb"],
     define_macros=([("DN_USE_BLAS", "1")] if blas else []) + ([("DN_GPU", "1")] if GPU else []),
     extra_compile_args=["-O3", "-march=native", "-fopenmp", "-Wall"],
     extra_link_args=["-fopenmp"],

@@ -55,10 +55,10 @@ __global__ void gradient_kernel(const float *y, const float *x, size_t n, int a,
 
 extern "C" void dn_cuda_activate(float *x, size_t n, dn_activation a)
 {
-    if (n && a != DN_ACT_LINEAR) activate_kernel<<<dn_blocks(n), DN_THREADS>>>(x, n, (int)a);
+    if (n && a != DN_ACT_LINEAR) DN_LAUNCH(activate_kernel, dn_blocks(n), DN_THREADS, x, n, (int)a);
 }
 
 extern "C" void dn_cuda_gradient(const float *y, const float *x, size_t n, dn_activation a, float *delta)
 {
-    if (n && a != DN_ACT_LINEAR) gradient_kernel<<<dn_blocks(n), DN_THREADS>>>(y, x, n, (int)a, delta);
+    if (n && a != DN_ACT_LINEAR) DN_LAUNCH(gradient_kernel, dn_blocks(n), DN_THREADS, y, x, n, (int)a, delta);
 }

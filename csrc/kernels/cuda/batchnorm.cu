@@ -90,7 +90,7 @@ extern "C" void dn_cuda_bn_forward_train(float *x, int batch, int f, int spatial
                                          float momentum, float *var, float *x_hat)
 {
     if (f > 0)
-        bn_forward_kernel<<<f, DN_THREADS>>>(x, batch, f, spatial, scale, bias, rolling_mean, rolling_var, momentum,
+        DN_LAUNCH(bn_forward_kernel, f, DN_THREADS, x, batch, f, spatial, scale, bias, rolling_mean, rolling_var, momentum,
                                              var, x_hat);
 }
 
@@ -98,23 +98,23 @@ extern "C" void dn_cuda_bn_backward(float *delta, int batch, int f, int spatial,
                                     const float *var, const float *scale, float *scale_grad, float *bias_grad)
 {
     if (f > 0)
-        bn_backward_kernel<<<f, DN_THREADS>>>(delta, batch, f, spatial, x_hat, var, scale, scale_grad, bias_grad);
+        DN_LAUNCH(bn_backward_kernel, f, DN_THREADS, delta, batch, f, spatial, x_hat, var, scale, scale_grad, bias_grad);
 }
 
 extern "C" void dn_cuda_bias_forward(float *x, int batch, int f, int spatial, const float *bias)
 {
     size_t n = (size_t)batch * f * spatial;
-    if (n) affine_kernel<<<dn_blocks(n), DN_THREADS>>>(x, batch, f, spatial, NULL, bias, NULL, NULL);
+    if (n) DN_LAUNCH(affine_kernel, dn_blocks(n), DN_THREADS, x, batch, f, spatial, NULL, bias, NULL, NULL);
 }
 
 extern "C" void dn_cuda_bias_backward(const float *delta, int batch, int f, int spatial, float *bias_grad)
 {
-    if (f > 0 && bias_grad) bias_backward_kernel<<<f, DN_THREADS>>>(delta, batch, f, spatial, bias_grad);
+    if (f > 0 && bias_grad) DN_LAUNCH(bias_backward_kernel, f, DN_THREADS, delta, batch, f, spatial, bias_grad);
 }
 
 extern "C" void dn_cuda_bn_inference(float *x, int batch, int f, int spatial, const float *scale,
                                      const float *bias, const float *mean, const float *var)
 {
     size_t n = (size_t)batch * f * spatial;
-    if (n) affine_kernel<<<dn_blocks(n), DN_THREADS>>>(x, batch, f, spatial, scale, bias, mean, var);
+    if (n) DN_LAUNCH(affine_kernel, dn_blocks(n), DN_THREADS, x, batch, f, spatial, scale, bias, mean, var);
 }

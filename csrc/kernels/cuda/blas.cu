@@ -102,7 +102,7 @@ extern "C" void dn_cuda_gemm(void *blas, int ta, int tb, int m, int n, int k, fl
 #else
     (void)blas;
     dim3 grid((n + TN - 1) / TN, (m + TM - 1) / TM);
-    gemm_tiled<<<grid, 256>>>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    DN_LAUNCH(gemm_tiled, grid, 256, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 #endif
 }
 
@@ -113,7 +113,7 @@ __global__ void fill_kernel(float *x, size_t n, float v)
 
 extern "C" void dn_cuda_fill(float *x, size_t n, float v)
 {
-    if (n) fill_kernel<<<dn_blocks(n), DN_THREADS>>>(x, n, v);
+    if (n) DN_LAUNCH(fill_kernel, dn_blocks(n), DN_THREADS, x, n, v);
 }
 
 __global__ void axpy_kernel(size_t n, float a, const float *x, float *y)
@@ -123,7 +123,7 @@ __global__ void axpy_kernel(size_t n, float a, const float *x, float *y)
 
 extern "C" void dn_cuda_axpy(size_t n, float a, const float *x, float *y)
 {
-    if (n) axpy_kernel<<<dn_blocks(n), DN_THREADS>>>(n, a, x, y);
+    if (n) DN_LAUNCH(axpy_kernel, dn_blocks(n), DN_THREADS, n, a, x, y);
 }
 
 __global__ void copy_rows_kernel(int batch, size_t part, const float *src, size_t ss, float *dst, size_t ds,
@@ -142,7 +142,7 @@ extern "C" void dn_cuda_copy_rows(int batch, size_t part, const float *src, size
                                   float *dst, size_t dst_stride, int add)
 {
     size_t n = (size_t)batch * part;
-    if (n) copy_rows_kernel<<<dn_blocks(n), DN_THREADS>>>(batch, part, src, src_stride, dst, dst_stride, add);
+    if (n) DN_LAUNCH(copy_rows_kernel, dn_blocks(n), DN_THREADS, batch, part, src, src_stride, dst, dst_stride, add);
 }
 
 __global__ void sgd_kernel(float *w, float *g, float *u, size_t n, float rate, float decay, float momentum)
@@ -157,5 +157,5 @@ __global__ void sgd_kernel(float *w, float *g, float *u, size_t n, float rate, f
 
 extern "C" void dn_cuda_sgd(float *w, float *g, float *u, size_t n, float rate, float decay, float momentum)
 {
-    if (n) sgd_kernel<<<dn_blocks(n), DN_THREADS>>>(w, g, u, n, rate, decay, momentum);
+    if (n) DN_LAUNCH(sgd_kernel, dn_blocks(n), DN_THREADS, w, g, u, n, rate, decay, momentum);
 }

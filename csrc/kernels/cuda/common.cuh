@@ -1,9 +1,19 @@
-/* common.cuh: what the .cu files share: launch geometry for grid-stride
- * loops over n elements and a deterministic block sum in double. */
+/* common.cuh: what the .cu files share: the launch macro, launch geometry
+ * for grid-stride loops over n elements and a deterministic block sum in
+ * double. Kernels are launched with DN_LAUNCH(kernel, grid, block, args...)
+ * rather than kernel<<<grid, block>>>(args) so that the same files also
+ * compile as plain C++ against the CPU emulator of emu/cuda_emu.h (the CI's
+ * functional check of the backend without a GPU). */
 #ifndef DN_CUDA_COMMON_CUH
 #define DN_CUDA_COMMON_CUH
 
 #include <stddef.h>
+
+#ifdef DN_CUDA_EMU
+#define DN_LAUNCH(k, grid, block, ...) dn_emu_launch(dim3(grid), dim3(block), [&] { k(__VA_ARGS__); })
+#else
+#define DN_LAUNCH(k, grid, block, ...) k<<<(grid), (block)>>>(__VA_ARGS__)
+#endif
 
 #define DN_THREADS 256
 
@@ -23,7 +33,7 @@ __device__ static inline double dn_block_sum(double v, double *sh)
 {
     sh[threadIdx.x] = v;
     __syncthreads();
-    for (int s = DN_THREADS / 2; s > 0; s >>= 1) {
+    for (unsigned s = DN_THREADS / 2; s > 0; s >>= 1) {
         if (threadIdx.x < s) sh[threadIdx.x] += sh[threadIdx.x + s];
         __syncthreads();
     }

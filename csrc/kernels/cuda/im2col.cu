@@ -46,12 +46,12 @@ extern "C" void dn_cuda_im2col(const float *im, int c, int h, int w, int size, i
                                int out_h, int out_w, float *col)
 {
     size_t n = (size_t)c * size * size * out_h * out_w;
-    if (n) im2col_kernel<<<dn_blocks(n), DN_THREADS>>>(im, c, h, w, size, stride, pad, out_h, out_w, col);
+    if (n) DN_LAUNCH(im2col_kernel, dn_blocks(n), DN_THREADS, im, c, h, w, size, stride, pad, out_h, out_w, col);
 }
 
 extern "C" void dn_cuda_col2im(const float *col, int c, int h, int w, int size, int stride, int pad,
                                int out_h, int out_w, float *im)
 {
     size_t n = (size_t)c * h * w;
-    if (n) col2im_kernel<<<dn_blocks(n), DN_THREADS>>>(col, c, h, w, size, stride, pad, out_h, out_w, im);
+    if (n) DN_LAUNCH(col2im_kernel, dn_blocks(n), DN_THREADS, col, c, h, w, size, stride, pad, out_h, out_w, im);
 }

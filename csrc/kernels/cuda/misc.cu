@@ -17,7 +17,7 @@ __global__ void softmax_kernel(const float *in, int n, float t, float *out)
     for (int i = threadIdx.x; i < n; i += DN_THREADS) m = fmaxf(m, x[i]);
     mx[threadIdx.x] = m;
     __syncthreads();
-    for (int s = DN_THREADS / 2; s > 0; s >>= 1) {
+    for (unsigned s = DN_THREADS / 2; s > 0; s >>= 1) {
         if (threadIdx.x < s) mx[threadIdx.x] = fmaxf(mx[threadIdx.x], mx[threadIdx.x + s]);
         __syncthreads();
     }
@@ -68,21 +68,21 @@ __global__ void mul_add_kernel(const float *x, const float *m, size_t n, float *
 
 extern "C" void dn_cuda_softmax(const float *in, int rows, int n, float temperature, float *out)
 {
-    if (rows > 0 && n > 0) softmax_kernel<<<rows, DN_THREADS>>>(in, n, temperature, out);
+    if (rows > 0 && n > 0) DN_LAUNCH(softmax_kernel, rows, DN_THREADS, in, n, temperature, out);
 }
 
 extern "C" void dn_cuda_softmax_backward(const float *y, const float *d, int rows, int n, float temperature,
                                          float *in_delta)
 {
-    if (rows > 0 && n > 0) softmax_backward_kernel<<<rows, DN_THREADS>>>(y, d, n, temperature, in_delta);
+    if (rows > 0 && n > 0) DN_LAUNCH(softmax_backward_kernel, rows, DN_THREADS, y, d, n, temperature, in_delta);
 }
 
 extern "C" void dn_cuda_dropout(const float *x, size_t n, float p, unsigned long long seed, float *mask, float *y)
 {
-    if (n) dropout_kernel<<<dn_blocks(n), DN_THREADS>>>(x, n, p, seed, mask, y);
+    if (n) DN_LAUNCH(dropout_kernel, dn_blocks(n), DN_THREADS, x, n, p, seed, mask, y);
 }
 
 extern "C" void dn_cuda_mul_add(const float *x, const float *m, size_t n, float *y)
 {
-    if (n) mul_add_kernel<<<dn_blocks(n), DN_THREADS>>>(x, m, n, y);
+    if (n) DN_LAUNCH(mul_add_kernel, dn_blocks(n), DN_THREADS, x, m, n, y);
 }

@@ -60,7 +60,7 @@ extern "C" void dn_cuda_maxpool_forward(const float *in, int bc, int h, int w, i
 {
     size_t n = (size_t)bc * out_h * out_w;
     if (n)
-        maxpool_forward_kernel<<<dn_blocks(n), DN_THREADS>>>(in, bc, h, w, size, stride, pad, out_h, out_w, out,
+        DN_LAUNCH(maxpool_forward_kernel, dn_blocks(n), DN_THREADS, in, bc, h, w, size, stride, pad, out_h, out_w, out,
                                                              indexes);
 }
 
@@ -68,16 +68,16 @@ extern "C" void dn_cuda_maxpool_backward(const float *delta, const int *indexes,
                                          int out_h, int out_w, float *in_delta)
 {
     size_t n = (size_t)bc * out_h * out_w;
-    if (n) maxpool_backward_kernel<<<dn_blocks(n), DN_THREADS>>>(delta, indexes, bc, h, w, out_h, out_w, in_delta);
+    if (n) DN_LAUNCH(maxpool_backward_kernel, dn_blocks(n), DN_THREADS, delta, indexes, bc, h, w, out_h, out_w, in_delta);
 }
 
 extern "C" void dn_cuda_avgpool_forward(const float *in, int n, int hw, float *out)
 {
-    if (n > 0) avgpool_forward_kernel<<<n, DN_THREADS>>>(in, hw, out);
+    if (n > 0) DN_LAUNCH(avgpool_forward_kernel, n, DN_THREADS, in, hw, out);
 }
 
 extern "C" void dn_cuda_avgpool_backward(const float *delta, int n, int hw, float *in_delta)
 {
     size_t total = (size_t)n * hw;
-    if (total) avgpool_backward_kernel<<<dn_blocks(total), DN_THREADS>>>(delta, n, hw, in_delta);
+    if (total) DN_LAUNCH(avgpool_backward_kernel, dn_blocks(total), DN_THREADS, delta, n, hw, in_delta);
 }

@@ -97,14 +97,14 @@ extern "C" void dn_cuda_reorg(const float *x, int batch, int c, int h, int w, in
                               float *y)
 {
     size_t n = (size_t)batch * c * h * w;
-    if (n) reorg_kernel<<<dn_blocks(n), DN_THREADS>>>(x, batch, c, h, w, stride, reverse, add, y);
+    if (n) DN_LAUNCH(reorg_kernel, dn_blocks(n), DN_THREADS, x, batch, c, h, w, stride, reverse, add, y);
 }
 
 extern "C" void dn_cuda_upsample_forward(const float *in, int bc, int h, int w, int s, int reverse, float scale,
                                          float *out, int out_h, int out_w)
 {
     size_t n = (size_t)bc * out_h * out_w;
-    if (n) upsample_forward_kernel<<<dn_blocks(n), DN_THREADS>>>(in, bc, h, w, s, reverse, scale, out, out_h, out_w);
+    if (n) DN_LAUNCH(upsample_forward_kernel, dn_blocks(n), DN_THREADS, in, bc, h, w, s, reverse, scale, out, out_h, out_w);
 }
 
 extern "C" void dn_cuda_upsample_backward(const float *delta, int bc, int h, int w, int s, int reverse,
@@ -112,7 +112,7 @@ extern "C" void dn_cuda_upsample_backward(const float *delta, int bc, int h, int
 {
     size_t n = (size_t)bc * h * w;
     if (n)
-        upsample_backward_kernel<<<dn_blocks(n), DN_THREADS>>>(delta, bc, h, w, s, reverse, scale, in_delta, out_h,
+        DN_LAUNCH(upsample_backward_kernel, dn_blocks(n), DN_THREADS, delta, bc, h, w, s, reverse, scale, in_delta, out_h,
                                                                out_w);
 }
 
@@ -127,7 +127,7 @@ extern "C" void dn_cuda_shortcut_forward(float *out, size_t out_n, const float *
 {
     overlap ov = make_overlap(o);
     size_t n = (size_t)batch * ov.minc * ov.minh * ov.minw;
-    if (n) shortcut_forward_kernel<<<dn_blocks(n), DN_THREADS>>>(out, out_n, add, add_n, batch, ov, alpha, beta);
+    if (n) DN_LAUNCH(shortcut_forward_kernel, dn_blocks(n), DN_THREADS, out, out_n, add, add_n, batch, ov, alpha, beta);
 }
 
 extern "C" void dn_cuda_shortcut_backward(const float *delta, size_t out_n, float *in_delta, float *add_delta,
@@ -136,6 +136,6 @@ extern "C" void dn_cuda_shortcut_backward(const float *delta, size_t out_n, floa
     overlap ov = make_overlap(o);
     size_t n = (size_t)batch * ov.minc * ov.minh * ov.minw;
     if (n)
-        shortcut_backward_kernel<<<dn_blocks(n), DN_THREADS>>>(delta, out_n, in_delta, add_delta, add_n, batch, ov,
+        DN_LAUNCH(shortcut_backward_kernel, dn_blocks(n), DN_THREADS, delta, out_n, in_delta, add_delta, add_n, batch, ov,
                                                                alpha, beta);
 }

@@ -129,10 +129,10 @@ extern "C" void dn_cuda_ternarize_groups(const float *w, int groups, size_t per,
     int nb = blocks_per_group(per);
     tscratch sc = carve(scratch, groups, nb);
     unsigned gb = (unsigned)((groups + 127) / 128);
-    abs_sum_kernel<<<groups * nb, DN_THREADS>>>(w, per, nb, sc.s);
-    delta_kernel<<<gb, 128>>>(sc.s, groups, nb, per, sc.delta);
-    above_sum_kernel<<<groups * nb, DN_THREADS>>>(w, per, nb, sc.delta, sc.a, sc.cnt);
-    alpha_kernel<<<gb, 128>>>(sc.a, sc.cnt, groups, nb, sc.alpha, alphas);
+    DN_LAUNCH(abs_sum_kernel, groups * nb, DN_THREADS, w, per, nb, sc.s);
+    DN_LAUNCH(delta_kernel, gb, 128, sc.s, groups, nb, per, sc.delta);
+    DN_LAUNCH(above_sum_kernel, groups * nb, DN_THREADS, w, per, nb, sc.delta, sc.a, sc.cnt);
+    DN_LAUNCH(alpha_kernel, gb, 128, sc.a, sc.cnt, groups, nb, sc.alpha, alphas);
     size_t n = (size_t)groups * per;
-    ternary_write_kernel<<<dn_blocks(n), DN_THREADS>>>(w, n, per, sc.delta, sc.alpha, t);
+    DN_LAUNCH(ternary_write_kernel, dn_blocks(n), DN_THREADS, w, n, per, sc.delta, sc.alpha, t);
 }
