@@ -77,6 +77,7 @@ class BuildExt(build_ext):
                 if not os.path.exists(obj) or os.path.getmtime(obj) < max(os.path.getmtime(d) for d in deps):
                     subprocess.check_call([NVCC, *flags, "-c", src, "-o", obj])
                 ext.extra_objects.append(obj)
+                ext.depends.append(obj)  # relink when an object changed
 
     def compile_emulated(self):
         """The .cu files as C++ against the emulator, plus its runtime."""
@@ -93,6 +94,7 @@ class BuildExt(build_ext):
                     pre = [] if src == EMU_RUNTIME else ["-x", "c++", "-include", EMU_HEADER]
                     subprocess.check_call([cxx, *flags, *pre, "-c", src, "-o", obj])
                 ext.extra_objects.append(obj)
+                ext.depends.append(obj)  # relink when an object changed
 
 
 EMU_HEADER = "csrc/kernels/cuda/emu/cuda_emu.h"

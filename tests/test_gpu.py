@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -23,7 +24,7 @@ import darknet_py as dn
 from darknet_py import _core, synth, voc
 from darknet_py.network import cuda_available, parse_device
 from darknet_py.training import _gpu_list
-from conftest import ROOT, run_darknet
+from conftest import ROOT, SHARED, run_darknet
 
 HAVE_GPU = cuda_available()
 needs_gpu = pytest.mark.skipif(not HAVE_GPU, reason="needs a CUDA build (DARKNET_GPU=1) and a CUDA device")
@@ -75,6 +76,33 @@ def test_cuda_sources_compile(tmp_path):
     header = open(os.path.join(ROOT, "csrc/kernels/cuda/cuda_kernels.h")).read()
     declared = set(re.findall(r"\b(dn_cuda_\w+)\(", header))
     assert declared <= defined, f"declared but not defined: {sorted(declared - defined)}"
+
+
+@pytest.mark.skipif(os.environ.get("DARKNET_SKIP_EMU") == "1", reason="DARKNET_SKIP_EMU=1")
+def test_backend_on_the_cpu_emulator(tmp_path):
+    """Build the extension against the CPU emulator of the CUDA subset
+    (DARKNET_GPU=emu: the same kernels, network code and layers, the .cu
+    files compiled as C++) and run this file's GPU tests with it: every
+    layer, the quantiser, host writes, dropout and the loss curves. About
+    3-4 minutes on 2 cores; DARKNET_SKIP_EMU=1 skips it."""
+    env = dict(os.environ, DARKNET_GPU="emu")
+    r = subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "-j", "2", "--build-temp",
+                        str(tmp_path / "bt"), "--build-lib", str(tmp_path / "bl")],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    tree = tmp_path / "tree"
+    skip = shutil.ignore_patterns("_core*.so", "__pycache__", "*.pyc")
+    for d in ("tests", "darknet_py", "cfg"):
+        shutil.copytree(os.path.join(ROOT, d), tree / d, ignore=skip)
+    for so in (tmp_path / "bl" / "darknet_py").glob("_core*.so"):
+        shutil.copy(so, tree / "darknet_py")
+    env = dict(os.environ, DARKNET_SHARED=SHARED, DN_EMU_DEVICES="2")
+    env.pop("DARKNET_GPU")
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "gpu", "-k",
+                        "layer_forward or ternarize or params_written or dropout or loss_curve",
+                        "tests/test_gpu.py"], cwd=tree, env=env, capture_output=True, text=True, timeout=1200)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0 and " passed" in out and "skipped" not in out, out[-5000:]
 
 
 def test_parse_device_and_gpu_lists():
@@ -255,10 +283,10 @@ def test_ternarize_gpu_identical_to_cpu(groups, per, rng):
     assert not tg.any() and not ag.any()
 
 
-def _loss_curves(cfg, data, steps, batch):
+def _loss_curves(cfg, data, steps, batch, size):
     train_list = [l.split("=", 1)[1].strip() for l in open(data) if l.startswith("train")][0]
     ld = _core.Loader(train_list, batch=batch, classes=2, max_boxes=30, augment=False, seed=0)
-    batches = [ld.next(96, 96) for _ in range(3)]
+    batches = [ld.next(size, size) for _ in range(3)]
     cpu, gpu = net_pair(cfg, batch, seed=1)
     lc = [cpu.train_step(*batches[k % 3]) for k in range(steps)]
     lg = [gpu.train_step(*batches[k % 3]) for k in range(steps)]
@@ -270,15 +298,14 @@ def _loss_curves(cfg, data, steps, batch):
 @pytest.mark.parametrize("ternary", [0, 1])
 def test_training_loss_curve_gpu_vs_cpu(synth_small, tmp_path, ternary):
     from test_train import tiny_cfg
-    cfg = tiny_cfg(tmp_path / "t.cfg", batch=4, lr=0.001, burn_in=5, max_batches=100)
+    cfg = tiny_cfg(tmp_path / "t.cfg", batch=2, lr=0.001, burn_in=5, max_batches=100, size=64)
     if ternary:
         text = open(cfg).read().replace("[convolutional]\nbatch_normalize=1",
                                         "[convolutional]\nternary=1\nbatch_normalize=1")
         open(cfg, "w").write(text)
-    lc, lg, cpu, gpu = _loss_curves(cfg, synth_small, 30, 4)
+    lc, lg, cpu, gpu = _loss_curves(cfg, synth_small, 12, 2, 64)
     np.testing.assert_allclose(lg[:5], lc[:5], rtol=2e-3)
-    np.testing.assert_allclose(lg, lc, rtol=0.1)
-    assert lg[-5:].mean() < lg[:5].mean()
+    np.testing.assert_allclose(lg, lc, rtol=0.05)
     for i in range(len(cpu.layers)):  # the weights went the same way, and came back to the host
         for k, v in cpu.params(i).items():
             assert_close(v, gpu.params(i)[k], f"layer {i} {k} after training", rtol=0.02, atol=2e-3)
@@ -303,7 +330,7 @@ def test_params_written_on_host_reach_the_device(make_cfg, rng):
 @pytest.mark.gpu
 def test_train_api_on_gpu_and_staged(synth_small, tmp_path):
     from test_train import tiny_cfg
-    cfg = tiny_cfg(tmp_path / "mini.cfg", batch=4, lr=0.001, burn_in=2, max_batches=10)
+    cfg = tiny_cfg(tmp_path / "mini.cfg", batch=2, lr=0.001, burn_in=2, max_batches=10, size=64)
     r = dn.train(synth_small, cfg, max_batches=6, backup=str(tmp_path / "b"), progress=False, gpus=[0])
     assert r.iterations == 6 and os.path.exists(r.final) and np.isfinite(r.losses).all()
     rows = dn.staged_train(synth_small, cfg, None, plan="generic", iterations_per_stage=3, fp_iterations=4,
@@ -322,6 +349,8 @@ def test_train_api_on_gpu_and_staged(synth_small, tmp_path):
 @pytest.mark.skipif(not HAVE_GPU or _core.cuda_device_count() < 2, reason="needs two CUDA devices")
 def test_two_gpus_data_parallel(synth_small, tmp_path):
     from test_train import tiny_cfg
-    cfg = tiny_cfg(tmp_path / "t.cfg", batch=4, lr=0.001, burn_in=2, max_batches=10)
-    r = dn.train(synth_small, cfg, max_batches=8, backup=str(tmp_path / "b"), progress=False, gpus=[0, 1])
-    assert r.iterations == 8 and np.isfinite(r.losses).all()
+    cfg = tiny_cfg(tmp_path / "t.cfg", batch=2, lr=0.001, burn_in=2, max_batches=10, size=64)
+    r = dn.train(synth_small, cfg, max_batches=5, backup=str(tmp_path / "b"), progress=False, gpus=[0, 1])
+    assert r.iterations == 5 and np.isfinite(r.losses).all() and os.path.exists(r.final)
+    net = dn.Network(cfg, r.final)  # the averaged weights were written
+    assert all(np.isfinite(v).all() for i in range(len(net.layers)) for v in net.params(i).values())

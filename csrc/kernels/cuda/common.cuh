@@ -17,11 +17,17 @@
 
 #define DN_THREADS 256
 
-/* Blocks for a grid-stride loop over n elements (at least 1). */
+/* Blocks for a grid-stride loop over n elements (at least 1; the
+ * emulator runs blocks one after another, so it takes few). */
+#ifdef DN_CUDA_EMU
+#define DN_MAX_BLOCKS 2
+#else
+#define DN_MAX_BLOCKS 8192
+#endif
 static inline unsigned dn_blocks(size_t n)
 {
     size_t b = (n + DN_THREADS - 1) / DN_THREADS;
-    return (unsigned)(b < 1 ? 1 : (b > 8192 ? 8192 : b));
+    return (unsigned)(b < 1 ? 1 : (b > DN_MAX_BLOCKS ? DN_MAX_BLOCKS : b));
 }
 
 #define DN_GRID_LOOP(i, n) \

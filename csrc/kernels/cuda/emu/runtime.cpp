@@ -4,48 +4,73 @@
 #include "cuda_emu.h"
 #include "cuda_runtime_api.h"
 
-#include <pthread.h>
+#include <ucontext.h>
 
 #include <cstdlib>
 #include <map>
 #include <mutex>
-#include <thread>
 #include <vector>
 
-static std::mutex launch_lock;   /* one kernel at a time: __shared__ statics */
+static std::mutex launch_lock;   /* one kernel at a time: __shared__ statics, the fibers below */
 static std::mutex atomic_lock;
 static std::mutex alloc_lock;
 static std::map<const char *, size_t> allocations;
-static thread_local pthread_barrier_t *block_barrier;
 static thread_local cudaError_t last_error = cudaSuccess;
+
+/* The threads of a block are fibers (ucontext) on the launching thread:
+ * each runs until it reaches __syncthreads or ends, then the next one runs;
+ * a round over all fibers thus moves the block from one barrier to the
+ * next. Stacks are kept between launches. */
+#define FIBER_STACK (256 * 1024)
+static ucontext_t scheduler;
+static std::vector<ucontext_t> fibers;
+static std::vector<char *> stacks;
+static std::vector<unsigned char> finished;
+static unsigned current;
+static const std::function<void()> *kernel;
+
+static void fiber_main(int t)
+{
+    (*kernel)();
+    finished[(unsigned)t] = 1;
+}
 
 void dn_emu_launch(dim3 grid, dim3 block, const std::function<void()> &fn)
 {
     std::lock_guard<std::mutex> hold(launch_lock);
     unsigned nt = block.x * block.y * block.z;
-    pthread_barrier_t bar;
-    pthread_barrier_init(&bar, nullptr, nt);
-    std::vector<std::thread> threads;
-    threads.reserve(nt);
-    for (unsigned t = 0; t < nt; ++t)
-        threads.emplace_back([&, t] {
-            block_barrier = &bar;
-            blockDim = block;
-            gridDim = grid;
-            threadIdx = dim3(t % block.x, t / block.x % block.y, t / (block.x * block.y));
-            for (unsigned z = 0; z < grid.z; ++z)
-                for (unsigned y = 0; y < grid.y; ++y)
-                    for (unsigned x = 0; x < grid.x; ++x) {
-                        blockIdx = dim3(x, y, z);
-                        fn();
-                        pthread_barrier_wait(&bar);
+    while (stacks.size() < nt) stacks.push_back(static_cast<char *>(std::malloc(FIBER_STACK)));
+    fibers.resize(nt);
+    finished.assign(nt, 0);
+    kernel = &fn;
+    blockDim = block;
+    gridDim = grid;
+    for (unsigned z = 0; z < grid.z; ++z)
+        for (unsigned y = 0; y < grid.y; ++y)
+            for (unsigned x = 0; x < grid.x; ++x) {
+                blockIdx = dim3(x, y, z);
+                for (unsigned t = 0; t < nt; ++t) {
+                    getcontext(&fibers[t]);
+                    fibers[t].uc_stack.ss_sp = stacks[t];
+                    fibers[t].uc_stack.ss_size = FIBER_STACK;
+                    fibers[t].uc_link = &scheduler;
+                    makecontext(&fibers[t], reinterpret_cast<void (*)()>(fiber_main), 1, (int)t);
+                    finished[t] = 0;
+                }
+                for (unsigned alive = nt; alive;) {
+                    alive = 0;
+                    for (unsigned t = 0; t < nt; ++t) {
+                        if (finished[t]) continue;
+                        current = t;
+                        threadIdx = dim3(t % block.x, t / block.x % block.y, t / (block.x * block.y));
+                        swapcontext(&scheduler, &fibers[t]);
+                        alive += !finished[t];
                     }
-        });
-    for (auto &th : threads) th.join();
-    pthread_barrier_destroy(&bar);
+                }
+            }
 }
 
-void dn_emu_syncthreads() { pthread_barrier_wait(block_barrier); }
+void dn_emu_syncthreads() { swapcontext(&fibers[current], &scheduler); }
 
 float dn_emu_atomic_add(float *p, float v)
 {
