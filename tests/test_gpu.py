@@ -97,7 +97,7 @@ def test_backend_on_the_cpu_emulator(tmp_path):
     for so in (tmp_path / "bl" / "darknet_py").glob("_core*.so"):
         shutil.copy(so, tree / "darknet_py")
     env = dict(os.environ, DARKNET_SHARED=SHARED, DN_EMU_DEVICES="2")
-    env.pop("DARKNET_GPU")
+    env.pop("DARKNET_GPU", None)
     r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "gpu", "-k",
                         "layer_forward or ternarize or params_written or dropout or loss_curve",
                         "tests/test_gpu.py"], cwd=tree, env=env, capture_output=True, text=True, timeout=1200)
