@@ -1,6 +1,10 @@
 # Builds ./darknet, libdarknet.a and libdarknet.so from csrc/sources.txt
 # (the same list setup.py uses).  Options: GPU=0|1 OPENMP=0|1 SANITIZE=0|1
 # BLAS=0|1 (default: 1 when OpenBLAS's cblas.h is found) DEBUG=0|1.
+# GPU=1 adds csrc/sources_gpu.txt (the CUDA backend; nvcc from CUDA_PATH,
+# default /usr/local/cuda); CUBLAS=0|1 (default: 1 when cublas_v2.h is in
+# CUBLAS_DIR, default CUDA_PATH) picks cuBLAS or the built-in GEMM kernel;
+# CUDNN=1 needs cudnn.h; NVCC_ARCH the -gencode list.
 GPU ?= 0
 OPENMP ?= 1
 SANITIZE ?= 0
@@ -9,13 +13,20 @@ BLAS ?= $(shell echo 'int main(void){return 0;}' | $(CC) -x c -include cblas.h -
 
 CC ?= cc
 SRCS := $(shell grep -v '^\#' csrc/sources.txt)
+ifeq ($(GPU),1)
+GPU_SRCS := $(shell grep -v '^\#' csrc/sources_gpu.txt)
+SRCS += $(filter %.c,$(GPU_SRCS))
+CU_SRCS := $(filter %.cu,$(GPU_SRCS))
+endif
 CLI_SRCS := $(wildcard csrc/cli/*.c)
 # Sanitizer builds live apart (build/san/) so they never replace the normal
 # ./darknet and libdarknet.so that Python loads.
 OUT := $(if $(filter 1,$(SANITIZE)),build/san/,)
-OBJDIR := build/obj$(if $(filter 1,$(SANITIZE)),-san)
-OBJS := $(SRCS:%.c=$(OBJDIR)/%.o)
-CLI_OBJS := $(CLI_SRCS:%.c=$(OBJDIR)/%.o)
+OBJDIR = build/obj$(if $(filter 1,$(SANITIZE)),-san)$(if $(filter 1,$(GPU)),-gpu$(if $(filter 1,$(CUBLAS)),-cublas))
+OBJS = $(SRCS:%.c=$(OBJDIR)/%.o) $(CU_SRCS:%.cu=$(OBJDIR)/%.cu.o)
+# Switching between the CPU and the GPU build relinks the outputs.
+FLAVOR := build/.flavor$(if $(filter 1,$(SANITIZE)),-san)-$(if $(filter 1,$(GPU)),gpu,cpu)
+CLI_OBJS = $(CLI_SRCS:%.c=$(OBJDIR)/%.o)
 
 CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -fPIC -Icsrc/include $(shell pkg-config --cflags stb 2>/dev/null || echo -I/usr/include/stb)
 LDLIBS := -lstb -lm -lpthread
@@ -39,21 +50,54 @@ CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer
 LDLIBS += -fsanitize=address,undefined
 endif
 ifeq ($(GPU),1)
-$(error GPU=1: the CUDA backend is not implemented yet (see the CUDA issue); build with GPU=0)
+CUDA_PATH ?= /usr/local/cuda
+NVCC ?= $(CUDA_PATH)/bin/nvcc
+CUBLAS_DIR ?= $(CUDA_PATH)
+CUBLAS ?= $(if $(wildcard $(CUBLAS_DIR)/include/cublas_v2.h),1,0)
+NVCC_ARCH ?= -gencode arch=compute_75,code=compute_75 -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90
+ifeq ($(wildcard $(NVCC)),)
+$(error GPU=1: nvcc not found at $(NVCC); install the CUDA toolkit or set CUDA_PATH=... (or NVCC=...))
+endif
+CFLAGS += -DDN_GPU -I$(CUDA_PATH)/include
+NVCCFLAGS := -std=c++14 -O3 $(NVCC_ARCH) -Xcompiler -fPIC,-Wall -Icsrc/include
+LDLIBS += -L$(CUDA_PATH)/lib64 -lcudart_static -ldl -lrt -lstdc++
+ifeq ($(CUBLAS),1)
+NVCCFLAGS += -DDN_USE_CUBLAS -I$(CUBLAS_DIR)/include
+LDLIBS += -L$(CUBLAS_DIR)/lib64 -L$(CUBLAS_DIR)/lib -Wl,-rpath-link,$(CUBLAS_DIR)/lib -lcublas
+endif
+ifeq ($(CUDNN),1)
+CUDNN_DIR ?= $(CUDA_PATH)
+ifeq ($(wildcard $(CUDNN_DIR)/include/cudnn.h),)
+$(error CUDNN=1: cudnn.h not found in $(CUDNN_DIR)/include; install cuDNN or set CUDNN_DIR=..., or build with GPU=1 alone)
+endif
+$(warning CUDNN=1: cuDNN was found, but convolutions use the im2col + GEMM path; cuDNN is not used yet)
+endif
+else ifeq ($(CUDNN),1)
+$(error CUDNN=1 needs GPU=1)
 endif
 
 all: $(OUT)darknet $(OUT)libdarknet.a $(OUT)libdarknet.so
 
-$(OUT)darknet: $(CLI_OBJS) $(OUT)libdarknet.a
+$(FLAVOR):
+	@mkdir -p build
+	@rm -f build/.flavor$(if $(filter 1,$(SANITIZE)),-san)-*
+	@touch $@
+
+$(OUT)darknet: $(CLI_OBJS) $(OUT)libdarknet.a $(FLAVOR)
 	$(CC) -o $@ $(CLI_OBJS) $(OUT)libdarknet.a $(LDLIBS)
 
-$(OUT)libdarknet.a: $(OBJS)
+$(OUT)libdarknet.a: $(OBJS) $(FLAVOR)
 	@mkdir -p $(dir $@)
-	ar rcs $@ $^
+	rm -f $@
+	ar rcs $@ $(OBJS)
 
-$(OUT)libdarknet.so: $(OBJS)
+$(OUT)libdarknet.so: $(OBJS) $(FLAVOR)
 	@mkdir -p $(dir $@)
-	$(CC) -shared -o $@ $^ $(LDLIBS)
+	$(CC) -shared -o $@ $(OBJS) $(LDLIBS)
+
+$(OBJDIR)/%.cu.o: %.cu $(wildcard csrc/kernels/cuda/*.h csrc/kernels/cuda/*.cuh csrc/core/activations.h) Makefile
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) -c $< -o $@
 
 $(OBJDIR)/%.o: %.c $(wildcard csrc/include/*.h csrc/*/*.h csrc/*/*/*.h) Makefile
 	@mkdir -p $(dir $@)

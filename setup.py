@@ -1,7 +1,12 @@
 """Builds darknet_py._core (pybind11) from the same C sources as the Makefile
-(csrc/sources.txt). Set DARKNET_GPU=1 for the CUDA build (see the CUDA issue),
-DARKNET_SANITIZE=1 for an ASan+UBSan build (scripts/sanitize.sh builds it
-outside the source tree)."""
+(csrc/sources.txt). DARKNET_GPU=1 adds the CUDA backend (csrc/sources_gpu.txt,
+the list the Makefile's GPU=1 reads): the .cu kernels are compiled with nvcc
+(CUDA_PATH, default /usr/local/cuda; NVCC_ARCH the -gencode list) and cuBLAS
+is used when cublas_v2.h is found in CUBLAS_DIR (default CUDA_PATH) unless
+CUBLAS=0. DARKNET_GPU=emu builds the same backend against the CPU emulator
+of csrc/kernels/cuda/emu (the .cu files compiled as C++, no CUDA needed): for
+testing the backend's logic where there is no GPU. DARKNET_SANITIZE=1 builds
+with ASan+UBSan (scripts/sanitize.sh builds it outside the source tree)."""
 import glob
 import os
 import subprocess
@@ -12,9 +17,26 @@ from setuptools import setup
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def c_sources():
-    with open(os.path.join(HERE, "csrc", "sources.txt")) as f:
+def source_list(name):
+    with open(os.path.join(HERE, "csrc", name)) as f:
         return [l.strip() for l in f if l.strip() and not l.startswith("#")]
+
+
+def c_sources():
+    return source_list("sources.txt")
+
+
+EMU = os.environ.get("DARKNET_GPU", "0") == "emu"
+GPU = os.environ.get("DARKNET_GPU", "0") == "1" or EMU
+CUDA_PATH = os.environ.get("CUDA_PATH", "/usr/local/cuda")
+NVCC = os.environ.get("NVCC", os.path.join(CUDA_PATH, "bin", "nvcc"))
+NVCC_ARCH = os.environ.get("NVCC_ARCH", "-gencode arch=compute_75,code=compute_75 "
+                           "-gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90").split()
+CUBLAS_DIR = os.environ.get("CUBLAS_DIR", CUDA_PATH)
+CUBLAS = os.environ.get("CUBLAS", "1" if os.path.exists(os.path.join(CUBLAS_DIR, "include", "cublas_v2.h"))
+                        else "0") == "1"
+if GPU and not EMU and not os.path.exists(NVCC):
+    raise SystemExit(f"DARKNET_GPU=1: nvcc not found at {NVCC}; install the CUDA toolkit or set CUDA_PATH/NVCC")
 
 
 def have_openblas():
@@ -37,24 +59,70 @@ class BuildExt(build_ext):
             orig(obj, src, ext, cc_args, extra_postargs, pp_opts)
 
         self.compiler._compile = compile_one
+        if GPU:
+            self.compile_cuda()
         super().build_extensions()
 
+    def compile_cuda(self):
+        """nvcc each .cu of csrc/sources_gpu.txt into build_temp; link the objects."""
+        flags = ["-std=c++14", "-O3", *NVCC_ARCH, "-Xcompiler", "-fPIC", "-Icsrc/include"]
+        if EMU:
+            return self.compile_emulated()
+        if CUBLAS:
+            flags += ["-DDN_USE_CUBLAS", "-I" + os.path.join(CUBLAS_DIR, "include")]
+        for ext in self.extensions:
+            for src in [s for s in source_list("sources_gpu.txt") if s.endswith(".cu")]:
+                obj = os.path.join(self.build_temp, src + (".cublas.o" if CUBLAS else ".o"))
+                os.makedirs(os.path.dirname(obj), exist_ok=True)
+                deps = [src] + glob.glob("csrc/kernels/cuda/*.h") + glob.glob("csrc/kernels/cuda/*.cuh")
+                if not os.path.exists(obj) or os.path.getmtime(obj) < max(os.path.getmtime(d) for d in deps):
+                    subprocess.check_call([NVCC, *flags, "-c", src, "-o", obj])
+                ext.extra_objects.append(obj)
+                ext.depends.append(obj)  # relink when an object changed
 
+    def compile_emulated(self):
+        """The .cu files as C++ against the emulator, plus its runtime."""
+        cxx = os.environ.get("CXX", "c++")
+        flags = ["-std=c++17", "-O2", "-fPIC", "-Wall", "-Wno-unknown-pragmas", "-DDN_CUDA_EMU", "-Icsrc/include"]
+        srcs = [s for s in source_list("sources_gpu.txt") if s.endswith(".cu")] + [EMU_RUNTIME]
+        for ext in self.extensions:
+            for src in srcs:
+                obj = os.path.join(self.build_temp, src + ".emu.o")
+                os.makedirs(os.path.dirname(obj), exist_ok=True)
+                deps = [src] + glob.glob("csrc/kernels/cuda/*.h") + glob.glob("csrc/kernels/cuda/*.cuh") \
+                    + glob.glob("csrc/kernels/cuda/emu/*")
+                if not os.path.exists(obj) or os.path.getmtime(obj) < max(os.path.getmtime(d) for d in deps):
+                    pre = [] if src == EMU_RUNTIME else ["-x", "c++", "-include", EMU_HEADER]
+                    subprocess.check_call([cxx, *flags, *pre, "-c", src, "-o", obj])
+                ext.extra_objects.append(obj)
+                ext.depends.append(obj)  # relink when an object changed
+
+
+EMU_HEADER = "csrc/kernels/cuda/emu/cuda_emu.h"
+EMU_RUNTIME = "csrc/kernels/cuda/emu/runtime.cpp"
 blas = have_openblas() and os.environ.get("DARKNET_BLAS", "1") != "0"
-if os.environ.get("DARKNET_GPU", "0") == "1":
-    raise SystemExit("DARKNET_GPU=1: the CUDA backend is not implemented yet (see the CUDA issue)")
+gpu_c = [s for s in source_list("sources_gpu.txt") if s.endswith(".c")] if GPU else []
+gpu_libs, gpu_lib_dirs, gpu_inc = [], [], []
+if GPU and EMU:
+    gpu_libs, gpu_inc = ["stdc++", "pthread"], ["csrc/kernels/cuda/emu"]
+elif GPU:
+    gpu_libs = ["cudart_static", "dl", "rt"] + (["cublas"] if CUBLAS else [])
+    gpu_lib_dirs = [os.path.join(CUDA_PATH, "lib64")] + (
+        [os.path.join(CUBLAS_DIR, "lib64"), os.path.join(CUBLAS_DIR, "lib")] if CUBLAS else [])
+    gpu_inc = [os.path.join(CUDA_PATH, "include")]
 
 sanitize = os.environ.get("DARKNET_SANITIZE", "0") == "1"
 san_flags = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-O1", "-g"] if sanitize else []
 
 ext = Pybind11Extension(
     "darknet_py._core",
-    sorted(glob.glob("csrc/python/*.cpp")) + c_sources(),
-    include_dirs=["csrc/include", "/usr/include/stb"],
-    define_macros=[("DN_USE_BLAS", "1")] if blas else [],
+    sorted(glob.glob("csrc/python/*.cpp")) + c_sources() + gpu_c,
+    include_dirs=gpu_inc + ["csrc/include", "/usr/include/stb"],
+    define_macros=([("DN_USE_BLAS", "1")] if blas else []) + ([("DN_GPU", "1")] if GPU else []),
     extra_compile_args=["-O3", "-march=native", "-fopenmp", "-Wall"] + san_flags,
     extra_link_args=["-fopenmp"] + san_flags[:1],
-    libraries=["stb", "m"] + (["openblas"] if blas else []),
+    libraries=["stb", "m"] + (["openblas"] if blas else []) + gpu_libs,
+    library_dirs=gpu_lib_dirs,
     cxx_std=17,
 )
 

@@ -127,13 +127,15 @@ def _train_args(p):
     p.add_argument("--clear", action="store_true", help="reset the images-seen counter")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--threads", type=int, help="CPU threads")
+    p.add_argument("--gpus", help="CUDA devices, e.g. 0 or 0,1 (default: the CPU)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def _train(args):
     from .training import train
     r = train(args.data, args.cfg, args.weights, max_batches=args.max_batches, backup=args.backup,
-              clear=args.clear, seed=args.seed, threads=args.threads, progress=not args.no_progress)
+              clear=args.clear, seed=args.seed, threads=args.threads, progress=not args.no_progress,
+              gpus=args.gpus)
     print(f"{'stopped' if r.interrupted else 'done'} after {r.iterations} batches; "
           f"final: {r.final if not r.interrupted else r.backup}; min-loss ({r.min_loss:.4f}): {r.minloss}")
     return 0

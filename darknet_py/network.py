@@ -6,6 +6,7 @@ import os
 import numpy as np
 
 from . import _core
+from .errors import DarknetValueError
 from .names import default_names, read_names
 
 
@@ -23,6 +24,24 @@ class Detection:
         return ((l + r) / 2, (t + b) / 2, r - l, b - t)
 
 
+def parse_device(device):
+    """None/'cpu' -> -1; 'cuda' -> 0; 'cuda:N' or N -> N."""
+    if device is None or device == "cpu":
+        return -1
+    if isinstance(device, int) and not isinstance(device, bool) and device >= 0:
+        return device
+    if isinstance(device, str) and (device == "cuda" or device.startswith("cuda:")):
+        n = device[5:] or "0"
+        if n.isdigit():
+            return int(n)
+    raise DarknetValueError(f"device={device!r}: expected 'cpu', 'cuda' or 'cuda:N'")
+
+
+def cuda_available():
+    """True when this build has CUDA and a device is visible."""
+    return _core.cuda_compiled() and _core.cuda_device_count() > 0
+
+
 def _check_file(path, what):
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: {what} not found")
@@ -38,10 +57,12 @@ class Network:
     (darknet_py.ternary.pack). ternary_kernel picks how ternary=1 conv layers
     run at inference: 'off' (float path with the TWN weights), 'float' (exact
     add/subtract) or 'int8' (int8 activations, integer accumulation).
+    device='cuda:0' runs it on a CUDA device (DarknetError in a CPU build or
+    without that device); 'cpu' (default) on the host.
     """
 
     def __init__(self, cfg, weights=None, *, batch=1, seed=0, names=None, threads=None,
-                 ternary_kernel="off"):
+                 ternary_kernel="off", device="cpu"):
         cfg = os.fspath(cfg)
         _check_file(cfg, "cfg file")
         self.cfg = cfg
@@ -51,6 +72,7 @@ class Network:
         if threads:
             self._net.set_threads(int(threads))
         self.ternary_kernel = ternary_kernel
+        self.to(device)
         classes = self._classes()
         if isinstance(names, (str, os.PathLike)):
             names = read_names(os.fspath(names))
@@ -61,6 +83,18 @@ class Network:
             if l["type"] in ("region", "yolo", "detection"):
                 return l.get("classes", 0)
         return 0
+
+    # --- device ---
+    def to(self, device):
+        """Move the network to device ('cpu', 'cuda', 'cuda:N'); returns self."""
+        self._net.set_device(parse_device(device))
+        return self
+
+    @property
+    def device(self):
+        """'cpu' or 'cuda:N'."""
+        d = self._net.device
+        return "cpu" if d < 0 else f"cuda:{d}"
 
     # --- weights ---
     def load_weights(self, path, upto=-1):

@@ -60,7 +60,7 @@ def table(rows):
 
 def staged_train(data, cfg, weights=None, *, plan="auto", iterations_per_stage=1000, fp_iterations=None,
                  baseline=True, out_dir="runs/staged", learning_rate=None, seed=0, progress=True,
-                 threads=None):
+                 threads=None, gpus=None):
     """Run the staged method; returns the list of StageRow (FP first, "no
     staged" last) and writes out_dir/results.md and results.json.
 
@@ -76,7 +76,7 @@ def staged_train(data, cfg, weights=None, *, plan="auto", iterations_per_stage=1
         if key in done and os.path.exists(done[key]["weights"]):
             return done[key]["weights"], done[key]["min_loss"]
         r = train(data, stage_cfg, init, max_batches=iters, backup=os.path.join(out_dir, key), clear=True,
-                  seed=seed, progress=progress, threads=threads)
+                  seed=seed, progress=progress, threads=threads, gpus=gpus)
         if r.interrupted:
             raise KeyboardInterrupt(f"staged training interrupted in {key}; run again to resume")
         done[key] = {"weights": r.minloss, "min_loss": r.min_loss}

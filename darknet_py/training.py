@@ -5,6 +5,7 @@ import os
 
 from . import _core
 from .cfgfile import net_option
+from .errors import DarknetValueError
 
 
 @dataclass
@@ -30,8 +31,26 @@ class TrainResult:
         return [h["loss"] for h in self.history]
 
 
+def _gpu_list(gpus):
+    """None -> []; 0 -> [0]; "0,1" -> [0, 1]; [0, 1] -> [0, 1]."""
+    if gpus is None:
+        return []
+    if isinstance(gpus, str):
+        gpus = [g for g in gpus.split(",") if g.strip()]
+    elif isinstance(gpus, int):
+        gpus = [gpus]
+    try:
+        out = [int(g) for g in gpus]
+    except (TypeError, ValueError):
+        raise DarknetValueError(f"gpus={gpus!r}: expected device numbers such as [0] or [0, 1]") from None
+    if any(g < 0 for g in out) or len(set(out)) != len(out):
+        raise DarknetValueError(f"gpus={gpus!r}: device numbers must be distinct and >= 0")
+    return out
+
+
 def train(data, cfg, weights=None, *, max_batches=None, backup=None, clear=False, seed=None,
-          progress=True, callback=None, threads=None, max_skips=-1, map_every=0, verbose=False):
+          progress=True, callback=None, threads=None, max_skips=-1, map_every=0, verbose=False,
+          gpus=None):
     """Train a detector as `./darknet detector train data cfg [weights]`.
 
     map_every=N computes the mAP on the .data file's valid list every N
@@ -41,10 +60,14 @@ def train(data, cfg, weights=None, *, max_batches=None, backup=None, clear=False
     An image or label file that cannot be read is skipped with a warning and
     counted (stats["skipped"]); max_skips=N (CLI: -max_skips N) turns the
     N+1-th skip into an error (default -1: no limit).
+    gpus=[0] trains on CUDA device 0, gpus=[0, 1] data-parallel on two (as
+    `-gpus 0,1`; weights averaged every 4 batches); None trains on the CPU.
+    A CPU build or a machine without the device raises DarknetError.
 
     callback(iteration, stats) is called after every batch; returning True stops
     training (a checkpoint is written first). Ctrl-C stops the same way.
     Returns a TrainResult with the final/min-loss/backup weights paths."""
+    gpu_list = _gpu_list(gpus)
     for p, what in ((data, ".data file"), (cfg, "cfg file")):
         if not os.path.isfile(os.fspath(p)):
             raise FileNotFoundError(f"{p}: {what} not found")
@@ -75,7 +98,7 @@ def train(data, cfg, weights=None, *, max_batches=None, backup=None, clear=False
                         None if weights is None else os.fspath(weights),
                         None if backup is None else os.fspath(backup),
                         int(max_batches or 0), bool(clear), int(seed or 0), int(threads or 0),
-                        not verbose, int(max_skips), int(map_every), on_iteration)
+                        not verbose, int(max_skips), int(map_every), on_iteration, gpu_list)
     finally:
         if bar is not None:
             bar.close()

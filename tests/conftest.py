@@ -20,6 +20,10 @@ DARKNET_BIN = os.environ.get("DARKNET_BIN", os.path.join(ROOT, "darknet"))
 DARKNET_LIB = os.environ.get("DARKNET_LIB", os.path.join(ROOT, "libdarknet.so"))
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "gpu: needs a CUDA build and a CUDA device (tests/test_gpu.py)")
+
+
 def cfg_text(net, *sections):
     """Build cfg text: net is a dict of [net] options, sections are
     (name, dict) pairs."""

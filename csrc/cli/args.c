@@ -58,3 +58,18 @@ int cli_fail(const char *what)
     fprintf(stderr, "darknet: %s: %s\n", what, dn_last_error());
     return 1;
 }
+
+int cli_gpus(const char *list, int nogpu, int *gpus, int cap, int *n)
+{
+    *n = 0;
+    if (nogpu) return 0;
+    if (list) return dn_parse_gpus(list, gpus, cap, n) == DN_OK ? 0 : cli_fail("-gpus");
+    if (!dn_cuda_compiled()) return 0;
+    if (dn_cuda_device_count() == 0) {
+        fprintf(stderr, "darknet: no CUDA device found: running on the CPU\n");
+        return 0;
+    }
+    gpus[0] = 0;
+    *n = 1;
+    return 0;
+}

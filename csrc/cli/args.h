@@ -9,6 +9,11 @@ float cli_float(int *argc, char **argv, const char *name, float def);
 const char *cli_str(int *argc, char **argv, const char *name, const char *def);
 /* Print "darknet: <what>: <dn_last_error()>" and return 1. */
 int cli_fail(const char *what);
+/* The devices of -gpus (list, or NULL when absent) into gpus[cap], *n their
+ * count: a CUDA build without -gpus takes GPU 0 when there is one (else
+ * the host, with a note); -nogpu, or a CPU build without -gpus, the host.
+ * Returns 1 (message printed) for a bad list. */
+int cli_gpus(const char *list, int nogpu, int *gpus, int cap, int *n);
 /* The 20 PASCAL VOC class names, used when a 20-class model has no .names file. */
 extern const char *const cli_voc_names[20];
 

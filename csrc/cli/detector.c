@@ -133,11 +133,15 @@ static int detector_train(int argc, char **argv)
     o.backup = cli_str(&argc, argv, "-backup", NULL);
     o.max_skips = cli_int(&argc, argv, "-max_skips", -1);
     cli_flag(&argc, argv, "-dont_show");
-    cli_str(&argc, argv, "-gpus", NULL);
+    const char *gpus_arg = cli_str(&argc, argv, "-gpus", NULL);
+    int nogpu = cli_flag(&argc, argv, "-nogpu");
     if (argc < 5) {
-        fprintf(stderr, "usage: %s detector train <data> <cfg> [weights] [-clear] [-map [-map_every N]] [-nthreads N] [-seed S] [-backup dir] [-max_skips N]\n", argv[0]);
+        fprintf(stderr, "usage: %s detector train <data> <cfg> [weights] [-clear] [-map [-map_every N]] [-nthreads N] [-seed S] [-backup dir] [-max_skips N] [-gpus 0,1 | -nogpu]\n", argv[0]);
         return 1;
     }
+    int gpus[16];
+    if (cli_gpus(gpus_arg, nogpu, gpus, 16, &o.ngpus)) return 1;
+    o.gpus = gpus;
     o.data = argv[3];
     o.cfg = argv[4];
     o.weights = argc > 5 ? argv[5] : NULL;

@@ -76,6 +76,7 @@ struct dn_layer {
     int max_boxes;              /* detectors: truth boxes per image (cfg `max`) */
     float cost;                 /* loss of the last forward (detectors) */
     void *priv;
+    struct dn_gpu_layer *gpu;   /* device state (core/gpu.h), NULL on the host */
 };
 
 /* Training hyperparameters of [net]. */
@@ -123,6 +124,7 @@ struct dn_network {
     float *truth;              /* training labels, truth_batch*truths */
     int truths;                /* floats per image: max_boxes*5 */
     int truth_batch;           /* images in truth (dn_network_set_truth) */
+    struct dn_gpu_net *gpu;    /* CUDA backend state (core/gpu.h), NULL on the host */
 };
 
 /* ---- helpers shared by layers ---- */
@@ -173,6 +175,23 @@ dn_status dn_weights_write(const dn_network *net, const char *path, int upto,
 /* Optimiser (optim.c): apply and clear net->grads with the SGD rule; B is
  * the number of images the grads were summed over. */
 void dn_sgd_update(dn_network *net, float lr, float B);
+
+/* Device hooks (device.c). The network runs on a CUDA device when net->gpu
+ * is set (dn_network_set_device); these entry points hand over to the CUDA
+ * backend then, and are no-ops (or unreachable) on the host. The host
+ * net->params is a mirror: call dn_device_params_to_host before reading it
+ * and dn_device_params_changed after writing it. */
+dn_status dn_device_forward(dn_network *net, const float *input);
+dn_status dn_device_train_step(dn_network *net, const float *images, const float *truth, int n,
+                               int max_boxes, float *loss);
+dn_status dn_device_backward(dn_network *net, const float *out_grad, float *in_grad);
+void dn_device_zero_grads(dn_network *net);
+dn_status dn_device_resize(dn_network *net);
+void dn_device_free(dn_network *net);
+void dn_device_output_to_host(const dn_network *net, int i);
+void dn_device_grads_to_host(dn_network *net);
+void dn_device_params_to_host(const dn_network *net);
+void dn_device_params_changed(dn_network *net);
 
 /* Layer registry (layers/registry.c): lookup by section name. */
 const dn_layer_ops *dn_layer_ops_find(const char *section);

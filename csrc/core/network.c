@@ -160,6 +160,7 @@ static void layer_free(dn_layer *l)
 void dn_network_free(dn_network *net)
 {
     if (!net) return;
+    dn_device_free(net);
     for (int i = 0; i < net->n; ++i) layer_free(&net->layers[i]);
     free(net->layers);
     free(net->params);
@@ -307,14 +308,16 @@ dn_status dn_network_resize(dn_network *net, int batch, int w, int h)
         snprintf(msg, sizeof msg, "%s", dn_last_error());
         net->batch = ob; net->w = ow; net->h = oh;
         size_layers(net);
+        dn_device_resize(net);
         return dn_error(st, "%s", msg);
     }
-    return DN_OK;
+    return dn_device_resize(net);
 }
 
 dn_status dn_network_forward(dn_network *net, const float *input)
 {
     if (!input) return dn_error(DN_ERR_VALUE, "forward: input is NULL");
+    if (net->gpu) return dn_device_forward(net, input);
     dn_threads_apply(net->nthreads);
     memcpy(net->input, input, (size_t)net->batch * net->inputs * sizeof(float));
     const float *x = net->input;
@@ -342,7 +345,9 @@ void dn_network_input_shape(const dn_network *net, int *batch, int *c, int *h, i
 
 const float *dn_network_layer_output(const dn_network *net, int i)
 {
-    return (i < 0 || i >= net->n) ? NULL : net->layers[i].output;
+    if (i < 0 || i >= net->n) return NULL;
+    dn_device_output_to_host(net, i);
+    return net->layers[i].output;
 }
 
 dn_status dn_network_layer_info(const dn_network *net, int i, dn_layer_info *out)
@@ -366,6 +371,8 @@ dn_status dn_network_layer_param(dn_network *net, int i, int k, const char **nam
 {
     if (i < 0 || i >= net->n || k < 0 || k >= net->layers[i].nparams)
         return dn_error(DN_ERR_VALUE, "layer %d has no param %d", i, k);
+    dn_device_params_to_host(net);
+    dn_device_params_changed(net); /* the caller may write through the view */
     dn_param *p = &net->layers[i].params[k];
     *name = p->name;
     *data = p->data;
@@ -376,5 +383,6 @@ dn_status dn_network_layer_param(dn_network *net, int i, int k, const char **nam
 float *dn_network_layer_grad(dn_network *net, int i, int k)
 {
     if (i < 0 || i >= net->n || k < 0 || k >= net->layers[i].nparams) return NULL;
+    dn_device_grads_to_host(net);
     return net->layers[i].params[k].grad;
 }

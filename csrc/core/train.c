@@ -107,6 +107,7 @@ dn_status dn_network_train_step(dn_network *net, const float *images, const floa
     if (!net->train) return dn_error(DN_ERR_STATE, "train_step: call dn_network_set_train first");
     if (n <= 0 || n % net->batch)
         return dn_error(DN_ERR_VALUE, "train_step: %d images is not a multiple of the batch (%d)", n, net->batch);
+    if (net->gpu) return dn_device_train_step(net, images, truth, n, max_boxes, loss);
     dn_threads_apply(net->nthreads);
     int subs = n / net->batch;
     size_t isz = (size_t)net->batch * net->inputs, tsz = (size_t)net->batch * max_boxes * 5;
@@ -142,6 +143,7 @@ dn_status dn_network_bn_recalibrate(dn_network *net, const float *images, int n)
 dn_status dn_network_backward(dn_network *net, const float *out_grad, float *in_grad)
 {
     if (!net->train) return dn_error(DN_ERR_STATE, "backward: call dn_network_set_train first");
+    if (net->gpu) return dn_device_backward(net, out_grad, in_grad);
     dn_layer *last = &net->layers[net->n - 1];
     if (out_grad) memcpy(last->delta, out_grad, (size_t)last->batch * last->outputs * sizeof(float));
     for (int i = 0; i < net->n - 1; ++i)
@@ -160,6 +162,7 @@ dn_status dn_network_backward(dn_network *net, const float *out_grad, float *in_
 void dn_network_zero_grads(dn_network *net)
 {
     if (net->grads) memset(net->grads, 0, net->nparams * sizeof(float));
+    dn_device_zero_grads(net);
 }
 
 float dn_network_cost(const dn_network *net)

@@ -17,6 +17,7 @@
  * the weights in short runs).
  */
 #include "internal.h"
+#include "replicas.h"
 #include "../eval/chart.h"
 
 #include <errno.h>
@@ -58,11 +59,14 @@ typedef struct {
     int *map_iters;     /* iterations and mAPs of the map_every evaluations */
     float *maps;
     int nmaps;
+    dn_replicas reps;   /* -gpus with more than one device */
+    int ngpus;          /* images per step = ngpus * hp.batch (1 on the host) */
 } trainer;
 
 static void trainer_free(trainer *t)
 {
     dn_loader_close(t->loader);
+    dn_replicas_free(&t->reps);
     dn_network_free(t->net);
     dn_data_free(&t->data);
     free(t->images);
@@ -93,6 +97,9 @@ static dn_status setup(trainer *t, const dn_train_opts *o, dn_train_result *r)
     if (o->clear) net->seen = 0;
     if (o->max_batches > 0) net->hp.max_batches = o->max_batches;
     if ((st = dn_network_set_train(net, 1)) != DN_OK) return st;
+    t->ngpus = o->ngpus > 1 ? o->ngpus : 1;
+    if (o->ngpus == 1 && (st = dn_network_set_device(net, o->gpus[0])) != DN_OK) return st;
+    if (o->ngpus > 1 && (st = dn_replicas_open(&t->reps, net, o->gpus, o->ngpus)) != DN_OK) return st;
     const char *backup = o->backup ? o->backup : (t->data.backup ? t->data.backup : "backup");
     if ((st = ensure_dir(backup)) != DN_OK) return st;
     char base[512];
@@ -109,7 +116,7 @@ static dn_status setup(trainer *t, const dn_train_opts *o, dn_train_result *r)
     dn_loader_opts lo = {t->data.train, net->hp.batch, t->data.classes, t->max_boxes, 1, net->hp.jitter,
                          net->hp.hue, net->hp.saturation, net->hp.exposure, 0, o->seed, o->max_skips};
     if ((st = dn_loader_open(&t->loader, &lo)) != DN_OK) return st;
-    t->truth = dn_calloc((size_t)net->hp.batch * t->max_boxes * 5, sizeof(float));
+    t->truth = dn_calloc((size_t)t->ngpus * net->hp.batch * t->max_boxes * 5, sizeof(float));
     t->best = dn_calloc(net->nparams, sizeof(float));
     if (!t->truth || !t->best) return DN_ERR_NOMEM;
     return DN_OK;
@@ -143,11 +150,15 @@ static dn_status recalibrate_best(trainer *t, int w0, int h0)
     size_t bytes = net->nparams * sizeof(float);
     float *cur = malloc(bytes);
     if (!cur) return dn_error(DN_ERR_NOMEM, "out of memory for recalibration");
+    dn_device_params_to_host(net);
     memcpy(cur, net->params, bytes);
     memcpy(net->params, t->best, bytes);
+    dn_device_params_changed(net);
     dn_status st = recalibrate(t, w0, h0);
+    dn_device_params_to_host(net);
     memcpy(t->best, net->params, bytes);
     memcpy(net->params, cur, bytes);
+    dn_device_params_changed(net);
     free(cur);
     t->best_dirty = 1;
     return st;
@@ -218,6 +229,10 @@ static dn_status maybe_resize(trainer *t, int iteration, int w0, int h0)
     int w = (int)(w0 * f / 32 + .5f) * 32, h = (int)(h0 * f / 32 + .5f) * 32;
     if (w < 32) w = 32;
     if (h < 32) h = 32;
+    for (int k = 1; k < t->reps.n; ++k) {
+        dn_status st = dn_network_resize(t->reps.nets[k], net->batch, w, h);
+        if (st != DN_OK) return st;
+    }
     return dn_network_resize(net, net->batch, w, h);
 }
 
@@ -237,7 +252,7 @@ dn_status dn_train(const dn_train_opts *o, dn_train_result *r)
     t.first_iter = iteration + 1;
     while (st == DN_OK && iteration < net->hp.max_batches) {
         if ((st = maybe_resize(&t, iteration, w0, h0)) != DN_OK) break;
-        size_t need = (size_t)net->hp.batch * net->inputs;
+        size_t need = (size_t)t.ngpus * net->hp.batch * net->inputs;
         if (need > cap) {
             float *p = realloc(t.images, need * sizeof(float));
             if (!p) { st = dn_error(DN_ERR_NOMEM, "out of memory for a batch"); break; }
@@ -245,9 +260,14 @@ dn_status dn_train(const dn_train_opts *o, dn_train_result *r)
             cap = need;
         }
         double t0 = dn_seconds();
-        if ((st = dn_loader_next(t.loader, net->w, net->h, t.images, t.truth)) != DN_OK) break;
+        for (int k = 0; k < t.ngpus && st == DN_OK; ++k)
+            st = dn_loader_next(t.loader, net->w, net->h, t.images + (size_t)k * net->hp.batch * net->inputs,
+                                t.truth + (size_t)k * net->hp.batch * t.max_boxes * 5);
+        if (st != DN_OK) break;
         float loss;
-        if ((st = dn_network_train_step(net, t.images, t.truth, net->hp.batch, t.max_boxes, &loss)) != DN_OK) break;
+        st = t.reps.n > 1 ? dn_replicas_step(&t.reps, t.images, t.truth, net->hp.batch, t.max_boxes, &loss)
+                          : dn_network_train_step(net, t.images, t.truth, net->hp.batch, t.max_boxes, &loss);
+        if (st != DN_OK) break;
         iteration = dn_network_current_batch(net);
         avg = avg < 0 ? loss : avg * .9f + loss * .1f;
         if ((st = record_loss(&t, avg)) != DN_OK) break;
@@ -263,6 +283,7 @@ dn_status dn_train(const dn_train_opts *o, dn_train_result *r)
                    s.learning_rate, s.seconds, (unsigned long long)net->seen);
         if (avg < best) {
             best = avg;
+            dn_device_params_to_host(net);
             memcpy(t.best, net->params, net->nparams * sizeof(float));
             t.best_seen = net->seen;
             t.best_dirty = 1;
@@ -270,7 +291,9 @@ dn_status dn_train(const dn_train_opts *o, dn_train_result *r)
         }
         int stop = o->callback ? o->callback(&s, o->user) : 0;
         if (st == DN_OK && (iteration % 100 == 0 || stop)) {
-            st = dn_weights_write(net, r->backup_path, -1, net->params, net->seen, 0);
+            st = dn_replicas_sync(&t.reps);
+            dn_device_params_to_host(net);
+            if (st == DN_OK) st = dn_weights_write(net, r->backup_path, -1, net->params, net->seen, 0);
             if (st == DN_OK) st = flush_minloss(&t, r->minloss_path, iteration);
             if (st == DN_OK) st = save_chart(&t);
         }
@@ -282,7 +305,8 @@ dn_status dn_train(const dn_train_opts *o, dn_train_result *r)
         if (stop) { r->interrupted = 1; break; }
     }
     if (st == DN_OK && !r->interrupted) {
-        st = recalibrate(&t, w0, h0);
+        st = dn_replicas_sync(&t.reps);
+        if (st == DN_OK) st = recalibrate(&t, w0, h0);
         if (st == DN_OK) st = dn_network_save_weights(net, r->final_path, -1);
         if (st == DN_OK && best < 1e30f) st = recalibrate_best(&t, w0, h0);
     }

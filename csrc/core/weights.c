@@ -29,17 +29,8 @@ static int layer_count(const dn_network *net, int upto)
     return (upto < 0 || upto > net->n) ? net->n : upto;
 }
 
-static dn_status load_weights(dn_network *net, const char *path, int upto);
-
-dn_status dn_network_load_weights(dn_network *net, const char *path, int upto)
-{
-    /* packed ternary weights (packed.c) are told apart by their magic */
-    dn_status st = dn_weights_is_packed(path) ? dn_packed_load(net, path, upto) : load_weights(net, path, upto);
-    for (int i = 0; i < net->n; ++i) dn_conv_invalidate(&net->layers[i]); /* weight caches */
-    return st;
-}
-
-static dn_status load_weights(dn_network *net, const char *path, int upto)
+/* A Darknet .weights file into the params (unchanged on failure). */
+static dn_status read_weights(dn_network *net, const char *path, int upto)
 {
     FILE *f = fopen(path, "rb");
     if (!f) return dn_error(DN_ERR_IO, "%s: cannot open weights file: %s", path, strerror(errno));
@@ -110,6 +101,16 @@ static dn_status load_weights(dn_network *net, const char *path, int upto)
     return DN_OK;
 }
 
+dn_status dn_network_load_weights(dn_network *net, const char *path, int upto)
+{
+    dn_device_params_to_host(net); /* a prefix load keeps the other params */
+    /* packed ternary weights (packed.c) are told apart by their magic */
+    dn_status st = dn_weights_is_packed(path) ? dn_packed_load(net, path, upto) : read_weights(net, path, upto);
+    for (int i = 0; i < net->n; ++i) dn_conv_invalidate(&net->layers[i]); /* weight caches */
+    dn_device_params_changed(net);
+    return st;
+}
+
 /* Write n floats, as their TWN values in `groups` groups when groups > 0. */
 static int write_param(FILE *f, const float *x, size_t n, int groups)
 {
@@ -152,5 +153,6 @@ dn_status dn_weights_write(const dn_network *net, const char *path, int upto,
 
 dn_status dn_network_save_weights(const dn_network *net, const char *path, int upto)
 {
+    dn_device_params_to_host(net);
     return dn_weights_write(net, path, upto, net->params, net->seen, 1);
 }

@@ -86,6 +86,29 @@ int dn_network_current_batch(const dn_network *net);
 float dn_network_learning_rate(dn_network *net);
 void dn_network_set_seen(dn_network *net, uint64_t seen);
 
+/* ---- devices (CUDA) ---------------------------------------------------- */
+/* 1 when the library was built with the CUDA backend (make GPU=1, DARKNET_GPU=1). */
+int dn_cuda_compiled(void);
+/* CUDA devices visible to this process: 0 in a CPU build, without a driver
+ * or without a device. */
+int dn_cuda_device_count(void);
+/* Run the network on CUDA device gpu (>= 0) or on the host (-1): params,
+ * outputs, deltas and the optimiser state move; the host arrays (params,
+ * layer outputs, grads) stay readable through this API, refreshed on demand.
+ * DN_ERR_UNSUPPORTED in a CPU build or for a layer type without a CUDA
+ * implementation that has params; DN_ERR_VALUE when the device does not exist. */
+dn_status dn_network_set_device(dn_network *net, int gpu);
+/* The device of dn_network_set_device, -1 on the host. */
+int dn_network_device(const dn_network *net);
+/* The device quantiser (the per-layer/per-filter TWN reductions of the
+ * ternary conv layers) on host arrays, for tests: w[groups*per] is copied to
+ * device gpu, ternarised there, t[groups*per] and alphas[groups] copied back.
+ * Same errors as dn_network_set_device. */
+dn_status dn_cuda_ternarize(int gpu, const float *w, int groups, size_t per, float *t, float *alphas);
+/* Parse Darknet's -gpus list ("0", "0,1") into gpus[cap]; *n the count.
+ * DN_ERR_VALUE for anything but comma-separated non-negative integers. */
+dn_status dn_parse_gpus(const char *list, int *gpus, int cap, int *n);
+
 /* ---- training --------------------------------------------------------- */
 /* Switch training mode on (allocates gradients, momentum and deltas; every
  * layer must have a backward pass) or off. */
@@ -152,6 +175,8 @@ typedef struct {
                                 <base>_best.weights for the best, chart.png */
     dn_train_callback callback;
     void *user;
+    const int *gpus;         /* CUDA devices to train on (data parallel), or NULL */
+    int ngpus;               /* entries in gpus; 0: train on the host */
 } dn_train_opts;
 
 typedef struct {

@@ -14,6 +14,7 @@
  * dW += delta^T x and input_delta += delta W.
  */
 #include "../core/internal.h"
+#include "priv.h"
 #include "../kernels/cpu/gemm.h"
 #include "batchnorm.h"
 
@@ -22,17 +23,6 @@
 #include <string.h>
 
 #define TRY(x) do { dn_status st_ = (x); if (st_ != DN_OK) return st_; } while (0)
-
-typedef struct {
-    int outputs;
-    int batch_normalize;
-    size_t inputs;  /* fixed by the weights' shape */
-    /* Training only, one allocation (train) holding: */
-    float *train;
-    float *var;     /* outputs: batch variance (batch_normalize) */
-    float *x_hat;   /* batch*outputs: normalised (batch_normalize) */
-    float *z;       /* batch*outputs: pre-activation (swish, mish) */
-} dn_connected;
 
 static dn_status connected_parse(dn_layer *l, dn_cfg_section *s, dn_network *net)
 {

@@ -6,14 +6,10 @@
  * multipliers are kept in mask; backward multiplies the delta by them.
  */
 #include "../core/internal.h"
+#include "priv.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-typedef struct {
-    float probability;
-    float *mask;    /* batch*inputs multipliers (0 or 1/(1-p)), training only */
-} dn_dropout;
 
 static dn_status dropout_parse(dn_layer *l, dn_cfg_section *s, dn_network *net)
 {

@@ -11,17 +11,13 @@
  * plane (y*w + x); backward sends each output's delta to that input.
  */
 #include "../core/internal.h"
+#include "priv.h"
 #include "../kernels/cpu/parallel.h"
 
 #include <float.h>
 #include <stdlib.h>
 
 #define TRY(x) do { dn_status st_ = (x); if (st_ != DN_OK) return st_; } while (0)
-
-typedef struct {
-    int size, stride, pad;
-    int *indexes;   /* [batch][c][out_h][out_w], training only: argmax in the h*w plane */
-} dn_maxpool;
 
 static dn_status maxpool_parse(dn_layer *l, dn_cfg_section *s, dn_network *net)
 {

@@ -15,14 +15,11 @@
  * w % s == h % s == 0), which parse/resize check.
  */
 #include "../core/internal.h"
+#include "priv.h"
 
 #include <limits.h>
 
 #define TRY(x) do { dn_status st_ = (x); if (st_ != DN_OK) return st_; } while (0)
-
-typedef struct {
-    int stride, reverse;
-} dn_reorg;
 
 static dn_status reorg_parse(dn_layer *l, dn_cfg_section *s, dn_network *net)
 {

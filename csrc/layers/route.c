@@ -10,17 +10,12 @@
  * adds each slice of its delta into the referenced layer's delta.
  */
 #include "../core/internal.h"
+#include "priv.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #define TRY(x) do { dn_status st_ = (x); if (st_ != DN_OK) return st_; } while (0)
-
-typedef struct {
-    int n;          /* number of referenced layers */
-    int *layers;    /* their indexes, n */
-    int groups, group_id;
-} dn_route;
 
 static dn_status route_parse(dn_layer *l, dn_cfg_section *s, dn_network *net)
 {

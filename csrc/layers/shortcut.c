@@ -15,17 +15,12 @@
  * keeps the pre-activation in z.
  */
 #include "../core/internal.h"
+#include "priv.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #define TRY(x) do { dn_status st_ = (x); if (st_ != DN_OK) return st_; } while (0)
-
-typedef struct {
-    int from;
-    float alpha, beta;
-    float *z;   /* batch*outputs pre-activation, training with swish/mish only */
-} dn_shortcut;
 
 /* The cells where the add happens: out[(i*sample) + w2*((j*sample) + h2*k)]
  * meets add[(i*stride) + w1*((j*stride) + h1*k)], k < minc, j < minh, i < minw. */

@@ -10,16 +10,12 @@
  *   dL/dx_i = y_i (g_i - sum_j g_j y_j) / t,  g = dL/dy.
  */
 #include "../core/internal.h"
+#include "priv.h"
 
 #include <float.h>
 #include <math.h>
 
 #define TRY(x) do { dn_status st_ = (x); if (st_ != DN_OK) return st_; } while (0)
-
-typedef struct {
-    int groups;
-    float temperature;
-} dn_softmax;
 
 static dn_status softmax_parse(dn_layer *l, dn_cfg_section *s, dn_network *net)
 {

@@ -10,14 +10,9 @@
  * the outputs it fed.
  */
 #include "../core/internal.h"
+#include "priv.h"
 
 #define TRY(x) do { dn_status st_ = (x); if (st_ != DN_OK) return st_; } while (0)
-
-typedef struct {
-    int stride;   /* s > 0 */
-    int reverse;  /* 1: stride was negative */
-    float scale;
-} dn_upsample;
 
 static dn_status upsample_parse(dn_layer *l, dn_cfg_section *s, dn_network *net)
 {

@@ -396,7 +396,8 @@ static int train_callback(const dn_train_stats *s, void *user)
 
 static py::dict train(const std::string &data, const std::string &cfg, py::object weights,
                       py::object backup, int max_batches, bool clear, uint64_t seed, int nthreads,
-                      bool quiet, int max_skips, int map_every, py::object callback)
+                      bool quiet, int max_skips, int map_every, py::object callback,
+                      std::vector<int> gpus)
 {
     std::string w = weights.is_none() ? "" : weights.cast<std::string>();
     std::string b = backup.is_none() ? "" : backup.cast<std::string>();
@@ -415,6 +416,8 @@ static py::dict train(const std::string &data, const std::string &cfg, py::objec
     o.map_every = map_every;
     o.callback = train_callback;
     o.user = &ctx;
+    o.gpus = gpus.empty() ? nullptr : gpus.data();
+    o.ngpus = (int)gpus.size();
     dn_train_result r;
     dn_status st;
     {
@@ -467,6 +470,15 @@ PYBIND11_MODULE(_core, m)
              py::arg("thresh"), py::arg("letterbox") = true, py::arg("relative") = false,
              py::arg("nms") = 0.45f)
         .def("set_threads", [](Network &n, int t) { dn_network_set_threads(n.net, t); })
+        .def("set_device", [](Network &n, int gpu) {
+            dn_status st;
+            {
+                py::gil_scoped_release nogil;
+                st = dn_network_set_device(n.net, gpu);
+            }
+            check(st);
+        }, py::arg("gpu"))
+        .def_property_readonly("device", [](const Network &n) { return dn_network_device(n.net); })
         .def_property_readonly("input_shape", &Network::input_shape)
         .def_property_readonly("layers", &Network::layers)
         .def_property_readonly("learning_rate", [](Network &n) { return dn_network_learning_rate(n.net); })
@@ -476,7 +488,22 @@ PYBIND11_MODULE(_core, m)
     m.def("train", &train, py::arg("data"), py::arg("cfg"), py::arg("weights") = py::none(),
           py::arg("backup") = py::none(), py::arg("max_batches") = 0, py::arg("clear") = false,
           py::arg("seed") = 0, py::arg("nthreads") = 0, py::arg("quiet") = true,
-          py::arg("max_skips") = -1, py::arg("map_every") = 0, py::arg("callback") = py::none());
+          py::arg("max_skips") = -1, py::arg("map_every") = 0, py::arg("callback") = py::none(),
+          py::arg("gpus") = std::vector<int>());
+    m.def("cuda_compiled", []() { return dn_cuda_compiled() != 0; });
+    m.def("cuda_device_count", []() { return dn_cuda_device_count(); });
+    m.def("cuda_ternarize", [](farray w, int groups, int gpu) {
+        if (groups <= 0 || w.size() % groups) throw py::value_error("cuda_ternarize: groups must divide the size");
+        py::array_t<float> t(w.size()), a(groups);
+        dn_status st;
+        {
+            py::gil_scoped_release nogil;
+            st = dn_cuda_ternarize(gpu, w.data(), groups, (size_t)(w.size() / groups), t.mutable_data(),
+                                   a.mutable_data());
+        }
+        check(st);
+        return py::make_tuple(t, a);
+    }, py::arg("w"), py::arg("groups") = 1, py::arg("gpu") = 0);
     m.def("ternarize", &ternarize, py::arg("w"), py::arg("groups") = 1);
     m.def("label_path", &label_path, py::arg("image_path"));
     m.def("load_labels", &load_labels, py::arg("path"), py::arg("classes") = 0);
