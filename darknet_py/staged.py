@@ -75,8 +75,12 @@ def staged_train(data, cfg, weights=None, *, plan="auto", iterations_per_stage=1
     def run(key, stage_cfg, init, iters):
         if key in done and os.path.exists(done[key]["weights"]):
             return done[key]["weights"], done[key]["min_loss"]
-        r = train(data, stage_cfg, init, max_batches=iters, backup=os.path.join(out_dir, key), clear=True,
-                  seed=seed, progress=progress, threads=threads, gpus=gpus)
+        # a stage stopped part-way continues from its .backup (float shadow
+        # weights, the schedule where it stopped)
+        backup = os.path.join(out_dir, key, os.path.splitext(os.path.basename(stage_cfg))[0] + ".backup")
+        resume = os.path.exists(backup)
+        r = train(data, stage_cfg, backup if resume else init, max_batches=iters, backup=os.path.join(out_dir, key),
+                  clear=not resume, seed=seed, progress=progress, threads=threads, gpus=gpus)
         if r.interrupted:
             raise KeyboardInterrupt(f"staged training interrupted in {key}; run again to resume")
         done[key] = {"weights": r.minloss, "min_loss": r.min_loss}

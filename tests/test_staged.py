@@ -60,3 +60,38 @@ def test_stage_cfgs_of_the_run(synth_data, tmp_path):
     paths = dn.stages.make_stages(cfg, "generic", tmp_path / "cfgs", iterations=50)
     flags = [[s.get("ternary") == "1" for s in read_cfg(p) if s.name == "convolutional"] for p in paths]
     assert sum(flags[0]) < sum(flags[1]) < sum(flags[2]) < sum(flags[3]) == 5
+
+
+def test_a_stage_stopped_part_way_continues_from_its_backup(synth_data, tmp_path, monkeypatch):
+    """A run stopped inside a stage: the rerun trains that stage from its
+    .backup without -clear (the schedule continues); other stages start as usual."""
+    import darknet_py.training as training
+    cfg = tiny_cfg(tmp_path / "mini.cfg", batch=4, lr=0.001, burn_in=2, max_batches=10)
+    out = tmp_path / "run"
+
+    def stop_in_m1(iteration, stats):  # stop M1 after its first checkpointed iterations
+        return "M1" in current["cfg"] and iteration >= 2
+
+    current, calls, real_train = {}, [], training.train
+
+    def spy(data, cfg, weights=None, **kw):
+        current["cfg"] = cfg
+        calls.append((os.path.basename(cfg), weights, kw["clear"]))
+        kw.setdefault("callback", stop_in_m1)
+        return real_train(data, cfg, weights, **kw)
+
+    monkeypatch.setattr(training, "train", spy)
+    with pytest.raises(KeyboardInterrupt):
+        dn.staged_train(synth_data, cfg, None, plan="generic", iterations_per_stage=4, fp_iterations=4,
+                        out_dir=str(out), progress=False, threads=1)
+    backup = out / "M1" / "mini_M1.backup"
+    assert calls[-1][0] == "mini_M1.cfg" and calls[-1][2] and backup.exists()
+    assert dn.Network(str(out / "mini_M1.cfg"), str(backup)).seen > 0
+    calls.clear()
+    monkeypatch.setattr(training, "train", lambda data, cfg, weights=None, **kw:
+                        calls.append((os.path.basename(cfg), weights, kw["clear"])) or real_train(data, cfg, weights, **kw))
+    rows = dn.staged_train(synth_data, cfg, None, plan="generic", iterations_per_stage=4, fp_iterations=4,
+                           out_dir=str(out), progress=False, threads=1)
+    assert [r.stage for r in rows] == ["FP", "M0", "M1", "M2", "M3", "no staged"]
+    assert calls[0] == ("mini_M1.cfg", str(backup), False)  # FP and M0 were done: M1 resumes
+    assert calls[1][0] == "mini_M2.cfg" and calls[1][2] is True
