@@ -2,6 +2,8 @@
 `./darknet detector train`) with a progress bar, a callback and a result."""
 from dataclasses import dataclass, field
 import os
+import signal
+import threading
 
 from . import _core
 from .cfgfile import net_option
@@ -65,7 +67,8 @@ def train(data, cfg, weights=None, *, max_batches=None, backup=None, clear=False
     A CPU build or a machine without the device raises DarknetError.
 
     callback(iteration, stats) is called after every batch; returning True stops
-    training (a checkpoint is written first). Ctrl-C stops the same way.
+    training (a checkpoint is written first). Ctrl-C and SIGTERM (when train
+    runs in the main thread) stop the same way.
     Returns a TrainResult with the final/min-loss/backup weights paths."""
     gpu_list = _gpu_list(gpus)
     for p, what in ((data, ".data file"), (cfg, "cfg file")):
@@ -91,8 +94,14 @@ def train(data, cfg, weights=None, *, max_batches=None, backup=None, clear=False
             if stats.get("map") is not None:
                 post["mAP"] = f'{stats["map"]:.3f}'
             bar.set_postfix(**post, refresh=False)
+        if terminated:
+            return True
         return bool(callback(stats["iteration"], stats)) if callback else False
 
+    terminated = []
+    main_thread = threading.current_thread() is threading.main_thread()
+    if main_thread:
+        old_term = signal.signal(signal.SIGTERM, lambda *_: terminated.append(True))
     try:
         r = _core.train(os.fspath(data), os.fspath(cfg),
                         None if weights is None else os.fspath(weights),
@@ -100,6 +109,8 @@ def train(data, cfg, weights=None, *, max_batches=None, backup=None, clear=False
                         int(max_batches or 0), bool(clear), int(seed or 0), int(threads or 0),
                         not verbose, int(max_skips), int(map_every), on_iteration, gpu_list)
     finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, old_term)
         if bar is not None:
             bar.close()
     return TrainResult(r["final"], r["minloss"], r["backup"], r["min_loss"], r["iterations"],

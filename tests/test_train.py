@@ -6,6 +6,7 @@ import random
 import signal
 import subprocess
 import struct
+import sys
 import time
 
 import numpy as np
@@ -247,7 +248,8 @@ def test_sigkill_at_20_random_moments_of_training(synth_set, tmp_path):
     assert len(temps) == len(set(temps)), temps
 
 
-def test_sigint_writes_checkpoint_and_exits_cleanly(synth_set, tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_writes_checkpoint_and_exits_cleanly(synth_set, tmp_path, sig):
     if not os.path.exists(DARKNET_BIN):
         pytest.skip("./darknet not built")
     cfg = tiny_cfg(tmp_path / "s.cfg", batch=2, max_batches=100000)
@@ -256,11 +258,29 @@ def test_sigint_writes_checkpoint_and_exits_cleanly(synth_set, tmp_path):
                             stderr=subprocess.PIPE, text=True)
     line = proc.stdout.readline()  # first iteration done
     assert line.startswith("1: ")
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     backup = tmp_path / "bk" / "s.backup"
     assert backup.exists() and dn.Network(cfg, backup).seen >= 2
+
+
+def test_python_train_stops_on_sigterm_after_a_checkpoint(synth_set, tmp_path):
+    cfg = tiny_cfg(tmp_path / "t.cfg", batch=2, max_batches=100000)
+    script = (f"import darknet_py as dn\n"
+              f"def cb(i, s):\n    print(i, flush=True)\n"
+              f"r = dn.train({str(synth_set / 'synth.data')!r}, {cfg!r}, backup={str(tmp_path / 'bk')!r}, "
+              f"threads=1, progress=False, callback=cb)\n"
+              f"print('interrupted', r.interrupted, r.iterations, flush=True)\n")
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "1"
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    last = out.split("\n")[-2].split()
+    assert last[:2] == ["interrupted", "True"] and int(last[2]) >= 1
+    assert dn.Network(cfg, tmp_path / "bk" / "t.backup").seen >= 2
 
 
 def test_bad_data_file_errors(tmp_path):
