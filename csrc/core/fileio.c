@@ -134,12 +134,12 @@ dn_status dn_read_line(FILE *f, char **buf, size_t *cap, size_t max, const char 
     return DN_OK;
 }
 
-dn_status dn_read_list(const char *path, char ***out, int *n)
+dn_status dn_read_lines(const char *path, const char *what, int trim_leading, char ***out, int *n)
 {
     *out = NULL;
     *n = 0;
     FILE *f = fopen(path, "r");
-    if (!f) return dn_error(DN_ERR_IO, "%s: cannot open image list: %s", path, strerror(errno));
+    if (!f) return dn_error(DN_ERR_IO, "%s: cannot open %s: %s", path, what, strerror(errno));
     char *line = NULL;
     size_t lcap = 0;
     int cap = 0, lineno = 0;
@@ -148,7 +148,7 @@ dn_status dn_read_list(const char *path, char ***out, int *n)
     while ((st = dn_read_line(f, &line, &lcap, 4096, path, ++lineno, &len)) == DN_OK && len >= 0) {
         while (len && (line[len - 1] == ' ' || line[len - 1] == '\t')) line[--len] = 0;
         char *p = line;
-        while (*p == ' ' || *p == '\t') ++p;
+        while (trim_leading && (*p == ' ' || *p == '\t')) ++p;
         if (!*p) continue;
         if (*n == cap) {
             cap = cap ? 2 * cap : 256;
@@ -161,12 +161,22 @@ dn_status dn_read_list(const char *path, char ***out, int *n)
     }
     free(line);
     fclose(f);
-    if (st == DN_OK && !*n) st = dn_error(DN_ERR_PARSE, "%s: the image list is empty", path);
     if (st != DN_OK) {
         for (int i = 0; i < *n; ++i) free((*out)[i]);
         free(*out);
         *out = NULL;
         *n = 0;
+    }
+    return st;
+}
+
+dn_status dn_read_list(const char *path, char ***out, int *n)
+{
+    dn_status st = dn_read_lines(path, "image list", 1, out, n);
+    if (st == DN_OK && !*n) {
+        free(*out);
+        *out = NULL;
+        st = dn_error(DN_ERR_PARSE, "%s: the image list is empty", path);
     }
     return st;
 }

@@ -25,8 +25,11 @@ void dn_atomic_abort(dn_atomic_file *af);
  * path:lineno. */
 dn_status dn_read_line(FILE *f, char **buf, size_t *cap, size_t max, const char *path, int lineno,
                        long *len);
-/* An image list: one path per line, surrounding blanks trimmed, blank lines
- * skipped; an empty list is an error. *out: n malloc'd strings. */
+/* The non-blank lines of a text file (what: "image list", "names file", for
+ * messages), trailing blanks removed, leading ones too when trim_leading.
+ * *out: n malloc'd strings (NULL, 0 on failure). */
+dn_status dn_read_lines(const char *path, const char *what, int trim_leading, char ***out, int *n);
+/* An image list: dn_read_lines with both ends trimmed; empty is an error. */
 dn_status dn_read_list(const char *path, char ***out, int *n);
 
 #endif

@@ -15,31 +15,7 @@ void dn_names_free(char **names, int n)
 
 dn_status dn_names_load(const char *path, char ***names, int *n)
 {
-    *names = NULL;
-    *n = 0;
-    FILE *f = fopen(path, "r");
-    if (!f) return dn_error(DN_ERR_IO, "%s: cannot open names file: %s", path, strerror(errno));
-    char *line = NULL;
-    size_t lcap = 0;
-    int cap = 0, lineno = 0;
-    long len;
-    dn_status st;
-    while ((st = dn_read_line(f, &line, &lcap, 4096, path, ++lineno, &len)) == DN_OK && len >= 0) {
-        while (len && (line[len - 1] == ' ' || line[len - 1] == '\t')) line[--len] = 0;
-        if (!len) continue;
-        if (*n == cap) {
-            cap = cap ? 2 * cap : 32;
-            char **nn = realloc(*names, sizeof(char *) * (size_t)cap);
-            if (!nn) { st = dn_error(DN_ERR_NOMEM, "out of memory"); break; }
-            *names = nn;
-        }
-        if (!((*names)[*n] = strdup(line))) { st = dn_error(DN_ERR_NOMEM, "out of memory"); break; }
-        ++*n;
-    }
-    free(line);
-    fclose(f);
-    if (st != DN_OK) { dn_names_free(*names, *n); *names = NULL; *n = 0; }
-    return st;
+    return dn_read_lines(path, "names file", 0, names, n);
 }
 
 void dn_data_free(dn_data *d)
