@@ -6,6 +6,9 @@
 #define DN_FUZZ_NET_H
 
 #include "fuzz_util.h"
+#include "../csrc/core/internal.h"
+
+#include <string.h>
 
 static const char fuzz_net_cfg[] =
     "[net]\nbatch=1\nwidth=8\nheight=8\nchannels=3\n"
@@ -28,6 +31,26 @@ static dn_network *fuzz_net(void)
         }
     }
     return net;
+}
+
+/* Load path into net whole (-1), as a prefix (-2) and up to layer upto: an
+ * error must be clean (fuzz_check_error) and leave the params as they were. */
+static void fuzz_load_weights(dn_network *net, const char *path, int upto)
+{
+    const int uptos[] = {-1, -2, upto};
+    float *before = malloc(net->nparams * sizeof(float));
+    if (!before) return;
+    for (int k = 0; k < 3; ++k) {
+        memcpy(before, net->params, net->nparams * sizeof(float));
+        dn_error(DN_OK, "%s", "");
+        dn_status st = dn_network_load_weights(net, path, uptos[k]);
+        fuzz_check_error(st);
+        if (st != DN_OK && memcmp(before, net->params, net->nparams * sizeof(float))) {
+            fprintf(stderr, "failed load (upto %d) changed the params: %s\n", uptos[k], dn_last_error());
+            abort();
+        }
+    }
+    free(before);
 }
 
 #endif
