@@ -233,7 +233,7 @@ def main():
           f"({args.rounds} whole-network, {args.layer_rounds} per-layer)"
           + (f"; OpenCV {cv2.__version__}" if cv2 else "") + "\n")
     print(f"load average at start: {os.getloadavg()[0]:.2f} (2 cores); ternary SIMD: "
-          f"{'AVX2' if _core.ternary_simd() else 'portable C'}")
+          f"{('portable C', 'AVX2', 'AVX-512 VNNI')[_core.ternary_simd()]}")
     gemm = {t: sgemm_gflops(t) for t in threads}
     for t in threads:
         print(f"NumPy sgemm 1024^3, {t} thread(s): {gemm[t]:.1f} GFLOPS")

@@ -24,7 +24,7 @@ from darknet_py import _core  # noqa: E402
 from darknet_py.cfgfile import write_cfg  # noqa: E402
 from darknet_py.stages import conv_indices, stage_sections  # noqa: E402
 
-SIMD = [0, 1] if _core.ternary_simd_available() else [0]
+SIMD = list(range(_core.ternary_simd_available() + 1))  # portable C, AVX2, VNNI: what this CPU has
 
 
 def np_conv_int(x, codes, stride, pad, groups):

@@ -362,16 +362,18 @@ void dn_recall_update(dn_recall_stats *s, const dn_valid_image *im, float thresh
  *         the layer's whole input for that image, round half to even),
  *         products summed exactly in int32, then one fused epilogue:
  *         act(sum * scale * alpha * bn_scale + bn_shift).
- * Both use AVX2 when the CPU has it; DN_TERNARY_SIMD=0 (environment, read
- * at each forward) forces the portable C code, which gives the same
- * integers and the same floats. */
+ * Both use AVX2 when the CPU has it (INT8 its AVX-512 VNNI tile when there);
+ * DN_TERNARY_SIMD=0 (environment, read at each forward) forces the portable
+ * C code, which gives the same integers and the same floats. */
 typedef enum { DN_TERNARY_OFF = 0, DN_TERNARY_FLOAT = 1, DN_TERNARY_INT8 = 2 } dn_ternary_kernel;
 dn_status dn_network_set_ternary_kernel(dn_network *net, dn_ternary_kernel k);
 dn_ternary_kernel dn_network_ternary_kernel(const dn_network *net);
 /* "off", "float", "int8" <-> the enum (DN_ERR_VALUE for another name). */
 const char *dn_ternary_kernel_name(dn_ternary_kernel k);
 dn_status dn_ternary_kernel_parse(const char *name, dn_ternary_kernel *out);
-/* 1 when the ternary kernels would run their AVX2 code now. */
+/* The SIMD level the ternary kernels would run now: 0 portable C, 1 AVX2,
+ * 2 AVX-512 VNNI (the int8 tile); the best the CPU has, lowered by
+ * DN_TERNARY_SIMD=0|1 (environment, read at each forward). */
 int dn_ternary_simd(void);
 
 /* Packed ternary weights (header and records documented in

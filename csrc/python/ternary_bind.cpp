@@ -140,10 +140,16 @@ struct Scratch {
     ~Scratch() { std::free(p); }
 };
 
-int simd_flag(int simd) { return simd < 0 ? dn_ternary_simd() : (simd && dn_ternary_simd_available()); }
+// simd: -1 what the layers use now (dn_ternary_simd), else a level (0 portable C,
+// 1 AVX2, 2 AVX-512 VNNI) lowered to what this CPU has.
+int simd_flag(int simd)
+{
+    int best = dn_ternary_simd_available();
+    return simd < 0 ? dn_ternary_simd() : simd < best ? simd : best;
+}
 
 // Integer convolution: x int8 NCHW, codes int8 -> int32 NCHW. ref: the
-// specification (dn_tconv_ref); else the kernel (simd: -1 auto, 0, 1).
+// specification (dn_tconv_ref); else the kernel (simd: see simd_flag).
 py::array_t<int32_t> tconv_s32(i8array x, i8array codes, int stride, int pad, int groups, int simd,
                                int threads, bool ref)
 {
@@ -239,8 +245,8 @@ void bind_ternary(py::module_ &m)
           py::arg("path"));
     m.def("set_ternary_kernel", &set_kernel, py::arg("net"), py::arg("kernel"));
     m.def("ternary_kernel", &get_kernel, py::arg("net"));
-    m.def("ternary_simd", []() { return (bool)dn_ternary_simd(); });
-    m.def("ternary_simd_available", []() { return (bool)dn_ternary_simd_available(); });
+    m.def("ternary_simd", &dn_ternary_simd);
+    m.def("ternary_simd_available", &dn_ternary_simd_available);
     m.def("tconv_s32", &tconv_s32, py::arg("x"), py::arg("codes"), py::arg("stride") = 1, py::arg("pad") = 0,
           py::arg("groups") = 1, py::arg("simd") = -1, py::arg("threads") = 1, py::arg("ref") = false);
     m.def("tgemm_ref", &tgemm_ref, py::arg("a"), py::arg("b"));

@@ -287,18 +287,23 @@ static void float_block_generic(const float *rows, size_t ldr, const dn_tlists *
 const dn_tkernels dn_tkernels_generic = {tile_generic, interleave_generic, absmax_generic,
                                          quantize_generic, float_block_generic};
 
-int dn_ternary_simd_available(void) { return dn_tkernels_avx2() != NULL; }
+int dn_ternary_simd_available(void)
+{
+    if (dn_tkernels_simd(DN_TSIMD_VNNI) && dn_vnni_available()) return DN_TSIMD_VNNI;
+    return dn_tkernels_simd(DN_TSIMD_AVX2) ? DN_TSIMD_AVX2 : DN_TSIMD_NONE;
+}
 
 int dn_ternary_simd(void)
 {
+    int best = dn_ternary_simd_available();
     const char *e = getenv("DN_TERNARY_SIMD");
-    if (e && !strcmp(e, "0")) return 0;
-    return dn_ternary_simd_available();
+    if (e && *e >= '0' && *e <= '9' && !e[1] && *e - '0' < best) return *e - '0';
+    return best;
 }
 
 static const dn_tkernels *pick(int simd)
 {
-    const dn_tkernels *k = simd ? dn_tkernels_avx2() : NULL;
+    const dn_tkernels *k = simd > 0 ? dn_tkernels_simd(simd) : NULL;
     return k ? k : &dn_tkernels_generic;
 }
 

@@ -26,11 +26,13 @@
  * such steps (DN_TKC = 256 k) are added in int16 (64*510 = 32640 < 32767),
  * then widened to int32 with _mm256_madd_epi16(., 1).
  *
- * Paths: _generic (portable C, any CPU) and AVX2 (ternary_gemm_avx2.c,
- * compiled for AVX2 whatever the build flags), picked at run time: AVX2
- * when the CPU has it (__builtin_cpu_supports) unless the caller passes
- * simd = 0; dn_ternary_simd() also honours DN_TERNARY_SIMD=0 (read at each
- * call) for tests and benchmarks. Both give the same integers and, as the
+ * Paths: _generic (portable C, any CPU), AVX2 (ternary_gemm_avx2.c) and
+ * AVX-512 VNNI (ternary_gemm_vnni.c: the int8 tile on vpdpbusd, the other
+ * primitives AVX2's), each compiled for its target whatever the build
+ * flags and picked at run time: the best one the CPU has
+ * (__builtin_cpu_supports), at most the caller's simd level;
+ * dn_ternary_simd() also honours DN_TERNARY_SIMD (read at each call) for
+ * tests and benchmarks. Both give the same integers and, as the
  * epilogue does the same float operations in the same order (no FMA), the
  * same floats.
  *
@@ -93,9 +95,13 @@ int dn_tlists_init(dn_tlists *l, const int8_t *codes, int filters, int groups, i
 void dn_tlists_free(dn_tlists *l);
 
 
-/* 1 when the AVX2 kernels are compiled in and the CPU has AVX2. */
+/* SIMD levels of the kernels' simd argument: each includes the ones below;
+ * a level the CPU lacks falls back to the best one below it. */
+enum { DN_TSIMD_NONE = 0, DN_TSIMD_AVX2 = 1, DN_TSIMD_VNNI = 2 };
+/* The best level compiled in and supported by this CPU. */
 int dn_ternary_simd_available(void);
-/* dn_ternary_simd_available() and DN_TERNARY_SIMD is not "0" (read now). */
+/* dn_ternary_simd_available(), lowered to DN_TERNARY_SIMD when that is a
+ * smaller digit (read at each call: "0" portable C, "1" AVX2). */
 int dn_ternary_simd(void);
 
 /* int8 kernel. input float NCHW, output float NCHW; ep->scale must be set
@@ -163,8 +169,13 @@ typedef struct {
 } dn_tkernels;
 
 extern const dn_tkernels dn_tkernels_generic;
-/* The AVX2 primitives; NULL when they are not compiled in or the CPU
- * lacks AVX2 (__builtin_cpu_supports). */
-const dn_tkernels *dn_tkernels_avx2(void);
+/* The SIMD primitives of the given level (AVX2; VNNI: the AVX2 ones with
+ * the AVX-512 VNNI tile), or the best level below it that the CPU has;
+ * NULL when not even AVX2 is there (__builtin_cpu_supports). */
+const dn_tkernels *dn_tkernels_simd(int level);
+/* ternary_gemm_vnni.c: the VNNI tile (x86 builds only) and whether the CPU
+ * can run it (AVX2 and avx512f/bw/vl/vnni). */
+void dn_ttile_vnni(const dn_ttile *t);
+int dn_vnni_available(void);
 
 #endif

@@ -252,15 +252,18 @@ AVX2 static void float_block_avx2(const float *rows, size_t ldr, const dn_tlists
 
 static const dn_tkernels kernels_avx2 = {tile_avx2, interleave_avx2, absmax_avx2, quantize_avx2,
                                          float_block_avx2};
+static const dn_tkernels kernels_vnni = {dn_ttile_vnni, interleave_avx2, absmax_avx2, quantize_avx2,
+                                         float_block_avx2};
 
-const dn_tkernels *dn_tkernels_avx2(void)
+const dn_tkernels *dn_tkernels_simd(int level)
 {
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") ? &kernels_avx2 : NULL;
+    if (level >= DN_TSIMD_VNNI && dn_vnni_available()) return &kernels_vnni;
+    return level >= DN_TSIMD_AVX2 && __builtin_cpu_supports("avx2") ? &kernels_avx2 : NULL;
 }
 
 #else
 
-const dn_tkernels *dn_tkernels_avx2(void) { return NULL; }
+const dn_tkernels *dn_tkernels_simd(int level) { (void)level; return NULL; }
 
 #endif

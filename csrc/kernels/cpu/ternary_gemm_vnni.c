@@ -1,0 +1,86 @@
+/* ternary_gemm_vnni.c: the int8 micro-kernel on AVX-512 VNNI (vpdpbusd),
+ * same tile contract and packed formats as the AVX2 one (ternary_gemm.h).
+ * Compiled with __attribute__((target(...))) whatever the build flags and
+ * only used when the CPU reports avx512f/bw/vl/vnni.
+ *
+ * One k-group (4 taps) per step, 6 filters x 16 pixels:
+ *
+ *   b   = 16 pixels x 4 bytes u      (one 64-byte load)
+ *   acc[i] += dpbusd(b, bcast(a_i))  int32 lane p: sum of the 4 products
+ *                                    u[p][t] * code[i][t] of pixel p
+ *
+ * vpdpbusd adds the four u8 x s8 products of each lane to its int32 with
+ * no intermediate saturation, so there is no int16 block: the sums are
+ * exact as long as they fit in int32 (|.| <= 255 * k < 2^31 for k < 8.4M).
+ * Epilogue as the generic one: (float)(acc - corr) * m, + shift, act, no FMA.
+ */
+#include "ternary_gemm.h"
+
+#include <string.h>
+
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+#include <immintrin.h>
+
+#define MR DN_TMR
+#define VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
+
+VNNI static inline __m512 act16(__m512 x, dn_activation act)
+{
+    switch (act) {
+    case DN_ACT_LEAKY: return _mm512_max_ps(x, _mm512_mul_ps(x, _mm512_set1_ps(.1f)));
+    case DN_ACT_RELU: return _mm512_max_ps(x, _mm512_setzero_ps());
+    case DN_ACT_RELIE: return _mm512_max_ps(x, _mm512_mul_ps(x, _mm512_set1_ps(.01f)));
+    default: return x;
+    }
+}
+
+/* acc_i += dpbusd(b, broadcast of filter i's 4 code bytes), the broadcast
+ * folded into the instruction's memory operand. */
+#define STEP(i) c##i = _mm512_dpbusd_epi32(c##i, b, _mm512_set1_epi32(ai[i]))
+
+VNNI void dn_ttile_vnni(const dn_ttile *t)
+{
+    __m512i c0 = _mm512_setzero_si512(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0;
+    const int32_t *ap = (const int32_t *)(const void *)t->a;
+    const uint8_t *bp = t->b;
+    for (int q = 0; q < t->kgc; ++q) {
+        __m512i b = _mm512_loadu_si512(bp);
+        const int32_t *ai = ap;
+        STEP(0); STEP(1); STEP(2); STEP(3); STEP(4); STEP(5);
+        ap += MR;
+        bp += 64;
+    }
+    __m512i d[MR] = {c0, c1, c2, c3, c4, c5};
+    if (!t->first)
+        for (int i = 0; i < MR; ++i)
+            d[i] = _mm512_add_epi32(d[i], _mm512_loadu_si512(t->c32 + (size_t)i * t->ldc32));
+    if (!t->last) {
+        for (int i = 0; i < MR; ++i) _mm512_storeu_si512(t->c32 + (size_t)i * t->ldc32, d[i]);
+        return;
+    }
+    __mmask16 keep = (__mmask16)((1u << t->nr) - 1);
+    for (int i = 0; i < t->mr; ++i) {
+        __m512i e = _mm512_sub_epi32(d[i], _mm512_set1_epi32(t->corr[i]));
+        if (t->out32) {
+            _mm512_mask_storeu_epi32(t->out32 + (size_t)i * t->ldo, keep, e);
+            continue;
+        }
+        __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(e), _mm512_set1_ps(t->sx * t->scale[i]));
+        if (t->shift) f = _mm512_add_ps(f, _mm512_set1_ps(t->shift[i]));
+        _mm512_mask_storeu_ps(t->out + (size_t)i * t->ldo, keep, act16(f, t->act));
+    }
+}
+
+int dn_vnni_available(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("avx512f") &&
+           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("avx512vnni");
+}
+
+#else
+
+int dn_vnni_available(void) { return 0; }
+
+#endif
