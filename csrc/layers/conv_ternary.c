@@ -171,6 +171,8 @@ int dn_conv_forward_ternary(dn_layer *l, dn_network *net, const float *input)
     if (!fold(l, c, &ep)) return 0;
     dn_conv_shape s = {l->batch, l->c, l->h, l->w, p->filters, p->size, p->stride, p->pad,
                        p->groups, l->out_h, l->out_w};
+    /* Winograd filters when that path is wanted (out of memory: the direct path runs) */
+    if (mode == DN_TERNARY_INT8 && !c->tw.u && dn_twino_wanted(&s)) dn_tweights_winograd(&c->tw, c->codes, l->c);
     int nth = dn_parallel_threads(), simd = dn_ternary_simd();
     if (mode == DN_TERNARY_INT8) {
         void *ws = scratch(c, dn_tconv_int8_scratch(&s, nth));

@@ -118,6 +118,10 @@ dn_tweights make_weights(const i8array &codes, int c, int groups, int *size)
     dn_tweights w;
     int k = (int)(codes.shape(1) * codes.shape(2) * codes.shape(3));
     if (!dn_tweights_init(&w, p, (int)codes.shape(0), groups, k)) throw std::bad_alloc();
+    if (*size == 3 && !dn_tweights_winograd(&w, p, c)) {  // used where dn_twino_wanted
+        dn_tweights_free(&w);
+        throw std::bad_alloc();
+    }
     return w;
 }
 

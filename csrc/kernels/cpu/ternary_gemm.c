@@ -75,6 +75,7 @@ int dn_tweights_init(dn_tweights *w, const int8_t *codes, int filters, int group
 void dn_tweights_free(dn_tweights *w)
 {
     free(w->a);
+    free(w->u);
     free(w->corr);
     memset(w, 0, sizeof(*w));
 }
@@ -184,16 +185,6 @@ uint64_t dn_checksum_floats(const float *x, size_t n)
 
 /* ---- generic primitives ---- */
 
-static inline float act1(float v, dn_activation act)
-{
-    switch (act) {
-    case DN_ACT_LEAKY: return v > 0 ? v : .1f * v;
-    case DN_ACT_RELU: return v > 0 ? v : 0;
-    case DN_ACT_RELIE: return v > 0 ? v : .01f * v;
-    default: return v;
-    }
-}
-
 static void tile_generic(const dn_ttile *t)
 {
     int32_t acc[MR][NR];
@@ -223,9 +214,22 @@ static void tile_generic(const dn_ttile *t)
         for (int j = 0; j < t->nr; ++j) {
             float v = (float)(acc[i][j] - t->corr[i]) * m;
             if (t->shift) v += t->shift[i];
-            t->out[(size_t)i * t->ldo + j] = act1(v, t->act);
+            t->out[(size_t)i * t->ldo + j] = dn_tact1(v, t->act);
         }
     }
+}
+
+static void tile16_generic(int kq, const int16_t *a, const int16_t *b, int32_t *c, size_t ldc, const void *pf)
+{
+    (void)pf;
+    uint32_t acc[MR][NR];
+    memset(acc, 0, sizeof acc);
+    for (int q = 0; q < kq; ++q, a += 2 * MR, b += 2 * NR)
+        for (int i = 0; i < MR; ++i)
+            for (int j = 0; j < NR; ++j)
+                acc[i][j] += (uint32_t)(a[2 * i] * b[2 * j] + a[2 * i + 1] * b[2 * j + 1]);
+    for (int i = 0; i < MR; ++i)
+        for (int j = 0; j < NR; ++j) c[(size_t)i * ldc + j] = (int32_t)acc[i][j];
 }
 
 static void interleave_generic(const uint8_t *r, size_t ldr, int ncp, uint8_t *dst, size_t pstride)
@@ -279,13 +283,13 @@ static void float_block_generic(const float *rows, size_t ldr, const dn_tlists *
                 const float *r = rp + (size_t)idx[i] * ldr;
                 for (int j = 0; j < NRF; ++j) acc[j] -= r[j];
             }
-            for (int j = 0; j < nx; ++j) o[j] = last ? act1(acc[j] * sc + sh, act) : acc[j];
+            for (int j = 0; j < nx; ++j) o[j] = last ? dn_tact1(acc[j] * sc + sh, act) : acc[j];
         }
     }
 }
 
 const dn_tkernels dn_tkernels_generic = {tile_generic, interleave_generic, absmax_generic,
-                                         quantize_generic, float_block_generic};
+                                         quantize_generic, tile16_generic, float_block_generic};
 
 int dn_ternary_simd_available(void)
 {
@@ -365,6 +369,7 @@ typedef struct {
     int hp, wp;
     size_t plane;                 /* bytes per padded channel plane */
     int shared;                   /* packed blocks made once, before the items (filter split) */
+    int wino;                     /* integer Winograd (ternary_winograd.c) instead of the GEMM */
     size_t off_sx, off_pmax, off_shared, off_thread, r_bytes, b_bytes, per_thread, total;
 } int8_plan;
 
@@ -374,8 +379,9 @@ typedef struct {
  * streams only its own share of the packed weights; the pixel blocks are
  * then packed once, in a first parallel pass, and shared by the items
  * (unless they would take more than SHARED_MAX bytes). */
-static void int8_plan_make(const dn_conv_shape *s, int nthreads, int8_plan *p)
+static void int8_plan_make(const dn_conv_shape *s, int nthreads, int wino, int8_plan *p)
 {
+    p->wino = wino;
     int g = s->groups, ng = s->filters / g, mb = ceil_div(ng, MR);
     p->n = s->out_h * s->out_w;
     p->k = s->c / g * s->size * s->size;
@@ -401,6 +407,7 @@ static void int8_plan_make(const dn_conv_shape *s, int nthreads, int8_plan *p)
     p->nblk = ceil_div(p->n, p->nc);
     p->hp = s->h + 2 * s->pad;
     p->wp = s->w + 2 * s->pad;
+    if (wino) dn_twino_plane_dims(s, &p->hp, &p->wp);
     p->plane = (size_t)p->hp * p->wp;
     p->off_sx = align64((size_t)s->batch * s->c * p->plane + 64);
     p->off_pmax = p->off_sx + align64(sizeof(float) * 2 * (size_t)s->batch);
@@ -413,13 +420,19 @@ static void int8_plan_make(const dn_conv_shape *s, int nthreads, int8_plan *p)
     p->per_thread = p->r_bytes + (p->shared ? 0 : p->b_bytes) +
                     (p->kblocks > 1 ? align64((size_t)p->rpb * MR * p->nc * 4) : 0);
     p->total = p->off_thread + (size_t)nthreads * p->per_thread;
+    if (wino) {
+        p->shared = 0;
+        p->total = p->off_shared + dn_twino_scratch(s, nthreads);
+    }
 }
 
+/* Enough for either path (which one runs also depends on the weights). */
 size_t dn_tconv_int8_scratch(const dn_conv_shape *s, int nthreads)
 {
-    int8_plan p;
-    int8_plan_make(s, nthreads, &p);
-    return p.total;
+    int8_plan p, q;
+    int8_plan_make(s, nthreads, 0, &p);
+    int8_plan_make(s, nthreads, dn_twino_wanted(s), &q);
+    return p.total > q.total ? p.total : q.total;
 }
 
 typedef struct {
@@ -452,14 +465,14 @@ static void plane_item(void *ctx, int it, int tid)
     const dn_conv_shape *s = j->s;
     const int8_plan *p = j->p;
     uint8_t *dst = j->scratch + (size_t)it * p->plane;
-    int b = it / s->c, pad = s->pad;
+    int b = it / s->c, pad = s->pad, below = p->hp - pad - s->h, right = p->wp - pad - s->w;
     memset(dst, 128, (size_t)pad * p->wp);
-    memset(dst + (size_t)(pad + s->h) * p->wp, 128, (size_t)pad * p->wp);
+    memset(dst + (size_t)(pad + s->h) * p->wp, 128, (size_t)below * p->wp);
     for (int y = 0; y < s->h; ++y) {
         uint8_t *d = dst + (size_t)(y + pad) * p->wp;
         size_t src = ((size_t)it * s->h + y) * s->w;
         memset(d, 128, (size_t)pad);
-        memset(d + pad + s->w, 128, (size_t)pad);
+        memset(d + pad + s->w, 128, (size_t)right);
         if (j->input) {
             j->K->quantize(j->input + src, (size_t)s->w, j->inv[b], d + pad);
         } else {
@@ -555,7 +568,7 @@ static void int8_run(const dn_conv_shape *s, const float *input, const int8_t *x
                      float *act_scale, void *scratch, int nthreads, int simd)
 {
     int8_plan p;
-    int8_plan_make(s, nthreads, &p);
+    int8_plan_make(s, nthreads, dn_twino_wanted(s) && dn_twino_applies(s, w), &p);
     uint8_t *sc = scratch;
     int8_job j = {s, &p, pick(simd), input, xs8, w, ep, output, out32, sc, NULL, NULL, NULL};
     if (input) {
@@ -575,6 +588,10 @@ static void int8_run(const dn_conv_shape *s, const float *input, const int8_t *x
         }
     }
     dn_parallel_for(s->batch * s->c, nthreads, plane_item, &j);
+    if (p.wino) {
+        dn_twino_run(s, sc, p.hp, p.wp, w, j.sx, ep, output, out32, sc + p.off_shared, nthreads, j.K);
+        return;
+    }
     if (p.shared) dn_parallel_for(s->batch * s->groups * p.nblk * p.kblocks, nthreads, pack_item, &j);
     dn_parallel_for(s->batch * s->groups * p.nblk * p.mblk, nthreads, int8_item, &j);
 }

@@ -72,11 +72,16 @@ typedef struct {
     int kg, mb;               /* k-groups of 4 (ceil(k/4)), row blocks per group */
     int8_t *a;                /* groups*mb*kg*MR*4 bytes, owned */
     int32_t *corr;            /* groups*mb*MR, owned */
+    int c;                    /* input channels of u */
+    int8_t *u;                /* Winograd filters (ternary_winograd.c) or NULL, owned */
 } dn_tweights;
 
 /* codes: [filters][k] in {-1, 0, +1}. Returns 0 when out of memory (w zeroed). */
 int dn_tweights_init(dn_tweights *w, const int8_t *codes, int filters, int groups, int k);
 void dn_tweights_free(dn_tweights *w);
+/* Adds the integer Winograd filters of 3x3 groups-1 codes [filters][c][3][3]
+ * (a no-op for other shapes). Returns 0 when out of memory (u stays NULL). */
+int dn_tweights_winograd(dn_tweights *w, const int8_t *codes, int c);
 
 /* Nonzero taps per filter for the float kernel, in blocks of DN_TKCF taps,
  * block-major (a block's lists of all filters are contiguous): for block kb
@@ -103,6 +108,16 @@ int dn_ternary_simd_available(void);
 /* dn_ternary_simd_available(), lowered to DN_TERNARY_SIMD when that is a
  * smaller digit (read at each call: "0" portable C, "1" AVX2). */
 int dn_ternary_simd(void);
+
+/* Integer Winograd F(4x4,3x3) (ternary_winograd.c): exactly the integers
+ * of the direct int8 kernel, for 3x3 stride-1 groups-1 layers of at most
+ * DN_TWINO_MAX_C channels (so that 576 * 127 * 9 * c < 2^31). The int8
+ * driver uses it when the weights have u and dn_twino_wanted says it pays;
+ * DN_TERNARY_ALGO=direct|winograd (read at each call) forces one for tests
+ * and benchmarks (winograd only where it applies). */
+#define DN_TWINO_MAX_C 3200
+int dn_twino_applies(const dn_conv_shape *s, const dn_tweights *w);
+int dn_twino_wanted(const dn_conv_shape *s);
 
 /* int8 kernel. input float NCHW, output float NCHW; ep->scale must be set
  * (alpha * BN scale per filter), ep->shift may be NULL; ep->act is applied
@@ -163,12 +178,29 @@ typedef struct {
      * taps, -= those of its -1 taps (in list order); then out + f*ldo +
      * DN_TNRF*p [0, nx) = acc (not last) or act(acc*scale[f] + shift[f])
      * (shift NULL: 0); nx = DN_TNRF but nx_last in the last panel. */
+    /* Winograd-domain GEMM tile (ternary_winograd.c layouts): for MR rows
+     * and 16 columns, c[i*ldc + j] = sum over kq pair steps q of
+     * a[(q*MR + i)*2 + u] * b[(q*16 + j)*2 + u] (u = 0, 1), int16 products
+     * summed in int32 modulo 2^32. pf: 12 * kq bytes the caller will read
+     * next (the next int8 panel), prefetched along the way (may be any
+     * address: prefetches never fault). */
+    void (*tile16)(int kq, const int16_t *a, const int16_t *b, int32_t *c, size_t ldc, const void *pf);
     void (*float_block)(const float *rows, size_t ldr, const dn_tlists *l, int f0, int f1, int kb,
                         float *out, size_t ldo, int npan, int nx_last, int first, int last,
                         const float *scale, const float *shift, dn_activation act);
 } dn_tkernels;
 
 extern const dn_tkernels dn_tkernels_generic;
+/* The fused activations of the epilogue, as every path computes them. */
+static inline float dn_tact1(float v, dn_activation act)
+{
+    switch (act) {
+    case DN_ACT_LEAKY: return v > 0 ? v : .1f * v;
+    case DN_ACT_RELU: return v > 0 ? v : 0;
+    case DN_ACT_RELIE: return v > 0 ? v : .01f * v;
+    default: return v;
+    }
+}
 /* The SIMD primitives of the given level (AVX2; VNNI: the AVX2 ones with
  * the AVX-512 VNNI tile), or the best level below it that the CPU has;
  * NULL when not even AVX2 is there (__builtin_cpu_supports). */
@@ -176,6 +208,16 @@ const dn_tkernels *dn_tkernels_simd(int level);
 /* ternary_gemm_vnni.c: the VNNI tile (x86 builds only) and whether the CPU
  * can run it (AVX2 and avx512f/bw/vl/vnni). */
 void dn_ttile_vnni(const dn_ttile *t);
+void dn_ttile16_vnni(int kq, const int16_t *a, const int16_t *b, int32_t *c, size_t ldc, const void *pf);
 int dn_vnni_available(void);
+
+/* Internal to the int8 driver: the Winograd path over its activation planes
+ * (u = q + 128, [batch*c][hp][wp], 128 outside the image) of at least
+ * dn_twino_plane_dims; sx[b] per image (NULL: 1); ep NULL with out32. */
+void dn_twino_plane_dims(const dn_conv_shape *s, int *hp, int *wp);
+size_t dn_twino_scratch(const dn_conv_shape *s, int nthreads);
+void dn_twino_run(const dn_conv_shape *s, const uint8_t *planes, int hp, int wp, const dn_tweights *w,
+                  const float *sx, const dn_epilogue *ep, float *out, int32_t *out32, void *scratch,
+                  int nthreads, const dn_tkernels *K);
 
 #endif

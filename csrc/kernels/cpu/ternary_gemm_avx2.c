@@ -139,6 +139,34 @@ AVX2 static void tile_avx2(const dn_ttile *t)
     }
 }
 
+/* Winograd-domain tile: 6 rows x 16 columns, per pair step b0/b1 = 8
+ * columns x 2 int16, a_i = broadcast of row i's 2 int16; madd gives the
+ * int32 of each column's two products (exact: |.| <= 2 * 576 * 12700),
+ * add_epi32 wraps modulo 2^32 as the contract allows. */
+#define STEP16(i)                                                                \
+    do {                                                                         \
+        __m256i a_ = bcast4((const int8_t *)(a + 2 * (i)));                      \
+        c##i##0 = _mm256_add_epi32(c##i##0, _mm256_madd_epi16(b0, a_));         \
+        c##i##1 = _mm256_add_epi32(c##i##1, _mm256_madd_epi16(b1, a_));         \
+    } while (0)
+
+AVX2 static void tile16_avx2(int kq, const int16_t *a, const int16_t *b, int32_t *c, size_t ldc, const void *pf)
+{
+    __m256i z = _mm256_setzero_si256();
+    __m256i c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z;
+    __m256i c30 = z, c31 = z, c40 = z, c41 = z, c50 = z, c51 = z;
+    const char *pfc = pf;
+    for (int q = 0; q < kq; ++q, a += 2 * MR, b += 2 * NR, pfc += 2 * MR) {
+        _mm_prefetch(pfc, _MM_HINT_T0);
+        __m256i b0 = _mm256_loadu_si256((const __m256i *)b);
+        __m256i b1 = _mm256_loadu_si256((const __m256i *)(b + 16));
+        STEP16(0); STEP16(1); STEP16(2); STEP16(3); STEP16(4); STEP16(5);
+    }
+    __m256i d[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
+    for (int i = 0; i < MR; ++i)
+        for (int v = 0; v < 2; ++v) _mm256_storeu_si256((__m256i *)(c + (size_t)i * ldc + 8 * v), d[i][v]);
+}
+
 /* 4 rows x 16 pixels -> 16 pixels x 4 bytes, with byte/word unpacks. */
 AVX2 static void interleave_avx2(const uint8_t *r, size_t ldr, int ncp, uint8_t *dst, size_t pstride)
 {
@@ -251,9 +279,9 @@ AVX2 static void float_block_avx2(const float *rows, size_t ldr, const dn_tlists
 }
 
 static const dn_tkernels kernels_avx2 = {tile_avx2, interleave_avx2, absmax_avx2, quantize_avx2,
-                                         float_block_avx2};
+                                         tile16_avx2, float_block_avx2};
 static const dn_tkernels kernels_vnni = {dn_ttile_vnni, interleave_avx2, absmax_avx2, quantize_avx2,
-                                         float_block_avx2};
+                                         dn_ttile16_vnni, float_block_avx2};
 
 const dn_tkernels *dn_tkernels_simd(int level)
 {

@@ -44,6 +44,7 @@ VNNI void dn_ttile_vnni(const dn_ttile *t)
     const int32_t *ap = (const int32_t *)(const void *)t->a;
     const uint8_t *bp = t->b;
     for (int q = 0; q < t->kgc; ++q) {
+        _mm_prefetch((const char *)(ap + 256), _MM_HINT_T0);
         __m512i b = _mm512_loadu_si512(bp);
         const int32_t *ai = ap;
         STEP(0); STEP(1); STEP(2); STEP(3); STEP(4); STEP(5);
@@ -69,6 +70,25 @@ VNNI void dn_ttile_vnni(const dn_ttile *t)
         if (t->shift) f = _mm512_add_ps(f, _mm512_set1_ps(t->shift[i]));
         _mm512_mask_storeu_ps(t->out + (size_t)i * t->ldo, keep, act16(f, t->act));
     }
+}
+
+/* Winograd-domain tile: acc_i += dpwssd(b, bcast(a_i)), b = 16 columns x
+ * 2 int16, a_i = row i's 2 int16; dpwssd wraps modulo 2^32. */
+#define STEP16(i) c##i = _mm512_dpwssd_epi32(c##i, b, _mm512_set1_epi32(ai[i]))
+
+VNNI void dn_ttile16_vnni(int kq, const int16_t *a, const int16_t *b16, int32_t *c, size_t ldc,
+                         const void *pf)
+{
+    __m512i c0 = _mm512_setzero_si512(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0;
+    const int32_t *ai = (const int32_t *)(const void *)a;
+    const char *pfc = pf;
+    for (int q = 0; q < kq; ++q, ai += MR, b16 += 32, pfc += 2 * MR) {
+        _mm_prefetch(pfc, _MM_HINT_T0);
+        __m512i b = _mm512_loadu_si512(b16);
+        STEP16(0); STEP16(1); STEP16(2); STEP16(3); STEP16(4); STEP16(5);
+    }
+    __m512i d[MR] = {c0, c1, c2, c3, c4, c5};
+    for (int i = 0; i < MR; ++i) _mm512_storeu_si512(c + (size_t)i * ldc, d[i]);
 }
 
 int dn_vnni_available(void)

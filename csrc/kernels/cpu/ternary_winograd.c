@@ -1,0 +1,479 @@
+/* ternary_winograd.c: the int8 ternary kernel's exact integer Winograd
+ * F(4x4,3x3) path for 3x3 stride-1 groups-1 layers (see ternary_gemm.h).
+ *
+ * Per 4x4 output tile Y = A^T [ (G g G^T) .* (B^T d B) ] A (Lavin & Gray
+ * 2015; B, A as in winograd.c), with d the 6x6 patch of int8 activations q
+ * (padding 0) and g a filter's 3x3 codes. With G = D^-1 H, H integer and
+ * D = diag(4, 6, 6, 24, 24, 1), everything stays in integers:
+ *   V  = B^T d B           |V| <= 100 * 127 = 12700         int16
+ *   W  = H g H^T           |W| <= 7 * 7 = 49                int8, stored
+ *   M  = sum over channels of W .* V, per tile position xi = 6i + j (36
+ *        GEMMs: filters x channel pairs x tiles, int16 pairs summed into
+ *        int32; may wrap: all later steps are exact modulo 2^32)
+ *   Y' = A^T (S .* M) A = 576 Y, S[i][j] = 576 / (D_i D_j) (integers)
+ *        (exact: |Y| <= 127 * 9 * c, so |576 Y| < 2^31 for c <= DN_TWINO_MAX_C)
+ *   Y  = (Y' >> 6) * 9^-1 mod 2^32   (576 = 64 * 9; exact division)
+ * so Y is exactly the direct kernel's sum: the same integers, then the same
+ * epilogue y = act(Y * (sx * scale[f]) + shift[f]), hence the same floats.
+ *
+ * Layouts (MR = DN_TMR filters per row block, cq = ceil(c/2) channel pairs,
+ * L = 16 tiles per panel, one int32 lane each):
+ *   W  [36][mb][cq][MR][2] int8      (dn_tweights.u; zero past filters/c;
+ *                                    a row block's panel is widened to
+ *                                    int16 in L1 before its GEMM tiles)
+ *   V  [36][npan][cq][L][2] int16    per block of tiles; the two channels
+ *                                    of a pair share a 32-bit word
+ *   M  [36][mb*MR][tbp] int32        per block (tbp = tiles rounded to L)
+ * The activation planes are the int8 driver's: u = q + 128 bytes,
+ * [batch*c][hp][wp] with hp >= 4*th + 2, wp >= 4*tw + 2, 128 outside the
+ * image. Tiles of all images are numbered together, t = (b*th + ty)*tw + tx.
+ * The transforms run on 16 tiles at once in GCC vector extensions (exact
+ * integer arithmetic on any CPU); only the GEMM tile has SIMD variants.
+ */
+#include "ternary_gemm.h"
+#include "parallel.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define MR DN_TMR
+#define L 16
+#define INV9 0x38E38E39u       /* 9 * INV9 = 1 mod 2^32 */
+#define BLOCK_BYTES (384 << 10) /* V + M of a per-thread block (L2) */
+#define SHARED_BYTES (8 << 20)  /* V + M of a block all threads share */
+
+/* Vectors of VL int32/float lanes (one per tile): the build target's
+ * width, so that GCC keeps them in registers; a group of L tiles is done
+ * in L / VL parts. */
+#ifdef __AVX512F__
+#define VL 16
+#else
+#define VL 8
+#endif
+typedef int32_t vi __attribute__((vector_size(4 * VL)));
+typedef uint32_t vu __attribute__((vector_size(4 * VL)));
+typedef float vf __attribute__((vector_size(4 * VL)));
+/* The same for unaligned loads and stores (memcpy of a whole vector is
+ * split into halves on some targets, which then stall store forwarding). */
+typedef vu vu_ua __attribute__((aligned(4), may_alias));
+
+static inline int imin(int a, int b) { return a < b ? a : b; }
+static inline int ceil_div(int a, int b) { return (a + b - 1) / b; }
+static inline size_t align64(size_t x) { return (x + 63) / 64 * 64; }
+
+/* ---- filter transform ---- */
+
+/* t[j] = (H g)[j] for g[0], g[gs], g[2 gs]; H = [1 0 0; -1 -1 -1;
+ * -1 1 -1; 1 2 4; 1 -2 4; 0 0 1]. */
+static void hg(const int *g, int gs, int *t, int ts)
+{
+    int g0 = g[0], g1 = g[gs], g2 = g[2 * gs];
+    t[0] = g0;
+    t[ts] = -(g0 + g1 + g2);
+    t[2 * ts] = -(g0 - g1 + g2);
+    t[3 * ts] = g0 + 2 * g1 + 4 * g2;
+    t[4 * ts] = g0 - 2 * g1 + 4 * g2;
+    t[5 * ts] = g2;
+}
+
+/* S[xi] = 576 / (D_i D_j), D = (4, 6, 6, 24, 24, 1). */
+static const uint32_t S576[36] = {36, 24, 24, 6, 6, 144, 24, 16, 16, 4, 4, 96, 24, 16, 16, 4, 4, 96,
+                                  6, 4, 4, 1, 1, 24, 6, 4, 4, 1, 1, 24, 144, 96, 96, 24, 24, 576};
+
+int dn_tweights_winograd(dn_tweights *w, const int8_t *codes, int c)
+{
+    free(w->u);
+    w->u = NULL;
+    if (w->groups != 1 || w->k != 9 * c) return 1;
+    int cq = ceil_div(c, 2);
+    size_t n = (size_t)36 * w->mb * cq * MR * 2;
+    w->u = aligned_alloc(64, align64(n));
+    if (!w->u) return 0;
+    memset(w->u, 0, n);
+    w->c = c;
+    for (int f = 0; f < w->filters; ++f)
+        for (int ch = 0; ch < c; ++ch) {
+            int g[9], t[18], q[36];
+            for (int i = 0; i < 9; ++i) g[i] = codes[((size_t)f * c + ch) * 9 + i];
+            for (int x = 0; x < 3; ++x) hg(g + x, 3, t + x, 3);     /* t = H g, 6x3 */
+            for (int r = 0; r < 6; ++r) hg(t + 3 * r, 1, q + 6 * r, 1); /* q = t H^T */
+            for (int xi = 0; xi < 36; ++xi)
+                w->u[((((size_t)xi * w->mb + f / MR) * cq + ch / 2) * MR + f % MR) * 2 + ch % 2] =
+                    (int8_t)q[xi];
+        }
+    return 1;
+}
+
+/* ---- plan ---- */
+
+typedef struct {
+    int th, tw, tiles, cq, mrows;  /* mrows = mb * MR */
+    int tb, tbp, nblocks, shared;
+    size_t v_bytes, m_bytes;       /* per block */
+    size_t a_bytes;                /* a row block's W panel widened to int16 */
+    size_t shared_bytes, thread_bytes; /* scratch: shared part, then one part per thread */
+} wplan;
+
+static void plan_make(const dn_conv_shape *s, int nthreads, wplan *p)
+{
+    p->th = ceil_div(s->out_h, 4);
+    p->tw = ceil_div(s->out_w, 4);
+    p->tiles = s->batch * p->th * p->tw;
+    p->cq = ceil_div(s->c, 2);
+    p->mrows = ceil_div(s->filters, MR) * MR;
+    size_t per_tile = (size_t)36 * (4 * p->cq + 4 * p->mrows);
+    int tb = (int)(BLOCK_BYTES / per_tile) / L * L;
+    tb = tb < L ? L : tb > 512 ? 512 : tb;
+    int nblocks = ceil_div(p->tiles, tb);
+    p->shared = nthreads > 1 && nblocks < 2 * nthreads;
+    if (p->shared) {
+        tb = (int)(SHARED_BYTES / per_tile) / L * L;
+        tb = tb < L ? L : tb;
+    }
+    if (tb > p->tiles) tb = ceil_div(p->tiles, L) * L;
+    nblocks = ceil_div(p->tiles, tb);
+    p->tb = ceil_div(ceil_div(p->tiles, nblocks), L) * L; /* even blocks */
+    p->tbp = p->tb;
+    p->nblocks = ceil_div(p->tiles, p->tb);
+    p->v_bytes = align64((size_t)36 * (p->tbp / L) * p->cq * L * 4);
+    p->m_bytes = align64((size_t)36 * p->mrows * p->tbp * 4);
+    p->a_bytes = align64((size_t)p->cq * MR * 2 * sizeof(int16_t));
+    p->shared_bytes = p->shared ? p->v_bytes + p->m_bytes : 0;
+    p->thread_bytes = p->a_bytes + (p->shared ? 0 : p->v_bytes + p->m_bytes);
+}
+
+size_t dn_twino_scratch(const dn_conv_shape *s, int nthreads)
+{
+    wplan p;
+    plan_make(s, nthreads, &p);
+    return p.shared_bytes + p.thread_bytes * (size_t)nthreads;
+}
+
+void dn_twino_plane_dims(const dn_conv_shape *s, int *hp, int *wp)
+{
+    *hp = 4 * ceil_div(s->out_h, 4) + 2;
+    *wp = 4 * ceil_div(s->out_w, 4) + 2;
+}
+
+static int shape_ok(const dn_conv_shape *s)
+{
+    return s->size == 3 && s->stride == 1 && s->groups == 1 && s->c <= DN_TWINO_MAX_C &&
+           s->out_h == s->h + 2 * s->pad - 2 && s->out_w == s->w + 2 * s->pad - 2;
+}
+
+int dn_twino_applies(const dn_conv_shape *s, const dn_tweights *w)
+{
+    return shape_ok(s) && w->u && w->c == s->c;
+}
+
+int dn_twino_wanted(const dn_conv_shape *s)
+{
+    if (!shape_ok(s)) return 0;
+    const char *e = getenv("DN_TERNARY_ALGO");
+    if (e && !strcmp(e, "direct")) return 0;
+    if (e && !strcmp(e, "winograd")) return 1;
+    /* Measured (bench/README.md): it pays from 32 channels up (fewer: the
+     * transforms cost more than the saved multiplications) when the tile
+     * panels, 36 products per 16 tiles, need at most 0.4x the 9 products
+     * per pixel of the direct kernel (a vpdpwssd does half the work of a
+     * vpdpbusd). */
+    long tiles = (long)s->batch * ((s->out_h + 3) / 4) * ((s->out_w + 3) / 4);
+    long pixels = (long)s->batch * s->out_h * s->out_w;
+    return s->c >= 32 && 36 * 10 * ((tiles + L - 1) / L * L) <= 4 * 9 * pixels;
+}
+
+/* ---- the three phases ---- */
+
+typedef struct {
+    const dn_conv_shape *s;
+    const wplan *p;
+    const dn_tkernels *K;
+    const dn_tweights *w;
+    const uint8_t *planes;
+    int hp, wp;
+    const float *sx;
+    const dn_epilogue *ep;
+    float *out;
+    int32_t *out32;
+    uint8_t *scratch;
+    int t0, nt;                    /* shared mode: the current block */
+} wjob;
+
+/* Per lane of the 16 tiles t .. t+15 (lanes past end repeat tile t):
+ * image, tile row and column. */
+typedef struct {
+    int b[L], ty[L], tx[L], valid[L];
+} lanes;
+
+static void lanes_of(const wplan *p, int t, int end, lanes *ln)
+{
+    for (int l = 0; l < L; ++l) {
+        int tt = t + l < end ? t + l : t, per = p->th * p->tw;
+        ln->valid[l] = t + l < end;
+        ln->b[l] = tt / per;
+        ln->ty[l] = tt % per / p->tw;
+        ln->tx[l] = tt % per % p->tw;
+    }
+}
+
+/* t[j*ts] = (B^T d)[j] for d[0], d[ds], ..., d[5 ds]. */
+static inline void bt(const vi *d, int ds, vi *t, int ts)
+{
+    vi d0 = d[0], d1 = d[ds], d2 = d[2 * ds], d3 = d[3 * ds], d4 = d[4 * ds], d5 = d[5 * ds];
+    vi p = d4 - 4 * d2, q = 4 * d1 - d3, r = d4 - d2, s = 2 * (d1 - d3);
+    t[0] = 4 * d0 - 5 * d2 + d4;
+    t[ts] = p - q;
+    t[2 * ts] = p + q;
+    t[3 * ts] = r - s;
+    t[4 * ts] = r + s;
+    t[5 * ts] = 4 * d1 - 5 * d3 + d5;
+}
+
+/* V (36 vectors, lane = tile) of one channel: base[l] = the patch origin of
+ * lane l in that channel's plane. Each patch row is read as two 32-bit
+ * words per lane (columns 0-3 and 4-7; 6 and 7 unused). */
+static void patch_transform(const uint8_t *plane, const size_t *base, int wp, vi *v)
+{
+    vi t[36];
+    for (int r = 0; r < 6; ++r) {
+        uint32_t w0[VL], w1[VL];
+        for (int l = 0; l < VL; ++l) {
+            memcpy(&w0[l], plane + base[l] + (size_t)r * wp, 4);
+            memcpy(&w1[l], plane + base[l] + (size_t)r * wp + 4, 4);
+        }
+        vu a, b;
+        memcpy(&a, w0, sizeof a);
+        memcpy(&b, w1, sizeof b);
+        vi d[6] = {(vi)(a & 255) - 128, (vi)(a >> 8 & 255) - 128, (vi)(a >> 16 & 255) - 128,
+                   (vi)(a >> 24) - 128, (vi)(b & 255) - 128, (vi)(b >> 8 & 255) - 128};
+        bt(d, 1, t + 6 * r, 1);                     /* row r: d B */
+    }
+    for (int c = 0; c < 6; ++c) bt(t + c, 6, v + c, 6); /* B^T (d B) */
+}
+
+/* V of tiles [t0, t0+nt) of the current block, channel pairs [q0, q1). */
+static void input_transform(const wjob *j, int t0, int nt, int q0, int q1, uint8_t *V)
+{
+    const dn_conv_shape *s = j->s;
+    const wplan *p = j->p;
+    const size_t plane = (size_t)j->hp * j->wp, xi_stride = (size_t)(p->tbp / L) * p->cq * L;
+    uint32_t *v32 = (uint32_t *)(void *)V;
+    for (int g = 0; g < nt; g += L) {
+        lanes ln;
+        lanes_of(p, t0 + g, t0 + nt, &ln);
+        size_t base[L];
+        for (int l = 0; l < L; ++l)
+            base[l] = (size_t)ln.b[l] * s->c * plane + (size_t)4 * ln.ty[l] * j->wp + 4 * (size_t)ln.tx[l];
+        for (int q = q0; q < q1; ++q)
+            for (int h = 0; h < L; h += VL) {
+                vi v0[36], v1[36];
+                patch_transform(j->planes + (size_t)2 * q * plane, base + h, j->wp, v0);
+                if (2 * q + 1 < s->c) patch_transform(j->planes + (size_t)(2 * q + 1) * plane, base + h, j->wp, v1);
+                else memset(v1, 0, sizeof v1);
+                uint32_t *dst = v32 + ((size_t)(g / L) * p->cq + q) * L + h;
+                for (int xi = 0; xi < 36; ++xi)
+                    *(vu_ua *)(dst + xi * xi_stride) = ((vu)v0[xi] & 0xFFFF) | (vu)v1[xi] << 16;
+            }
+    }
+}
+
+/* M[xi][rows of row blocks r0..r1) = W[xi] V[xi] for the block's nt
+ * tiles; a16: this thread's buffer for a row block's panel in int16. */
+static void block_gemm(const wjob *j, int nt, int xi, int r0, int r1, const uint8_t *V, int32_t *M,
+                       int16_t *a16)
+{
+    const wplan *p = j->p;
+    const int npan = ceil_div(nt, L), na = p->cq * MR * 2;
+    const int16_t *vx = (const int16_t *)(const void *)V + (size_t)xi * (p->tbp / L) * p->cq * L * 2;
+    for (int r = r0; r < r1; ++r) {
+        const int8_t *a = j->w->u + ((size_t)xi * j->w->mb + r) * na;
+        for (int i = 0; i < na; ++i) a16[i] = a[i];
+        int32_t *c = M + ((size_t)xi * p->mrows + (size_t)r * MR) * p->tbp;
+        /* the first tile prefetches the next panel (na bytes after a) */
+        for (int pn = 0; pn < npan; ++pn)
+            j->K->tile16(p->cq, a16, vx + (size_t)pn * p->cq * L * 2, c + pn * L, (size_t)p->tbp,
+                         pn ? a : a + na);
+    }
+}
+
+/* y[i*ys] = (A^T m)[i] for m[0], m[ms], ..., m[5 ms], modulo 2^32. */
+static inline void at(const vu *m, int ms, vu *y, int ys)
+{
+    vu a = m[ms] + m[2 * ms], b = m[ms] - m[2 * ms], c = m[3 * ms] + m[4 * ms], d = m[3 * ms] - m[4 * ms];
+    y[0] = m[0] + a + c;
+    y[ys] = b + 2 * d;
+    y[2 * ys] = a + 4 * c;
+    y[3 * ys] = b + 8 * d + m[5 * ms];
+}
+
+/* For the 4 rows of 4x4 results r[4*k + c] (lane l: tile l), the row k of
+ * every tile with 4x4 transposes inside each 128-bit lane (unpack and
+ * shuffle patterns, one instruction each on AVX2 and AVX-512): afterwards
+ * the 4 floats of tile l's row k are at ((float *)&r[4*k + l%4]) + 4*(l/4). */
+#if VL == 16
+#define UNPACKLO(a, b) __builtin_shufflevector(a, b, 0, 16, 1, 17, 4, 20, 5, 21, 8, 24, 9, 25, 12, 28, 13, 29)
+#define UNPACKHI(a, b) __builtin_shufflevector(a, b, 2, 18, 3, 19, 6, 22, 7, 23, 10, 26, 11, 27, 14, 30, 15, 31)
+#define MOVELH(a, b) __builtin_shufflevector(a, b, 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29)
+#define MOVEHL(a, b) __builtin_shufflevector(a, b, 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31)
+#else
+#define UNPACKLO(a, b) __builtin_shufflevector(a, b, 0, 8, 1, 9, 4, 12, 5, 13)
+#define UNPACKHI(a, b) __builtin_shufflevector(a, b, 2, 10, 3, 11, 6, 14, 7, 15)
+#define MOVELH(a, b) __builtin_shufflevector(a, b, 0, 1, 8, 9, 4, 5, 12, 13)
+#define MOVEHL(a, b) __builtin_shufflevector(a, b, 2, 3, 10, 11, 6, 7, 14, 15)
+#endif
+
+static inline void transpose_rows(vf *r)
+{
+    for (int k = 0; k < 4; ++k) {
+        vf *y = r + 4 * k;
+        vf t0 = UNPACKLO(y[0], y[1]), t1 = UNPACKHI(y[0], y[1]);
+        vf t2 = UNPACKLO(y[2], y[3]), t3 = UNPACKHI(y[2], y[3]);
+        y[0] = MOVELH(t0, t2);
+        y[1] = MOVEHL(t0, t2);
+        y[2] = MOVELH(t1, t3);
+        y[3] = MOVEHL(t1, t3);
+    }
+}
+
+/* *x = act(*x) for the fused activations, as max(x, slope * x) (= dn_tact1). */
+static inline void actv(vf *x, dn_activation act)
+{
+    float slope;
+    switch (act) {
+    case DN_ACT_LEAKY: slope = .1f; break;
+    case DN_ACT_RELU: slope = 0.f; break;
+    case DN_ACT_RELIE: slope = .01f; break;
+    default: return;
+    }
+    vf y = slope * *x;
+    vi gt = *x > y;
+    *x = (vf)((gt & (vi)*x) | (~gt & (vi)y));
+}
+
+/* Output tiles [t0, t0+nt) for filters [f0, f1) from M, with the epilogue
+ * (or the exact sums into out32). Per filter and 16 tiles: A^T M A in
+ * lanes, the exact division, the epilogue, a transpose so that each tile's
+ * 4x4 values are contiguous, then four row stores per tile. */
+static void output_transform(const wjob *j, int t0, int nt, int f0, int f1, const int32_t *M)
+{
+    const dn_conv_shape *s = j->s;
+    const wplan *p = j->p;
+    const size_t xi_stride = (size_t)p->mrows * p->tbp, oplane = (size_t)s->out_h * s->out_w;
+    const dn_epilogue *ep = j->ep;
+    /* out32 and out hold 4-byte values at the same offsets */
+    char *dst = j->out32 ? (char *)j->out32 : (char *)j->out;
+    for (int g = 0; g < nt; g += L) {
+        lanes ln;
+        lanes_of(p, t0 + g, t0 + nt, &ln);
+        float sxl[L];
+        size_t o0[L];
+        int oh[L], ow[L];
+        for (int l = 0; l < L; ++l) {
+            int oy = 4 * ln.ty[l], ox = 4 * ln.tx[l];
+            sxl[l] = j->sx ? j->sx[ln.b[l]] : 1.f;
+            oh[l] = ln.valid[l] ? imin(4, s->out_h - oy) : 0;
+            ow[l] = imin(4, s->out_w - ox);
+            o0[l] = (size_t)ln.b[l] * s->filters * oplane + (size_t)oy * s->out_w + ox;
+        }
+        for (int f = f0; f < f1; ++f)
+            for (int h = 0; h < L; h += VL) {
+                vu m[36], t[24], y[16];
+                vf r[16], mul;
+                memcpy(&mul, sxl + h, sizeof mul);
+                mul *= j->out32 ? 1.f : ep->scale[f];
+                for (int xi = 0; xi < 36; ++xi)
+                    m[xi] = *(const vu_ua *)(M + xi * xi_stride + (size_t)f * p->tbp + g + h) * S576[xi];
+                for (int c = 0; c < 6; ++c) at(m + c, 6, t + c, 6);
+                for (int k = 0; k < 4; ++k) at(t + 6 * k, 1, y + 4 * k, 1);
+                for (int i = 0; i < 16; ++i) {
+                    vi yi = (vi)((vu)((vi)y[i] >> 6) * INV9); /* Y' / 576, exact */
+                    if (j->out32) {
+                        memcpy(&r[i], &yi, sizeof yi);
+                        continue;
+                    }
+                    r[i] = __builtin_convertvector(yi, vf) * mul;
+                    if (ep->shift) r[i] = r[i] + ep->shift[f];
+                    actv(&r[i], ep->act);
+                }
+                transpose_rows(r);
+                for (int l = 0; l < VL; ++l) {
+                    int lh = h + l;
+                    char *o = dst + 4 * (o0[lh] + (size_t)f * oplane);
+                    for (int k = 0; k < oh[lh]; ++k, o += 4 * (size_t)s->out_w) {
+                        const char *src = (const char *)&r[4 * k + l % 4] + 16 * (l / 4);
+                        if (ow[lh] == 4) memcpy(o, src, 16);
+                        else
+                            for (int c = 0; c < ow[lh]; ++c) memcpy(o + 4 * c, src + 4 * c, 4);
+                    }
+                }
+            }
+    }
+}
+
+/* ---- drivers ---- */
+
+#define Q_ITEM 4   /* channel pairs per shared input item */
+#define F_ITEM 8   /* filters per shared output item */
+#define R_ITEM 8   /* row blocks per shared GEMM item */
+
+static int16_t *thread_a16(const wjob *j, int tid)
+{
+    return (int16_t *)(void *)(j->scratch + j->p->shared_bytes + (size_t)tid * j->p->thread_bytes);
+}
+
+static void block_item(void *ctx, int blk, int tid)
+{
+    const wjob *j = ctx;
+    const wplan *p = j->p;
+    int16_t *a16 = thread_a16(j, tid);
+    uint8_t *V = (uint8_t *)a16 + p->a_bytes;
+    int32_t *M = (int32_t *)(void *)(V + p->v_bytes);
+    int t0 = blk * p->tb, nt = imin(p->tb, p->tiles - t0), mb = p->mrows / MR;
+    input_transform(j, t0, nt, 0, p->cq, V);
+    for (int xi = 0; xi < 36; ++xi) block_gemm(j, nt, xi, 0, mb, V, M, a16);
+    output_transform(j, t0, nt, 0, j->s->filters, M);
+}
+
+static void input_item(void *ctx, int i, int tid)
+{
+    (void)tid;
+    const wjob *j = ctx;
+    input_transform(j, j->t0, j->nt, i * Q_ITEM, imin(j->p->cq, (i + 1) * Q_ITEM), j->scratch);
+}
+
+static void gemm_item(void *ctx, int it, int tid)
+{
+    const wjob *j = ctx;
+    int mb = j->p->mrows / MR, rchunks = ceil_div(mb, R_ITEM), xi = it / rchunks, r0 = it % rchunks * R_ITEM;
+    block_gemm(j, j->nt, xi, r0, imin(mb, r0 + R_ITEM), j->scratch,
+               (int32_t *)(void *)(j->scratch + j->p->v_bytes), thread_a16(j, tid));
+}
+
+static void output_item(void *ctx, int i, int tid)
+{
+    (void)tid;
+    const wjob *j = ctx;
+    output_transform(j, j->t0, j->nt, i * F_ITEM, imin(j->s->filters, (i + 1) * F_ITEM),
+                     (const int32_t *)(const void *)(j->scratch + j->p->v_bytes));
+}
+
+void dn_twino_run(const dn_conv_shape *s, const uint8_t *planes, int hp, int wp, const dn_tweights *w,
+                  const float *sx, const dn_epilogue *ep, float *out, int32_t *out32, void *scratch,
+                  int nthreads, const dn_tkernels *K)
+{
+    wplan p;
+    plan_make(s, nthreads, &p);
+    wjob j = {s, &p, K, w, planes, hp, wp, sx, ep, out, out32, scratch, 0, 0};
+    if (!p.shared) {
+        dn_parallel_for(p.nblocks, nthreads, block_item, &j);
+        return;
+    }
+    int mb = p.mrows / MR;
+    for (int blk = 0; blk < p.nblocks; ++blk) {
+        j.t0 = blk * p.tb;
+        j.nt = imin(p.tb, p.tiles - j.t0);
+        dn_parallel_for(ceil_div(p.cq, Q_ITEM), nthreads, input_item, &j);
+        dn_parallel_for(36 * ceil_div(mb, R_ITEM), nthreads, gemm_item, &j);
+        dn_parallel_for(ceil_div(s->filters, F_ITEM), nthreads, output_item, &j);
+    }
+}
