@@ -2,7 +2,9 @@
 
 - the integer GEMM and convolution against NumPy integer arithmetic, on odd
   shapes and every padding case, exactly; the reference (C spec), the
-  portable C path and the AVX2 path give identical integers;
+  portable C path, the AVX2 and the AVX-512 VNNI paths, each with the direct
+  GEMM and with the integer Winograd F(4x4,3x3) (DN_TERNARY_ALGO), give
+  identical integers, also at the Winograd path's channel limit;
 - the int8 kernel against a NumPy model of its definition (per-image int8
   quantisation, exact integer sums, float epilogue): bit for bit;
 - conv layers with BN + leaky (stride 1/2, groups, 1x1/3x3) on the float
@@ -25,6 +27,15 @@ from darknet_py.cfgfile import write_cfg  # noqa: E402
 from darknet_py.stages import conv_indices, stage_sections  # noqa: E402
 
 SIMD = list(range(_core.ternary_simd_available() + 1))  # portable C, AVX2, VNNI: what this CPU has
+TWINO_MAX_C = 3200  # DN_TWINO_MAX_C
+
+
+@pytest.fixture(params=["direct", "winograd"])
+def algo(request, monkeypatch):
+    """The int8 kernel's algorithm for 3x3 stride-1 groups-1 layers (others
+    always run the direct GEMM)."""
+    monkeypatch.setenv("DN_TERNARY_ALGO", request.param)
+    return request.param
 
 
 def np_conv_int(x, codes, stride, pad, groups):
@@ -80,11 +91,18 @@ CONV_CASES = [
     (1, 130, 5, 6, 12, 3, 1, 1, 1),    # k = 1170: five tap blocks
     (1, 300, 3, 3, 6, 1, 1, 0, 1),     # 1x1, k = 300
     (1, 64, 23, 29, 20, 3, 1, 1, 2),
+    # Winograd shapes: odd channel counts (a pair half empty), one channel,
+    # edge tiles cut by the map (h, w not multiples of 4), tile panels across
+    # image rows and images, filters past the 6-row blocks, pad 0 and 2
+    (2, 33, 13, 11, 13, 3, 1, 1, 1),
+    (1, 1, 5, 9, 3, 3, 1, 0, 1),
+    (3, 7, 4, 4, 7, 3, 1, 2, 1),
+    (1, 64, 26, 26, 40, 3, 1, 1, 1),
 ]
 
 
 @pytest.mark.parametrize("case", CONV_CASES, ids=lambda c: "x".join(map(str, c)))
-def test_integer_conv_exact(rng, case):
+def test_integer_conv_exact(rng, case, algo):
     b, c, h, w, f, size, stride, pad, groups = case
     x = rng.integers(-128, 128, (b, c, h, w)).astype(np.int8)
     x.flat[0] = -128
@@ -97,7 +115,7 @@ def test_integer_conv_exact(rng, case):
             np.testing.assert_array_equal(got, want, err_msg=f"simd={simd} threads={threads}")
 
 
-def test_integer_conv_extremes(rng):
+def test_integer_conv_extremes(rng, algo):
     """All +1 codes on x = -128 / +127 everywhere: the largest sums the int16
     accumulation meets (64 steps of 2 x 255 after the +128 offset)."""
     for v in (-128, 127):
@@ -107,6 +125,39 @@ def test_integer_conv_extremes(rng):
             want = np_conv_int(x, codes, 1, 1, 1)
             for simd in SIMD:
                 np.testing.assert_array_equal(_core.tconv_s32(x, codes, 1, 1, 1, simd=simd), want)
+
+
+def test_winograd_channel_limit(rng, algo):
+    """At DN_TWINO_MAX_C channels the Winograd sums reach 576 * 128 * 9 * c,
+    just below 2^31 (its intermediate sums wrap modulo 2^32 and must still
+    come out exact); one channel more runs the direct GEMM."""
+    for c in (TWINO_MAX_C, TWINO_MAX_C + 1):
+        x = np.full((1, c, 5, 6), -128, np.int8)
+        x[0, ::3, 1, 2] = 127
+        codes = np.ones((7, c, 3, 3), np.int8)
+        codes[5:, ::2] = -1
+        want = np_conv_int(x, codes, 1, 1, 1)
+        for simd in SIMD:
+            np.testing.assert_array_equal(_core.tconv_s32(x, codes, 1, 1, 1, simd=simd), want, err_msg=f"c={c}")
+
+
+def test_winograd_whole_network_identical(tmp_path, monkeypatch):
+    """A ternary network with int8 kernels: the Winograd and the direct
+    algorithm give bit-identical outputs (same integers, same epilogue)."""
+    cfg = tmp_path / "w.cfg"
+    lines = ["[net]", "width=52", "height=44", "channels=3", "batch=2", ""]
+    for f, bn in ((32, 1), (48, 1), (64, 0), (33, 1)):
+        lines += ["[convolutional]", f"batch_normalize={bn}", f"filters={f}", "size=3", "stride=1", "pad=1",
+                  "activation=leaky", "ternary=1", ""]
+    cfg.write_text("\n".join(lines))
+    x = np.random.default_rng(3).standard_normal((2, 3, 44, 52)).astype(np.float32)
+    outs = {}
+    for a in ("direct", "winograd"):
+        monkeypatch.setenv("DN_TERNARY_ALGO", a)
+        net = dp.Network(str(cfg), ternary_kernel="int8", batch=2)
+        outs[a] = net.forward(x).copy()
+    np.testing.assert_array_equal(outs["winograd"], outs["direct"])
+    assert np.abs(outs["direct"]).max() > 0
 
 
 def test_bad_codes_rejected(rng):
@@ -126,9 +177,10 @@ def test_quantizer_matches_numpy(rng):
 
 
 @pytest.mark.parametrize("case", [(2, 16, 13, 11, 24, 3, 1, 1, 1, "leaky"), (1, 40, 9, 9, 14, 3, 2, 1, 1, "linear"),
+                                  (2, 35, 10, 13, 9, 3, 1, 1, 1, "relu"),
                                   (1, 24, 7, 9, 30, 1, 1, 0, 3, "relu"), (2, 300, 5, 5, 7, 3, 1, 1, 1, "leaky")],
                          ids=lambda c: "x".join(map(str, c)))
-def test_int8_kernel_is_its_definition(rng, case):
+def test_int8_kernel_is_its_definition(rng, case, algo):
     """Float input -> per-image int8 codes -> exact integer sums -> float32
     epilogue y = act(acc * (sx * scale[f]) + shift[f]): equal bit for bit to
     the same steps in NumPy, on the portable and the AVX2 path."""
