@@ -194,6 +194,8 @@ def maxpool_ref(x, size, stride, padding):
 @pytest.mark.parametrize("shape,size,stride,padding", [
     ((3, 8, 8), 2, 2, None),
     ((3, 7, 9), 2, 2, None),
+    ((2, 6, 37), 2, 2, None),    # wide rows: the 8-output vector steps plus a tail
+    ((1, 4, 34), 2, 2, 0),
     ((2, 7, 5), 2, 1, None),     # yolov2-tiny's last maxpool: same size out
     ((2, 13, 13), 2, 1, None),
     ((2, 9, 7), 3, 2, None),

@@ -15,7 +15,9 @@
 #include "../kernels/cpu/parallel.h"
 
 #include <float.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define TRY(x) do { dn_status st_ = (x); if (st_ != DN_OK) return st_; } while (0)
 
@@ -63,10 +65,33 @@ typedef struct {
     int *indexes;
 } pool_args;
 
+typedef float f8 __attribute__((vector_size(32)));
+typedef int32_t i8v __attribute__((vector_size(32)));
+
+/* m = v > m ? v : m per lane (the scalar loop's rule, NaN never taken). */
+static inline f8 vmax(f8 v, f8 m)
+{
+    i8v gt = v > m;
+    return (f8)((gt & (i8v)v) | (~gt & (i8v)m));
+}
+
 /* o[x] = max of the size x size window at row[x * stride] (rows w apart)
- * for xa <= x < xb; inlined with size = 2 as a constant, the common case. */
+ * for xa <= x < xb; inlined with size = 2 as a constant, the common case.
+ * 2x2 stride 2 (the Darknet downsampler) runs 8 outputs per step: the even
+ * and odd columns of two rows, taken in the scalar loop's order. */
 static inline void window_max(const float *row, int w, int size, int stride, float *o, int xa, int xb)
 {
+    if (size == 2 && stride == 2)
+        for (; xa + 8 <= xb; xa += 8) {
+            f8 r[4], m = {-FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX};
+            memcpy(r, row + 2 * (size_t)xa, 2 * sizeof(f8));
+            memcpy(r + 2, row + (size_t)w + 2 * (size_t)xa, 2 * sizeof(f8));
+            m = vmax(__builtin_shufflevector(r[0], r[1], 0, 2, 4, 6, 8, 10, 12, 14), m);
+            m = vmax(__builtin_shufflevector(r[0], r[1], 1, 3, 5, 7, 9, 11, 13, 15), m);
+            m = vmax(__builtin_shufflevector(r[2], r[3], 0, 2, 4, 6, 8, 10, 12, 14), m);
+            m = vmax(__builtin_shufflevector(r[2], r[3], 1, 3, 5, 7, 9, 11, 13, 15), m);
+            memcpy(o + xa, &m, sizeof m);
+        }
     for (int x = xa; x < xb; ++x) {
         const float *win = row + (size_t)x * stride;
         float m = -FLT_MAX;
