@@ -144,9 +144,9 @@ def per_layer(cfg, tcfg, size, threads, rounds, cv2, tmp):
 def print_layers(name, res, t, cv):
     cols = ["fp32", "off", "float", "int8"] + (["opencv"] if cv else [])
     print(f"#### {name}, {t} thread(s), per conv layer (ms, median)\n")
-    print("| layer | input | filters | size/stride | BFLOP | " + " | ".join(cols) +
+    print("| layer | input | filters | size/stride | int8 path | BFLOP | " + " | ".join(cols) +
           " | off / int8 | fp32 / int8 | float / int8 |" + (" opencv / int8 |" if cv else ""))
-    print("|" + "---|" * (5 + len(cols) + 3 + (1 if cv else 0)))
+    print("|" + "---|" * (6 + len(cols) + 3 + (1 if cv else 0)))
     tot = {c: 0.0 for c in cols}
     tot3 = {c: 0.0 for c in cols}
     for conv, bflop, r in res:
@@ -156,12 +156,16 @@ def print_layers(name, res, t, cv):
             tot[c] += r[c]
             if k == 3:
                 tot3[c] += r[c]
-        print(f"| {conv['index']} | {conv['c']}x{conv['h']}x{conv['w']} | {o['filters']} | {k}/{s} | {bflop:.3f} | " +
+        pad = int(o.get("pad", 0)) * (k // 2) if "padding" not in o else int(o["padding"])
+        algo = _core.ternary_algo(1, conv["c"], conv["h"], conv["w"], int(o["filters"]), k, s, pad,
+                                  int(o.get("groups", 1)))
+        print(f"| {conv['index']} | {conv['c']}x{conv['h']}x{conv['w']} | {o['filters']} | {k}/{s} | {algo} | "
+              f"{bflop:.3f} | " +
               " | ".join(fmt(r[c]) for c in cols) +
               f" | {r['off'] / r['int8']:.2f}x | {r['fp32'] / r['int8']:.2f}x | {r['float'] / r['int8']:.2f}x |" +
               (f" {r['opencv'] / r['int8']:.2f}x |" if cv else ""))
     for label, tt in (("all 3x3", tot3), ("all", tot)):
-        print(f"| {label} | | | | | " + " | ".join(fmt(tt[c]) for c in cols) +
+        print(f"| {label} | | | | | | " + " | ".join(fmt(tt[c]) for c in cols) +
               f" | {tt['off'] / tt['int8']:.2f}x | {tt['fp32'] / tt['int8']:.2f}x | {tt['float'] / tt['int8']:.2f}x |" +
               (f" {tt['opencv'] / tt['int8']:.2f}x |" if cv else ""))
     print()

@@ -141,6 +141,27 @@ def test_winograd_channel_limit(rng, algo):
             np.testing.assert_array_equal(_core.tconv_s32(x, codes, 1, 1, 1, simd=simd), want, err_msg=f"c={c}")
 
 
+def test_algorithm_choice(monkeypatch):
+    """The rule: Winograd for 3x3 stride-1 groups-1 layers of 32 to
+    DN_TWINO_MAX_C channels on maps whose 4x4 tiles fill the 16-tile panels
+    well; DN_TERNARY_ALGO overrides it where Winograd applies at all."""
+    monkeypatch.delenv("DN_TERNARY_ALGO", raising=False)
+    algo = _core.ternary_algo
+    assert algo(1, 1024, 13, 13, 1024, 3, 1, 1, 1) == "winograd"
+    assert algo(1, 64, 52, 52, 128, 3, 1, 1, 1) == "winograd"
+    assert algo(1, 16, 208, 208, 32, 3, 1, 1, 1) == "direct"    # few channels
+    assert algo(1, 256, 8, 8, 64, 3, 1, 1, 1) == "direct"       # 4 tiles in a 16-tile panel
+    assert algo(4, 256, 8, 8, 64, 3, 1, 1, 1) == "winograd"     # the batch fills it
+    assert algo(1, 256, 26, 26, 64, 3, 2, 1, 1) == "direct"     # stride 2
+    assert algo(1, 256, 26, 26, 64, 3, 1, 1, 2) == "direct"     # groups
+    assert algo(1, TWINO_MAX_C + 1, 13, 13, 8, 3, 1, 1, 1) == "direct"
+    monkeypatch.setenv("DN_TERNARY_ALGO", "winograd")
+    assert algo(1, 3, 13, 13, 8, 3, 1, 1, 1) == "winograd"
+    assert algo(1, 256, 26, 26, 64, 1, 1, 0, 1) == "direct"     # 1x1: never
+    monkeypatch.setenv("DN_TERNARY_ALGO", "direct")
+    assert algo(1, 1024, 13, 13, 1024, 3, 1, 1, 1) == "direct"
+
+
 def test_winograd_whole_network_identical(tmp_path, monkeypatch):
     """A ternary network with int8 kernels: the Winograd and the direct
     algorithm give bit-identical outputs (same integers, same epilogue)."""

@@ -251,6 +251,15 @@ void bind_ternary(py::module_ &m)
     m.def("ternary_kernel", &get_kernel, py::arg("net"));
     m.def("ternary_simd", &dn_ternary_simd);
     m.def("ternary_simd_available", &dn_ternary_simd_available);
+    m.def(
+        "ternary_algo",
+        [](int b, int c, int h, int w, int filters, int size, int stride, int pad, int groups) {
+            dn_conv_shape s = make_shape(b, c, h, w, filters, size, stride, pad, groups);
+            return std::string(dn_twino_wanted(&s) ? "winograd" : "direct");
+        },
+        "the int8 kernel's algorithm for this conv shape now (DN_TERNARY_ALGO, else its rule)", py::arg("batch"),
+        py::arg("c"), py::arg("h"), py::arg("w"), py::arg("filters"), py::arg("size"), py::arg("stride"),
+        py::arg("pad"), py::arg("groups"));
     m.def("tconv_s32", &tconv_s32, py::arg("x"), py::arg("codes"), py::arg("stride") = 1, py::arg("pad") = 0,
           py::arg("groups") = 1, py::arg("simd") = -1, py::arg("threads") = 1, py::arg("ref") = false);
     m.def("tgemm_ref", &tgemm_ref, py::arg("a"), py::arg("b"));
