@@ -227,7 +227,7 @@ static void tile16_generic(int kq, const int16_t *a, const int16_t *b, int32_t *
     for (int q = 0; q < kq; ++q, a += 2 * MR, b += 2 * NR)
         for (int i = 0; i < MR; ++i)
             for (int j = 0; j < NR; ++j)
-                acc[i][j] += (uint32_t)(a[2 * i] * b[2 * j] + a[2 * i + 1] * b[2 * j + 1]);
+                acc[i][j] += (uint32_t)a[2 * i] * (uint32_t)b[2 * j] + (uint32_t)a[2 * i + 1] * (uint32_t)b[2 * j + 1];
     for (int i = 0; i < MR; ++i)
         for (int j = 0; j < NR; ++j) c[(size_t)i * ldc + j] = (int32_t)acc[i][j];
 }
