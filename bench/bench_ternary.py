@@ -5,13 +5,13 @@ ternary=1, written to a temporary copy), on the three ternary kernels of
 darknet_py, with 1 and 2 threads, in one run:
 
   off     the project's float32 path (ternary_kernel=off: the TWN weights,
-          cached and remade only when the float weights' content hash changes,
-          then Winograd / GEMM)
+          cached and remade only when the float weights change, then
+          Winograd / GEMM)
   float   the exact add/subtract ternary kernel (ternary_kernel=float)
   int8    the int8 ternary kernel (ternary_kernel=int8)
   fp32    for reference, the same network as a plain float network (the
           original cfg, no ternary=1) with the same (TWN) weights: the float
-          path without the ternary cache's hash
+          path without the TWN cache
   opencv  OpenCV's DNN float32 forward (cv2.dnn.readNetFromDarknet) of the
           original cfg with the same TWN .weights
 

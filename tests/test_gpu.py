@@ -328,6 +328,48 @@ def test_params_written_on_host_reach_the_device(make_cfg, rng):
     assert_close(cpu.forward(x), gpu.forward(x), "back on the host")
 
 
+REGION = [conv(batch_normalize=1, ternary=1, filters=8), conv(batch_normalize=1, filters=8),
+          ("maxpool", {"size": 2, "stride": 2}), conv(size=1, pad=0, filters=14, activation="linear", ternary=1),
+          ("region", {"anchors": "1,1, 2,2", "classes": 2, "coords": 4, "num": 2, "softmax": 1})]
+
+
+@needs_gpu
+@pytest.mark.gpu
+def test_params_written_on_the_device_reach_the_host_caches(make_cfg, rng):
+    """Train steps on the device, then back on the host: the host's weight
+    caches (TWN values, Winograd filters, ternary codes), made before and
+    not hashed (no params() view was handed out), are remade from the
+    params the device brought back (detaching bumps the params version)."""
+    net_opts = dict(NET, width=16, height=16, channels=8, learning_rate=0.05, policy="constant", max_batches=100)
+    path = make_cfg(net_opts, *REGION)
+    net = _core.Network(path, 2, 3)
+    x = rng.random((2, 8, 16, 16), dtype=np.float32)
+    truth = np.zeros((2, 4, 5), np.float32)
+    truth[:, 0] = [0.5, 0.5, 0.3, 0.4, 1]
+    before = {}
+    for k in ("off", "float", "int8"):
+        _core.set_ternary_kernel(net, k)
+        before[k] = net.forward(x).copy()
+    net.set_train(True)
+    net.set_device(0)
+    for _ in range(2):
+        net.train_step(x, truth)
+    net.set_device(-1)
+    net.set_train(False)
+    after = {}
+    for k in ("off", "float", "int8"):
+        _core.set_ternary_kernel(net, k)
+        after[k] = net.forward(x).copy()
+    ref = _core.Network(path, 2, 3)  # no caches: the params the device brought back
+    for i in range(len(net.layers)):
+        for name, v in net.params(i).items():
+            ref.params(i)[name][:] = v
+    for k in ("off", "float", "int8"):
+        assert not np.array_equal(after[k], before[k]), k
+        _core.set_ternary_kernel(ref, k)
+        np.testing.assert_array_equal(ref.forward(x), after[k], err_msg=k)
+
+
 @needs_gpu
 @pytest.mark.gpu
 def test_train_api_on_gpu_and_staged(synth_small, tmp_path):

@@ -217,9 +217,10 @@ softmax=1
 
 
 def test_ternary_cache_follows_sgd_updates(make_cfg, rng, tmp_path):
-    """In training the TWN cache is not hashed but dropped after each update:
-    a forward after train_step uses the updated weights, exactly as a fresh
-    network loaded with them."""
+    """The TWN cache is remade after each update (it bumps the params
+    version): a forward after train_step uses the updated weights, exactly as
+    a fresh network loaded with them (tests/test_weight_caches.py: the same
+    without params() views)."""
     cfg = make_cfg(REGION_CFG)
     net = dp.Network(cfg, batch=2, threads=1, seed=3)
     net._net.set_train(True)

@@ -66,14 +66,19 @@ dn_status dn_cuda_ternarize(int gpu, const float *w, int groups, size_t per, flo
     return dn_gpu_ternarize(gpu, w, groups, per, t, alphas);
 }
 
+/* Detaching copies the device params back to the host (the host forward
+ * did not run meanwhile): new to the host's weight caches. */
+static void detach(dn_network *net)
+{
+    if (!net->gpu) return;
+    dn_gpu_detach(net);
+    dn_params_changed(net);
+}
+
 dn_status dn_network_set_device(dn_network *net, int gpu)
 {
-    if (gpu < 0) {
-        if (net->gpu) dn_gpu_detach(net);
-        return DN_OK;
-    }
-    if (net->gpu) dn_gpu_detach(net);
-    return dn_gpu_attach(net, gpu);
+    detach(net);
+    return gpu < 0 ? DN_OK : dn_gpu_attach(net, gpu);
 }
 
 int dn_network_device(const dn_network *net) { return net->gpu ? dn_gpu_device(net) : -1; }

@@ -117,6 +117,13 @@ struct dn_network {
     int bn_average;            /* > 0: recalibrating, this is batch k of a plain average */
     int nthreads;
     int ternary_kernel;        /* dn_ternary_kernel of ternary conv inference */
+    /* What the caches derived from the params (conv.h: dn_wstamp) compare:
+     * params_version is bumped by dn_params_changed after the library writes
+     * net->params (see there); params_views is set once writable views
+     * have been handed out (dn_network_layer_param), after which the caches
+     * also hash the weights to notice writes through those views. */
+    uint64_t params_version;
+    int params_views;
     int major, minor, revision;
     uint64_t seen;
     uint64_t rng;              /* state for init / dropout */
@@ -176,11 +183,21 @@ dn_status dn_weights_write(const dn_network *net, const char *path, int upto,
  * the number of images the grads were summed over. */
 void dn_sgd_update(dn_network *net, float lr, float B);
 
+/* Every write the library makes to net->params (weights loading, the
+ * optimiser, batch-norm recalibration, copies between networks or back from
+ * a device) is followed by this call: it bumps net->params_version, which
+ * the caches derived from the weights compare, and marks the device copy
+ * stale (dn_device_params_changed). One exception: the running averages of
+ * the batch-norm statistics that each training forward updates as it goes
+ * (no cache is derived from them, the inference forward folds them anew
+ * each time; bumping there would remake the caches at every sub-batch). */
+void dn_params_changed(dn_network *net);
+
 /* Device hooks (device.c). The network runs on a CUDA device when net->gpu
  * is set (dn_network_set_device); these entry points hand over to the CUDA
  * backend then, and are no-ops (or unreachable) on the host. The host
  * net->params is a mirror: call dn_device_params_to_host before reading it
- * and dn_device_params_changed after writing it. */
+ * and dn_params_changed after writing it. */
 dn_status dn_device_forward(dn_network *net, const float *input);
 dn_status dn_device_train_step(dn_network *net, const float *images, const float *truth, int n,
                                int max_boxes, float *loss);

@@ -330,6 +330,12 @@ dn_status dn_network_forward(dn_network *net, const float *input)
     return DN_OK;
 }
 
+void dn_params_changed(dn_network *net)
+{
+    ++net->params_version;
+    dn_device_params_changed(net);
+}
+
 void dn_network_set_threads(dn_network *net, int nthreads) { net->nthreads = nthreads; }
 int dn_network_num_layers(const dn_network *net) { return net->n; }
 uint64_t dn_network_seen(const dn_network *net) { return net->seen; }
@@ -372,7 +378,10 @@ dn_status dn_network_layer_param(dn_network *net, int i, int k, const char **nam
     if (i < 0 || i >= net->n || k < 0 || k >= net->layers[i].nparams)
         return dn_error(DN_ERR_VALUE, "layer %d has no param %d", i, k);
     dn_device_params_to_host(net);
-    dn_device_params_changed(net); /* the caller may write through the view */
+    /* the caller may write through the view: the weight caches hash from
+     * now on, and the device copy is refreshed before the next device use */
+    net->params_views = 1;
+    dn_device_params_changed(net);
     dn_param *p = &net->layers[i].params[k];
     *name = p->name;
     *data = p->data;

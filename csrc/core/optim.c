@@ -7,7 +7,6 @@
  *   u -= g;  u -= decay*B*w (weights only);  w += lr/B * u;  u *= momentum.
  */
 #include "internal.h"
-#include "../kernels/cpu/conv_fast.h"
 
 #include <math.h>
 #include <string.h>
@@ -60,6 +59,6 @@ void dn_sgd_update(dn_network *net, float lr, float B)
                 g[j] = 0;
             }
         }
-        dn_conv_invalidate(l); /* its cached TWN / Winograd weights */
     }
+    dn_params_changed(net); /* the caches of TWN / Winograd weights are remade */
 }

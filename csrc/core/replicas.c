@@ -37,6 +37,7 @@ dn_status dn_replicas_open(dn_replicas *r, dn_network *main_net, const int *gpus
         if (st != DN_OK) break;
         r->nets[k] = net;
         memcpy(net->params, main_net->params, main_net->nparams * sizeof(float));
+        dn_params_changed(net);
         net->seen = main_net->seen;
         net->hp.max_batches = main_net->hp.max_batches;
         net->bn_fresh = main_net->bn_fresh;
@@ -114,7 +115,7 @@ dn_status dn_replicas_sync(dn_replicas *r)
     }
     for (int k = 0; k < r->n; ++k) {
         if (k) memcpy(r->nets[k]->params, m->params, np * sizeof(float));
-        dn_device_params_changed(r->nets[k]);
+        dn_params_changed(r->nets[k]);
     }
     return DN_OK;
 }

@@ -8,7 +8,6 @@
  * reported loss is the sum of the detector layers' costs per image.
  */
 #include "internal.h"
-#include "../kernels/cpu/conv_fast.h"
 #include "../kernels/cpu/threads.h"
 
 #include <limits.h>
@@ -18,8 +17,6 @@
 
 dn_status dn_network_set_train(dn_network *net, int on)
 {
-    /* training trusts the weight caches until the next update: start fresh */
-    for (int i = 0; i < net->n; ++i) dn_conv_invalidate(&net->layers[i]);
     if (!on) { net->train = 0; return DN_OK; }
     if (!net->grads) {
         net->grads = dn_calloc(net->nparams, sizeof(float));
@@ -137,6 +134,9 @@ dn_status dn_network_bn_recalibrate(dn_network *net, const float *images, int n)
         dn_network_forward(net, images + (size_t)s * net->batch * net->inputs);
     }
     net->bn_average = 0;
+    /* the rolling statistics; on a device they are written there (the host
+     * copy is refreshed on demand, and detaching bumps the version) */
+    if (!net->gpu) dn_params_changed(net);
     return was_train ? DN_OK : dn_network_set_train(net, 0);
 }
 

@@ -139,6 +139,7 @@ static dn_status recalibrate(trainer *t, int w0, int h0)
         }
     }
     net->bn_average = 0;
+    if (!net->gpu) dn_params_changed(net); /* the rolling statistics (as dn_network_bn_recalibrate) */
     free(images);
     return st;
 }
@@ -153,12 +154,12 @@ static dn_status recalibrate_best(trainer *t, int w0, int h0)
     dn_device_params_to_host(net);
     memcpy(cur, net->params, bytes);
     memcpy(net->params, t->best, bytes);
-    dn_device_params_changed(net);
+    dn_params_changed(net);
     dn_status st = recalibrate(t, w0, h0);
     dn_device_params_to_host(net);
     memcpy(t->best, net->params, bytes);
     memcpy(net->params, cur, bytes);
-    dn_device_params_changed(net);
+    dn_params_changed(net);
     free(cur);
     t->best_dirty = 1;
     return st;

@@ -10,7 +10,6 @@
 #include "internal.h"
 #include "fileio.h"
 #include "packed.h"
-#include "../kernels/cpu/conv_fast.h"
 #include "../kernels/ref/ternary.h"
 
 #include <stdlib.h>
@@ -106,8 +105,7 @@ dn_status dn_network_load_weights(dn_network *net, const char *path, int upto)
     dn_device_params_to_host(net); /* a prefix load keeps the other params */
     /* packed ternary weights (packed.c) are told apart by their magic */
     dn_status st = dn_weights_is_packed(path) ? dn_packed_load(net, path, upto) : read_weights(net, path, upto);
-    for (int i = 0; i < net->n; ++i) dn_conv_invalidate(&net->layers[i]); /* weight caches */
-    dn_device_params_changed(net);
+    dn_params_changed(net); /* also after a failed load: the caches recheck, nothing more */
     return st;
 }
 

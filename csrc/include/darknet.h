@@ -76,7 +76,11 @@ dn_status dn_network_layer_info(const dn_network *net, int i, dn_layer_info *out
 /* Output of layer i (batch*outputs floats) or NULL for a bad index. */
 const float *dn_network_layer_output(const dn_network *net, int i);
 /* The k-th saved tensor of layer i (file order): name, data (a view into the
- * network's one parameter block) and count. DN_ERR_VALUE past the end. */
+ * network's one parameter block) and count. DN_ERR_VALUE past the end.
+ * The view may be written: from the first call on, the network's caches of
+ * values derived from the weights (Winograd filters, ternary codes) check
+ * the weights' content at every forward (one read of them) so as to notice
+ * such writes; networks never asked for a view skip that read. */
 dn_status dn_network_layer_param(dn_network *net, int i, int k, const char **name,
                                  float **data, size_t *n);
 uint64_t dn_network_seen(const dn_network *net);

@@ -21,9 +21,13 @@
  * they do not apply.
  *
  * Transformed Winograd weights are cached in the layer's private data and
- * remade when the weights' pointer or content hash changes (the hash costs
- * one read of the weights per forward and catches writes through any view,
- * load_weights or an optimiser), or after dn_conv_invalidate.
+ * remade when the weights changed: dn_wstamp_check, defined here for the
+ * three weight caches of conv layers (this one, conv_train.c's TWN values,
+ * conv_ternary.c's codes), compares the weights' address and the network's
+ * params_version, which the library bumps after writing the params
+ * (dn_params_changed: load_weights, the optimiser...), and, once
+ * Network.params() views are out, the weights' content hash (one read of
+ * the weights per forward).
  */
 #include "../core/internal.h"
 #include "../kernels/cpu/conv_fast.h"
@@ -44,11 +48,9 @@
 typedef struct {
     dn_conv conv;
     float *scale, *shift;     /* [filters]: folded BN or bias, refreshed each forward */
-    float *wino;              /* dn_winograd43_weights of wino_src, or NULL */
+    float *wino;              /* dn_winograd43_weights of the weights wino_stamp names, or NULL */
     size_t wino_cap;          /* floats allocated at wino */
-    const float *wino_src;    /* weights wino was made from */
-    uint64_t wino_sum;        /* their dn_checksum_floats, when wino_hashed */
-    int wino_hashed, wino_valid;
+    dn_wstamp wino_stamp;
     float *scratch;           /* kernel scratch when net->workspace is too small */
     size_t scratch_cap;       /* floats */
     float *wt;                /* training: transposed, rotated weights for dL/dinput */
@@ -176,8 +178,6 @@ static void conv_epilogue_inference(dn_layer *l)
         }
 }
 
-extern const dn_layer_ops dn_conv_ops;
-
 typedef enum { ALGO_AUTO, ALGO_REF, ALGO_GEMM, ALGO_WINOGRAD, ALGO_DIRECT, ALGO_COUNT } conv_algo;
 static const char *algo_names[ALGO_COUNT] = {"auto", "ref", "gemm", "winograd", "direct"};
 
@@ -246,12 +246,14 @@ static void conv_free_priv(dn_layer *l)
     dn_conv_ternary_free(l);
 }
 
-void dn_conv_invalidate(dn_layer *l)
+int dn_wstamp_check(dn_wstamp *s, const dn_network *net, const float *w, size_t n)
 {
-    if (!l || l->ops != &dn_conv_ops || !l->priv) return;
-    conv_priv *cp = l->priv;
-    cp->wino_valid = 0;
-    cp->conv.tweights_valid = 0;
+    int hash = net->params_views;
+    uint64_t sum = hash ? dn_checksum_floats(w, n) : 0;
+    if (s->valid && s->src == w && s->version == net->params_version && (!hash || (s->hashed && s->sum == sum)))
+        return 1;
+    *s = (dn_wstamp){w, net->params_version, sum, hash, 0};
+    return 0;
 }
 
 static float *alloc_aligned(size_t n)
@@ -307,15 +309,12 @@ static int fold_epilogue(dn_layer *l, dn_epilogue *ep)
 }
 
 /* U for the weights in use (float or ternary): cached, remade when they
- * changed (hash: compare the content hash; else, in training, trust the
- * cache until dn_conv_invalidate). */
-static const float *winograd_weights(dn_layer *l, const float *weights, int hash)
+ * changed. */
+static const float *winograd_weights(dn_layer *l, const dn_network *net, const float *weights)
 {
     conv_priv *cp = l->priv;
     const dn_param *w = dn_layer_param(l, "weights");
-    uint64_t sum = hash ? dn_checksum_floats(weights, w->n) : 0;
-    if (cp->wino_valid && cp->wino_src == weights && (!hash || (cp->wino_hashed && cp->wino_sum == sum)))
-        return cp->wino;
+    if (dn_wstamp_check(&cp->wino_stamp, net, weights, w->n)) return cp->wino;
     size_t n = dn_winograd43_weights_size(cp->conv.filters, l->c);
     if (n > cp->wino_cap) {
         free(cp->wino);
@@ -324,10 +323,7 @@ static const float *winograd_weights(dn_layer *l, const float *weights, int hash
         if (!cp->wino) return NULL;
     }
     dn_winograd43_weights(weights, cp->conv.filters, l->c, cp->wino);
-    cp->wino_src = weights;
-    cp->wino_sum = sum;
-    cp->wino_hashed = hash;
-    cp->wino_valid = 1;
+    cp->wino_stamp.valid = 1;
     return cp->wino;
 }
 
@@ -351,7 +347,7 @@ int dn_conv_forward_fast(dn_layer *l, dn_network *net, const float *input, const
         if (!ws) return 0;
         dn_conv_direct(&s, input, weights, ep, output, ws, nth);
     } else if (wino) {
-        const float *u = winograd_weights(l, weights, !net->train);
+        const float *u = winograd_weights(l, net, weights);
         float *ws = u ? scratch(cp, net, dn_winograd43_scratch(&s, nth)) : NULL;
         if (!ws) return 0;
         dn_winograd43_forward(&s, input, u, ep, output, ws, nth);
@@ -404,7 +400,7 @@ int dn_conv_backward_input_fast(dn_layer *l, dn_network *net, const float *weigh
             cp->wino = alloc_aligned(n);
             cp->wino_cap = cp->wino ? n : 0;
         }
-        cp->wino_valid = 0;
+        cp->wino_stamp.valid = 0;
         float *ws = cp->wino ? scratch(cp, net, dn_winograd43_scratch(&s, nth)) : NULL;
         if (!ws) return 0;
         dn_winograd43_weights_transposed(weights, p->filters, l->c, cp->wino);
@@ -432,7 +428,7 @@ static void conv_forward(dn_layer *l, dn_network *net, const float *input)
     /* Ternary layers on the int8 or add/subtract kernel when the network
      * asks for it (dn_network_set_ternary_kernel); else the float path. */
     if (l->ternary && net->ternary_kernel != DN_TERNARY_OFF && dn_conv_forward_ternary(l, net, input)) return;
-    const float *weights = dn_conv_weights(l);
+    const float *weights = dn_conv_weights(l, net);
     if (!weights) return;
     dn_epilogue ep;
     if (fold_epilogue(l, &ep) && dn_conv_forward_fast(l, net, input, weights, &ep, l->output)) {

@@ -8,6 +8,24 @@
 
 #include <stdint.h>
 
+/* What a cache derived from a layer's weights (Winograd filters, TWN
+ * values, ternary codes and panels) was made from: the weights' address,
+ * net->params_version and, when hashed, their content hash. */
+typedef struct {
+    const float *src;
+    uint64_t version;
+    uint64_t sum;     /* dn_checksum_floats(src, n), when hashed */
+    int hashed, valid;
+} dn_wstamp;
+
+/* 1 when the cache stamped *s still holds for the n weights at w: valid,
+ * the same address and net->params_version and, once writable views of the
+ * params are out (net->params_views), the same content hash (one read of
+ * the weights, so that writes through the views are noticed). Otherwise 0,
+ * and *s describes w now but stays invalid: the caller remakes the cache
+ * and then sets s->valid = 1. */
+int dn_wstamp_check(dn_wstamp *s, const dn_network *net, const float *w, size_t n);
+
 typedef struct {
     int filters, size, stride, pad, groups;
     int batch_normalize;
@@ -21,15 +39,10 @@ typedef struct {
     size_t bwd_floats;
     /* ternary=1: ternary_scale=filter gives one alpha per filter (else one
      * per layer); tweights caches the TWN values of the float weights
-     * (dn_conv_weights): valid when tweights_valid and the weights are at
-     * tweights_src with content hash tweights_sum (when tweights_hashed;
-     * inference checks it), or, in training, until dn_conv_invalidate
-     * (after each SGD update). */
+     * (dn_conv_weights), made from what tweights_stamp says. */
     int ternary_per_filter;
     float *tweights;
-    const float *tweights_src;
-    uint64_t tweights_sum;
-    int tweights_hashed, tweights_valid;
+    dn_wstamp tweights_stamp;
     /* conv_ternary.c: codes and packed weights for the ternary kernels,
      * freed by dn_conv_ternary_free. */
     struct dn_tcache *tcache;
@@ -38,20 +51,15 @@ typedef struct {
 /* The weights a forward multiplies by: the float weights, or for ternary=1
  * their TWN ternarisation of the float shadow weights (which the optimiser
  * keeps updating: straight-through). The TWN values are cached and remade
- * only when the float weights changed: dn_conv_weights checks their content
- * hash (one read of the weights; writes through any view are noticed);
- * dn_conv_weights_train skips the hash and trusts the cache until
- * dn_conv_invalidate, which the SGD update, dn_network_set_train and weight
- * loading call. NULL when out of memory. */
-const float *dn_conv_weights(dn_layer *l);
-const float *dn_conv_weights_train(dn_layer *l);
+ * only when the float weights changed (dn_wstamp_check). NULL when out of
+ * memory. */
+const float *dn_conv_weights(dn_layer *l, const dn_network *net);
 
 /* output = ep(conv(input, weights)) on the fast kernels (conv.c's choice
  * of direct / Winograd / implicit-im2col GEMM, DN_CONV_ALGO); the caller
  * runs the activation when !dn_epilogue_fuses(ep->act). Returns 0, writing
  * nothing, when DN_CONV_ALGO=ref or scratch cannot be allocated (then use
- * dn_conv_gemm). In training mode (net->train) the Winograd weights cache
- * is trusted until dn_conv_invalidate instead of hashed. */
+ * dn_conv_gemm). The Winograd filters are cached (dn_wstamp_check). */
 int dn_conv_forward_fast(dn_layer *l, dn_network *net, const float *input, const float *weights,
                          const dn_epilogue *ep, float *output);
 

@@ -4,10 +4,10 @@
  * Per layer a cache holds the TWN codes {-1, 0, +1} and alpha of each
  * filter (dn_ternarize_groups of the float weights, so exactly the values
  * the float path multiplies by), packed for the kernel in use (int8 panels
- * or the float kernel's tap lists). It is remade when the weights' pointer
- * or content hash (dn_checksum_floats, one read of the weights per forward)
- * changes, as the Winograd cache of conv.c is: writes through
- * Network.params() views, load_weights and training are all noticed.
+ * or the float kernel's tap lists). It is remade when the weights changed
+ * (dn_wstamp_check, as the Winograd cache of conv.c): load_weights,
+ * training and, once they are out, writes through Network.params() views
+ * are all noticed.
  *
  * Batch norm is folded into the per-filter epilogue at each forward:
  * scale[f] = alpha_f * gamma_f / sqrt(var_f + 1e-6), shift[f] = beta_f -
@@ -27,9 +27,7 @@
 #include <string.h>
 
 struct dn_tcache {
-    const float *src;         /* weights the codes were made from */
-    uint64_t sum;             /* their dn_checksum_floats */
-    int valid;
+    dn_wstamp stamp;          /* the weights the codes were made from */
     int8_t *codes;            /* [filters][k] */
     float *alpha;             /* [filters] */
     dn_tweights tw;           /* int8 panels, when tw.a */
@@ -88,13 +86,11 @@ void dn_conv_ternary_free(dn_layer *l)
 }
 
 /* Codes and alphas of the current weights; 0 when out of memory. */
-static int refresh_codes(dn_layer *l, struct dn_tcache *c)
+static int refresh_codes(dn_layer *l, const dn_network *net, struct dn_tcache *c)
 {
     const dn_conv *p = l->priv;
     const dn_param *w = dn_layer_param(l, "weights");
-    uint64_t sum = dn_checksum_floats(w->data, w->n);
-    if (c->valid && c->src == w->data && c->sum == sum) return 1;
-    c->valid = 0;
+    if (dn_wstamp_check(&c->stamp, net, w->data, w->n)) return 1;
     drop_packed(c);
     int groups = w->ternary_groups, nf = p->filters;
     if (!c->codes) c->codes = malloc(w->n);
@@ -105,9 +101,7 @@ static int refresh_codes(dn_layer *l, struct dn_tcache *c)
         dn_ternarize_groups(w->data, groups, w->n / (size_t)groups, t, ga);
         for (size_t i = 0; i < w->n; ++i) c->codes[i] = (int8_t)(t[i] > 0 ? 1 : t[i] < 0 ? -1 : 0);
         for (int f = 0; f < nf; ++f) c->alpha[f] = ga[groups == 1 ? 0 : f * groups / nf];
-        c->src = w->data;
-        c->sum = sum;
-        c->valid = 1;
+        c->stamp.valid = 1;
     }
     free(t);
     free(ga);
@@ -161,7 +155,7 @@ int dn_conv_forward_ternary(dn_layer *l, dn_network *net, const float *input)
     if (!l->ternary || (mode != DN_TERNARY_FLOAT && mode != DN_TERNARY_INT8)) return 0;
     if (!p->tcache && !(p->tcache = calloc(1, sizeof(struct dn_tcache)))) return 0;
     struct dn_tcache *c = p->tcache;
-    if (!refresh_codes(l, c)) return 0;
+    if (!refresh_codes(l, net, c)) return 0;
     int k = l->c / p->groups * p->size * p->size;
     if (mode == DN_TERNARY_INT8 && !c->tw.a && !dn_tweights_init(&c->tw, c->codes, p->filters, p->groups, k))
         return 0;

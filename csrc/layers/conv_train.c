@@ -39,35 +39,24 @@ typedef struct {
     float *z;      /* batch*outputs (swish, mish), else NULL */
 } conv_state;
 
-/* The TWN values of the float weights, from the cache when it is valid
- * (hash: also compare the weights' content hash). */
-static const float *ternary_weights(dn_layer *l, int hash)
+/* The TWN values of the float weights, from the cache when it is valid. */
+static const float *ternary_weights(dn_layer *l, const dn_network *net)
 {
     dn_conv *p = l->priv;
     dn_param *w = dn_layer_param(l, "weights");
-    uint64_t sum = hash ? dn_checksum_floats(w->data, w->n) : 0;
-    if (p->tweights_valid && p->tweights_src == w->data && (!hash || (p->tweights_hashed && p->tweights_sum == sum)))
-        return p->tweights;
+    if (dn_wstamp_check(&p->tweights_stamp, net, w->data, w->n)) return p->tweights;
     if (!p->tweights && !(p->tweights = malloc(w->n * sizeof(float)))) {
         dn_error(DN_ERR_NOMEM, "layer %d [convolutional]: out of memory for ternary weights", l->index);
         return NULL;
     }
     dn_ternarize_groups(w->data, w->ternary_groups, w->n / (size_t)w->ternary_groups, p->tweights, NULL);
-    p->tweights_src = w->data;
-    p->tweights_sum = sum;
-    p->tweights_hashed = hash;
-    p->tweights_valid = 1;
+    p->tweights_stamp.valid = 1;
     return p->tweights;
 }
 
-const float *dn_conv_weights(dn_layer *l)
+const float *dn_conv_weights(dn_layer *l, const dn_network *net)
 {
-    return l->ternary ? ternary_weights(l, 1) : dn_layer_param(l, "weights")->data;
-}
-
-const float *dn_conv_weights_train(dn_layer *l)
-{
-    return l->ternary ? ternary_weights(l, 0) : dn_layer_param(l, "weights")->data;
+    return l->ternary ? ternary_weights(l, net) : dn_layer_param(l, "weights")->data;
 }
 
 /* Forward computes the weights once; backward reuses them (for ternary
@@ -131,7 +120,7 @@ void dn_conv_forward_train(dn_layer *l, dn_network *net, const float *input)
     size_t m = (size_t)l->batch * l->outputs;
     int hw = l->out_h * l->out_w, fuse = dn_bn_act_fuses(l->act);
     dn_activation act = fuse ? l->act : DN_ACT_LINEAR;
-    const float *weights = dn_conv_weights_train(l);
+    const float *weights = dn_conv_weights(l, net);
     if (!weights) return;
     const float *bias = dn_layer_param(l, "biases")->data;
     if (p->batch_normalize) {

@@ -81,13 +81,4 @@ void dn_conv_direct(const dn_conv_shape *s, const float *input, const float *wei
  * summed: independent of the thread count. Defined in ternary_gemm.c. */
 uint64_t dn_checksum_floats(const float *x, size_t n);
 
-/* Layer-level hook, defined in layers/conv.c: mark the [convolutional]
- * layer's cached weights (Winograd transform, TWN values) stale (no-op for
- * other layer types). In inference the caches also notice changed weights
- * by themselves (pointer + content hash); in training they rely on this
- * call, made after each SGD update, by dn_network_set_train and after
- * loading weights. */
-struct dn_layer;
-void dn_conv_invalidate(struct dn_layer *l);
-
 #endif
