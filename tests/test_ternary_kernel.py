@@ -141,6 +141,19 @@ def test_winograd_channel_limit(rng, algo):
             np.testing.assert_array_equal(_core.tconv_s32(x, codes, 1, 1, 1, simd=simd), want, err_msg=f"c={c}")
 
 
+def test_winograd_superblocks_and_chunks(rng, monkeypatch):
+    """A map with more tiles than one super-block of V holds (4 MiB: 227
+    tiles at 256 channels) and more panels than one GEMM chunk."""
+    monkeypatch.setenv("DN_TERNARY_ALGO", "winograd")
+    x = rng.integers(-128, 128, (1, 256, 62, 61)).astype(np.int8)
+    codes = rng.integers(-1, 2, (8, 256, 3, 3)).astype(np.int8)
+    want = np_conv_int(x, codes, 1, 1, 1)
+    for simd in SIMD:
+        for threads in (1, 2):
+            got = _core.tconv_s32(x, codes, 1, 1, 1, simd=simd, threads=threads)
+            np.testing.assert_array_equal(got, want, err_msg=f"simd={simd} threads={threads}")
+
+
 def test_algorithm_choice(monkeypatch):
     """The rule: Winograd for 3x3 stride-1 groups-1 layers of 32 to
     DN_TWINO_MAX_C channels on maps whose 4x4 tiles fill the 16-tile panels

@@ -79,8 +79,9 @@ typedef struct {
 /* codes: [filters][k] in {-1, 0, +1}. Returns 0 when out of memory (w zeroed). */
 int dn_tweights_init(dn_tweights *w, const int8_t *codes, int filters, int groups, int k);
 void dn_tweights_free(dn_tweights *w);
-/* Adds the integer Winograd filters of 3x3 groups-1 codes [filters][c][3][3]
- * (a no-op for other shapes). Returns 0 when out of memory (u stays NULL). */
+/* Adds the integer Winograd filters (36 bytes per filter and channel) of 3x3
+ * groups-1 codes [filters][c][3][3] (a no-op for other shapes). Returns 0
+ * when out of memory (u stays NULL). */
 int dn_tweights_winograd(dn_tweights *w, const int8_t *codes, int c);
 
 /* Nonzero taps per filter for the float kernel, in blocks of DN_TKCF taps,

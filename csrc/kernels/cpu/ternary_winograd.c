@@ -17,13 +17,18 @@
  * epilogue y = act(Y * (sx * scale[f]) + shift[f]), hence the same floats.
  *
  * Layouts (MR = DN_TMR filters per row block, cq = ceil(c/2) channel pairs,
- * L = 16 tiles per panel, one int32 lane each):
- *   W  [36][mb][cq][MR][2] int8      (dn_tweights.u; zero past filters/c;
- *                                    a row block's panel is widened to
- *                                    int16 in L1 before its GEMM tiles)
- *   V  [36][npan][cq][L][2] int16    per block of tiles; the two channels
- *                                    of a pair share a 32-bit word
- *   M  [36][mb*MR][tbp] int32        per block (tbp = tiles rounded to L)
+ * na = panel_stride(cq) >= cq*MR*2, L = 16 tiles per panel, one int32 lane
+ * each):
+ *   W  [mb][36][na] int8             (dn_tweights.u, [cq][MR][2] inside;
+ *                                    zero past filters and c)
+ *   V  [36][npan][cq][L][2] int16    all tiles of a super-block (shared by
+ *                                    the threads); the two channels of a
+ *                                    pair share a 32-bit word
+ *   M  [36][MR][pc*L] int32          per thread: one row block, pc panels
+ * Order: per super-block of tiles (V at most V_BYTES), the input transform
+ * (items: 16 tiles x Q_ITEM channel pairs), then per row block (items: rpi
+ * row blocks) its W widened to int16 once and, per chunk of pc panels, the
+ * 36 GEMMs and the output transform of its MR filters.
  * The activation planes are the int8 driver's: u = q + 128 bytes,
  * [batch*c][hp][wp] with hp >= 4*th + 2, wp >= 4*tw + 2, 128 outside the
  * image. Tiles of all images are numbered together, t = (b*th + ty)*tw + tx.
@@ -39,8 +44,8 @@
 #define MR DN_TMR
 #define L 16
 #define INV9 0x38E38E39u       /* 9 * INV9 = 1 mod 2^32 */
-#define BLOCK_BYTES (384 << 10) /* V + M of a per-thread block (L2) */
-#define SHARED_BYTES (8 << 20)  /* V + M of a block all threads share */
+#define V_BYTES (4 << 20)       /* V of a super-block of tiles (shared, L2/L3) */
+#define M_BYTES (160 << 10)     /* M of a GEMM chunk (per thread, L2) */
 
 /* Vectors of VL int32/float lanes (one per tile): the build target's
  * width, so that GCC keeps them in registers; a group of L tiles is done
@@ -58,12 +63,21 @@ typedef float vf __attribute__((vector_size(4 * VL)));
 typedef vu vu_ua __attribute__((aligned(4), may_alias));
 
 static inline int imin(int a, int b) { return a < b ? a : b; }
+static inline int imax(int a, int b) { return a > b ? a : b; }
 static inline int ceil_div(int a, int b) { return (a + b - 1) / b; }
 static inline size_t align64(size_t x) { return (x + 63) / 64 * 64; }
 
-/* ---- filter transform ---- */
+/* ---- filters ---- */
 
-/* t[j] = (H g)[j] for g[0], g[gs], g[2 gs]; H = [1 0 0; -1 -1 -1;
+/* Values per code plane and per W panel of a row block: cq x MR x 2, padded
+ * to a multiple of 32. */
+static size_t panel_stride(int cq) { return ((size_t)cq * MR * 2 + 31) / 32 * 32; }
+
+/* S[xi] = 576 / (D_i D_j), D = (4, 6, 6, 24, 24, 1). */
+static const uint32_t S576[36] = {36, 24, 24, 6, 6, 144, 24, 16, 16, 4, 4, 96, 24, 16, 16, 4, 4, 96,
+                                  6, 4, 4, 1, 1, 24, 6, 4, 4, 1, 1, 24, 144, 96, 96, 24, 24, 576};
+
+/* t[j*ts] = (H g)[j] for g[0], g[gs], g[2 gs]; H = [1 0 0; -1 -1 -1;
  * -1 1 -1; 1 2 4; 1 -2 4; 0 0 1]. */
 static void hg(const int *g, int gs, int *t, int ts)
 {
@@ -76,17 +90,13 @@ static void hg(const int *g, int gs, int *t, int ts)
     t[5 * ts] = g2;
 }
 
-/* S[xi] = 576 / (D_i D_j), D = (4, 6, 6, 24, 24, 1). */
-static const uint32_t S576[36] = {36, 24, 24, 6, 6, 144, 24, 16, 16, 4, 4, 96, 24, 16, 16, 4, 4, 96,
-                                  6, 4, 4, 1, 1, 24, 6, 4, 4, 1, 1, 24, 144, 96, 96, 24, 24, 576};
-
 int dn_tweights_winograd(dn_tweights *w, const int8_t *codes, int c)
 {
     free(w->u);
     w->u = NULL;
     if (w->groups != 1 || w->k != 9 * c) return 1;
     int cq = ceil_div(c, 2);
-    size_t n = (size_t)36 * w->mb * cq * MR * 2;
+    size_t na = panel_stride(cq), n = (size_t)w->mb * 36 * na;
     w->u = aligned_alloc(64, align64(n));
     if (!w->u) return 0;
     memset(w->u, 0, n);
@@ -95,23 +105,33 @@ int dn_tweights_winograd(dn_tweights *w, const int8_t *codes, int c)
         for (int ch = 0; ch < c; ++ch) {
             int g[9], t[18], q[36];
             for (int i = 0; i < 9; ++i) g[i] = codes[((size_t)f * c + ch) * 9 + i];
-            for (int x = 0; x < 3; ++x) hg(g + x, 3, t + x, 3);     /* t = H g, 6x3 */
-            for (int r = 0; r < 6; ++r) hg(t + 3 * r, 1, q + 6 * r, 1); /* q = t H^T */
+            for (int x = 0; x < 3; ++x) hg(g + x, 3, t + x, 3);      /* t = H g, 6x3 */
+            for (int y = 0; y < 6; ++y) hg(t + 3 * y, 1, q + 6 * y, 1); /* q = t H^T */
             for (int xi = 0; xi < 36; ++xi)
-                w->u[((((size_t)xi * w->mb + f / MR) * cq + ch / 2) * MR + f % MR) * 2 + ch % 2] =
+                w->u[((size_t)(f / MR) * 36 + xi) * na + ((size_t)(ch / 2) * MR + f % MR) * 2 + ch % 2] =
                     (int8_t)q[xi];
         }
     return 1;
 }
 
+/* Row block r's 36 W panels widened to int16 (the tile16 A layout, na =
+ * panel_stride(cq) apart): a plain sign extension the compiler vectorises. */
+static void widen_w(const dn_tweights *w, int r, int cq, int16_t *wr)
+{
+    const size_t n = 36 * panel_stride(cq);
+    const int8_t *u = w->u + (size_t)r * n;
+    for (size_t i = 0; i < n; ++i) wr[i] = u[i];
+}
+
 /* ---- plan ---- */
 
 typedef struct {
-    int th, tw, tiles, cq, mrows;  /* mrows = mb * MR */
-    int tb, tbp, nblocks, shared;
-    size_t v_bytes, m_bytes;       /* per block */
-    size_t a_bytes;                /* a row block's W panel widened to int16 */
-    size_t shared_bytes, thread_bytes; /* scratch: shared part, then one part per thread */
+    int th, tw, tiles, cq, mb;
+    int sb, nsb;            /* tiles per super-block (multiple of L), super-blocks */
+    int pc;                 /* panels per GEMM chunk */
+    int rpi;                /* row blocks per GEMM item */
+    size_t v_bytes;         /* V of a super-block (shared) */
+    size_t w_bytes, m_bytes, thread_bytes; /* per thread: W of a row block, M of a chunk */
 } wplan;
 
 static void plan_make(const dn_conv_shape *s, int nthreads, wplan *p)
@@ -120,33 +140,24 @@ static void plan_make(const dn_conv_shape *s, int nthreads, wplan *p)
     p->tw = ceil_div(s->out_w, 4);
     p->tiles = s->batch * p->th * p->tw;
     p->cq = ceil_div(s->c, 2);
-    p->mrows = ceil_div(s->filters, MR) * MR;
-    size_t per_tile = (size_t)36 * (4 * p->cq + 4 * p->mrows);
-    int tb = (int)(BLOCK_BYTES / per_tile) / L * L;
-    tb = tb < L ? L : tb > 512 ? 512 : tb;
-    int nblocks = ceil_div(p->tiles, tb);
-    p->shared = nthreads > 1 && nblocks < 2 * nthreads;
-    if (p->shared) {
-        tb = (int)(SHARED_BYTES / per_tile) / L * L;
-        tb = tb < L ? L : tb;
-    }
-    if (tb > p->tiles) tb = ceil_div(p->tiles, L) * L;
-    nblocks = ceil_div(p->tiles, tb);
-    p->tb = ceil_div(ceil_div(p->tiles, nblocks), L) * L; /* even blocks */
-    p->tbp = p->tb;
-    p->nblocks = ceil_div(p->tiles, p->tb);
-    p->v_bytes = align64((size_t)36 * (p->tbp / L) * p->cq * L * 4);
-    p->m_bytes = align64((size_t)36 * p->mrows * p->tbp * 4);
-    p->a_bytes = align64((size_t)p->cq * MR * 2 * sizeof(int16_t));
-    p->shared_bytes = p->shared ? p->v_bytes + p->m_bytes : 0;
-    p->thread_bytes = p->a_bytes + (p->shared ? 0 : p->v_bytes + p->m_bytes);
+    p->mb = ceil_div(s->filters, MR);
+    int per_tile = 36 * 4 * p->cq; /* bytes of V */
+    p->sb = imin(ceil_div(p->tiles, L), imax(1, V_BYTES / (per_tile * L))) * L;
+    p->nsb = ceil_div(p->tiles, p->sb);
+    p->sb = ceil_div(ceil_div(p->tiles, p->nsb), L) * L; /* even super-blocks */
+    p->pc = imin(p->sb / L, imax(1, M_BYTES / (36 * MR * L * 4)));
+    p->rpi = imax(1, p->mb / (4 * nthreads));
+    p->v_bytes = align64((size_t)per_tile * p->sb);
+    p->w_bytes = align64(sizeof(int16_t) * 36 * panel_stride(p->cq));
+    p->m_bytes = align64((size_t)36 * MR * L * 4 * p->pc);
+    p->thread_bytes = p->w_bytes + p->m_bytes;
 }
 
 size_t dn_twino_scratch(const dn_conv_shape *s, int nthreads)
 {
     wplan p;
     plan_make(s, nthreads, &p);
-    return p.shared_bytes + p.thread_bytes * (size_t)nthreads;
+    return p.v_bytes + p.thread_bytes * (size_t)nthreads;
 }
 
 void dn_twino_plane_dims(const dn_conv_shape *s, int *hp, int *wp)
@@ -195,8 +206,8 @@ typedef struct {
     const dn_epilogue *ep;
     float *out;
     int32_t *out32;
-    uint8_t *scratch;
-    int t0, nt;                    /* shared mode: the current block */
+    uint8_t *scratch;              /* V, then per thread W and M */
+    int t0, nt;                    /* the current super-block */
 } wjob;
 
 /* Per lane of the 16 tiles t .. t+15 (lanes past end repeat tile t):
@@ -251,16 +262,17 @@ static void patch_transform(const uint8_t *plane, const size_t *base, int wp, vi
     for (int c = 0; c < 6; ++c) bt(t + c, 6, v + c, 6); /* B^T (d B) */
 }
 
-/* V of tiles [t0, t0+nt) of the current block, channel pairs [q0, q1). */
-static void input_transform(const wjob *j, int t0, int nt, int q0, int q1, uint8_t *V)
+/* V of the super-block's tile group g (tiles t0 + g ... + L-1), channel
+ * pairs [q0, q1). */
+static void input_transform(const wjob *j, int g, int q0, int q1, uint8_t *V)
 {
     const dn_conv_shape *s = j->s;
     const wplan *p = j->p;
-    const size_t plane = (size_t)j->hp * j->wp, xi_stride = (size_t)(p->tbp / L) * p->cq * L;
+    const size_t plane = (size_t)j->hp * j->wp, xi_stride = (size_t)(p->sb / L) * p->cq * L;
     uint32_t *v32 = (uint32_t *)(void *)V;
-    for (int g = 0; g < nt; g += L) {
+    {
         lanes ln;
-        lanes_of(p, t0 + g, t0 + nt, &ln);
+        lanes_of(p, j->t0 + g, j->t0 + j->nt, &ln);
         size_t base[L];
         for (int l = 0; l < L; ++l)
             base[l] = (size_t)ln.b[l] * s->c * plane + (size_t)4 * ln.ty[l] * j->wp + 4 * (size_t)ln.tx[l];
@@ -274,25 +286,6 @@ static void input_transform(const wjob *j, int t0, int nt, int q0, int q1, uint8
                 for (int xi = 0; xi < 36; ++xi)
                     *(vu_ua *)(dst + xi * xi_stride) = ((vu)v0[xi] & 0xFFFF) | (vu)v1[xi] << 16;
             }
-    }
-}
-
-/* M[xi][rows of row blocks r0..r1) = W[xi] V[xi] for the block's nt
- * tiles; a16: this thread's buffer for a row block's panel in int16. */
-static void block_gemm(const wjob *j, int nt, int xi, int r0, int r1, const uint8_t *V, int32_t *M,
-                       int16_t *a16)
-{
-    const wplan *p = j->p;
-    const int npan = ceil_div(nt, L), na = p->cq * MR * 2;
-    const int16_t *vx = (const int16_t *)(const void *)V + (size_t)xi * (p->tbp / L) * p->cq * L * 2;
-    for (int r = r0; r < r1; ++r) {
-        const int8_t *a = j->w->u + ((size_t)xi * j->w->mb + r) * na;
-        for (int i = 0; i < na; ++i) a16[i] = a[i];
-        int32_t *c = M + ((size_t)xi * p->mrows + (size_t)r * MR) * p->tbp;
-        /* the first tile prefetches the next panel (na bytes after a) */
-        for (int pn = 0; pn < npan; ++pn)
-            j->K->tile16(p->cq, a16, vx + (size_t)pn * p->cq * L * 2, c + pn * L, (size_t)p->tbp,
-                         pn ? a : a + na);
     }
 }
 
@@ -350,15 +343,17 @@ static inline void actv(vf *x, dn_activation act)
     *x = (vf)((gt & (vi)*x) | (~gt & (vi)y));
 }
 
-/* Output tiles [t0, t0+nt) for filters [f0, f1) from M, with the epilogue
- * (or the exact sums into out32). Per filter and 16 tiles: A^T M A in
- * lanes, the exact division, the epilogue, a transpose so that each tile's
- * 4x4 values are contiguous, then four row stores per tile. */
-static void output_transform(const wjob *j, int t0, int nt, int f0, int f1, const int32_t *M)
+/* Output tiles [t0, t0+nt) for filters [f0, f1) from M (M[xi*xi_stride +
+ * (f - f0)*ld + tile - t0]), with the epilogue (or the exact sums into
+ * out32). Per filter and 16 tiles: A^T M A in lanes, the exact division,
+ * the epilogue, a transpose so that each tile's 4x4 values are contiguous,
+ * then four row stores per tile. */
+static void output_transform(const wjob *j, int t0, int nt, int f0, int f1, const int32_t *M,
+                             size_t xi_stride, size_t ld)
 {
     const dn_conv_shape *s = j->s;
     const wplan *p = j->p;
-    const size_t xi_stride = (size_t)p->mrows * p->tbp, oplane = (size_t)s->out_h * s->out_w;
+    const size_t oplane = (size_t)s->out_h * s->out_w;
     const dn_epilogue *ep = j->ep;
     /* out32 and out hold 4-byte values at the same offsets */
     char *dst = j->out32 ? (char *)j->out32 : (char *)j->out;
@@ -382,7 +377,7 @@ static void output_transform(const wjob *j, int t0, int nt, int f0, int f1, cons
                 memcpy(&mul, sxl + h, sizeof mul);
                 mul *= j->out32 ? 1.f : ep->scale[f];
                 for (int xi = 0; xi < 36; ++xi)
-                    m[xi] = *(const vu_ua *)(M + xi * xi_stride + (size_t)f * p->tbp + g + h) * S576[xi];
+                    m[xi] = *(const vu_ua *)(M + xi * xi_stride + (size_t)(f - f0) * ld + g + h) * S576[xi];
                 for (int c = 0; c < 6; ++c) at(m + c, 6, t + c, 6);
                 for (int k = 0; k < 4; ++k) at(t + 6 * k, 1, y + 4 * k, 1);
                 for (int i = 0; i < 16; ++i) {
@@ -412,49 +407,43 @@ static void output_transform(const wjob *j, int t0, int nt, int f0, int f1, cons
 
 /* ---- drivers ---- */
 
-#define Q_ITEM 4   /* channel pairs per shared input item */
-#define F_ITEM 8   /* filters per shared output item */
-#define R_ITEM 8   /* row blocks per shared GEMM item */
+#define Q_ITEM 8   /* channel pairs per input transform item */
 
-static int16_t *thread_a16(const wjob *j, int tid)
-{
-    return (int16_t *)(void *)(j->scratch + j->p->shared_bytes + (size_t)tid * j->p->thread_bytes);
-}
-
-static void block_item(void *ctx, int blk, int tid)
-{
-    const wjob *j = ctx;
-    const wplan *p = j->p;
-    int16_t *a16 = thread_a16(j, tid);
-    uint8_t *V = (uint8_t *)a16 + p->a_bytes;
-    int32_t *M = (int32_t *)(void *)(V + p->v_bytes);
-    int t0 = blk * p->tb, nt = imin(p->tb, p->tiles - t0), mb = p->mrows / MR;
-    input_transform(j, t0, nt, 0, p->cq, V);
-    for (int xi = 0; xi < 36; ++xi) block_gemm(j, nt, xi, 0, mb, V, M, a16);
-    output_transform(j, t0, nt, 0, j->s->filters, M);
-}
-
-static void input_item(void *ctx, int i, int tid)
+static void input_item(void *ctx, int it, int tid)
 {
     (void)tid;
     const wjob *j = ctx;
-    input_transform(j, j->t0, j->nt, i * Q_ITEM, imin(j->p->cq, (i + 1) * Q_ITEM), j->scratch);
+    int nq = ceil_div(j->p->cq, Q_ITEM), q0 = it % nq * Q_ITEM;
+    input_transform(j, it / nq * L, q0, imin(j->p->cq, q0 + Q_ITEM), j->scratch);
 }
 
+/* Row blocks [r0, r0 + rpi): per row block its 36 W panels (widen_w), then
+ * per chunk of pc tile panels the 36 GEMMs into M and the output transform
+ * of its filters. */
 static void gemm_item(void *ctx, int it, int tid)
 {
     const wjob *j = ctx;
-    int mb = j->p->mrows / MR, rchunks = ceil_div(mb, R_ITEM), xi = it / rchunks, r0 = it % rchunks * R_ITEM;
-    block_gemm(j, j->nt, xi, r0, imin(mb, r0 + R_ITEM), j->scratch,
-               (int32_t *)(void *)(j->scratch + j->p->v_bytes), thread_a16(j, tid));
-}
-
-static void output_item(void *ctx, int i, int tid)
-{
-    (void)tid;
-    const wjob *j = ctx;
-    output_transform(j, j->t0, j->nt, i * F_ITEM, imin(j->s->filters, (i + 1) * F_ITEM),
-                     (const int32_t *)(const void *)(j->scratch + j->p->v_bytes));
+    const wplan *p = j->p;
+    const size_t na = panel_stride(p->cq), ldm = (size_t)p->pc * L, xi_m = MR * ldm;
+    const size_t xi_v = (size_t)(p->sb / L) * p->cq * L * 2; /* int16 per xi of V */
+    int16_t *wr = (int16_t *)(void *)(j->scratch + p->v_bytes + (size_t)tid * p->thread_bytes);
+    int32_t *M = (int32_t *)(void *)((uint8_t *)wr + p->w_bytes);
+    const int16_t *V = (const int16_t *)(const void *)j->scratch;
+    const int npan = ceil_div(j->nt, L);
+    for (int r = it * p->rpi; r < imin(p->mb, (it + 1) * p->rpi); ++r) {
+        widen_w(j->w, r, p->cq, wr);
+        int f0 = r * MR, f1 = imin(j->s->filters, f0 + MR);
+        /* the tiles prefetch the next row block's W (streamed from memory) */
+        const int8_t *next = j->w->u + (size_t)(r + 1) * 36 * na;
+        for (int c0 = 0; c0 < npan; c0 += p->pc) {
+            int nc = imin(p->pc, npan - c0);
+            for (int xi = 0; xi < 36; ++xi)
+                for (int pn = 0; pn < nc; ++pn)
+                    j->K->tile16(p->cq, wr + xi * na, V + xi * xi_v + (size_t)(c0 + pn) * p->cq * L * 2,
+                                 M + xi * xi_m + pn * L, ldm, next + xi * na);
+            output_transform(j, j->t0 + c0 * L, imin(nc * L, j->nt - c0 * L), f0, f1, M, xi_m, ldm);
+        }
+    }
 }
 
 void dn_twino_run(const dn_conv_shape *s, const uint8_t *planes, int hp, int wp, const dn_tweights *w,
@@ -464,16 +453,10 @@ void dn_twino_run(const dn_conv_shape *s, const uint8_t *planes, int hp, int wp,
     wplan p;
     plan_make(s, nthreads, &p);
     wjob j = {s, &p, K, w, planes, hp, wp, sx, ep, out, out32, scratch, 0, 0};
-    if (!p.shared) {
-        dn_parallel_for(p.nblocks, nthreads, block_item, &j);
-        return;
-    }
-    int mb = p.mrows / MR;
-    for (int blk = 0; blk < p.nblocks; ++blk) {
-        j.t0 = blk * p.tb;
-        j.nt = imin(p.tb, p.tiles - j.t0);
-        dn_parallel_for(ceil_div(p.cq, Q_ITEM), nthreads, input_item, &j);
-        dn_parallel_for(36 * ceil_div(mb, R_ITEM), nthreads, gemm_item, &j);
-        dn_parallel_for(ceil_div(s->filters, F_ITEM), nthreads, output_item, &j);
+    for (int t0 = 0; t0 < p.tiles; t0 += p.sb) {
+        j.t0 = t0;
+        j.nt = imin(p.sb, p.tiles - t0);
+        dn_parallel_for(ceil_div(j.nt, L) * ceil_div(p.cq, Q_ITEM), nthreads, input_item, &j);
+        dn_parallel_for(ceil_div(p.mb, p.rpi), nthreads, gemm_item, &j);
     }
 }
