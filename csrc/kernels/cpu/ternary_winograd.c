@@ -37,6 +37,7 @@
  */
 #include "ternary_gemm.h"
 #include "parallel.h"
+#include "winograd43.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -227,18 +228,7 @@ static void lanes_of(const wplan *p, int t, int end, lanes *ln)
     }
 }
 
-/* t[j*ts] = (B^T d)[j] for d[0], d[ds], ..., d[5 ds]. */
-static inline void bt(const vi *d, int ds, vi *t, int ts)
-{
-    vi d0 = d[0], d1 = d[ds], d2 = d[2 * ds], d3 = d[3 * ds], d4 = d[4 * ds], d5 = d[5 * ds];
-    vi p = d4 - 4 * d2, q = 4 * d1 - d3, r = d4 - d2, s = 2 * (d1 - d3);
-    t[0] = 4 * d0 - 5 * d2 + d4;
-    t[ts] = p - q;
-    t[2 * ts] = p + q;
-    t[3 * ts] = r - s;
-    t[4 * ts] = r + s;
-    t[5 * ts] = 4 * d1 - 5 * d3 + d5;
-}
+DN_WINO43_TRANSFORMS(vi, in) /* in_bt (winograd43.h); in_at is not used */
 
 /* V (36 vectors, lane = tile) of one channel: base[l] = the patch origin of
  * lane l in that channel's plane. Each patch row is read as two 32-bit
@@ -257,9 +247,9 @@ static void patch_transform(const uint8_t *plane, const size_t *base, int wp, vi
         memcpy(&b, w1, sizeof b);
         vi d[6] = {(vi)(a & 255) - 128, (vi)(a >> 8 & 255) - 128, (vi)(a >> 16 & 255) - 128,
                    (vi)(a >> 24) - 128, (vi)(b & 255) - 128, (vi)(b >> 8 & 255) - 128};
-        bt(d, 1, t + 6 * r, 1);                     /* row r: d B */
+        in_bt(d, 1, t + 6 * r, 1);                     /* row r: d B */
     }
-    for (int c = 0; c < 6; ++c) bt(t + c, 6, v + c, 6); /* B^T (d B) */
+    for (int c = 0; c < 6; ++c) in_bt(t + c, 6, v + c, 6); /* B^T (d B) */
 }
 
 /* V of the super-block's tile group g (tiles t0 + g ... + L-1), channel
@@ -289,20 +279,8 @@ static void input_transform(const wjob *j, int g, int q0, int q1, uint8_t *V)
     }
 }
 
-/* y[i*ys] = (A^T m)[i] for m[0], m[ms], ..., m[5 ms], modulo 2^32. */
-static inline void at(const vu *m, int ms, vu *y, int ys)
-{
-    vu a = m[ms] + m[2 * ms], b = m[ms] - m[2 * ms], c = m[3 * ms] + m[4 * ms], d = m[3 * ms] - m[4 * ms];
-    y[0] = m[0] + a + c;
-    y[ys] = b + 2 * d;
-    y[2 * ys] = a + 4 * c;
-    y[3 * ys] = b + 8 * d + m[5 * ms];
-}
+DN_WINO43_TRANSFORMS(vu, out) /* out_at (winograd43.h), modulo 2^32 on unsigned lanes */
 
-/* For the 4 rows of 4x4 results r[4*k + c] (lane l: tile l), the row k of
- * every tile with 4x4 transposes inside each 128-bit lane (unpack and
- * shuffle patterns, one instruction each on AVX2 and AVX-512): afterwards
- * the 4 floats of tile l's row k are at ((float *)&r[4*k + l%4]) + 4*(l/4). */
 #if VL == 16
 #define UNPACKLO(a, b) __builtin_shufflevector(a, b, 0, 16, 1, 17, 4, 20, 5, 21, 8, 24, 9, 25, 12, 28, 13, 29)
 #define UNPACKHI(a, b) __builtin_shufflevector(a, b, 2, 18, 3, 19, 6, 22, 7, 23, 10, 26, 11, 27, 14, 30, 15, 31)
@@ -328,20 +306,7 @@ static inline void transpose_rows(vf *r)
     }
 }
 
-/* *x = act(*x) for the fused activations, as max(x, slope * x) (= dn_tact1). */
-static inline void actv(vf *x, dn_activation act)
-{
-    float slope;
-    switch (act) {
-    case DN_ACT_LEAKY: slope = .1f; break;
-    case DN_ACT_RELU: slope = 0.f; break;
-    case DN_ACT_RELIE: slope = .01f; break;
-    default: return;
-    }
-    vf y = slope * *x;
-    vi gt = *x > y;
-    *x = (vf)((gt & (vi)*x) | (~gt & (vi)y));
-}
+DN_WINO43_ACT(vf, vi, actv) /* = dn_tact1 lane by lane */
 
 /* Output tiles [t0, t0+nt) for filters [f0, f1) from M (M[xi*xi_stride +
  * (f - f0)*ld + tile - t0]), with the epilogue (or the exact sums into
@@ -378,8 +343,8 @@ static void output_transform(const wjob *j, int t0, int nt, int f0, int f1, cons
                 mul *= j->out32 ? 1.f : ep->scale[f];
                 for (int xi = 0; xi < 36; ++xi)
                     m[xi] = *(const vu_ua *)(M + xi * xi_stride + (size_t)(f - f0) * ld + g + h) * S576[xi];
-                for (int c = 0; c < 6; ++c) at(m + c, 6, t + c, 6);
-                for (int k = 0; k < 4; ++k) at(t + 6 * k, 1, y + 4 * k, 1);
+                for (int c = 0; c < 6; ++c) out_at(m + c, 6, t + c, 6);
+                for (int k = 0; k < 4; ++k) out_at(t + 6 * k, 1, y + 4 * k, 1);
                 for (int i = 0; i < 16; ++i) {
                     vi yi = (vi)((vu)((vi)y[i] >> 6) * INV9); /* Y' / 576, exact */
                     if (j->out32) {

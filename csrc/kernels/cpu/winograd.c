@@ -25,6 +25,7 @@
  * filter ranges.
  */
 #include "winograd.h"
+#include "winograd43.h"
 #include "parallel.h"
 
 #include <string.h>
@@ -126,43 +127,9 @@ void dn_winograd43_weights_transposed(const float *weights, int filters, int c, 
     weights_run(weights, c, filters, 1, u);
 }
 
-/* t[j*ts] = (B^T d)[j] for the column d[0], d[ds], ..., d[5*ds]. */
-static inline void wino_bt(const v8 *d, int ds, v8 *t, int ts)
-{
-    v8 d0 = d[0], d1 = d[ds], d2 = d[2 * ds], d3 = d[3 * ds], d4 = d[4 * ds], d5 = d[5 * ds];
-    v8 p = d4 - 4 * d2, q = 4 * d1 - d3, r = d4 - d2, s = 2 * (d1 - d3);
-    t[0] = 4 * d0 - 5 * d2 + d4;
-    t[ts] = p - q;
-    t[2 * ts] = p + q;
-    t[3 * ts] = r - s;
-    t[4 * ts] = r + s;
-    t[5 * ts] = 4 * d1 - 5 * d3 + d5;
-}
+DN_WINO43_TRANSFORMS(v8, wino) /* wino_bt, wino_at (winograd43.h) */
 
-/* y[i*ys] = (A^T m)[i] for the column m[0], m[ms], ..., m[5*ms]. */
-static inline void wino_at(const v8 *m, int ms, v8 *y, int ys)
-{
-    v8 a = m[ms] + m[2 * ms], b = m[ms] - m[2 * ms], c = m[3 * ms] + m[4 * ms], d = m[3 * ms] - m[4 * ms];
-    y[0] = m[0] + a + c;
-    y[ys] = b + 2 * d;
-    y[2 * ys] = a + 4 * c;
-    y[3 * ys] = b + 8 * d + m[5 * ms];
-}
-
-/* x = act(x) in place for the fused activations (others: unchanged). */
-static inline void act8(v8 *x, dn_activation act)
-{
-    float slope;
-    switch (act) {
-    case DN_ACT_LEAKY: slope = .1f; break;
-    case DN_ACT_RELU: slope = 0.f; break;
-    case DN_ACT_RELIE: slope = .01f; break;
-    default: return;
-    }
-    v8 y = slope * *x;
-    i8v gt = *x > y; /* max(x, slope*x) */
-    *x = (v8)((gt & (i8v)*x) | (~gt & (i8v)y));
-}
+DN_WINO43_ACT(v8, i8v, act8)
 
 typedef struct {
     int th, tw, tiles;  /* tiles per image row / column, all tiles of the batch */
