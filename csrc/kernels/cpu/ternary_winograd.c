@@ -27,8 +27,8 @@
  *   M  [36][MR][pc*L] int32          per thread: one row block, pc panels
  * Order: per super-block of tiles (V at most V_BYTES), the input transform
  * (items: 16 tiles x Q_ITEM channel pairs), then per row block (items: rpi
- * row blocks) its W widened to int16 once and, per chunk of pc panels, the
- * 36 GEMMs and the output transform of its MR filters.
+ * row blocks) and chunk of pc panels, the 36 GEMMs (each W panel widened to
+ * int16 in L1 first) and the output transform of its MR filters.
  * The activation planes are the int8 driver's: u = q + 128 bytes,
  * [batch*c][hp][wp] with hp >= 4*th + 2, wp >= 4*tw + 2, 128 outside the
  * image. Tiles of all images are numbered together, t = (b*th + ty)*tw + tx.
@@ -115,13 +115,13 @@ int dn_tweights_winograd(dn_tweights *w, const int8_t *codes, int c)
     return 1;
 }
 
-/* Row block r's 36 W panels widened to int16 (the tile16 A layout, na =
- * panel_stride(cq) apart): a plain sign extension the compiler vectorises. */
-static void widen_w(const dn_tweights *w, int r, int cq, int16_t *wr)
+/* W panel (r, xi) widened to int16 (the tile16 A layout): a plain sign
+ * extension the compiler vectorises, into an L1-sized buffer. */
+static void widen_w(const dn_tweights *w, int r, int xi, int cq, int16_t *a16)
 {
-    const size_t n = 36 * panel_stride(cq);
-    const int8_t *u = w->u + (size_t)r * n;
-    for (size_t i = 0; i < n; ++i) wr[i] = u[i];
+    const size_t na = panel_stride(cq);
+    const int8_t *u = w->u + ((size_t)r * 36 + xi) * na;
+    for (size_t i = 0; i < na; ++i) a16[i] = u[i];
 }
 
 /* ---- plan ---- */
@@ -132,7 +132,7 @@ typedef struct {
     int pc;                 /* panels per GEMM chunk */
     int rpi;                /* row blocks per GEMM item */
     size_t v_bytes;         /* V of a super-block (shared) */
-    size_t w_bytes, m_bytes, thread_bytes; /* per thread: W of a row block, M of a chunk */
+    size_t w_bytes, m_bytes, thread_bytes; /* per thread: a W panel in int16, M of a chunk */
 } wplan;
 
 static void plan_make(const dn_conv_shape *s, int nthreads, wplan *p)
@@ -149,7 +149,7 @@ static void plan_make(const dn_conv_shape *s, int nthreads, wplan *p)
     p->pc = imin(p->sb / L, imax(1, M_BYTES / (36 * MR * L * 4)));
     p->rpi = imax(1, p->mb / (4 * nthreads));
     p->v_bytes = align64((size_t)per_tile * p->sb);
-    p->w_bytes = align64(sizeof(int16_t) * 36 * panel_stride(p->cq));
+    p->w_bytes = align64(sizeof(int16_t) * panel_stride(p->cq));
     p->m_bytes = align64((size_t)36 * MR * L * 4 * p->pc);
     p->thread_bytes = p->w_bytes + p->m_bytes;
 }
@@ -382,30 +382,31 @@ static void input_item(void *ctx, int it, int tid)
     input_transform(j, it / nq * L, q0, imin(j->p->cq, q0 + Q_ITEM), j->scratch);
 }
 
-/* Row blocks [r0, r0 + rpi): per row block its 36 W panels (widen_w), then
- * per chunk of pc tile panels the 36 GEMMs into M and the output transform
- * of its filters. */
+/* Row blocks [r0, r0 + rpi): per chunk of pc tile panels, the 36 GEMMs
+ * (each W panel widened once per chunk) into M, then the output transform
+ * of the row block's filters. */
 static void gemm_item(void *ctx, int it, int tid)
 {
     const wjob *j = ctx;
     const wplan *p = j->p;
     const size_t na = panel_stride(p->cq), ldm = (size_t)p->pc * L, xi_m = MR * ldm;
     const size_t xi_v = (size_t)(p->sb / L) * p->cq * L * 2; /* int16 per xi of V */
-    int16_t *wr = (int16_t *)(void *)(j->scratch + p->v_bytes + (size_t)tid * p->thread_bytes);
-    int32_t *M = (int32_t *)(void *)((uint8_t *)wr + p->w_bytes);
+    int16_t *a16 = (int16_t *)(void *)(j->scratch + p->v_bytes + (size_t)tid * p->thread_bytes);
+    int32_t *M = (int32_t *)(void *)((uint8_t *)a16 + p->w_bytes);
     const int16_t *V = (const int16_t *)(const void *)j->scratch;
     const int npan = ceil_div(j->nt, L);
     for (int r = it * p->rpi; r < imin(p->mb, (it + 1) * p->rpi); ++r) {
-        widen_w(j->w, r, p->cq, wr);
         int f0 = r * MR, f1 = imin(j->s->filters, f0 + MR);
-        /* the tiles prefetch the next row block's W (streamed from memory) */
-        const int8_t *next = j->w->u + (size_t)(r + 1) * 36 * na;
         for (int c0 = 0; c0 < npan; c0 += p->pc) {
             int nc = imin(p->pc, npan - c0);
-            for (int xi = 0; xi < 36; ++xi)
+            for (int xi = 0; xi < 36; ++xi) {
+                widen_w(j->w, r, xi, p->cq, a16);
+                /* the first tile prefetches the next W panel (streamed from memory) */
+                const int8_t *next = j->w->u + ((size_t)r * 36 + xi + 1) * na;
                 for (int pn = 0; pn < nc; ++pn)
-                    j->K->tile16(p->cq, wr + xi * na, V + xi * xi_v + (size_t)(c0 + pn) * p->cq * L * 2,
-                                 M + xi * xi_m + pn * L, ldm, next + xi * na);
+                    j->K->tile16(p->cq, a16, V + xi * xi_v + (size_t)(c0 + pn) * p->cq * L * 2,
+                                 M + xi * xi_m + pn * L, ldm, pn ? (const void *)a16 : (const void *)next);
+            }
             output_transform(j, j->t0 + c0 * L, imin(nc * L, j->nt - c0 * L), f0, f1, M, xi_m, ldm);
         }
     }
