@@ -7,10 +7,11 @@
  * D = diag(4, 6, 6, 24, 24, 1), everything stays in integers:
  *   V  = B^T d B           |V| <= 100 * 127 = 12700         int16
  *   W  = H g H^T           |W| <= 7 * 7 = 49                int8, stored
- *   M  = sum over channels of W .* V, per tile position xi = 6i + j (36
- *        GEMMs: filters x channel pairs x tiles, int16 pairs summed into
- *        int32; may wrap: all later steps are exact modulo 2^32)
- *   Y' = A^T (S .* M) A = 576 Y, S[i][j] = 576 / (D_i D_j) (integers)
+ *   M  = sum over channels of (S .* W) .* V, per tile position xi = 6i + j
+ *        (36 GEMMs: filters x channel pairs x tiles, int16 pairs summed
+ *        into int32; may wrap: all later steps are exact modulo 2^32),
+ *        S[i][j] = 576 / (D_i D_j) (integers; |S .* W| <= 576)
+ *   Y' = A^T M A = 576 Y
  *        (exact: |Y| <= 127 * 9 * c, so |576 Y| < 2^31 for c <= DN_TWINO_MAX_C)
  *   Y  = (Y' >> 6) * 9^-1 mod 2^32   (576 = 64 * 9; exact division)
  * so Y is exactly the direct kernel's sum: the same integers, then the same
@@ -75,7 +76,7 @@ static inline size_t align64(size_t x) { return (x + 63) / 64 * 64; }
 static size_t panel_stride(int cq) { return ((size_t)cq * MR * 2 + 31) / 32 * 32; }
 
 /* S[xi] = 576 / (D_i D_j), D = (4, 6, 6, 24, 24, 1). */
-static const uint32_t S576[36] = {36, 24, 24, 6, 6, 144, 24, 16, 16, 4, 4, 96, 24, 16, 16, 4, 4, 96,
+static const int16_t S576[36] = {36, 24, 24, 6, 6, 144, 24, 16, 16, 4, 4, 96, 24, 16, 16, 4, 4, 96,
                                   6, 4, 4, 1, 1, 24, 6, 4, 4, 1, 1, 24, 144, 96, 96, 24, 24, 576};
 
 /* t[j*ts] = (H g)[j] for g[0], g[gs], g[2 gs]; H = [1 0 0; -1 -1 -1;
@@ -115,13 +116,15 @@ int dn_tweights_winograd(dn_tweights *w, const int8_t *codes, int c)
     return 1;
 }
 
-/* W panel (r, xi) widened to int16 (the tile16 A layout): a plain sign
- * extension the compiler vectorises, into an L1-sized buffer. */
+/* W panel (r, xi) times S[xi], in int16 (the tile16 A layout; |S W| <= 576:
+ * S is large only where W is a single code), into an L1-sized buffer; the
+ * compiler vectorises the loop. */
 static void widen_w(const dn_tweights *w, int r, int xi, int cq, int16_t *a16)
 {
     const size_t na = panel_stride(cq);
     const int8_t *u = w->u + ((size_t)r * 36 + xi) * na;
-    for (size_t i = 0; i < na; ++i) a16[i] = u[i];
+    const int16_t sc = S576[xi];
+    for (size_t i = 0; i < na; ++i) a16[i] = (int16_t)(u[i] * sc);
 }
 
 /* ---- plan ---- */
@@ -342,7 +345,7 @@ static void output_transform(const wjob *j, int t0, int nt, int f0, int f1, cons
                 memcpy(&mul, sxl + h, sizeof mul);
                 mul *= j->out32 ? 1.f : ep->scale[f];
                 for (int xi = 0; xi < 36; ++xi)
-                    m[xi] = *(const vu_ua *)(M + xi * xi_stride + (size_t)(f - f0) * ld + g + h) * S576[xi];
+                    m[xi] = *(const vu_ua *)(M + xi * xi_stride + (size_t)(f - f0) * ld + g + h);
                 for (int c = 0; c < 6; ++c) out_at(m + c, 6, t + c, 6);
                 for (int k = 0; k < 4; ++k) out_at(t + 6 * k, 1, y + 4 * k, 1);
                 for (int i = 0; i < 16; ++i) {
