@@ -24,7 +24,9 @@ is measured in the same run.
   python3 bench/bench_conv.py [--cfg PATH] [--size 416] [--threads 1,2] [--rounds 15]
 """
 import argparse
+import atexit
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -165,6 +167,7 @@ def main():
         convs = [c for c in convs if c["index"] in keep]
     want = args.paths.split(",")
     tmp = tempfile.mkdtemp(prefix="bench_conv_")
+    atexit.register(shutil.rmtree, tmp, True)  # the temporary cfgs and weights
     rng = np.random.default_rng(0)
 
     print(f"# {os.path.basename(args.cfg)} at {args.size}x{args.size}, batch 1, "

@@ -19,7 +19,9 @@ A cfg that darknet_py cannot build yet (a layer type not implemented) gets
 a row saying so instead of numbers.
 """
 import argparse
+import atexit
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -75,6 +77,7 @@ def main():
     import cv2
     threads = [int(t) for t in args.threads.split(",")]
     tmp = tempfile.mkdtemp(prefix="bench_forward_")
+    atexit.register(shutil.rmtree, tmp, True)  # the temporary cfgs and weights
     x = np.random.default_rng(0).random((1, 3, args.size, args.size), dtype=np.float32)
 
     gemm = {t: sgemm_gflops(t) for t in threads}

@@ -27,6 +27,7 @@ configuration that loads the network and runs 3 forwards).
       [--threads 1,2] [--rounds 9] [--no-layers] [--no-memory]
 """
 import argparse
+import atexit
 import os
 
 # NumPy's own BLAS threads (only used to make inputs here) would otherwise
@@ -34,6 +35,7 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import resource  # noqa: E402
+import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
@@ -231,6 +233,7 @@ def main():
             print("(cv2 not importable: no OpenCV column; pip install \"opencv-python-headless<5\")", file=sys.stderr)
     threads = [int(t) for t in args.threads.split(",")]
     tmp = tempfile.mkdtemp(prefix="bench_ternary_")
+    atexit.register(shutil.rmtree, tmp, True)  # the temporary cfgs and weights
     x = np.random.default_rng(0).random((1, 3, args.size, args.size), dtype=np.float32)
 
     print(f"# ternary inference, batch 1, {args.size}x{args.size}, median of interleaved rounds "

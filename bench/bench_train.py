@@ -44,9 +44,11 @@ Depends on darknet_py, numpy and torch (pip install torch==2.13.0, the CPU
 wheel).
 """
 import argparse
+import atexit
 import gc
 import os
 import statistics
+import shutil
 import sys
 import tempfile
 import time
@@ -231,6 +233,7 @@ def profile_layers(cfg, batch, size, threads, rounds):
     chain = chain_shapes(secs[1:], int(secs[0][1].get("channels", 3)), size, size)
     tl = torch_layers([(n, o) for _, n, o, _ in chain], int(secs[0][1].get("channels", 3)))
     tmp = tempfile.mkdtemp(prefix="bench_train_")
+    atexit.register(shutil.rmtree, tmp, True)  # the temporary cfgs and weights
     rng = np.random.default_rng(1)
     rows = []
     for (i, name, o, (c, h, w)), (kind, mod) in zip(chain, tl):
