@@ -131,7 +131,7 @@ static void widen_w(const dn_tweights *w, int r, int xi, int cq, int16_t *a16)
 
 typedef struct {
     int th, tw, tiles, cq, mb;
-    int sb, nsb;            /* tiles per super-block (multiple of L), super-blocks */
+    int sb;                 /* tiles per super-block (multiple of L) */
     int pc;                 /* panels per GEMM chunk */
     int rpi;                /* row blocks per GEMM item */
     size_t v_bytes;         /* V of a super-block (shared) */
@@ -146,9 +146,8 @@ static void plan_make(const dn_conv_shape *s, int nthreads, wplan *p)
     p->cq = ceil_div(s->c, 2);
     p->mb = ceil_div(s->filters, MR);
     int per_tile = 36 * 4 * p->cq; /* bytes of V */
-    p->sb = imin(ceil_div(p->tiles, L), imax(1, V_BYTES / (per_tile * L))) * L;
-    p->nsb = ceil_div(p->tiles, p->sb);
-    p->sb = ceil_div(ceil_div(p->tiles, p->nsb), L) * L; /* even super-blocks */
+    int sb = imin(ceil_div(p->tiles, L), imax(1, V_BYTES / (per_tile * L))) * L;
+    p->sb = ceil_div(ceil_div(p->tiles, ceil_div(p->tiles, sb)), L) * L; /* even super-blocks */
     p->pc = imin(p->sb / L, imax(1, M_BYTES / (36 * MR * L * 4)));
     p->rpi = imax(1, p->mb / (4 * nthreads));
     p->v_bytes = align64((size_t)per_tile * p->sb);
@@ -197,7 +196,7 @@ int dn_twino_wanted(const dn_conv_shape *s)
     return s->c >= 32 && 36 * 10 * ((tiles + L - 1) / L * L) <= 4 * 9 * pixels;
 }
 
-/* ---- the three phases ---- */
+/* ---- the phases: input transform; GEMMs and output transform ---- */
 
 typedef struct {
     const dn_conv_shape *s;
