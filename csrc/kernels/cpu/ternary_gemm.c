@@ -293,7 +293,7 @@ const dn_tkernels dn_tkernels_generic = {tile_generic, interleave_generic, absma
 
 int dn_ternary_simd_available(void)
 {
-    if (dn_tkernels_simd(DN_TSIMD_VNNI) && dn_vnni_available()) return DN_TSIMD_VNNI;
+    if (dn_vnni_available()) return DN_TSIMD_VNNI;
     return dn_tkernels_simd(DN_TSIMD_AVX2) ? DN_TSIMD_AVX2 : DN_TSIMD_NONE;
 }
 

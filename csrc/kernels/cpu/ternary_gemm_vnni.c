@@ -13,10 +13,10 @@
  * no intermediate saturation, so there is no int16 block: the sums are
  * exact as long as they fit in int32 (|.| <= 255 * k < 2^31 for k < 8.4M).
  * Epilogue as the generic one: (float)(acc - corr) * m, + shift, act, no FMA.
+ * Each step prefetches the codes 1 KiB ahead (they stream from memory on
+ * the deep layers, where a row block's codes are used for few pixels).
  */
 #include "ternary_gemm.h"
-
-#include <string.h>
 
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
 #include <immintrin.h>
