@@ -79,8 +79,15 @@ static inline f8 vmax(f8 v, f8 m)
  * for xa <= x < xb; inlined with size = 2 as a constant, the common case.
  * 2x2 stride 2 (the Darknet downsampler) runs 8 outputs per step: the even
  * and odd columns of two rows, taken in the scalar loop's order. */
+#if defined(__has_builtin)
+#if __has_builtin(__builtin_shufflevector)
+#define HAVE_SHUFFLEVECTOR 1 /* GCC 12+, clang; older compilers take the scalar loop */
+#endif
+#endif
+
 static inline void window_max(const float *row, int w, int size, int stride, float *o, int xa, int xb)
 {
+#ifdef HAVE_SHUFFLEVECTOR
     if (size == 2 && stride == 2)
         for (; xa + 8 <= xb; xa += 8) {
             f8 r[4], m = {-FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX};
@@ -92,6 +99,7 @@ static inline void window_max(const float *row, int w, int size, int stride, flo
             m = vmax(__builtin_shufflevector(r[2], r[3], 1, 3, 5, 7, 9, 11, 13, 15), m);
             memcpy(o + xa, &m, sizeof m);
         }
+#endif
     for (int x = xa; x < xb; ++x) {
         const float *win = row + (size_t)x * stride;
         float m = -FLT_MAX;

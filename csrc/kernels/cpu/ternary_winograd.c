@@ -283,6 +283,13 @@ static void input_transform(const wjob *j, int g, int q0, int q1, uint8_t *V)
 
 DN_WINO43_TRANSFORMS(vu, out) /* out_at (winograd43.h), modulo 2^32 on unsigned lanes */
 
+#if defined(__has_builtin) && !defined(DN_NO_SHUFFLEVECTOR)
+#if __has_builtin(__builtin_shufflevector)
+#define HAVE_SHUFFLEVECTOR 1
+#endif
+#endif
+
+#ifdef HAVE_SHUFFLEVECTOR
 #if VL == 16
 #define UNPACKLO(a, b) __builtin_shufflevector(a, b, 0, 16, 1, 17, 4, 20, 5, 21, 8, 24, 9, 25, 12, 28, 13, 29)
 #define UNPACKHI(a, b) __builtin_shufflevector(a, b, 2, 18, 3, 19, 6, 22, 7, 23, 10, 26, 11, 27, 14, 30, 15, 31)
@@ -307,6 +314,20 @@ static inline void transpose_rows(vf *r)
         y[3] = MOVEHL(t1, t3);
     }
 }
+#else
+/* The same through memory, for compilers without __builtin_shufflevector
+ * (GCC before 12). */
+static inline void transpose_rows(vf *r)
+{
+    for (int k = 0; k < 4; ++k) {
+        float in[4][VL], out[4][VL];
+        memcpy(in, r + 4 * k, sizeof in);
+        for (int l = 0; l < VL; ++l)
+            for (int c = 0; c < 4; ++c) out[l % 4][4 * (l / 4) + c] = in[c][l];
+        memcpy(r + 4 * k, out, sizeof out);
+    }
+}
+#endif
 
 DN_WINO43_ACT(vf, vi, actv) /* = dn_tact1 lane by lane */
 
