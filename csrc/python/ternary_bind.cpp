@@ -145,12 +145,8 @@ struct Scratch {
 };
 
 // simd: -1 what the layers use now (dn_ternary_simd), else a level (0 portable C,
-// 1 AVX2, 2 AVX-512 VNNI) lowered to what this CPU has.
-int simd_flag(int simd)
-{
-    int best = dn_ternary_simd_available();
-    return simd < 0 ? dn_ternary_simd() : simd < best ? simd : best;
-}
+// 1 AVX2, 2 AVX-512 VNNI); the kernels lower it to what this CPU has.
+int simd_flag(int simd) { return simd < 0 ? dn_ternary_simd() : simd; }
 
 // Integer convolution: x int8 NCHW, codes int8 -> int32 NCHW. ref: the
 // specification (dn_tconv_ref); else the kernel (simd: see simd_flag).

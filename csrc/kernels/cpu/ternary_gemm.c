@@ -568,7 +568,7 @@ static void int8_run(const dn_conv_shape *s, const float *input, const int8_t *x
                      float *act_scale, void *scratch, int nthreads, int simd)
 {
     int8_plan p;
-    int8_plan_make(s, nthreads, dn_twino_wanted(s) && dn_twino_applies(s, w), &p);
+    int8_plan_make(s, nthreads, dn_twino_wanted(s) && w->u && w->c == s->c, &p);
     uint8_t *sc = scratch;
     int8_job j = {s, &p, pick(simd), input, xs8, w, ep, output, out32, sc, NULL, NULL, NULL};
     if (input) {

@@ -32,7 +32,7 @@
  * flags and picked at run time: the best one the CPU has
  * (__builtin_cpu_supports), at most the caller's simd level;
  * dn_ternary_simd() also honours DN_TERNARY_SIMD (read at each call) for
- * tests and benchmarks. Both give the same integers and, as the
+ * tests and benchmarks. All give the same integers and, as the
  * epilogue does the same float operations in the same order (no FMA), the
  * same floats.
  *
@@ -112,12 +112,12 @@ int dn_ternary_simd(void);
 
 /* Integer Winograd F(4x4,3x3) (ternary_winograd.c): exactly the integers
  * of the direct int8 kernel, for 3x3 stride-1 groups-1 layers of at most
- * DN_TWINO_MAX_C channels (so that 576 * 127 * 9 * c < 2^31). The int8
- * driver uses it when the weights have u and dn_twino_wanted says it pays;
- * DN_TERNARY_ALGO=direct|winograd (read at each call) forces one for tests
- * and benchmarks (winograd only where it applies). */
+ * DN_TWINO_MAX_C channels (so that 576 * 128 * 9 * c < 2^31). The int8
+ * driver uses it when dn_twino_wanted says it pays (the shape and rule
+ * only) and the weights have u for these channels; DN_TERNARY_ALGO=
+ * direct|winograd (read at each call) forces one for tests and benchmarks
+ * (winograd only where it applies). */
 #define DN_TWINO_MAX_C 3200
-int dn_twino_applies(const dn_conv_shape *s, const dn_tweights *w);
 int dn_twino_wanted(const dn_conv_shape *s);
 
 /* int8 kernel. input float NCHW, output float NCHW; ep->scale must be set

@@ -141,7 +141,7 @@ AVX2 static void tile_avx2(const dn_ttile *t)
 
 /* Winograd-domain tile: 6 rows x 16 columns, per pair step b0/b1 = 8
  * columns x 2 int16, a_i = broadcast of row i's 2 int16; madd gives the
- * int32 of each column's two products (exact: |.| <= 2 * 576 * 12700),
+ * int32 of each column's two products (exact: |.| <= 2 * 576 * 12800),
  * add_epi32 wraps modulo 2^32 as the contract allows. */
 #define STEP16(i)                                                                \
     do {                                                                         \

@@ -5,14 +5,14 @@
  * 2015; B, A as in winograd.c), with d the 6x6 patch of int8 activations q
  * (padding 0) and g a filter's 3x3 codes. With G = D^-1 H, H integer and
  * D = diag(4, 6, 6, 24, 24, 1), everything stays in integers:
- *   V  = B^T d B           |V| <= 100 * 127 = 12700         int16
+ *   V  = B^T d B           |V| <= 100 * 128 = 12800         int16
  *   W  = H g H^T           |W| <= 7 * 7 = 49                int8, stored
  *   M  = sum over channels of (S .* W) .* V, per tile position xi = 6i + j
  *        (36 GEMMs: filters x channel pairs x tiles, int16 pairs summed
  *        into int32; may wrap: all later steps are exact modulo 2^32),
  *        S[i][j] = 576 / (D_i D_j) (integers; |S .* W| <= 576)
  *   Y' = A^T M A = 576 Y
- *        (exact: |Y| <= 127 * 9 * c, so |576 Y| < 2^31 for c <= DN_TWINO_MAX_C)
+ *        (exact: |Y| <= 128 * 9 * c, so |576 Y| < 2^31 for c <= DN_TWINO_MAX_C)
  *   Y  = (Y' >> 6) * 9^-1 mod 2^32   (576 = 64 * 9; exact division)
  * so Y is exactly the direct kernel's sum: the same integers, then the same
  * epilogue y = act(Y * (sx * scale[f]) + shift[f]), hence the same floats.
@@ -175,11 +175,6 @@ static int shape_ok(const dn_conv_shape *s)
            s->out_h == s->h + 2 * s->pad - 2 && s->out_w == s->w + 2 * s->pad - 2;
 }
 
-int dn_twino_applies(const dn_conv_shape *s, const dn_tweights *w)
-{
-    return shape_ok(s) && w->u && w->c == s->c;
-}
-
 int dn_twino_wanted(const dn_conv_shape *s)
 {
     if (!shape_ok(s)) return 0;
@@ -262,23 +257,21 @@ static void input_transform(const wjob *j, int g, int q0, int q1, uint8_t *V)
     const wplan *p = j->p;
     const size_t plane = (size_t)j->hp * j->wp, xi_stride = (size_t)(p->sb / L) * p->cq * L;
     uint32_t *v32 = (uint32_t *)(void *)V;
-    {
-        lanes ln;
-        lanes_of(p, j->t0 + g, j->t0 + j->nt, &ln);
-        size_t base[L];
-        for (int l = 0; l < L; ++l)
-            base[l] = (size_t)ln.b[l] * s->c * plane + (size_t)4 * ln.ty[l] * j->wp + 4 * (size_t)ln.tx[l];
-        for (int q = q0; q < q1; ++q)
-            for (int h = 0; h < L; h += VL) {
-                vi v0[36], v1[36];
-                patch_transform(j->planes + (size_t)2 * q * plane, base + h, j->wp, v0);
-                if (2 * q + 1 < s->c) patch_transform(j->planes + (size_t)(2 * q + 1) * plane, base + h, j->wp, v1);
-                else memset(v1, 0, sizeof v1);
-                uint32_t *dst = v32 + ((size_t)(g / L) * p->cq + q) * L + h;
-                for (int xi = 0; xi < 36; ++xi)
-                    *(vu_ua *)(dst + xi * xi_stride) = ((vu)v0[xi] & 0xFFFF) | (vu)v1[xi] << 16;
-            }
-    }
+    lanes ln;
+    lanes_of(p, j->t0 + g, j->t0 + j->nt, &ln);
+    size_t base[L];
+    for (int l = 0; l < L; ++l)
+        base[l] = (size_t)ln.b[l] * s->c * plane + (size_t)4 * ln.ty[l] * j->wp + 4 * (size_t)ln.tx[l];
+    for (int q = q0; q < q1; ++q)
+        for (int h = 0; h < L; h += VL) {
+            vi v0[36], v1[36];
+            patch_transform(j->planes + (size_t)2 * q * plane, base + h, j->wp, v0);
+            if (2 * q + 1 < s->c) patch_transform(j->planes + (size_t)(2 * q + 1) * plane, base + h, j->wp, v1);
+            else memset(v1, 0, sizeof v1);
+            uint32_t *dst = v32 + ((size_t)(g / L) * p->cq + q) * L + h;
+            for (int xi = 0; xi < 36; ++xi)
+                *(vu_ua *)(dst + xi * xi_stride) = ((vu)v0[xi] & 0xFFFF) | (vu)v1[xi] << 16;
+        }
 }
 
 DN_WINO43_TRANSFORMS(vu, out) /* out_at (winograd43.h), modulo 2^32 on unsigned lanes */
