@@ -322,20 +322,24 @@ static inline void transpose_rows(vf *r)
 }
 #endif
 
-DN_WINO43_ACT(vf, vi, actv) /* = dn_tact1 lane by lane */
+DN_WINO43_LEAKY(vf, vi, leaky) /* = dn_tact1 lane by lane */
 
 /* Output tiles [t0, t0+nt) for filters [f0, f1) from M (M[xi*xi_stride +
  * (f - f0)*ld + tile - t0]), with the epilogue (or the exact sums into
  * out32). Per filter and 16 tiles: A^T M A in lanes, the exact division,
  * the epilogue, a transpose so that each tile's 4x4 values are contiguous,
- * then four row stores per tile. */
+ * then four row stores per tile (the compiler keeps the vectors in
+ * registers: the M loads go straight into the column transforms, the
+ * activation's switch is out of the loops). */
 static void output_transform(const wjob *j, int t0, int nt, int f0, int f1, const int32_t *M,
                              size_t xi_stride, size_t ld)
 {
     const dn_conv_shape *s = j->s;
     const wplan *p = j->p;
-    const size_t oplane = (size_t)s->out_h * s->out_w;
+    const size_t oplane = (size_t)s->out_h * s->out_w, orow = 4 * (size_t)s->out_w;
     const dn_epilogue *ep = j->ep;
+    float slope;
+    const int act = !j->out32 && dn_wino43_slope(ep->act, &slope);
     /* out32 and out hold 4-byte values at the same offsets */
     char *dst = j->out32 ? (char *)j->out32 : (char *)j->out;
     for (int g = 0; g < nt; g += L) {
@@ -349,18 +353,22 @@ static void output_transform(const wjob *j, int t0, int nt, int f0, int f1, cons
             sxl[l] = j->sx ? j->sx[ln.b[l]] : 1.f;
             oh[l] = ln.valid[l] ? imin(4, s->out_h - oy) : 0;
             ow[l] = imin(4, s->out_w - ox);
-            o0[l] = (size_t)ln.b[l] * s->filters * oplane + (size_t)oy * s->out_w + ox;
+            o0[l] = 4 * ((size_t)ln.b[l] * s->filters * oplane + (size_t)oy * s->out_w + ox);
         }
-        for (int f = f0; f < f1; ++f)
+        for (int f = f0; f < f1; ++f) {
+            char *of = dst + 4 * (size_t)f * oplane;
             for (int h = 0; h < L; h += VL) {
-                vu m[36], t[24], y[16];
+                const int32_t *mf = M + (size_t)(f - f0) * ld + g + h;
+                vu t[24], y[16];
                 vf r[16], mul;
+                for (int c = 0; c < 6; ++c) {
+                    vu m[6];
+                    for (int i = 0; i < 6; ++i) m[i] = *(const vu_ua *)(mf + (6 * i + c) * xi_stride);
+                    out_at(m, 1, t + c, 6);
+                }
+                for (int k = 0; k < 4; ++k) out_at(t + 6 * k, 1, y + 4 * k, 1);
                 memcpy(&mul, sxl + h, sizeof mul);
                 mul *= j->out32 ? 1.f : ep->scale[f];
-                for (int xi = 0; xi < 36; ++xi)
-                    m[xi] = *(const vu_ua *)(M + xi * xi_stride + (size_t)(f - f0) * ld + g + h);
-                for (int c = 0; c < 6; ++c) out_at(m + c, 6, t + c, 6);
-                for (int k = 0; k < 4; ++k) out_at(t + 6 * k, 1, y + 4 * k, 1);
                 for (int i = 0; i < 16; ++i) {
                     vi yi = (vi)((vu)((vi)y[i] >> 6) * INV9); /* Y' / 576, exact */
                     if (j->out32) {
@@ -369,20 +377,22 @@ static void output_transform(const wjob *j, int t0, int nt, int f0, int f1, cons
                     }
                     r[i] = __builtin_convertvector(yi, vf) * mul;
                     if (ep->shift) r[i] = r[i] + ep->shift[f];
-                    actv(&r[i], ep->act);
+                    if (act) r[i] = leaky(r[i], slope);
                 }
                 transpose_rows(r);
-                for (int l = 0; l < VL; ++l) {
+                for (int l = 0; l < VL; ++l) { /* row k of lane l: r[4k + l%4], bytes 16(l/4) on */
                     int lh = h + l;
-                    char *o = dst + 4 * (o0[lh] + (size_t)f * oplane);
-                    for (int k = 0; k < oh[lh]; ++k, o += 4 * (size_t)s->out_w) {
-                        const char *src = (const char *)&r[4 * k + l % 4] + 16 * (l / 4);
-                        if (ow[lh] == 4) memcpy(o, src, 16);
-                        else
-                            for (int c = 0; c < ow[lh]; ++c) memcpy(o + 4 * c, src + 4 * c, 4);
-                    }
+                    char *o = of + o0[lh];
+                    const char *src = (const char *)&r[l % 4] + 16 * (l / 4);
+                    if (oh[lh] == 4 && ow[lh] == 4)
+                        for (int k = 0; k < 4; ++k) memcpy(o + k * orow, src + 4 * k * sizeof(vf), 16);
+                    else
+                        for (int k = 0; k < oh[lh]; ++k)
+                            for (int c = 0; c < ow[lh]; ++c)
+                                memcpy(o + k * orow + 4 * c, src + 4 * k * sizeof(vf) + 4 * c, 4);
                 }
             }
+        }
     }
 }
 

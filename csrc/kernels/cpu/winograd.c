@@ -129,7 +129,7 @@ void dn_winograd43_weights_transposed(const float *weights, int filters, int c, 
 
 DN_WINO43_TRANSFORMS(v8, wino) /* wino_bt, wino_at (winograd43.h) */
 
-DN_WINO43_ACT(v8, i8v, act8)
+DN_WINO43_LEAKY(v8, i8v, leaky8)
 
 typedef struct {
     int th, tw, tiles;  /* tiles per image row / column, all tiles of the batch */
@@ -329,6 +329,8 @@ static void output_transform(const dn_conv_shape *s, const wino_plan *p, const f
                              int t0, int nt, int k0, int k1, const dn_epilogue *ep, float *out)
 {
     const size_t xi_stride = (size_t)s->filters * p->tbp, plane = (size_t)s->out_h * s->out_w;
+    float slope;
+    const int act = dn_wino43_slope(ep->act, &slope);
     for (int g = 0; g < nt; g += 8) {
         tile_group tg;
         tile_lanes(s, p, t0 + g, t0 + nt, &tg);
@@ -341,7 +343,7 @@ static void output_transform(const dn_conv_shape *s, const wino_plan *p, const f
             float sc = ep->scale ? ep->scale[k] : 1.f, sh = ep->shift ? ep->shift[k] : 0.f;
             for (int i = 0; i < 16; ++i) {
                 y[i] = y[i] * sc + sh;
-                act8(&y[i], ep->act);
+                if (act) y[i] = leaky8(y[i], slope);
             }
             store_tiles(y, &tg, out + k * plane, (size_t)s->out_w, ep->accumulate);
         }

@@ -18,6 +18,8 @@
 #ifndef DN_WINOGRAD43_H
 #define DN_WINOGRAD43_H
 
+#include "conv_fast.h" /* dn_activation */
+
 #define DN_WINO43_TRANSFORMS(T, prefix)                                                          \
     static inline void prefix##_bt(const T *d, int ds, T *t, int ts)                             \
     {                                                                                            \
@@ -40,23 +42,27 @@
         y[3 * ys] = b + 8 * d + m[5 * ms];                                                       \
     }
 
-/* DN_WINO43_ACT(T, TI, name): name(x, act) sets *x = act(*x) for the fused
- * activations (others: unchanged) of float vectors T (TI: the int vector of
- * the same size) as max(x, slope * x), lane by lane as the scalar
- * v > 0 ? v : slope * v. */
-#define DN_WINO43_ACT(T, TI, name)                            \
-    static inline void name(T *x, dn_activation act)          \
-    {                                                         \
-        float slope;                                          \
-        switch (act) {                                        \
-        case DN_ACT_LEAKY: slope = .1f; break;                \
-        case DN_ACT_RELU: slope = 0.f; break;                 \
-        case DN_ACT_RELIE: slope = .01f; break;               \
-        default: return;                                      \
-        }                                                     \
-        T y = slope * *x;                                     \
-        TI gt = *x > y;                                       \
-        *x = (T)((gt & (TI)*x) | (~gt & (TI)y));              \
+/* The fused activations that are max(x, slope * x), lane by lane as the
+ * scalar v > 0 ? v : slope * v: dn_wino43_slope gives 1 and the slope for
+ * those, 0 for the others (left unchanged); the switch stays out of the
+ * loops. DN_WINO43_LEAKY(T, TI, name) defines name(x, slope) for float
+ * vectors T (TI: the int vector of the same size). */
+static inline int dn_wino43_slope(dn_activation act, float *slope)
+{
+    switch (act) {
+    case DN_ACT_LEAKY: *slope = .1f; return 1;
+    case DN_ACT_RELU: *slope = 0.f; return 1;
+    case DN_ACT_RELIE: *slope = .01f; return 1;
+    default: *slope = 1.f; return 0;
+    }
+}
+
+#define DN_WINO43_LEAKY(T, TI, name)               \
+    static inline T name(T x, float slope)         \
+    {                                              \
+        T y = slope * x;                           \
+        TI gt = x > y;                             \
+        return (T)((gt & (TI)x) | (~gt & (TI)y)); \
     }
 
 #endif
