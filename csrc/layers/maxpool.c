@@ -77,8 +77,8 @@ static inline f8 vmax(f8 v, f8 m)
 
 /* o[x] = max of the size x size window at row[x * stride] (rows w apart)
  * for xa <= x < xb; inlined with size = 2 as a constant, the common case.
- * 2x2 stride 2 (the Darknet downsampler) runs 8 outputs per step: the even
- * and odd columns of two rows, taken in the scalar loop's order. */
+ * 2x2 stride 2 (the Darknet downsampler) and stride 1 run 8 outputs per
+ * step, taking the window's taps in the scalar loop's order. */
 #if defined(__has_builtin)
 #if __has_builtin(__builtin_shufflevector)
 #define HAVE_SHUFFLEVECTOR 1 /* GCC 12+, clang; older compilers take the scalar loop */
@@ -97,6 +97,16 @@ static inline void window_max(const float *row, int w, int size, int stride, flo
             m = vmax(__builtin_shufflevector(r[0], r[1], 1, 3, 5, 7, 9, 11, 13, 15), m);
             m = vmax(__builtin_shufflevector(r[2], r[3], 0, 2, 4, 6, 8, 10, 12, 14), m);
             m = vmax(__builtin_shufflevector(r[2], r[3], 1, 3, 5, 7, 9, 11, 13, 15), m);
+            memcpy(o + xa, &m, sizeof m);
+        }
+    if (size == 2 && stride == 1) /* yolov3-tiny's 13x13 one */
+        for (; xa + 8 <= xb; xa += 8) {
+            f8 r[4], m = {-FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX};
+            memcpy(&r[0], row + xa, sizeof(f8));
+            memcpy(&r[1], row + xa + 1, sizeof(f8));
+            memcpy(&r[2], row + (size_t)w + xa, sizeof(f8));
+            memcpy(&r[3], row + (size_t)w + xa + 1, sizeof(f8));
+            for (int i = 0; i < 4; ++i) m = vmax(r[i], m);
             memcpy(o + xa, &m, sizeof m);
         }
 #endif
