@@ -241,6 +241,39 @@ def test_int8_kernel_is_its_definition(rng, case, algo):
             np.testing.assert_array_equal(sx, [np_quantize(x[i])[1] for i in range(b)])
 
 
+@pytest.mark.parametrize("case", [(2, 16, 26, 26, 24, 1, 1, "leaky"), (1, 40, 30, 22, 14, 1, 1, "linear"),
+                                  (1, 3, 64, 80, 16, 1, 1, "leaky"), (2, 64, 52, 52, 20, 1, 1, "relu"),
+                                  (1, 8, 18, 36, 7, 1, 0, "leaky"), (1, 300, 10, 10, 9, 1, 1, "leaky"),
+                                  (1, 16, 20, 20, 8, 2, 1, "leaky")],
+                         ids=lambda c: "x".join(map(str, c)))
+def test_int8_kernel_pooled(rng, case, algo):
+    """pool=2 (the fused 2x2 stride-2 max pool) is exactly the pool of the
+    unpooled output: pixel blocks of whole row pairs, Winograd tiles pooled
+    in place (edge tiles of 2 rows or columns), tap blocks, threads."""
+    b, c, h, w, f, stride, pad, act = case
+    x = (rng.standard_normal((b, c, h, w)) * 2).astype(np.float32)
+    codes = rng.integers(-1, 2, (f, c, 3, 3)).astype(np.int8)
+    scale = rng.uniform(0.01, 0.2, f).astype(np.float32)
+    shift = rng.standard_normal(f).astype(np.float32)
+    for simd in SIMD:
+        for threads in (1, 2):
+            y, sx = _core.tconv_int8(x, codes, scale, shift, act, stride, pad, simd=simd, threads=threads)
+            n, k, oh, ow = y.shape
+            want = y.reshape(n, k, oh // 2, 2, ow // 2, 2).max(axis=(3, 5))
+            got, sx2 = _core.tconv_int8(x, codes, scale, shift, act, stride, pad, simd=simd, threads=threads, pool=2)
+            np.testing.assert_array_equal(got, want, err_msg=f"simd={simd} threads={threads}")
+            np.testing.assert_array_equal(sx2, sx)
+
+
+def test_int8_kernel_pool_needs_even_output(rng):
+    x = rng.standard_normal((1, 4, 7, 8)).astype(np.float32)
+    codes = np.ones((2, 4, 3, 3), np.int8)
+    with pytest.raises(ValueError, match="even"):
+        _core.tconv_int8(x, codes, np.ones(2, np.float32), pad=1, pool=2)
+    with pytest.raises(ValueError, match="pool"):
+        _core.tconv_int8(x, codes, np.ones(2, np.float32), pad=1, pool=3)
+
+
 # ---- conv layers through the network, against the float path ----
 
 LAYER_CASES = [

@@ -387,7 +387,7 @@ int dn_conv_backward_input_fast(dn_layer *l, dn_network *net, const float *weigh
     /* the transposed convolution: filters -> c channels, padding size-1-pad */
     dn_conv_shape s = {l->batch, p->filters, l->out_h, l->out_w, l->c, p->size, 1, p->size - 1 - p->pad,
                        1, l->h, l->w};
-    dn_epilogue ep = {NULL, NULL, DN_ACT_LINEAR, 1};
+    dn_epilogue ep = {NULL, NULL, DN_ACT_LINEAR, 1, 0};
     int nth = dn_parallel_threads();
     int wino = p->size == 3 &&
                (algo == ALGO_WINOGRAD || (algo == ALGO_AUTO && winograd_pays_shape(p->filters, l->h, l->w) &&

@@ -126,7 +126,7 @@ void dn_conv_forward_train(dn_layer *l, dn_network *net, const float *input)
     if (p->batch_normalize) {
         /* the conv output goes straight into x_hat, normalised there in place */
         float *raw = st.x_hat ? st.x_hat : l->output;
-        dn_epilogue ep = {NULL, NULL, DN_ACT_LINEAR, 0};
+        dn_epilogue ep = {NULL, NULL, DN_ACT_LINEAR, 0, 0};
         if (!dn_conv_forward_fast(l, net, input, weights, &ep, raw))
             dn_conv_gemm(l, weights, input, net->workspace, raw);
         dn_bn_forward_train_act(raw, l->batch, p->filters, hw, dn_layer_param(l, "scales")->data, bias,
@@ -134,7 +134,7 @@ void dn_conv_forward_train(dn_layer *l, dn_network *net, const float *input)
                                 dn_layer_param(l, "rolling_variance")->data, dn_bn_momentum(net), st.var,
                                 st.x_hat, l->output, act);
     } else {
-        dn_epilogue ep = {NULL, bias, act, 0};
+        dn_epilogue ep = {NULL, bias, act, 0, 0};
         if (!dn_conv_forward_fast(l, net, input, weights, &ep, l->output)) {
             dn_conv_gemm(l, weights, input, net->workspace, l->output);
             dn_bias_forward(l->output, l->batch, p->filters, hw, bias);

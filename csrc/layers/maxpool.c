@@ -13,6 +13,7 @@
 #include "../core/internal.h"
 #include "priv.h"
 #include "../kernels/cpu/parallel.h"
+#include "../kernels/cpu/pool.h"
 
 #include <float.h>
 #include <stdint.h>
@@ -66,39 +67,17 @@ typedef struct {
 } pool_args;
 
 typedef float f8 __attribute__((vector_size(32)));
-typedef int32_t i8v __attribute__((vector_size(32)));
-
-/* m = v > m ? v : m per lane (the scalar loop's rule, NaN never taken). */
-static inline f8 vmax(f8 v, f8 m)
-{
-    i8v gt = v > m;
-    return (f8)((gt & (i8v)v) | (~gt & (i8v)m));
-}
 
 /* o[x] = max of the size x size window at row[x * stride] (rows w apart)
  * for xa <= x < xb; inlined with size = 2 as a constant, the common case.
- * 2x2 stride 2 (the Darknet downsampler) and stride 1 run 8 outputs per
- * step, taking the window's taps in the scalar loop's order. */
-#if defined(__has_builtin)
-#if __has_builtin(__builtin_shufflevector)
-#define HAVE_SHUFFLEVECTOR 1 /* GCC 12+, clang; older compilers take the scalar loop */
-#endif
-#endif
-
+ * 2x2 stride 2 (the Darknet downsampler) is dn_max2x2_rows; 2x2 stride 1
+ * runs 8 outputs per step, taking the taps in the scalar loop's order. */
 static inline void window_max(const float *row, int w, int size, int stride, float *o, int xa, int xb)
 {
-#ifdef HAVE_SHUFFLEVECTOR
-    if (size == 2 && stride == 2)
-        for (; xa + 8 <= xb; xa += 8) {
-            f8 r[4], m = {-FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX};
-            memcpy(r, row + 2 * (size_t)xa, 2 * sizeof(f8));
-            memcpy(r + 2, row + (size_t)w + 2 * (size_t)xa, 2 * sizeof(f8));
-            m = vmax(__builtin_shufflevector(r[0], r[1], 0, 2, 4, 6, 8, 10, 12, 14), m);
-            m = vmax(__builtin_shufflevector(r[0], r[1], 1, 3, 5, 7, 9, 11, 13, 15), m);
-            m = vmax(__builtin_shufflevector(r[2], r[3], 0, 2, 4, 6, 8, 10, 12, 14), m);
-            m = vmax(__builtin_shufflevector(r[2], r[3], 1, 3, 5, 7, 9, 11, 13, 15), m);
-            memcpy(o + xa, &m, sizeof m);
-        }
+    if (size == 2 && stride == 2) {
+        dn_max2x2_rows(row + 2 * (size_t)xa, row + (size_t)w + 2 * (size_t)xa, o + xa, xb - xa);
+        return;
+    }
     if (size == 2 && stride == 1) /* yolov3-tiny's 13x13 one */
         for (; xa + 8 <= xb; xa += 8) {
             f8 r[4], m = {-FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX};
@@ -106,10 +85,9 @@ static inline void window_max(const float *row, int w, int size, int stride, flo
             memcpy(&r[1], row + xa + 1, sizeof(f8));
             memcpy(&r[2], row + (size_t)w + xa, sizeof(f8));
             memcpy(&r[3], row + (size_t)w + xa + 1, sizeof(f8));
-            for (int i = 0; i < 4; ++i) m = vmax(r[i], m);
+            for (int i = 0; i < 4; ++i) m = dn_pool_vmax(r[i], m);
             memcpy(o + xa, &m, sizeof m);
         }
-#endif
     for (int x = xa; x < xb; ++x) {
         const float *win = row + (size_t)x * stride;
         float m = -FLT_MAX;

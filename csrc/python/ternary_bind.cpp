@@ -205,11 +205,13 @@ dn_activation act_from(const std::string &name)
     throw py::value_error("act: linear, leaky or relu");
 }
 
-// The int8 kernel on float input: (output N x F x OH x OW, act_scale[N]).
+// The int8 kernel on float input: (output N x F x OH x OW, act_scale[N]); pool=2: the
+// output 2x2 stride-2 max pooled (N x F x OH/2 x OW/2).
 py::tuple tconv_int8(farray x, i8array codes, farray scale, py::object shift, const std::string &act,
-                     int stride, int pad, int groups, int simd, int threads)
+                     int stride, int pad, int groups, int simd, int threads, int pool)
 {
     if (x.ndim() != 4) throw py::value_error("x must be N x C x H x W float32");
+    if (pool != 0 && pool != 2) throw py::value_error("pool: 0 or 2");
     int size;
     dn_tweights w = make_weights(codes, (int)x.shape(1), groups, &size);
     std::unique_ptr<dn_tweights, void (*)(dn_tweights *)> guard(&w, dn_tweights_free);
@@ -221,8 +223,10 @@ py::tuple tconv_int8(farray x, i8array codes, farray scale, py::object shift, co
         sh = shift.cast<farray>();
         if (sh.size() != s.filters) throw py::value_error("shift: one per filter");
     }
-    dn_epilogue ep{scale.data(), shift.is_none() ? nullptr : sh.data(), act_from(act)};
-    py::array_t<float> out({s.batch, s.filters, s.out_h, s.out_w}), sx(s.batch);
+    if (pool && (s.out_h % 2 || s.out_w % 2)) throw py::value_error("pool: the output height and width must be even");
+    dn_epilogue ep{scale.data(), shift.is_none() ? nullptr : sh.data(), act_from(act), 0, pool};
+    py::array_t<float> out({s.batch, s.filters, pool ? s.out_h / 2 : s.out_h, pool ? s.out_w / 2 : s.out_w}),
+        sx(s.batch);
     float *o = out.mutable_data(), *so = sx.mutable_data();
     int nth = threads > 0 ? threads : 1;
     Scratch sc(dn_tconv_int8_scratch(&s, nth));
@@ -262,5 +266,5 @@ void bind_ternary(py::module_ &m)
     m.def("quantize_s8_ref", &quantize_ref, py::arg("x"));
     m.def("tconv_int8", &tconv_int8, py::arg("x"), py::arg("codes"), py::arg("scale"),
           py::arg("shift") = py::none(), py::arg("act") = "linear", py::arg("stride") = 1, py::arg("pad") = 0,
-          py::arg("groups") = 1, py::arg("simd") = -1, py::arg("threads") = 1);
+          py::arg("groups") = 1, py::arg("simd") = -1, py::arg("threads") = 1, py::arg("pool") = 0);
 }

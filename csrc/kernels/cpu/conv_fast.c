@@ -426,7 +426,7 @@ direct_block_impl(const float *in, size_t plane, int wp, int c, int size,
     __m256 acc[DF][3] = {{a00, a01, a02}, {a10, a11, a12}, {a20, a21, a22}, {a30, a31, a32}};
     const int add = ep->accumulate;
     for (int f = 0; f < nf; ++f) {
-        dn_epilogue e = {ep->scale ? ep->scale + f0 + f : NULL, ep->shift ? ep->shift + f0 + f : NULL, ep->act, 0};
+        dn_epilogue e = {ep->scale ? ep->scale + f0 + f : NULL, ep->shift ? ep->shift + f0 + f : NULL, ep->act, 0, 0};
         float *o = out + (size_t)f * op;
         for (int v = 0; v < nv; ++v) {
             int n = imin(8, nx - 8 * v);

@@ -27,12 +27,15 @@
  * shift NULL: 1 or 0. The activation is applied in the kernels when
  * dn_epilogue_fuses(act); otherwise the caller runs dn_activate afterwards.
  * accumulate (the convolution drivers only; scale and shift NULL, act
- * linear): y = old output + x. */
+ * linear): y = old output + x. pool (the int8 ternary kernel only, with a
+ * fused act): 2 writes the 2x2 stride-2 max pool of y instead of y
+ * (kernels/cpu/pool.h; out_h and out_w even), 0 writes y. */
 typedef struct {
     const float *scale;
     const float *shift;
     dn_activation act;
     int accumulate;
+    int pool;
 } dn_epilogue;
 
 int dn_epilogue_fuses(dn_activation act);

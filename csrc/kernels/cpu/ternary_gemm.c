@@ -22,6 +22,7 @@
 #include "conv_fast.h"
 #include "../ref/ternary_gemm_ref.h"
 #include "parallel.h"
+#include "pool.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -40,6 +41,8 @@ static inline int imin(int a, int b) { return a < b ? a : b; }
 static inline int imax(int a, int b) { return a > b ? a : b; }
 static inline int ceil_div(int a, int b) { return (a + b - 1) / b; }
 static inline int round_up(int x, int m) { return ceil_div(x, m) * m; }
+static inline int gcd(int a, int b) { return b ? gcd(b, a % b) : a; }
+static inline int lcm(int a, int b) { return a / gcd(a, b) * b; }
 static inline size_t align64(size_t x) { return (x + 63) / 64 * 64; }
 
 /* ---- weight packing ---- */
@@ -370,7 +373,8 @@ typedef struct {
     size_t plane;                 /* bytes per padded channel plane */
     int shared;                   /* packed blocks made once, before the items (filter split) */
     int wino;                     /* integer Winograd (ternary_winograd.c) instead of the GEMM */
-    size_t off_sx, off_pmax, off_shared, off_thread, r_bytes, b_bytes, per_thread, total;
+    int pool;                     /* ep->pool: pixel blocks of whole row pairs, a band per thread */
+    size_t off_sx, off_pmax, off_shared, off_thread, r_bytes, b_bytes, band_bytes, per_thread, total;
 } int8_plan;
 
 /* Work items: (image, group, pixel block, filter block). Pixel blocks of
@@ -379,9 +383,10 @@ typedef struct {
  * streams only its own share of the packed weights; the pixel blocks are
  * then packed once, in a first parallel pass, and shared by the items
  * (unless they would take more than SHARED_MAX bytes). */
-static void int8_plan_make(const dn_conv_shape *s, int nthreads, int wino, int8_plan *p)
+static void int8_plan_make(const dn_conv_shape *s, int nthreads, int wino, int pool, int8_plan *p)
 {
     p->wino = wino;
+    p->pool = pool;
     int g = s->groups, ng = s->filters / g, mb = ceil_div(ng, MR);
     p->n = s->out_h * s->out_w;
     p->k = s->c / g * s->size * s->size;
@@ -403,7 +408,9 @@ static void int8_plan_make(const dn_conv_shape *s, int nthreads, int wino, int8_
     nblk = ceil_div(p->n, ncmax);
     if (nthreads > 1 && jobs * nblk * p->mblk < want)
         nblk = imin(ceil_div(want, jobs * p->mblk), ceil_div(p->n, NR));
-    p->nc = round_up(ceil_div(p->n, nblk), NR);
+    /* pooled: blocks of whole row pairs (and of whole panels) */
+    int unit = pool ? lcm(2 * s->out_w, NR) : NR;
+    p->nc = round_up(ceil_div(p->n, nblk), unit);
     p->nblk = ceil_div(p->n, p->nc);
     p->hp = s->h + 2 * s->pad;
     p->wp = s->w + 2 * s->pad;
@@ -417,8 +424,9 @@ static void int8_plan_make(const dn_conv_shape *s, int nthreads, int wino, int8_
     size_t slots = (size_t)jobs * p->nblk * p->kblocks;
     p->shared = p->mblk > 1 && slots * p->b_bytes <= SHARED_MAX;
     p->off_thread = p->off_shared + (p->shared ? slots * p->b_bytes : 0);
+    p->band_bytes = pool ? align64(sizeof(float) * MR * (size_t)p->nc) : 0;
     p->per_thread = p->r_bytes + (p->shared ? 0 : p->b_bytes) +
-                    (p->kblocks > 1 ? align64((size_t)p->rpb * MR * p->nc * 4) : 0);
+                    (p->kblocks > 1 ? align64((size_t)p->rpb * MR * p->nc * 4) : 0) + p->band_bytes;
     p->total = p->off_thread + (size_t)nthreads * p->per_thread;
     if (wino) {
         p->shared = 0;
@@ -426,13 +434,17 @@ static void int8_plan_make(const dn_conv_shape *s, int nthreads, int wino, int8_
     }
 }
 
-/* Enough for either path (which one runs also depends on the weights). */
+/* Enough for either path (which one runs also depends on the weights),
+ * pooled or not. */
 size_t dn_tconv_int8_scratch(const dn_conv_shape *s, int nthreads)
 {
-    int8_plan p, q;
-    int8_plan_make(s, nthreads, 0, &p);
-    int8_plan_make(s, nthreads, dn_twino_wanted(s), &q);
-    return p.total > q.total ? p.total : q.total;
+    size_t most = 0;
+    for (int i = 0; i < 4; ++i) {
+        int8_plan p;
+        int8_plan_make(s, nthreads, i & 1 ? dn_twino_wanted(s) : 0, i >> 1, &p);
+        most = p.total > most ? p.total : most;
+    }
+    return most;
 }
 
 typedef struct {
@@ -513,6 +525,21 @@ static void pack_item(void *ctx, int it, int tid)
     pack_block(j, b, gi, jb, k0, imin(p->kcb, p->kp - k0), R, shared_block(j, b, gi, jb, kb));
 }
 
+/* The band's rows i < mr (filters f + i; pixels n0 .. n0+nc of image b,
+ * whole row pairs, row stride ld) pooled into the output. */
+static void pool_band(const int8_job *j, int b, int f, int mr, int n0, int nc, const float *band, size_t ld)
+{
+    const dn_conv_shape *s = j->s;
+    const int ow = s->out_w, pw = ow / 2, y0 = n0 / ow;
+    const size_t pplane = (size_t)(s->out_h / 2) * pw;
+    for (int i = 0; i < mr; ++i)
+        for (int y = 0; y < nc / ow; y += 2) {
+            const float *r0 = band + i * ld + (size_t)y * ow;
+            float *o = j->output + ((size_t)b * s->filters + f + i) * pplane + (size_t)(y0 + y) / 2 * pw;
+            dn_max2x2_rows(r0, r0 + ow, o, pw);
+        }
+}
+
 static void int8_item(void *ctx, int it, int tid)
 {
     const int8_job *j = ctx;
@@ -526,6 +553,8 @@ static void int8_item(void *ctx, int it, int tid)
     const int r0 = mk * p->rpb, r1 = imin(w->mb, r0 + p->rpb);
     uint8_t *R = j->scratch + p->off_thread + (size_t)tid * p->per_thread, *Bp = R + p->r_bytes;
     int32_t *C32 = (int32_t *)(Bp + (p->shared ? 0 : p->b_bytes));
+    /* pooled: a row block's outputs go to the band (MR x ncp, L1/L2), then pooled */
+    float *band = p->pool ? (float *)(R + p->per_thread - p->band_bytes) : NULL;
     for (int k0 = 0; k0 < p->kp; k0 += p->kcb) {
         int kc = imin(p->kcb, p->kp - k0);
         if (p->shared) Bp = shared_block(j, b, gi, jb, k0 / p->kcb);
@@ -536,7 +565,7 @@ static void int8_item(void *ctx, int it, int tid)
         t.first = k0 == 0;
         t.last = k0 + kc >= p->kp;
         t.ldc32 = (size_t)ncp;
-        t.ldo = (size_t)p->n;
+        t.ldo = band ? (size_t)ncp : (size_t)p->n;
         t.sx = j->sx ? j->sx[b] : 1.f;
         t.act = j->ep ? j->ep->act : DN_ACT_LINEAR;
         /* the A panel of a row block (MR x kc bytes) stays in L1 while it
@@ -556,9 +585,10 @@ static void int8_item(void *ctx, int it, int tid)
                 t.c32 = p->kblocks > 1 ? C32 + (size_t)(r - r0) * MR * ncp + pn * NR : NULL;
                 size_t o = ((size_t)b * s->filters + f) * p->n + n0 + pn * NR;
                 if (j->out32) t.out32 = j->out32 + o;
-                else t.out = j->output + o;
+                else t.out = band ? band + pn * NR : j->output + o;
                 j->K->tile(&t);
             }
+            if (band && t.last) pool_band(j, b, f, t.mr, n0, nc, band, (size_t)ncp);
         }
     }
 }
@@ -568,7 +598,7 @@ static void int8_run(const dn_conv_shape *s, const float *input, const int8_t *x
                      float *act_scale, void *scratch, int nthreads, int simd)
 {
     int8_plan p;
-    int8_plan_make(s, nthreads, dn_twino_wanted(s) && w->u && w->c == s->c, &p);
+    int8_plan_make(s, nthreads, dn_twino_wanted(s) && w->u && w->c == s->c, ep && ep->pool, &p);
     uint8_t *sc = scratch;
     int8_job j = {s, &p, pick(simd), input, xs8, w, ep, output, out32, sc, NULL, NULL, NULL};
     if (input) {

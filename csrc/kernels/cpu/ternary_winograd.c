@@ -40,6 +40,7 @@
 #include "parallel.h"
 #include "winograd43.h"
 
+#include <float.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -282,6 +283,9 @@ DN_WINO43_TRANSFORMS(vu, out) /* out_at (winograd43.h), modulo 2^32 on unsigned 
 #endif
 #endif
 
+/* transpose4(y): in each group of 4 lanes (4c .. 4c+3) of the 4 vectors
+ * y[0..3], a 4x4 transpose: afterwards y[m] holds in lanes 4c .. 4c+3 the
+ * values y[0..3] had in lane 4c+m (so each lane's 4 values are contiguous). */
 #ifdef HAVE_SHUFFLEVECTOR
 #if VL == 16
 #define UNPACKLO(a, b) __builtin_shufflevector(a, b, 0, 16, 1, 17, 4, 20, 5, 21, 8, 24, 9, 25, 12, 28, 13, 29)
@@ -295,40 +299,71 @@ DN_WINO43_TRANSFORMS(vu, out) /* out_at (winograd43.h), modulo 2^32 on unsigned 
 #define MOVEHL(a, b) __builtin_shufflevector(a, b, 2, 3, 10, 11, 6, 7, 14, 15)
 #endif
 
-static inline void transpose_rows(vf *r)
+static inline void transpose4(vf *y)
 {
-    for (int k = 0; k < 4; ++k) {
-        vf *y = r + 4 * k;
-        vf t0 = UNPACKLO(y[0], y[1]), t1 = UNPACKHI(y[0], y[1]);
-        vf t2 = UNPACKLO(y[2], y[3]), t3 = UNPACKHI(y[2], y[3]);
-        y[0] = MOVELH(t0, t2);
-        y[1] = MOVEHL(t0, t2);
-        y[2] = MOVELH(t1, t3);
-        y[3] = MOVEHL(t1, t3);
-    }
+    vf t0 = UNPACKLO(y[0], y[1]), t1 = UNPACKHI(y[0], y[1]);
+    vf t2 = UNPACKLO(y[2], y[3]), t3 = UNPACKHI(y[2], y[3]);
+    y[0] = MOVELH(t0, t2);
+    y[1] = MOVEHL(t0, t2);
+    y[2] = MOVELH(t1, t3);
+    y[3] = MOVEHL(t1, t3);
 }
 #else
 /* The same through memory, for compilers without __builtin_shufflevector
  * (GCC before 12). */
-static inline void transpose_rows(vf *r)
+static inline void transpose4(vf *y)
 {
-    for (int k = 0; k < 4; ++k) {
-        float in[4][VL], out[4][VL];
-        memcpy(in, r + 4 * k, sizeof in);
-        for (int l = 0; l < VL; ++l)
-            for (int c = 0; c < 4; ++c) out[l % 4][4 * (l / 4) + c] = in[c][l];
-        memcpy(r + 4 * k, out, sizeof out);
-    }
+    float in[4][VL], out[4][VL];
+    memcpy(in, y, sizeof in);
+    for (int l = 0; l < VL; ++l)
+        for (int c = 0; c < 4; ++c) out[l % 4][4 * (l / 4) + c] = in[c][l];
+    memcpy(y, out, sizeof out);
 }
 #endif
 
 DN_WINO43_LEAKY(vf, vi, leaky) /* = dn_tact1 lane by lane */
 
+/* The lanes' 4x4 output tiles (r[4i + j] = row i, column j), by four
+ * 16-byte rows per tile (the part inside the output) at o[lane] + i*orow. */
+static inline void store_tiles(vf *r, char *const *o, const int *oh, const int *ow, size_t orow)
+{
+    for (int k = 0; k < 4; ++k) transpose4(r + 4 * k);
+    for (int l = 0; l < VL; ++l) { /* row i of lane l: r[4i + l%4], bytes 16(l/4) on */
+        const char *src = (const char *)&r[l % 4] + 16 * (l / 4);
+        if (oh[l] == 4 && ow[l] == 4)
+            for (int i = 0; i < 4; ++i) memcpy(o[l] + i * orow, src + 4 * i * sizeof(vf), 16);
+        else
+            for (int i = 0; i < oh[l]; ++i)
+                for (int c = 0; c < ow[l]; ++c) memcpy(o[l] + i * orow + 4 * c, src + 4 * i * sizeof(vf) + 4 * c, 4);
+    }
+}
+
+/* The same after the 2x2 stride-2 max pool inside each tile (pool.h's
+ * order and rule): 2x2 values, oh and ow halved. */
+static inline void store_pooled(const vf *r, char *const *o, const int *oh, const int *ow, size_t orow)
+{
+    vf q[4];
+    for (int i = 0; i < 2; ++i)
+        for (int j = 0; j < 2; ++j) {
+            const vf *w = r + 8 * i + 2 * j;
+            vf m = (vf){0} - FLT_MAX;
+            for (int k = 0; k < 4; ++k) {
+                vi gt = w[k / 2 * 4 + k % 2] > m;
+                m = (vf)((gt & (vi)w[k / 2 * 4 + k % 2]) | (~gt & (vi)m));
+            }
+            q[2 * i + j] = m;
+        }
+    transpose4(q);
+    for (int l = 0; l < VL; ++l) {
+        const char *src = (const char *)&q[l % 4] + 16 * (l / 4);
+        for (int i = 0; i < oh[l] / 2; ++i) memcpy(o[l] + i * orow, src + 8 * i, 4 * (size_t)(ow[l] / 2));
+    }
+}
+
 /* Output tiles [t0, t0+nt) for filters [f0, f1) from M (M[xi*xi_stride +
  * (f - f0)*ld + tile - t0]), with the epilogue (or the exact sums into
  * out32). Per filter and 16 tiles: A^T M A in lanes, the exact division,
- * the epilogue, a transpose so that each tile's 4x4 values are contiguous,
- * then four row stores per tile (the compiler keeps the vectors in
+ * the epilogue, then the stores (the compiler keeps the vectors in
  * registers: the M loads go straight into the column transforms, the
  * activation's switch is out of the loops). */
 static void output_transform(const wjob *j, int t0, int nt, int f0, int f1, const int32_t *M,
@@ -336,8 +371,9 @@ static void output_transform(const wjob *j, int t0, int nt, int f0, int f1, cons
 {
     const dn_conv_shape *s = j->s;
     const wplan *p = j->p;
-    const size_t oplane = (size_t)s->out_h * s->out_w, orow = 4 * (size_t)s->out_w;
     const dn_epilogue *ep = j->ep;
+    const int pool = !j->out32 && ep->pool, ow_all = pool ? s->out_w / 2 : s->out_w;
+    const size_t oplane = (size_t)(pool ? s->out_h / 2 : s->out_h) * ow_all, orow = 4 * (size_t)ow_all;
     float slope;
     const int act = !j->out32 && dn_wino43_slope(ep->act, &slope);
     /* out32 and out hold 4-byte values at the same offsets */
@@ -353,7 +389,8 @@ static void output_transform(const wjob *j, int t0, int nt, int f0, int f1, cons
             sxl[l] = j->sx ? j->sx[ln.b[l]] : 1.f;
             oh[l] = ln.valid[l] ? imin(4, s->out_h - oy) : 0;
             ow[l] = imin(4, s->out_w - ox);
-            o0[l] = 4 * ((size_t)ln.b[l] * s->filters * oplane + (size_t)oy * s->out_w + ox);
+            if (pool) oy /= 2, ox /= 2;
+            o0[l] = 4 * ((size_t)ln.b[l] * s->filters * oplane + (size_t)oy * ow_all + ox);
         }
         for (int f = f0; f < f1; ++f) {
             char *of = dst + 4 * (size_t)f * oplane;
@@ -361,6 +398,8 @@ static void output_transform(const wjob *j, int t0, int nt, int f0, int f1, cons
                 const int32_t *mf = M + (size_t)(f - f0) * ld + g + h;
                 vu t[24], y[16];
                 vf r[16], mul;
+                char *o[VL];
+                for (int l = 0; l < VL; ++l) o[l] = of + o0[h + l];
                 for (int c = 0; c < 6; ++c) {
                     vu m[6];
                     for (int i = 0; i < 6; ++i) m[i] = *(const vu_ua *)(mf + (6 * i + c) * xi_stride);
@@ -379,18 +418,8 @@ static void output_transform(const wjob *j, int t0, int nt, int f0, int f1, cons
                     if (ep->shift) r[i] = r[i] + ep->shift[f];
                     if (act) r[i] = leaky(r[i], slope);
                 }
-                transpose_rows(r);
-                for (int l = 0; l < VL; ++l) { /* row k of lane l: r[4k + l%4], bytes 16(l/4) on */
-                    int lh = h + l;
-                    char *o = of + o0[lh];
-                    const char *src = (const char *)&r[l % 4] + 16 * (l / 4);
-                    if (oh[lh] == 4 && ow[lh] == 4)
-                        for (int k = 0; k < 4; ++k) memcpy(o + k * orow, src + 4 * k * sizeof(vf), 16);
-                    else
-                        for (int k = 0; k < oh[lh]; ++k)
-                            for (int c = 0; c < ow[lh]; ++c)
-                                memcpy(o + k * orow + 4 * c, src + 4 * k * sizeof(vf) + 4 * c, 4);
-                }
+                if (pool) store_pooled(r, o, oh + h, ow + h, orow);
+                else store_tiles(r, o, oh + h, ow + h, orow);
             }
         }
     }

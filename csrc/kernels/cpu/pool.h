@@ -1,0 +1,51 @@
+/* pool.h: the 2x2 stride-2 max pool of a pair of rows, shared by the
+ * [maxpool] layer and the int8 ternary kernel's fused pooling, so that
+ * both give the same floats.
+ *
+ * o[x] = max of r0[2x], r0[2x+1], r1[2x], r1[2x+1] for 0 <= x < n, taken in
+ * that order from -FLT_MAX with m = v > m ? v : m (the first of equal
+ * maxima; NaN never taken). 8 outputs per step where the compiler has
+ * __builtin_shufflevector (GCC 12+, clang), the scalar loop otherwise.
+ */
+#ifndef DN_POOL_H
+#define DN_POOL_H
+
+#include <float.h>
+#include <stdint.h>
+#include <string.h>
+
+typedef float dn_pool_f8 __attribute__((vector_size(32)));
+typedef int32_t dn_pool_i8 __attribute__((vector_size(32)));
+
+static inline dn_pool_f8 dn_pool_vmax(dn_pool_f8 v, dn_pool_f8 m)
+{
+    dn_pool_i8 gt = v > m;
+    return (dn_pool_f8)((gt & (dn_pool_i8)v) | (~gt & (dn_pool_i8)m));
+}
+
+static inline void dn_max2x2_rows(const float *r0, const float *r1, float *o, int n)
+{
+    int x = 0;
+#if defined(__has_builtin) && !defined(DN_NO_SHUFFLEVECTOR)
+#if __has_builtin(__builtin_shufflevector)
+    for (; x + 8 <= n; x += 8) {
+        dn_pool_f8 r[4], m = {-FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX};
+        memcpy(r, r0 + 2 * (size_t)x, 2 * sizeof(dn_pool_f8));
+        memcpy(r + 2, r1 + 2 * (size_t)x, 2 * sizeof(dn_pool_f8));
+        m = dn_pool_vmax(__builtin_shufflevector(r[0], r[1], 0, 2, 4, 6, 8, 10, 12, 14), m);
+        m = dn_pool_vmax(__builtin_shufflevector(r[0], r[1], 1, 3, 5, 7, 9, 11, 13, 15), m);
+        m = dn_pool_vmax(__builtin_shufflevector(r[2], r[3], 0, 2, 4, 6, 8, 10, 12, 14), m);
+        m = dn_pool_vmax(__builtin_shufflevector(r[2], r[3], 1, 3, 5, 7, 9, 11, 13, 15), m);
+        memcpy(o + x, &m, sizeof m);
+    }
+#endif
+#endif
+    for (; x < n; ++x) {
+        const float v[4] = {r0[2 * x], r0[2 * x + 1], r1[2 * x], r1[2 * x + 1]};
+        float m = -FLT_MAX;
+        for (int i = 0; i < 4; ++i) m = v[i] > m ? v[i] : m;
+        o[x] = m;
+    }
+}
+
+#endif
