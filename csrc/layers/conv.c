@@ -305,6 +305,7 @@ static int fold_epilogue(dn_layer *l, dn_epilogue *ep)
     ep->shift = cp->shift;
     ep->act = dn_epilogue_fuses(l->act) ? l->act : DN_ACT_LINEAR;
     ep->accumulate = 0;
+    ep->pool = 0;
     return 1;
 }
 

@@ -131,9 +131,7 @@ static int fold(dn_layer *l, struct dn_tcache *c, dn_epilogue *ep)
         c->scale[f] = c->alpha[f] * a;
         c->shift[f] = b;
     }
-    ep->scale = c->scale;
-    ep->shift = c->shift;
-    ep->act = dn_epilogue_fuses(l->act) ? l->act : DN_ACT_LINEAR;
+    *ep = (dn_epilogue){c->scale, c->shift, dn_epilogue_fuses(l->act) ? l->act : DN_ACT_LINEAR, 0, 0};
     return 1;
 }
 
