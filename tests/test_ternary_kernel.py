@@ -371,6 +371,49 @@ def test_kernel_setting(make_cfg, rng, tmp_path):
     np.testing.assert_array_equal(n2.forward(x), net.forward(x))
 
 
+def pool2(y):
+    n, c, h, w = y.shape
+    return y.reshape(n, c, h // 2, 2, w // 2, 2).max(axis=(3, 5))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_conv_maxpool_fused_in_the_network(make_cfg, rng, algo, threads):
+    """Inference on the int8 kernel: a ternary conv whose output only its
+    2x2/2 maxpool reads writes the pooled output directly. The maxpool's
+    output is the pool of the conv's; the conv's output, asked for after
+    the forward, is computed then and equals the conv run on its own; a
+    conv that a route reads is not fused."""
+    bn = {"batch_normalize": 1, "ternary": 1, "size": 3, "stride": 1, "pad": 1, "activation": "leaky"}
+    cfg = make_cfg({"width": 40, "height": 48, "channels": 3, "batch": 2},
+                   ("convolutional", dict(bn, filters=16)), ("maxpool", {"size": 2, "stride": 2}),
+                   ("convolutional", dict(bn, filters=40)), ("maxpool", {"size": 2, "stride": 2, "padding": 0}),
+                   ("convolutional", dict(bn, filters=24)), ("maxpool", {"size": 2, "stride": 2}),
+                   ("convolutional", {"filters": 10, "size": 1, "activation": "linear"}),
+                   ("route", {"layers": 4}))
+    net = dp.Network(cfg, batch=2, seed=5, threads=threads, ternary_kernel="int8")
+    for i in (0, 2, 4):  # BN statistics away from their init values
+        p = net.params(i)
+        p["rolling_mean"][:] = rng.standard_normal(p["rolling_mean"].size) * 0.1
+        p["rolling_variance"][:] = rng.uniform(0.5, 1.5, p["rolling_variance"].size)
+    x = rng.standard_normal((2, 3, 48, 40)).astype(np.float32)
+    for _ in range(2):
+        y = net.forward(x).copy()
+        pooled = [net.layer_output(i).copy() for i in (1, 3, 5)]
+        for k, i in enumerate((0, 2, 4)):
+            conv = net.layer_output(i)
+            np.testing.assert_array_equal(pooled[k], pool2(conv), err_msg=f"layer {i + 1}")
+            alone = dp.Network(make_cfg({"width": net.layers[i]["input_shape"][2],
+                                         "height": net.layers[i]["input_shape"][1],
+                                         "channels": net.layers[i]["input_shape"][0], "batch": 2},
+                                        ("convolutional", dict(bn, filters=conv.shape[1]))),
+                               batch=2, threads=threads, ternary_kernel="int8")
+            for key, v in net.params(i).items():
+                alone.params(0)[key][:] = v
+            inp = x if i == 0 else net.layer_output(i - 1)
+            np.testing.assert_array_equal(alone.forward(inp), conv, err_msg=f"layer {i}")
+        np.testing.assert_array_equal(y, net.layer_output(4))
+
+
 # ---- a whole ternarised yolov2-tiny-voc ----
 
 def tiny_ternary_cfg(tmp_path, size):

@@ -51,6 +51,11 @@ typedef struct {
     void (*forward)(dn_layer *l, dn_network *net, const float *input);
     /* Accumulate into the params' grads and into input_delta (may be NULL). */
     void (*backward)(dn_layer *l, dn_network *net, const float *input, float *input_delta);
+    /* Optional, inference on the host: compute next's output (next is the
+     * following layer, the only reader of l's output) directly from input,
+     * without l's output (the network then marks it stale). Returns 1 when
+     * done, 0 when the pair does not fuse (both forwards then run). */
+    int (*forward_fused)(dn_layer *l, dn_layer *next, dn_network *net, const float *input);
     /* Fill the type-specific fields of info (may be NULL). */
     void (*describe)(const dn_layer *l, dn_layer_info *info);
     void (*free_priv)(dn_layer *l);
@@ -75,6 +80,9 @@ struct dn_layer {
     int is_detector;            /* region/yolo/detection: contributes detections */
     int max_boxes;              /* detectors: truth boxes per image (cfg `max`) */
     float cost;                 /* loss of the last forward (detectors) */
+    int referenced;             /* a route or shortcut reads this output */
+    int stale;                  /* output skipped by a fused forward (forward_fused):
+                                   dn_network_layer_output computes it on demand */
     void *priv;
     struct dn_gpu_layer *gpu;   /* device state (core/gpu.h), NULL on the host */
 };
@@ -144,8 +152,9 @@ dn_status dn_layer_alloc_output(dn_layer *l, dn_network *net);
 void dn_set_tensor_limit(size_t floats);
 /* Largest image dn_image_load decodes, in pixels (default and <= 0: 2^26). */
 void dn_set_image_limit(int64_t pixels);
-/* Resolve a cfg layer reference (negative: relative to index). */
-dn_status dn_layer_ref(const dn_network *net, int index, int v, int *out,
+/* Resolve a cfg layer reference (negative: relative to index) and mark
+ * that layer referenced. */
+dn_status dn_layer_ref(dn_network *net, int index, int v, int *out,
                        const dn_cfg_section *s, const char *key);
 
 /* Weight of the current batch in the BN rolling statistics: Darknet's .01,

@@ -72,14 +72,14 @@ dn_status dn_layer_alloc_output(dn_layer *l, dn_network *net)
     return DN_OK;
 }
 
-dn_status dn_layer_ref(const dn_network *net, int index, int v, int *out,
+dn_status dn_layer_ref(dn_network *net, int index, int v, int *out,
                        const dn_cfg_section *s, const char *key)
 {
     int j = v < 0 ? index + v : v;
     if (j < 0 || j >= index)
         return dn_error(DN_ERR_PARSE, "%s:%d: [%s] %s=%d refers to layer %d, which is not an earlier layer (this is layer %d)",
                         s->file, dn_cfg_line(s, key), s->name, key, v, j, index);
-    (void)net;
+    net->layers[j].referenced = 1;
     *out = j;
     return DN_OK;
 }
@@ -317,13 +317,20 @@ dn_status dn_network_resize(dn_network *net, int batch, int w, int h)
 dn_status dn_network_forward(dn_network *net, const float *input)
 {
     if (!input) return dn_error(DN_ERR_VALUE, "forward: input is NULL");
+    for (int i = 0; i < net->n; ++i) net->layers[i].stale = 0;
     if (net->gpu) return dn_device_forward(net, input);
     dn_threads_apply(net->nthreads);
     memcpy(net->input, input, (size_t)net->batch * net->inputs * sizeof(float));
     const float *x = net->input;
     for (int i = 0; i < net->n; ++i) {
         dn_layer *l = &net->layers[i];
-        l->ops->forward(l, net, x);
+        if (!net->train && i + 1 < net->n && !l->referenced && l->ops->forward_fused &&
+            l->ops->forward_fused(l, &net->layers[i + 1], net, x)) {
+            l->stale = 1;
+            l = &net->layers[++i];
+        } else {
+            l->ops->forward(l, net, x);
+        }
         x = l->output;
     }
     if (net->train) net->bn_fresh = 0;
@@ -353,7 +360,14 @@ const float *dn_network_layer_output(const dn_network *net, int i)
 {
     if (i < 0 || i >= net->n) return NULL;
     dn_device_output_to_host(net, i);
-    return net->layers[i].output;
+    dn_layer *l = &net->layers[i];
+    if (l->stale) { /* fused away by the last forward: computed now, from its input */
+        dn_network *mut = (dn_network *)net;
+        dn_threads_apply(net->nthreads);
+        l->ops->forward(l, mut, i ? net->layers[i - 1].output : net->input);
+        l->stale = 0;
+    }
+    return l->output;
 }
 
 dn_status dn_network_layer_info(const dn_network *net, int i, dn_layer_info *out)

@@ -73,7 +73,10 @@ void dn_network_set_threads(dn_network *net, int nthreads);
 int dn_network_num_layers(const dn_network *net);
 void dn_network_input_shape(const dn_network *net, int *batch, int *c, int *h, int *w);
 dn_status dn_network_layer_info(const dn_network *net, int i, dn_layer_info *out);
-/* Output of layer i (batch*outputs floats) or NULL for a bad index. */
+/* Output of layer i (batch*outputs floats) or NULL for a bad index. An
+ * inference forward may skip an output only the next layer reads (a
+ * ternary conv on the int8 kernel writes its 2x2 maxpool's output
+ * directly); it is then computed here, on the first call after the forward. */
 const float *dn_network_layer_output(const dn_network *net, int i);
 /* The k-th saved tensor of layer i (file order): name, data (a view into the
  * network's one parameter block) and count. DN_ERR_VALUE past the end.

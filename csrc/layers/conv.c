@@ -37,6 +37,7 @@
 #include "../kernels/cpu/winograd.h"
 #include "conv.h"
 #include "conv_ternary.h"
+#include "priv.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -441,6 +442,18 @@ static void conv_forward(dn_layer *l, dn_network *net, const float *input)
     dn_activate(l->output, (size_t)l->batch * l->outputs, l->act);
 }
 
+/* A ternary conv on the int8 kernel followed by a 2x2 stride-2 maxpool
+ * (padding 0 or 1: the same windows on an even output): the kernel writes
+ * the pooled output. */
+static int conv_forward_fused(dn_layer *l, dn_layer *next, dn_network *net, const float *input)
+{
+    if (strcmp(next->ops->section, "maxpool")) return 0;
+    const dn_maxpool *m = next->priv;
+    if (m->size != 2 || m->stride != 2 || m->pad > 1 || next->out_h * 2 != l->out_h || next->out_w * 2 != l->out_w)
+        return 0;
+    return dn_conv_forward_ternary_pooled(l, net, input, next->output);
+}
+
 static void conv_describe(const dn_layer *l, dn_layer_info *info)
 {
     const dn_conv *p = l->priv;
@@ -459,6 +472,7 @@ const dn_layer_ops dn_conv_ops = {
     .resize = conv_resize,
     .init_params = conv_init,
     .forward = conv_forward,
+    .forward_fused = conv_forward_fused,
     .backward = dn_conv_backward,
     .describe = conv_describe,
     .free_priv = conv_free_priv,

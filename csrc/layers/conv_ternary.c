@@ -146,7 +146,8 @@ static void *scratch(struct dn_tcache *c, size_t bytes)
     return c->scratch;
 }
 
-int dn_conv_forward_ternary(dn_layer *l, dn_network *net, const float *input)
+/* The forward into out; pool: the int8 kernel's fused 2x2 max pool (ep->pool). */
+static int forward(dn_layer *l, dn_network *net, const float *input, float *out, int pool)
 {
     dn_conv *p = l->priv;
     int mode = net->ternary_kernel;
@@ -161,6 +162,7 @@ int dn_conv_forward_ternary(dn_layer *l, dn_network *net, const float *input)
         return 0;
     dn_epilogue ep;
     if (!fold(l, c, &ep)) return 0;
+    ep.pool = pool;
     dn_conv_shape s = {l->batch, l->c, l->h, l->w, p->filters, p->size, p->stride, p->pad,
                        p->groups, l->out_h, l->out_w};
     /* Winograd filters when that path is wanted (out of memory: the direct path runs) */
@@ -169,7 +171,7 @@ int dn_conv_forward_ternary(dn_layer *l, dn_network *net, const float *input)
     if (mode == DN_TERNARY_INT8) {
         void *ws = scratch(c, dn_tconv_int8_scratch(&s, nth));
         if (!ws) return 0;
-        dn_tconv_int8(&s, input, &c->tw, &ep, l->output, NULL, ws, nth, simd);
+        dn_tconv_int8(&s, input, &c->tw, &ep, out, NULL, ws, nth, simd);
     } else {
         void *ws = scratch(c, dn_tconv_float_scratch(&s, nth));
         if (!ws) return 0;
@@ -177,4 +179,17 @@ int dn_conv_forward_ternary(dn_layer *l, dn_network *net, const float *input)
     }
     if (!dn_epilogue_fuses(l->act)) dn_activate(l->output, (size_t)l->batch * l->outputs, l->act);
     return 1;
+}
+
+int dn_conv_forward_ternary(dn_layer *l, dn_network *net, const float *input)
+{
+    return forward(l, net, input, l->output, 0);
+}
+
+int dn_conv_forward_ternary_pooled(dn_layer *l, dn_network *net, const float *input, float *pooled)
+{
+    if (!l->ternary || net->ternary_kernel != DN_TERNARY_INT8 || !dn_epilogue_fuses(l->act) || l->out_h % 2 ||
+        l->out_w % 2)
+        return 0;
+    return forward(l, net, input, pooled, 2);
 }
