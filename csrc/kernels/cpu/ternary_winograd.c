@@ -356,7 +356,10 @@ static inline void store_pooled(const vf *r, char *const *o, const int *oh, cons
     transpose4(q);
     for (int l = 0; l < VL; ++l) {
         const char *src = (const char *)&q[l % 4] + 16 * (l / 4);
-        for (int i = 0; i < oh[l] / 2; ++i) memcpy(o[l] + i * orow, src + 8 * i, 4 * (size_t)(ow[l] / 2));
+        for (int i = 0; i < oh[l] / 2; ++i) {
+            if (ow[l] == 4) memcpy(o[l] + i * orow, src + 8 * i, 8);
+            else memcpy(o[l] + i * orow, src + 8 * i, 4);
+        }
     }
 }
 
