@@ -120,7 +120,8 @@ class Network:
     # --- shapes and layers ---
     @property
     def layers(self):
-        """One dict per layer: type, input_shape, output_shape, bflops, ..."""
+        """One dict per layer: type, input_shape, output_shape, bflops, ...,
+        forward_ms (the layer's wall time in the last forward on the CPU)."""
         return self._net.layers
 
     @property

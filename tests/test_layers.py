@@ -222,6 +222,22 @@ def test_maxpool(make_cfg, rng, shape, size, stride, padding):
     assert (info["size"], info["stride"], info["pad"]) == (size, stride, pad)
 
 
+def test_forward_ms_per_layer(make_cfg, rng):
+    """Each layer's wall time in the last forward: positive, and together
+    no more than the whole forward."""
+    import time
+    net = build(make_cfg, (3, 32, 32), ("convolutional", conv_opts(8, 3, act="leaky")),
+                ("maxpool", {"size": 2, "stride": 2}), ("convolutional", conv_opts(4, 1)))
+    assert all(layer["forward_ms"] == 0 for layer in net.layers)  # nothing run yet
+    x = rand_input(rng, 2, (3, 32, 32))
+    t = time.perf_counter()
+    net.forward(x)
+    wall = (time.perf_counter() - t) * 1e3
+    ms = [layer["forward_ms"] for layer in net.layers]
+    assert all(m > 0 for m in ms)
+    assert sum(ms) <= wall
+
+
 def test_maxpool_size2_stride1_keeps_size(make_cfg, rng):
     net = build(make_cfg, (4, 13, 13), ("maxpool", {"size": 2, "stride": 1}))
     assert net.layers[0]["output_shape"] == (4, 13, 13)

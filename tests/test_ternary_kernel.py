@@ -398,6 +398,8 @@ def test_conv_maxpool_fused_in_the_network(make_cfg, rng, algo, threads):
     x = rng.standard_normal((2, 3, 48, 40)).astype(np.float32)
     for _ in range(2):
         y = net.forward(x).copy()
+        ms = [layer["forward_ms"] for layer in net.layers]
+        assert ms[1] == ms[3] == 0 and min(ms[0], ms[2], ms[4], ms[5]) > 0  # fused pairs count at the conv
         pooled = [net.layer_output(i).copy() for i in (1, 3, 5)]
         for k, i in enumerate((0, 2, 4)):
             conv = net.layer_output(i)

@@ -80,6 +80,7 @@ struct dn_layer {
     int is_detector;            /* region/yolo/detection: contributes detections */
     int max_boxes;              /* detectors: truth boxes per image (cfg `max`) */
     float cost;                 /* loss of the last forward (detectors) */
+    double forward_ms;          /* wall time in the last host forward (dn_layer_info) */
     int referenced;             /* a route or shortcut reads this output */
     int stale;                  /* output skipped by a fused forward (forward_fused):
                                    dn_network_layer_output computes it on demand */

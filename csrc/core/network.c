@@ -317,21 +317,25 @@ dn_status dn_network_resize(dn_network *net, int batch, int w, int h)
 dn_status dn_network_forward(dn_network *net, const float *input)
 {
     if (!input) return dn_error(DN_ERR_VALUE, "forward: input is NULL");
-    for (int i = 0; i < net->n; ++i) net->layers[i].stale = 0;
+    for (int i = 0; i < net->n; ++i) {
+        net->layers[i].stale = 0;
+        net->layers[i].forward_ms = 0;
+    }
     if (net->gpu) return dn_device_forward(net, input);
     dn_threads_apply(net->nthreads);
     memcpy(net->input, input, (size_t)net->batch * net->inputs * sizeof(float));
     const float *x = net->input;
     for (int i = 0; i < net->n; ++i) {
         dn_layer *l = &net->layers[i];
+        double t0 = dn_seconds();
         if (!net->train && i + 1 < net->n && !l->referenced && l->ops->forward_fused &&
             l->ops->forward_fused(l, &net->layers[i + 1], net, x)) {
             l->stale = 1;
-            l = &net->layers[++i];
         } else {
             l->ops->forward(l, net, x);
         }
-        x = l->output;
+        l->forward_ms = (dn_seconds() - t0) * 1e3;
+        x = l->stale ? net->layers[++i].output : l->output;
     }
     if (net->train) net->bn_fresh = 0;
     return DN_OK;
@@ -380,6 +384,7 @@ dn_status dn_network_layer_info(const dn_network *net, int i, dn_layer_info *out
     out->out_c = l->out_c; out->out_h = l->out_h; out->out_w = l->out_w;
     out->bflops = l->flops / 1e9;
     out->ternary = l->ternary;
+    out->forward_ms = l->forward_ms;
     out->activation = "";
     for (int k = 0; k < l->nparams; ++k) out->nparams += l->params[k].n;
     if (l->ops->describe) l->ops->describe(l, out);

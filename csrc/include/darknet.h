@@ -51,6 +51,9 @@ typedef struct {
     const char *activation; /* name, or "" */
     int classes, num;       /* detector layers: classes, anchors predicted per cell */
     size_t nparams;         /* floats saved in .weights for this layer */
+    double forward_ms;      /* wall time of this layer in the last host forward (0: not
+                               run; a layer whose output the previous one wrote, fused,
+                               counts there) */
 } dn_layer_info;
 
 /* Parse cfg and build a network with random (seeded) weights.

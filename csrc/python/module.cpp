@@ -251,6 +251,7 @@ struct Network {
             d["nparams"] = f.nparams;
             d["classes"] = f.classes;
             d["num"] = f.num;
+            d["forward_ms"] = f.forward_ms;
             out.append(d);
         }
         return out;
