@@ -15,16 +15,20 @@ darknet_py, with 1 and 2 threads, in one run:
   opencv  OpenCV's DNN float32 forward (cv2.dnn.readNetFromDarknet) of the
           original cfg with the same TWN .weights
 
-Per layer: each conv layer as its own network (bench_conv.py's one-layer
-cfg + 1x1 sink). Whole network: one random 416x416 image. Timing: rounds
-that run every path in turn (interleaved, so load changes on a shared
-machine hit all alike), the median over rounds of wall-clock time; the
-load average before and after is printed. Also the file sizes (.weights vs
+One random 416x416 image. Timing: rounds that run every path in turn
+(interleaved, so load changes on a shared machine hit all alike), the
+median over rounds of the wall-clock time of the whole network and, from
+the same forwards, of each conv layer inside it (darknet_py:
+Network.layers[i]["forward_ms"]; OpenCV: getPerfProfile, its conv, batch
+norm and activation layers of that cfg layer). The int8 kernel writes the
+output of a conv followed by a 2x2/2 maxpool already pooled: that conv's
+time then includes the pooling ("+pool" in the tables). The load average
+before and after is printed. Also the file sizes (.weights vs
 packed) and the peak resident memory (VmHWM of a subprocess per
 configuration that loads the network and runs 3 forwards).
 
   python3 bench/bench_ternary.py [--cfgs yolov2-tiny-voc,yolov3-tiny] [--size 416]
-      [--threads 1,2] [--rounds 9] [--no-layers] [--no-memory]
+      [--threads 1,2] [--rounds 9] [--no-layers] [--no-memory] [--no-opencv]
 """
 import argparse
 import atexit
@@ -51,7 +55,7 @@ import darknet_py  # noqa: E402
 from darknet_py import _core, ternary  # noqa: E402
 from darknet_py.cfgfile import write_cfg  # noqa: E402
 from darknet_py.stages import conv_indices, stage_sections  # noqa: E402
-from bench_conv import conv_layers, layer_cfg, sgemm_gflops  # noqa: E402
+from bench_conv import sgemm_gflops  # noqa: E402
 
 REF = os.path.join(os.path.dirname(ROOT), "shared", "reference", "darknet-cfg")
 KERNELS = ("off", "float", "int8")
@@ -64,24 +68,29 @@ def ternary_copy(cfg, out):
     return out
 
 
-def interleaved(paths, rounds, warmup=1, cpu=None):
+def interleaved(paths, rounds, warmup=1, cpu=None, layers=None):
     """paths: {name: callable}. Median wall seconds per call over rounds,
     the paths alternating within each round. cpu (a dict) also receives
     the median CPU time of the calling thread (meaningful with 1 thread:
-    the kernels then run on the caller; not inflated by other processes)."""
+    the kernels then run on the caller; not inflated by other processes);
+    layers (a dict) the median of what each call returned (per-layer ms)."""
     for fn in paths.values():
         for _ in range(warmup):
             fn()
     ts = {k: [] for k in paths}
     cs = {k: [] for k in paths}
+    ls = {k: [] for k in paths}
     for _ in range(rounds):
         for k, fn in paths.items():
             c, t = time.thread_time(), time.perf_counter()
-            fn()
+            r = fn()
             ts[k].append(time.perf_counter() - t)
             cs[k].append(time.thread_time() - c)
+            ls[k].append(r)
     if cpu is not None:
         cpu.update({k: float(np.median(v)) for k, v in cs.items()})
+    if layers is not None:
+        layers.update({k: np.median(np.array(v, float), axis=0) for k, v in ls.items()})
     return {k: float(np.median(v)) for k, v in ts.items()}
 
 
@@ -92,17 +101,35 @@ def opencv_net(cv2, cfg, weights):
     return net
 
 
-def kernel_runner(net, x, kernel):
+def net_runner(net, x, kernel=None):
+    """Forward; returns the per-layer ms of that forward."""
     def run():
-        net.ternary_kernel = kernel
+        if kernel:
+            net.ternary_kernel = kernel
         net.forward(x)
+        return [layer["forward_ms"] for layer in net.layers]
     return run
 
 
-def cv_runner(cvnet, x, outs=None):
+def cv_runner(cv2, cvnet, x, outs, n):
+    """OpenCV forward; returns ms per cfg layer (n of them): each OpenCV
+    layer counts at the cfg layer it was made from (name suffix), batch
+    norm and activations at the conv before them."""
+    owner, last = [], 0
+    for name in cvnet.getLayerNames():
+        kind, _, idx = name.rpartition("_")
+        if kind not in ("bn", "leaky", "relu", "mish", "swish", "logistic", "linear") and idx.isdigit():
+            last = int(idx)
+        owner.append(last)
+
     def run():
         cvnet.setInput(x)
-        cvnet.forward(outs) if outs else cvnet.forward()
+        cvnet.forward(outs)
+        ms = np.zeros(n)
+        ticks = cvnet.getPerfProfile()[1].ravel()
+        for i, tk in zip(owner, ticks):
+            ms[i] += tk * 1e3 / cv2.getTickFrequency()
+        return ms
     return run
 
 
@@ -110,59 +137,31 @@ def fmt(v):
     return f"{v * 1e3:.2f}"
 
 
-def per_layer(cfg, tcfg, size, threads, rounds, cv2, tmp):
-    """Per-layer table of the conv layers of cfg (ternary copy tcfg)."""
-    convs = conv_layers(cfg, size)
-    rows = []
-    for conv in convs:
-        base = os.path.join(tmp, f"L{conv['index']}")
-        layer_cfg(conv, base + ".cfg")
-        tconv = dict(conv, opts=dict(conv["opts"], ternary=1))
-        layer_cfg(tconv, base + "-t.cfg")
-        tnet = darknet_py.Network(base + "-t.cfg", seed=conv["index"])
-        tnet.save_weights(base + ".weights")  # TWN values
-        fnet = darknet_py.Network(base + ".cfg", base + ".weights")
-        x = np.random.default_rng(conv["index"]).random((1, conv["c"], conv["h"], conv["w"]), dtype=np.float32)
-        cvnet = opencv_net(cv2, base + ".cfg", base + ".weights") if cv2 else None
-        rows.append((conv, tnet, fnet, x, cvnet))
-    out = {}
-    for t in threads:
-        if cv2:
-            cv2.setNumThreads(t)
-        res = []
-        for conv, tnet, fnet, x, cvnet in rows:
-            tnet._net.set_threads(t)
-            fnet._net.set_threads(t)
-            paths = {"fp32": lambda fnet=fnet, x=x: fnet.forward(x)}
-            for k in KERNELS:
-                paths[k] = kernel_runner(tnet, x, k)
-            if cvnet is not None:
-                paths["opencv"] = cv_runner(cvnet, x)
-            res.append((conv, tnet.layers[0]["bflops"], interleaved(paths, rounds)))
-        out[t] = res
-    return out
-
-
-def print_layers(name, res, t, cv):
+def print_layers(name, tnet, ms, t, cv):
+    """Per conv layer of tnet: the medians ms[path][layer] of one run."""
     cols = ["fp32", "off", "float", "int8"] + (["opencv"] if cv else [])
-    print(f"#### {name}, {t} thread(s), per conv layer (ms, median)\n")
+    print(f"#### {name}, {t} thread(s), per conv layer inside the network (ms, median)\n")
     print("| layer | input | filters | size/stride | int8 path | BFLOP | " + " | ".join(cols) +
           " | off / int8 | fp32 / int8 | float / int8 |" + (" opencv / int8 |" if cv else ""))
     print("|" + "---|" * (6 + len(cols) + 3 + (1 if cv else 0)))
     tot = {c: 0.0 for c in cols}
     tot3 = {c: 0.0 for c in cols}
-    for conv, bflop, r in res:
-        o = conv["opts"]
-        k, s = int(o.get("size", 1)), int(o.get("stride", 1))
+    layers = tnet.layers
+    for i, info in enumerate(layers):
+        if info["type"] != "convolutional":
+            continue
+        r = {c: ms[c][i] / 1e3 for c in cols}
+        k, s = info["size"], info["stride"]
         for c in cols:
             tot[c] += r[c]
             if k == 3:
                 tot3[c] += r[c]
-        pad = int(o.get("pad", 0)) * (k // 2) if "padding" not in o else int(o["padding"])
-        algo = _core.ternary_algo(1, conv["c"], conv["h"], conv["w"], int(o["filters"]), k, s, pad,
-                                  int(o.get("groups", 1)))
-        print(f"| {conv['index']} | {conv['c']}x{conv['h']}x{conv['w']} | {o['filters']} | {k}/{s} | {algo} | "
-              f"{bflop:.3f} | " +
+        c_, h, w = info["input_shape"]
+        algo = _core.ternary_algo(1, c_, h, w, info["filters"], k, s, info["pad"], info["groups"])
+        if i + 1 < len(layers) and layers[i + 1]["type"] == "maxpool" and ms["int8"][i + 1] == 0:
+            algo += "+pool"
+        print(f"| {i} | {c_}x{h}x{w} | {info['filters']} | {k}/{s} | {algo} | "
+              f"{info['bflops']:.3f} | " +
               " | ".join(fmt(r[c]) for c in cols) +
               f" | {r['off'] / r['int8']:.2f}x | {r['fp32'] / r['int8']:.2f}x | {r['float'] / r['int8']:.2f}x |" +
               (f" {r['opencv'] / r['int8']:.2f}x |" if cv else ""))
@@ -219,7 +218,6 @@ def main():
     ap.add_argument("--size", type=int, default=416)
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--rounds", type=int, default=9)
-    ap.add_argument("--layer-rounds", type=int, default=7)
     ap.add_argument("--no-layers", action="store_true")
     ap.add_argument("--no-memory", action="store_true")
     ap.add_argument("--no-opencv", action="store_true")
@@ -236,8 +234,7 @@ def main():
     atexit.register(shutil.rmtree, tmp, True)  # the temporary cfgs and weights
     x = np.random.default_rng(0).random((1, 3, args.size, args.size), dtype=np.float32)
 
-    print(f"# ternary inference, batch 1, {args.size}x{args.size}, median of interleaved rounds "
-          f"({args.rounds} whole-network, {args.layer_rounds} per-layer)"
+    print(f"# ternary inference, batch 1, {args.size}x{args.size}, median of {args.rounds} interleaved rounds"
           + (f"; OpenCV {cv2.__version__}" if cv2 else "") + "\n")
     print(f"load average at start: {os.getloadavg()[0]:.2f} (2 cores); ternary SIMD: "
           f"{('portable C', 'AVX2', 'AVX-512 VNNI')[_core.ternary_simd()]}")
@@ -259,29 +256,25 @@ def main():
         tnet = darknet_py.Network(tcfg, ppath)
         fnet = darknet_py.Network(cfg, wpath)
         bflop = sum(l["bflops"] for l in tnet.layers)
-        cvnet = outs = None
+        cvnet = None
         if cv2:
             cvnet = opencv_net(cv2, cfg, wpath)
-            outs = cvnet.getUnconnectedOutLayersNames()
-
-        if not args.no_layers:
-            res = per_layer(cfg, tcfg, args.size, threads, args.layer_rounds, cv2, tmp)
-            for t in threads:
-                print_layers(name, res[t], t, cv2 is not None)
 
         for t in threads:
             tnet._net.set_threads(t)
             fnet._net.set_threads(t)
-            paths = {"fp32": lambda: fnet.forward(x)}
+            paths = {"fp32": net_runner(fnet, x)}
             for k in KERNELS:
-                paths[k] = kernel_runner(tnet, x, k)
+                paths[k] = net_runner(tnet, x, k)
             if cvnet is not None:
                 cv2.setNumThreads(t)
-                paths["opencv"] = cv_runner(cvnet, x, outs)
-            cpu = {}
-            summary.append((name, bflop, t, interleaved(paths, args.rounds, cpu=cpu)))
+                paths["opencv"] = cv_runner(cv2, cvnet, x, cvnet.getUnconnectedOutLayersNames(), len(tnet.layers))
+            cpu, ms = {}, {}
+            summary.append((name, bflop, t, interleaved(paths, args.rounds, cpu=cpu, layers=ms)))
             if t == 1:
                 cpu_summary.append((name, bflop, t, cpu))
+            if not args.no_layers:
+                print_layers(name, tnet, ms, t, cv2 is not None)
 
         if not args.no_memory:
             base = peak_rss("none", tcfg, wpath, "off", args.size)
