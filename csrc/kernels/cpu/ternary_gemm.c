@@ -222,17 +222,18 @@ static void tile_generic(const dn_ttile *t)
     }
 }
 
-static void tile16_generic(int kq, const int16_t *a, const int16_t *b, int32_t *c, size_t ldc, const void *pf)
+static void tile16_generic(int kq, int nl, const int16_t *a, const int16_t *b, int32_t *c, size_t ldc,
+                           const void *pf)
 {
     (void)pf;
     uint32_t acc[MR][NR];
     memset(acc, 0, sizeof acc);
     for (int q = 0; q < kq; ++q, a += 2 * MR, b += 2 * NR)
         for (int i = 0; i < MR; ++i)
-            for (int j = 0; j < NR; ++j)
+            for (int j = 0; j < nl; ++j)
                 acc[i][j] += (uint32_t)a[2 * i] * (uint32_t)b[2 * j] + (uint32_t)a[2 * i + 1] * (uint32_t)b[2 * j + 1];
     for (int i = 0; i < MR; ++i)
-        for (int j = 0; j < NR; ++j) c[(size_t)i * ldc + j] = (int32_t)acc[i][j];
+        for (int j = 0; j < nl; ++j) c[(size_t)i * ldc + j] = (int32_t)acc[i][j];
 }
 
 static void interleave_generic(const uint8_t *r, size_t ldr, int ncp, uint8_t *dst, size_t pstride)

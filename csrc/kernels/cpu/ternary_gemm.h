@@ -180,12 +180,13 @@ typedef struct {
      * DN_TNRF*p [0, nx) = acc (not last) or act(acc*scale[f] + shift[f])
      * (shift NULL: 0); nx = DN_TNRF but nx_last in the last panel. */
     /* Winograd-domain GEMM tile (ternary_winograd.c layouts): for MR rows
-     * and 16 columns, c[i*ldc + j] = sum over kq pair steps q of
+     * and nl columns (16, or 8: half the work, columns 8-15 of c left
+     * alone), c[i*ldc + j] = sum over kq pair steps q of
      * a[(q*MR + i)*2 + u] * b[(q*16 + j)*2 + u] (u = 0, 1), int16 products
      * summed in int32 modulo 2^32. pf: 12 * kq bytes the caller will read
      * next (the next int8 panel), prefetched along the way (may be any
      * address: prefetches never fault). */
-    void (*tile16)(int kq, const int16_t *a, const int16_t *b, int32_t *c, size_t ldc, const void *pf);
+    void (*tile16)(int kq, int nl, const int16_t *a, const int16_t *b, int32_t *c, size_t ldc, const void *pf);
     void (*float_block)(const float *rows, size_t ldr, const dn_tlists *l, int f0, int f1, int kb,
                         float *out, size_t ldo, int npan, int nx_last, int first, int last,
                         const float *scale, const float *shift, dn_activation act);
@@ -209,7 +210,7 @@ const dn_tkernels *dn_tkernels_simd(int level);
 /* ternary_gemm_vnni.c: the VNNI tile (x86 builds only) and whether the CPU
  * can run it (AVX2 and avx512f/bw/vl/vnni). */
 void dn_ttile_vnni(const dn_ttile *t);
-void dn_ttile16_vnni(int kq, const int16_t *a, const int16_t *b, int32_t *c, size_t ldc, const void *pf);
+void dn_ttile16_vnni(int kq, int nl, const int16_t *a, const int16_t *b, int32_t *c, size_t ldc, const void *pf);
 int dn_vnni_available(void);
 
 /* Internal to the int8 driver: the Winograd path over its activation planes

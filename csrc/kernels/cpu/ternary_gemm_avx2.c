@@ -150,21 +150,32 @@ AVX2 static void tile_avx2(const dn_ttile *t)
         c##i##1 = _mm256_add_epi32(c##i##1, _mm256_madd_epi16(b1, a_));         \
     } while (0)
 
-AVX2 static void tile16_avx2(int kq, const int16_t *a, const int16_t *b, int32_t *c, size_t ldc, const void *pf)
+#define STEP8(i)                                                                 \
+    c##i##0 = _mm256_add_epi32(c##i##0, _mm256_madd_epi16(b0, bcast4((const int8_t *)(a + 2 * (i)))))
+
+AVX2 static void tile16_avx2(int kq, int nl, const int16_t *a, const int16_t *b, int32_t *c, size_t ldc,
+                             const void *pf)
 {
     __m256i z = _mm256_setzero_si256();
     __m256i c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z;
     __m256i c30 = z, c31 = z, c40 = z, c41 = z, c50 = z, c51 = z;
     const char *pfc = pf;
-    for (int q = 0; q < kq; ++q, a += 2 * MR, b += 2 * NR, pfc += 2 * MR) {
-        _mm_prefetch(pfc, _MM_HINT_T0);
-        __m256i b0 = _mm256_loadu_si256((const __m256i *)b);
-        __m256i b1 = _mm256_loadu_si256((const __m256i *)(b + 16));
-        STEP16(0); STEP16(1); STEP16(2); STEP16(3); STEP16(4); STEP16(5);
-    }
+    if (nl > 8)
+        for (int q = 0; q < kq; ++q, a += 2 * MR, b += 2 * NR, pfc += 2 * MR) {
+            _mm_prefetch(pfc, _MM_HINT_T0);
+            __m256i b0 = _mm256_loadu_si256((const __m256i *)b);
+            __m256i b1 = _mm256_loadu_si256((const __m256i *)(b + 16));
+            STEP16(0); STEP16(1); STEP16(2); STEP16(3); STEP16(4); STEP16(5);
+        }
+    else
+        for (int q = 0; q < kq; ++q, a += 2 * MR, b += 2 * NR, pfc += 2 * MR) {
+            _mm_prefetch(pfc, _MM_HINT_T0);
+            __m256i b0 = _mm256_loadu_si256((const __m256i *)b);
+            STEP8(0); STEP8(1); STEP8(2); STEP8(3); STEP8(4); STEP8(5);
+        }
     __m256i d[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
     for (int i = 0; i < MR; ++i)
-        for (int v = 0; v < 2; ++v) _mm256_storeu_si256((__m256i *)(c + (size_t)i * ldc + 8 * v), d[i][v]);
+        for (int v = 0; v < (nl > 8 ? 2 : 1); ++v) _mm256_storeu_si256((__m256i *)(c + (size_t)i * ldc + 8 * v), d[i][v]);
 }
 
 /* 4 rows x 16 pixels -> 16 pixels x 4 bytes, with byte/word unpacks. */

@@ -459,11 +459,13 @@ static void gemm_item(void *ctx, int it, int tid)
             int nc = imin(p->pc, npan - c0);
             for (int xi = 0; xi < 36; ++xi) {
                 widen_w(j->w, r, xi, p->cq, a16);
-                /* the first tile prefetches the next W panel (streamed from memory) */
+                /* the first tile prefetches the next W panel (streamed from memory); a
+                 * last panel of at most 8 tiles takes the half-width tile */
                 const int8_t *next = j->w->u + ((size_t)r * 36 + xi + 1) * na;
                 for (int pn = 0; pn < nc; ++pn)
-                    j->K->tile16(p->cq, a16, V + xi * xi_v + (size_t)(c0 + pn) * p->cq * L * 2,
-                                 M + xi * xi_m + pn * L, ldm, pn ? (const void *)a16 : (const void *)next);
+                    j->K->tile16(p->cq, j->nt - (c0 + pn) * L <= L / 2 ? L / 2 : L, a16,
+                                 V + xi * xi_v + (size_t)(c0 + pn) * p->cq * L * 2, M + xi * xi_m + pn * L, ldm,
+                                 pn ? (const void *)a16 : (const void *)next);
             }
             output_transform(j, j->t0 + c0 * L, imin(nc * L, j->nt - c0 * L), f0, f1, M, xi_m, ldm);
         }
