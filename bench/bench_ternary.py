@@ -146,26 +146,29 @@ def print_layers(name, tnet, ms, t, cv):
     print("|" + "---|" * (6 + len(cols) + 3 + (1 if cv else 0)))
     tot = {c: 0.0 for c in cols}
     tot3 = {c: 0.0 for c in cols}
+    tot3p = {c: 0.0 for c in cols}  # with the maxpools right after them
     layers = tnet.layers
     for i, info in enumerate(layers):
         if info["type"] != "convolutional":
             continue
         r = {c: ms[c][i] / 1e3 for c in cols}
         k, s = info["size"], info["stride"]
+        pooled = i + 1 < len(layers) and layers[i + 1]["type"] == "maxpool"
         for c in cols:
             tot[c] += r[c]
             if k == 3:
                 tot3[c] += r[c]
+                tot3p[c] += r[c] + (ms[c][i + 1] / 1e3 if pooled else 0)
         c_, h, w = info["input_shape"]
         algo = _core.ternary_algo(1, c_, h, w, info["filters"], k, s, info["pad"], info["groups"])
-        if i + 1 < len(layers) and layers[i + 1]["type"] == "maxpool" and ms["int8"][i + 1] == 0:
+        if pooled and ms["int8"][i + 1] == 0:
             algo += "+pool"
         print(f"| {i} | {c_}x{h}x{w} | {info['filters']} | {k}/{s} | {algo} | "
               f"{info['bflops']:.3f} | " +
               " | ".join(fmt(r[c]) for c in cols) +
               f" | {r['off'] / r['int8']:.2f}x | {r['fp32'] / r['int8']:.2f}x | {r['float'] / r['int8']:.2f}x |" +
               (f" {r['opencv'] / r['int8']:.2f}x |" if cv else ""))
-    for label, tt in (("all 3x3", tot3), ("all", tot)):
+    for label, tt in (("all 3x3", tot3), ("all 3x3 + the maxpools after them", tot3p), ("all", tot)):
         print(f"| {label} | | | | | | " + " | ".join(fmt(tt[c]) for c in cols) +
               f" | {tt['off'] / tt['int8']:.2f}x | {tt['fp32'] / tt['int8']:.2f}x | {tt['float'] / tt['int8']:.2f}x |" +
               (f" {tt['opencv'] / tt['int8']:.2f}x |" if cv else ""))
