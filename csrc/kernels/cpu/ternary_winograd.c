@@ -29,7 +29,10 @@
  * Order: per super-block of tiles (V at most V_BYTES), the input transform
  * (items: 16 tiles x Q_ITEM channel pairs), then per row block (items: rpi
  * row blocks) and chunk of pc panels, the 36 GEMMs (each W panel widened to
- * int16 in L1 first) and the output transform of its MR filters.
+ * int16 in L1 first; a last panel of at most 8 tiles on the half-width
+ * tile) and the output transform of its MR filters. With ep->pool the
+ * output transform also does the 2x2 stride-2 max pool: the pooling
+ * windows of an even output lie inside the 4x4 tiles.
  * The activation planes are the int8 driver's: u = q + 128 bytes,
  * [batch*c][hp][wp] with hp >= 4*th + 2, wp >= 4*tw + 2, 128 outside the
  * image. Tiles of all images are numbered together, t = (b*th + ty)*tw + tx.
@@ -345,11 +348,11 @@ static inline void store_pooled(const vf *r, char *const *o, const int *oh, cons
     vf q[4];
     for (int i = 0; i < 2; ++i)
         for (int j = 0; j < 2; ++j) {
-            const vf *w = r + 8 * i + 2 * j;
+            const vf *w = r + 8 * i + 2 * j, taps[4] = {w[0], w[1], w[4], w[5]};
             vf m = (vf){0} - FLT_MAX;
             for (int k = 0; k < 4; ++k) {
-                vi gt = w[k / 2 * 4 + k % 2] > m;
-                m = (vf)((gt & (vi)w[k / 2 * 4 + k % 2]) | (~gt & (vi)m));
+                vi gt = taps[k] > m;
+                m = (vf)((gt & (vi)taps[k]) | (~gt & (vi)m));
             }
             q[2 * i + j] = m;
         }
