@@ -73,7 +73,8 @@ def interleaved(paths, rounds, warmup=1, cpu=None, layers=None):
     the paths alternating within each round. cpu (a dict) also receives
     the median CPU time of the calling thread (meaningful with 1 thread:
     the kernels then run on the caller; not inflated by other processes);
-    layers (a dict) the median of what each call returned (per-layer ms)."""
+    layers (a dict) the median of what the function each call returned
+    gives, called after the timing (per-layer ms)."""
     for fn in paths.values():
         for _ in range(warmup):
             fn()
@@ -86,7 +87,7 @@ def interleaved(paths, rounds, warmup=1, cpu=None, layers=None):
             r = fn()
             ts[k].append(time.perf_counter() - t)
             cs[k].append(time.thread_time() - c)
-            ls[k].append(r)
+            ls[k].append(r())
     if cpu is not None:
         cpu.update({k: float(np.median(v)) for k, v in cs.items()})
     if layers is not None:
@@ -102,17 +103,17 @@ def opencv_net(cv2, cfg, weights):
 
 
 def net_runner(net, x, kernel=None):
-    """Forward; returns the per-layer ms of that forward."""
+    """Forward; returns what gives the per-layer ms of that forward."""
     def run():
         if kernel:
             net.ternary_kernel = kernel
         net.forward(x)
-        return [layer["forward_ms"] for layer in net.layers]
+        return lambda: [layer["forward_ms"] for layer in net.layers]
     return run
 
 
 def cv_runner(cv2, cvnet, x, outs, n):
-    """OpenCV forward; returns ms per cfg layer (n of them): each OpenCV
+    """OpenCV forward; returns what gives its ms per cfg layer (n of them): each OpenCV
     layer counts at the cfg layer it was made from (name suffix), batch
     norm and activations at the conv before them."""
     owner, last = [], 0
@@ -122,14 +123,16 @@ def cv_runner(cv2, cvnet, x, outs, n):
             last = int(idx)
         owner.append(last)
 
+    def per_layer():
+        ms = np.zeros(n)
+        for i, tk in zip(owner, cvnet.getPerfProfile()[1].ravel()):
+            ms[i] += tk * 1e3 / cv2.getTickFrequency()
+        return ms
+
     def run():
         cvnet.setInput(x)
         cvnet.forward(outs)
-        ms = np.zeros(n)
-        ticks = cvnet.getPerfProfile()[1].ravel()
-        for i, tk in zip(owner, ticks):
-            ms[i] += tk * 1e3 / cv2.getTickFrequency()
-        return ms
+        return per_layer
     return run
 
 
