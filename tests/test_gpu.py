@@ -100,6 +100,10 @@ def test_backend_on_the_cpu_emulator(tmp_path):
         shutil.copy(so, tree / "darknet_py")
     env = dict(os.environ, DARKNET_SHARED=SHARED, DN_EMU_DEVICES="2")
     env.pop("DARKNET_GPU", None)
+    # the tree's emulator build, which is not sanitized: under scripts/sanitize.sh
+    # without that build's path and preloaded ASan runtime
+    for k in ("DARKNET_PY_ROOT", "LD_PRELOAD"):
+        env.pop(k, None)
     r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "gpu", "-k",
                         "layer_forward or ternarize or params_written or dropout or loss_curve",
                         "tests/test_gpu.py"], cwd=tree, env=env, capture_output=True, text=True, timeout=1200)

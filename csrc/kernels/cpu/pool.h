@@ -29,13 +29,17 @@ static inline void dn_max2x2_rows(const float *r0, const float *r1, float *o, in
 #if defined(__has_builtin) && !defined(DN_NO_SHUFFLEVECTOR)
 #if __has_builtin(__builtin_shufflevector)
     for (; x + 8 <= n; x += 8) {
-        dn_pool_f8 r[4], m = {-FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX};
-        memcpy(r, r0 + 2 * (size_t)x, 2 * sizeof(dn_pool_f8));
-        memcpy(r + 2, r1 + 2 * (size_t)x, 2 * sizeof(dn_pool_f8));
-        m = dn_pool_vmax(__builtin_shufflevector(r[0], r[1], 0, 2, 4, 6, 8, 10, 12, 14), m);
-        m = dn_pool_vmax(__builtin_shufflevector(r[0], r[1], 1, 3, 5, 7, 9, 11, 13, 15), m);
-        m = dn_pool_vmax(__builtin_shufflevector(r[2], r[3], 0, 2, 4, 6, 8, 10, 12, 14), m);
-        m = dn_pool_vmax(__builtin_shufflevector(r[2], r[3], 1, 3, 5, 7, 9, 11, 13, 15), m);
+        /* one 32-byte load per vector (a 64-byte copy into an array of two
+         * can go through the stack and stall store forwarding) */
+        dn_pool_f8 a0, a1, b0, b1, m = {-FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX};
+        memcpy(&a0, r0 + 2 * (size_t)x, sizeof a0);
+        memcpy(&a1, r0 + 2 * (size_t)x + 8, sizeof a1);
+        memcpy(&b0, r1 + 2 * (size_t)x, sizeof b0);
+        memcpy(&b1, r1 + 2 * (size_t)x + 8, sizeof b1);
+        m = dn_pool_vmax(__builtin_shufflevector(a0, a1, 0, 2, 4, 6, 8, 10, 12, 14), m);
+        m = dn_pool_vmax(__builtin_shufflevector(a0, a1, 1, 3, 5, 7, 9, 11, 13, 15), m);
+        m = dn_pool_vmax(__builtin_shufflevector(b0, b1, 0, 2, 4, 6, 8, 10, 12, 14), m);
+        m = dn_pool_vmax(__builtin_shufflevector(b0, b1, 1, 3, 5, 7, 9, 11, 13, 15), m);
         memcpy(o + x, &m, sizeof m);
     }
 #endif
