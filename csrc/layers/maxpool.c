@@ -16,7 +16,6 @@
 #include "../kernels/cpu/pool.h"
 
 #include <float.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,8 +65,6 @@ typedef struct {
     int *indexes;
 } pool_args;
 
-typedef float f8 __attribute__((vector_size(32)));
-
 /* o[x] = max of the size x size window at row[x * stride] (rows w apart)
  * for xa <= x < xb; inlined with size = 2 as a constant, the common case.
  * 2x2 stride 2 (the Darknet downsampler) is dn_max2x2_rows; 2x2 stride 1
@@ -80,12 +77,12 @@ static inline void window_max(const float *row, int w, int size, int stride, flo
     }
     if (size == 2 && stride == 1) /* yolov3-tiny's 13x13 one */
         for (; xa + 8 <= xb; xa += 8) {
-            f8 r[4], m = {-FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX};
-            memcpy(&r[0], row + xa, sizeof(f8));
-            memcpy(&r[1], row + xa + 1, sizeof(f8));
-            memcpy(&r[2], row + (size_t)w + xa, sizeof(f8));
-            memcpy(&r[3], row + (size_t)w + xa + 1, sizeof(f8));
-            for (int i = 0; i < 4; ++i) m = dn_pool_vmax(r[i], m);
+            dn_pool_f8 v, m = {-FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX};
+            const float *taps[4] = {row + xa, row + xa + 1, row + (size_t)w + xa, row + (size_t)w + xa + 1};
+            for (int i = 0; i < 4; ++i) {
+                memcpy(&v, taps[i], sizeof v);
+                m = dn_pool_vmax(v, m);
+            }
             memcpy(o + xa, &m, sizeof m);
         }
     for (int x = xa; x < xb; ++x) {

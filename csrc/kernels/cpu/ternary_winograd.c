@@ -41,6 +41,7 @@
  */
 #include "ternary_gemm.h"
 #include "parallel.h"
+#include "pool.h"
 #include "winograd43.h"
 
 #include <float.h>
@@ -325,6 +326,7 @@ static inline void transpose4(vf *y)
 #endif
 
 DN_WINO43_LEAKY(vf, vi, leaky) /* = dn_tact1 lane by lane */
+DN_POOL_VMAX(vf, vi, vmax)       /* pool.h's rule */
 
 /* The lanes' 4x4 output tiles (r[4i + j] = row i, column j), by four
  * 16-byte rows per tile (the part inside the output) at o[lane] + i*orow. */
@@ -348,13 +350,8 @@ static inline void store_pooled(const vf *r, char *const *o, const int *oh, cons
     vf q[4];
     for (int i = 0; i < 2; ++i)
         for (int j = 0; j < 2; ++j) {
-            const vf *w = r + 8 * i + 2 * j, taps[4] = {w[0], w[1], w[4], w[5]};
-            vf m = (vf){0} - FLT_MAX;
-            for (int k = 0; k < 4; ++k) {
-                vi gt = taps[k] > m;
-                m = (vf)((gt & (vi)taps[k]) | (~gt & (vi)m));
-            }
-            q[2 * i + j] = m;
+            const vf *w = r + 8 * i + 2 * j;
+            q[2 * i + j] = vmax(w[5], vmax(w[4], vmax(w[1], vmax(w[0], (vf){0} - FLT_MAX))));
         }
     transpose4(q);
     for (int l = 0; l < VL; ++l) {
