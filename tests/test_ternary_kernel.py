@@ -212,7 +212,8 @@ def test_quantizer_matches_numpy(rng):
 
 @pytest.mark.parametrize("case", [(2, 16, 13, 11, 24, 3, 1, 1, 1, "leaky"), (1, 40, 9, 9, 14, 3, 2, 1, 1, "linear"),
                                   (2, 35, 10, 13, 9, 3, 1, 1, 1, "relu"),
-                                  (1, 24, 7, 9, 30, 1, 1, 0, 3, "relu"), (2, 300, 5, 5, 7, 3, 1, 1, 1, "leaky")],
+                                  (1, 24, 7, 9, 30, 1, 1, 0, 3, "relu"), (2, 300, 5, 5, 7, 3, 1, 1, 1, "leaky"),
+                                  (1, 3, 93, 99, 5, 3, 1, 1, 1, "leaky")],  # planes quantised row by row
                          ids=lambda c: "x".join(map(str, c)))
 def test_int8_kernel_is_its_definition(rng, case, algo):
     """Float input -> per-image int8 codes -> exact integer sums -> float32

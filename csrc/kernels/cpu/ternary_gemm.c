@@ -471,6 +471,7 @@ static void absmax_item(void *ctx, int it, int tid)
 }
 
 /* Plane it (image b, channel ch): padding 128, inside u = q + 128. */
+#define PLANE_SMALL 8192
 static void plane_item(void *ctx, int it, int tid)
 {
     (void)tid;
@@ -481,12 +482,20 @@ static void plane_item(void *ctx, int it, int tid)
     int b = it / s->c, pad = s->pad, below = p->hp - pad - s->h, right = p->wp - pad - s->w;
     memset(dst, 128, (size_t)pad * p->wp);
     memset(dst + (size_t)(pad + s->h) * p->wp, 128, (size_t)below * p->wp);
+    /* a small plane is quantised in one call (short rows would mostly go
+     * through the kernels' scalar tails), then copied row by row */
+    uint8_t small[PLANE_SMALL];
+    const size_t hw = (size_t)s->h * s->w;
+    const int whole = j->input && hw <= sizeof small;
+    if (whole) j->K->quantize(j->input + (size_t)it * hw, hw, j->inv[b], small);
     for (int y = 0; y < s->h; ++y) {
         uint8_t *d = dst + (size_t)(y + pad) * p->wp;
         size_t src = ((size_t)it * s->h + y) * s->w;
         memset(d, 128, (size_t)pad);
         memset(d + pad + s->w, 128, (size_t)right);
-        if (j->input) {
+        if (whole) {
+            memcpy(d + pad, small + (size_t)y * s->w, (size_t)s->w);
+        } else if (j->input) {
             j->K->quantize(j->input + src, (size_t)s->w, j->inv[b], d + pad);
         } else {
             for (int x = 0; x < s->w; ++x) d[pad + x] = (uint8_t)(j->xs8[src + x] + 128);

@@ -236,6 +236,12 @@ AVX2 static void quantize_avx2(const float *x, size_t n, float inv, uint8_t *dst
         __m256i b = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(w01, w23), perm);
         _mm256_storeu_si256((__m256i *)(dst + i), _mm256_xor_si256(b, off));
     }
+    for (; i + 8 <= n; i += 8) { /* per 128-bit lane, bytes 0-3 hold its 4 values */
+        __m256 v = _mm256_max_ps(_mm256_min_ps(_mm256_mul_ps(_mm256_loadu_ps(x + i), vi), hi), lo);
+        __m256i q = _mm256_cvtps_epi32(v), w = _mm256_packs_epi32(q, q);
+        __m256i b = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(w, w), perm);
+        _mm_storel_epi64((__m128i *)(dst + i), _mm256_castsi256_si128(_mm256_xor_si256(b, off)));
+    }
     for (; i < n; ++i) {
         __m128 v = _mm_mul_ss(_mm_set_ss(x[i]), _mm_set_ss(inv));
         v = _mm_max_ss(_mm_min_ss(v, _mm_set_ss(127.f)), _mm_set_ss(-127.f));
