@@ -250,12 +250,15 @@ def test_int8_kernel_is_its_definition(rng, case, algo):
 def test_int8_kernel_pooled(rng, case, algo):
     """pool=2 (the fused 2x2 stride-2 max pool) is exactly the pool of the
     unpooled output: pixel blocks of whole row pairs, Winograd tiles pooled
-    in place (edge tiles of 2 rows or columns), tap blocks, threads."""
+    in place (edge tiles of 2 rows or columns), tap blocks, threads. The
+    kernel pools the integer sums before the epilogue (the max, or the min
+    where the filter's scale is negative), with and without a shift."""
     b, c, h, w, f, stride, pad, act = case
     x = (rng.standard_normal((b, c, h, w)) * 2).astype(np.float32)
     codes = rng.integers(-1, 2, (f, c, 3, 3)).astype(np.int8)
-    scale = rng.uniform(0.01, 0.2, f).astype(np.float32)
-    shift = rng.standard_normal(f).astype(np.float32)
+    scale = (rng.uniform(0.01, 0.2, f) * rng.choice([-1, 1], f)).astype(np.float32)
+    scale[:2] = [-0.05, 0]
+    shift = rng.standard_normal(f).astype(np.float32) if act != "linear" else None
     for simd in SIMD:
         for threads in (1, 2):
             y, sx = _core.tconv_int8(x, codes, scale, shift, act, stride, pad, simd=simd, threads=threads)

@@ -56,4 +56,40 @@ static inline void dn_max2x2_rows(const float *r0, const float *r1, float *o, in
     }
 }
 
+/* The int8 ternary kernel pools its exact integer sums e before its
+ * epilogue y = act(e * m + shift), which is monotone in e (non-decreasing
+ * when m >= 0, non-increasing when m < 0), so y of the max (m < 0: of the
+ * min) is the max of the y: the same floats as dn_max2x2_rows after the
+ * epilogue, for a quarter of the epilogues.
+ * dn_pool_sel(a, b, lo): the max (lo: the min) of a and b;
+ * dn_pool2x2_s32x8(r0, r1, lo): lanes x < 8 of the max (lo: min) of r0[2x],
+ * r0[2x+1], r1[2x], r1[2x+1] (where DN_POOL_HAVE_VEC). */
+static inline int32_t dn_pool_sel(int32_t a, int32_t b, int lo) { return (lo ? a < b : a > b) ? a : b; }
+
+#if defined(__has_builtin) && !defined(DN_NO_SHUFFLEVECTOR)
+#if __has_builtin(__builtin_shufflevector)
+#define DN_POOL_HAVE_VEC 1
+static inline dn_pool_i8 dn_pool2x2_s32x8(const int32_t *r0, const int32_t *r1, int lo)
+{
+    /* the min as the max of the complements (~a = -1 - a reverses the order) */
+    const dn_pool_i8 flip = {-lo, -lo, -lo, -lo, -lo, -lo, -lo, -lo};
+    dn_pool_i8 a0, a1, b0, b1, m, v[4];
+    memcpy(&a0, r0, sizeof a0);
+    memcpy(&a1, r0 + 8, sizeof a1);
+    memcpy(&b0, r1, sizeof b0);
+    memcpy(&b1, r1 + 8, sizeof b1);
+    v[0] = __builtin_shufflevector(a0, a1, 0, 2, 4, 6, 8, 10, 12, 14) ^ flip;
+    v[1] = __builtin_shufflevector(a0, a1, 1, 3, 5, 7, 9, 11, 13, 15) ^ flip;
+    v[2] = __builtin_shufflevector(b0, b1, 0, 2, 4, 6, 8, 10, 12, 14) ^ flip;
+    v[3] = __builtin_shufflevector(b0, b1, 1, 3, 5, 7, 9, 11, 13, 15) ^ flip;
+    m = v[0];
+    for (int i = 1; i < 4; ++i) {
+        dn_pool_i8 gt = v[i] > m;
+        m = (gt & v[i]) | (~gt & m);
+    }
+    return m ^ flip;
+}
+#endif
+#endif
+
 #endif

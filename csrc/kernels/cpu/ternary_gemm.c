@@ -425,7 +425,7 @@ static void int8_plan_make(const dn_conv_shape *s, int nthreads, int wino, int p
     size_t slots = (size_t)jobs * p->nblk * p->kblocks;
     p->shared = p->mblk > 1 && slots * p->b_bytes <= SHARED_MAX;
     p->off_thread = p->off_shared + (p->shared ? slots * p->b_bytes : 0);
-    p->band_bytes = pool ? align64(sizeof(float) * MR * (size_t)p->nc) : 0;
+    p->band_bytes = pool ? align64(sizeof(int32_t) * MR * (size_t)p->nc) : 0;
     p->per_thread = p->r_bytes + (p->shared ? 0 : p->b_bytes) +
                     (p->kblocks > 1 ? align64((size_t)p->rpb * MR * p->nc * 4) : 0) + p->band_bytes;
     p->total = p->off_thread + (size_t)nthreads * p->per_thread;
@@ -535,19 +535,51 @@ static void pack_item(void *ctx, int it, int tid)
     pack_block(j, b, gi, jb, k0, imin(p->kcb, p->kp - k0), R, shared_block(j, b, gi, jb, kb));
 }
 
-/* The band's rows i < mr (filters f + i; pixels n0 .. n0+nc of image b,
- * whole row pairs, row stride ld) pooled into the output. */
-static void pool_band(const int8_job *j, int b, int f, int mr, int n0, int nc, const float *band, size_t ld)
+/* o[x] = act(e * m + *shift) for e the pool (pool.h) of r0[2x], r0[2x+1],
+ * r1[2x], r1[2x+1], as the tiles compute it (shift NULL: no add). */
+static void pool_epilogue_rows(const int32_t *r0, const int32_t *r1, float *o, int n, float m, const float *shift,
+                               dn_activation act)
+{
+    const int lo = m < 0;
+    int x = 0;
+#ifdef DN_POOL_HAVE_VEC
+    const dn_pool_f8 zero = {0}, slope = zero + (act == DN_ACT_LEAKY ? .1f : .01f);
+    for (; x + 8 <= n; x += 8) {
+        dn_pool_f8 v = __builtin_convertvector(dn_pool2x2_s32x8(r0 + 2 * x, r1 + 2 * x, lo), dn_pool_f8) * m;
+        if (shift) v += *shift;
+        if (act == DN_ACT_LEAKY || act == DN_ACT_RELIE || act == DN_ACT_RELU) { /* dn_tact1 */
+            dn_pool_i8 gt = v > zero;
+            dn_pool_f8 w = act == DN_ACT_RELU ? zero : slope * v;
+            v = (dn_pool_f8)((gt & (dn_pool_i8)v) | (~gt & (dn_pool_i8)w));
+        }
+        memcpy(o + x, &v, sizeof v);
+    }
+#endif
+    for (; x < n; ++x) {
+        int32_t e = dn_pool_sel(dn_pool_sel(r0[2 * x], r0[2 * x + 1], lo), dn_pool_sel(r1[2 * x], r1[2 * x + 1], lo), lo);
+        float v = (float)e * m;
+        if (shift) v += *shift;
+        o[x] = dn_tact1(v, act);
+    }
+}
+
+/* The band's rows i < mr (filters f + i; exact sums of pixels n0 .. n0+nc
+ * of image b, whole row pairs, row stride ld) pooled, then the epilogue. */
+static void pool_band(const int8_job *j, int b, int f, int mr, int n0, int nc, const int32_t *band, size_t ld)
 {
     const dn_conv_shape *s = j->s;
+    const dn_epilogue *ep = j->ep;
     const int ow = s->out_w, pw = ow / 2, y0 = n0 / ow;
     const size_t pplane = (size_t)(s->out_h / 2) * pw;
-    for (int i = 0; i < mr; ++i)
+    const float sx = j->sx ? j->sx[b] : 1.f;
+    for (int i = 0; i < mr; ++i) {
+        const float m = sx * ep->scale[f + i];
         for (int y = 0; y < nc / ow; y += 2) {
-            const float *r0 = band + i * ld + (size_t)y * ow;
+            const int32_t *r0 = band + i * ld + (size_t)y * ow;
             float *o = j->output + ((size_t)b * s->filters + f + i) * pplane + (size_t)(y0 + y) / 2 * pw;
-            dn_max2x2_rows(r0, r0 + ow, o, pw);
+            pool_epilogue_rows(r0, r0 + ow, o, pw, m, ep->shift ? ep->shift + f + i : NULL, ep->act);
         }
+    }
 }
 
 static void int8_item(void *ctx, int it, int tid)
@@ -563,8 +595,9 @@ static void int8_item(void *ctx, int it, int tid)
     const int r0 = mk * p->rpb, r1 = imin(w->mb, r0 + p->rpb);
     uint8_t *R = j->scratch + p->off_thread + (size_t)tid * p->per_thread, *Bp = R + p->r_bytes;
     int32_t *C32 = (int32_t *)(Bp + (p->shared ? 0 : p->b_bytes));
-    /* pooled: a row block's outputs go to the band (MR x ncp, L1/L2), then pooled */
-    float *band = p->pool ? (float *)(R + p->per_thread - p->band_bytes) : NULL;
+    /* pooled: a row block's exact sums go to the band (MR x ncp, L1/L2), then
+     * are pooled and go through the epilogue */
+    int32_t *band = p->pool ? (int32_t *)(void *)(R + p->per_thread - p->band_bytes) : NULL;
     for (int k0 = 0; k0 < p->kp; k0 += p->kcb) {
         int kc = imin(p->kcb, p->kp - k0);
         if (p->shared) Bp = shared_block(j, b, gi, jb, k0 / p->kcb);
@@ -594,8 +627,9 @@ static void int8_item(void *ctx, int it, int tid)
                 t.nr = imin(NR, nc - pn * NR);
                 t.c32 = p->kblocks > 1 ? C32 + (size_t)(r - r0) * MR * ncp + pn * NR : NULL;
                 size_t o = ((size_t)b * s->filters + f) * p->n + n0 + pn * NR;
-                if (j->out32) t.out32 = j->out32 + o;
-                else t.out = band ? band + pn * NR : j->output + o;
+                if (band) t.out32 = band + pn * NR;
+                else if (j->out32) t.out32 = j->out32 + o;
+                else t.out = j->output + o;
                 j->K->tile(&t);
             }
             if (band && t.last) pool_band(j, b, f, t.mr, n0, nc, band, (size_t)ncp);

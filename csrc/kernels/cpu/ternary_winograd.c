@@ -32,7 +32,8 @@
  * int16 in L1 first; a last panel of at most 8 tiles on the half-width
  * tile) and the output transform of its MR filters. With ep->pool the
  * output transform also does the 2x2 stride-2 max pool: the pooling
- * windows of an even output lie inside the 4x4 tiles.
+ * windows of an even output lie inside the 4x4 tiles; it pools the exact
+ * sums Y' before the epilogue (the same floats: pool.h).
  * The activation planes are the int8 driver's: u = q + 128 bytes,
  * [batch*c][hp][wp] with hp >= 4*th + 2, wp >= 4*tw + 2, 128 outside the
  * image. Tiles of all images are numbered together, t = (b*th + ty)*tw + tx.
@@ -41,10 +42,8 @@
  */
 #include "ternary_gemm.h"
 #include "parallel.h"
-#include "pool.h"
 #include "winograd43.h"
 
-#include <float.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -326,7 +325,6 @@ static inline void transpose4(vf *y)
 #endif
 
 DN_WINO43_LEAKY(vf, vi, leaky) /* = dn_tact1 lane by lane */
-DN_POOL_VMAX(vf, vi, vmax)       /* pool.h's rule */
 
 /* The lanes' 4x4 output tiles (r[4i + j] = row i, column j), by four
  * 16-byte rows per tile (the part inside the output) at o[lane] + i*orow. */
@@ -343,16 +341,10 @@ static inline void store_tiles(vf *r, char *const *o, const int *oh, const int *
     }
 }
 
-/* The same after the 2x2 stride-2 max pool inside each tile (pool.h's
- * order and rule): 2x2 values, oh and ow halved. */
-static inline void store_pooled(const vf *r, char *const *o, const int *oh, const int *ow, size_t orow)
+/* The lanes' pooled 2x2 tiles q[2i + j] (after the 2x2 stride-2 pool inside
+ * each tile): oh and ow halved. */
+static inline void store_pooled(vf *q, char *const *o, const int *oh, const int *ow, size_t orow)
 {
-    vf q[4];
-    for (int i = 0; i < 2; ++i)
-        for (int j = 0; j < 2; ++j) {
-            const vf *w = r + 8 * i + 2 * j;
-            q[2 * i + j] = vmax(w[5], vmax(w[4], vmax(w[1], vmax(w[0], (vf){0} - FLT_MAX))));
-        }
     transpose4(q);
     for (int l = 0; l < VL; ++l) {
         const char *src = (const char *)&q[l % 4] + 16 * (l / 4);
@@ -361,6 +353,15 @@ static inline void store_pooled(const vf *r, char *const *o, const int *oh, cons
             else memcpy(o[l] + i * orow, src + 8 * i, 4);
         }
     }
+}
+
+/* The max (flip all ones: the min) of a and b lane by lane. */
+static inline vi vsel(vi a, vi b, vi flip)
+{
+    a ^= flip;
+    b ^= flip;
+    vi gt = a > b;
+    return ((gt & a) | (~gt & b)) ^ flip;
 }
 
 /* Output tiles [t0, t0+nt) for filters [f0, f1) from M (M[xi*xi_stride +
@@ -411,7 +412,17 @@ static void output_transform(const wjob *j, int t0, int nt, int f0, int f1, cons
                 for (int k = 0; k < 4; ++k) out_at(t + 6 * k, 1, y + 4 * k, 1);
                 memcpy(&mul, sxl + h, sizeof mul);
                 mul *= j->out32 ? 1.f : ep->scale[f];
-                for (int i = 0; i < 16; ++i) {
+                int n = 16;
+                if (pool) { /* pool.h: the max (scale < 0: the min) of the exact sums, then the epilogue */
+                    vi flip = (vi){0} - (ep->scale[f] < 0), q[4];
+                    for (int i = 0; i < 4; ++i) {
+                        const vu *w = y + 8 * (i / 2) + 2 * (i % 2);
+                        q[i] = vsel(vsel((vi)w[0], (vi)w[1], flip), vsel((vi)w[4], (vi)w[5], flip), flip);
+                    }
+                    memcpy(y, q, sizeof q);
+                    n = 4;
+                }
+                for (int i = 0; i < n; ++i) {
                     vi yi = (vi)((vu)((vi)y[i] >> 6) * INV9); /* Y' / 576, exact */
                     if (j->out32) {
                         memcpy(&r[i], &yi, sizeof yi);
