@@ -156,15 +156,16 @@ def test_winograd_superblocks_and_chunks(rng, monkeypatch):
 
 def test_algorithm_choice(monkeypatch):
     """The rule: Winograd for 3x3 stride-1 groups-1 layers of 32 to
-    DN_TWINO_MAX_C channels on maps whose 4x4 tiles fill the 16-tile panels
-    well; DN_TERNARY_ALGO overrides it where Winograd applies at all."""
+    DN_TWINO_MAX_C channels on maps whose 4x4 tiles (run in groups of 4)
+    save enough products; DN_TERNARY_ALGO overrides it where Winograd applies at all."""
     monkeypatch.delenv("DN_TERNARY_ALGO", raising=False)
     algo = _core.ternary_algo
     assert algo(1, 1024, 13, 13, 1024, 3, 1, 1, 1) == "winograd"
     assert algo(1, 64, 52, 52, 128, 3, 1, 1, 1) == "winograd"
     assert algo(1, 16, 208, 208, 32, 3, 1, 1, 1) == "direct"    # few channels
-    assert algo(1, 256, 8, 8, 64, 3, 1, 1, 1) == "direct"       # 4 tiles in a 16-tile panel
-    assert algo(4, 256, 8, 8, 64, 3, 1, 1, 1) == "winograd"     # the batch fills it
+    assert algo(1, 256, 5, 5, 64, 3, 1, 1, 1) == "direct"       # 4 tiles of 16 outputs for 25
+    assert algo(1, 256, 6, 10, 64, 3, 1, 1, 1) == "direct"      # 6 tiles, run as 8
+    assert algo(2, 256, 6, 10, 64, 3, 1, 1, 1) == "winograd"    # the batch fills the runs of 4
     assert algo(1, 256, 26, 26, 64, 3, 2, 1, 1) == "direct"     # stride 2
     assert algo(1, 256, 26, 26, 64, 3, 1, 1, 2) == "direct"     # groups
     assert algo(1, TWINO_MAX_C + 1, 13, 13, 8, 3, 1, 1, 1) == "direct"

@@ -222,18 +222,18 @@ static void tile_generic(const dn_ttile *t)
     }
 }
 
-static void tile16_generic(int kq, int nl, const int16_t *a, const int16_t *b, int32_t *c, size_t ldc,
-                           const void *pf)
+static void wgemm_generic(int kq, int nt, const int8_t *w, const int16_t *v, size_t ldv, int32_t *m)
 {
-    (void)pf;
-    uint32_t acc[MR][NR];
-    memset(acc, 0, sizeof acc);
-    for (int q = 0; q < kq; ++q, a += 2 * MR, b += 2 * NR)
-        for (int i = 0; i < MR; ++i)
-            for (int j = 0; j < nl; ++j)
-                acc[i][j] += (uint32_t)a[2 * i] * (uint32_t)b[2 * j] + (uint32_t)a[2 * i + 1] * (uint32_t)b[2 * j + 1];
-    for (int i = 0; i < MR; ++i)
-        for (int j = 0; j < nl; ++j) c[(size_t)i * ldc + j] = (int32_t)acc[i][j];
+    for (int t = 0; t < nt; ++t) {
+        uint32_t acc[DN_TWFB] = {0};
+        for (int q = 0; q < kq; ++q) {
+            const int16_t *vq = v + ((size_t)q * ldv + t) * 2;
+            const int8_t *wq = w + (size_t)q * DN_TWFB * 2;
+            for (int f = 0; f < DN_TWFB; ++f)
+                acc[f] += (uint32_t)(wq[2 * f] * vq[0]) + (uint32_t)(wq[2 * f + 1] * vq[1]);
+        }
+        for (int f = 0; f < DN_TWFB; ++f) m[t * DN_TWFB + f] = (int32_t)acc[f];
+    }
 }
 
 static void interleave_generic(const uint8_t *r, size_t ldr, int ncp, uint8_t *dst, size_t pstride)
@@ -293,7 +293,7 @@ static void float_block_generic(const float *rows, size_t ldr, const dn_tlists *
 }
 
 const dn_tkernels dn_tkernels_generic = {tile_generic, interleave_generic, absmax_generic,
-                                         quantize_generic, tile16_generic, float_block_generic};
+                                         quantize_generic, wgemm_generic, float_block_generic};
 
 int dn_ternary_simd_available(void)
 {

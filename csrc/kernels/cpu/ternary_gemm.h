@@ -52,6 +52,7 @@
 #define DN_TNR 16   /* pixels per int8 micro-tile: two vectors of 8 pixels x 4 k bytes */
 #define DN_TKC 256  /* k per int16 accumulation block (64 groups of 4) */
 #define DN_TKB 1024 /* k per packed block (a micro-tile call): 4 int16 blocks */
+#define DN_TWFB 16  /* filters per block of the Winograd GEMM (its lanes) */
 
 /* Ternary codes packed for the int8 micro-kernel. For group g, row block r
  * (filters g*ng + r*MR ... + MR-1) and k-group q (k = 4q ... 4q+3) one
@@ -179,14 +180,12 @@ typedef struct {
      * taps, -= those of its -1 taps (in list order); then out + f*ldo +
      * DN_TNRF*p [0, nx) = acc (not last) or act(acc*scale[f] + shift[f])
      * (shift NULL: 0); nx = DN_TNRF but nx_last in the last panel. */
-    /* Winograd-domain GEMM tile (ternary_winograd.c layouts): for MR rows
-     * and nl columns (16, or 8: half the work, columns 8-15 of c left
-     * alone), c[i*ldc + j] = sum over kq pair steps q of
-     * a[(q*MR + i)*2 + u] * b[(q*16 + j)*2 + u] (u = 0, 1), int16 products
-     * summed in int32 modulo 2^32. pf: 12 * kq bytes the caller will read
-     * next (the next int8 panel), prefetched along the way (may be any
-     * address: prefetches never fault). */
-    void (*tile16)(int kq, int nl, const int16_t *a, const int16_t *b, int32_t *c, size_t ldc, const void *pf);
+    /* Winograd-domain GEMM (ternary_winograd.c layouts), the DN_TWFB
+     * filters of a block in the lanes: for nt (4, 8, 12 or 16) tiles t,
+     * m[t*DN_TWFB + f] = sum over kq channel pairs q and u = 0, 1 of
+     * w[(q*DN_TWFB + f)*2 + u] * v[(q*ldv + t)*2 + u], int8 x int16
+     * products summed in int32 modulo 2^32. */
+    void (*wgemm)(int kq, int nt, const int8_t *w, const int16_t *v, size_t ldv, int32_t *m);
     void (*float_block)(const float *rows, size_t ldr, const dn_tlists *l, int f0, int f1, int kb,
                         float *out, size_t ldo, int npan, int nx_last, int first, int last,
                         const float *scale, const float *shift, dn_activation act);
@@ -210,7 +209,7 @@ const dn_tkernels *dn_tkernels_simd(int level);
 /* ternary_gemm_vnni.c: the VNNI tile (x86 builds only) and whether the CPU
  * can run it (AVX2 and avx512f/bw/vl/vnni). */
 void dn_ttile_vnni(const dn_ttile *t);
-void dn_ttile16_vnni(int kq, int nl, const int16_t *a, const int16_t *b, int32_t *c, size_t ldc, const void *pf);
+void dn_twgemm_vnni(int kq, int nt, const int8_t *w, const int16_t *v, size_t ldv, int32_t *m);
 int dn_vnni_available(void);
 
 /* Internal to the int8 driver: the Winograd path over its activation planes

@@ -139,43 +139,34 @@ AVX2 static void tile_avx2(const dn_ttile *t)
     }
 }
 
-/* Winograd-domain tile: 6 rows x 16 columns, per pair step b0/b1 = 8
- * columns x 2 int16, a_i = broadcast of row i's 2 int16; madd gives the
- * int32 of each column's two products (exact: |.| <= 2 * 576 * 12800),
- * add_epi32 wraps modulo 2^32 as the contract allows. */
-#define STEP16(i)                                                                \
-    do {                                                                         \
-        __m256i a_ = bcast4((const int8_t *)(a + 2 * (i)));                      \
-        c##i##0 = _mm256_add_epi32(c##i##0, _mm256_madd_epi16(b0, a_));         \
-        c##i##1 = _mm256_add_epi32(c##i##1, _mm256_madd_epi16(b1, a_));         \
+/* Winograd-domain GEMM: per group of 4 tiles and channel pair, the block's
+ * 16 filters' int8 pairs sign-extended into two vectors of 8 filters x 2
+ * int16, each tile's V pair broadcast; madd gives the int32 of each
+ * filter's two products (exact: |.| <= 2 * 49 * 12800), add_epi32 wraps
+ * modulo 2^32 as the contract allows. */
+#define WSTEP(t)                                                             \
+    do {                                                                     \
+        __m256i v_ = _mm256_set1_epi32(vp[t]);                               \
+        c##t##0 = _mm256_add_epi32(c##t##0, _mm256_madd_epi16(w0, v_));     \
+        c##t##1 = _mm256_add_epi32(c##t##1, _mm256_madd_epi16(w1, v_));     \
     } while (0)
 
-#define STEP8(i)                                                                 \
-    c##i##0 = _mm256_add_epi32(c##i##0, _mm256_madd_epi16(b0, bcast4((const int8_t *)(a + 2 * (i)))))
-
-AVX2 static void tile16_avx2(int kq, int nl, const int16_t *a, const int16_t *b, int32_t *c, size_t ldc,
-                             const void *pf)
+AVX2 static void wgemm_avx2(int kq, int nt, const int8_t *w, const int16_t *v, size_t ldv, int32_t *m)
 {
-    __m256i z = _mm256_setzero_si256();
-    __m256i c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z;
-    __m256i c30 = z, c31 = z, c40 = z, c41 = z, c50 = z, c51 = z;
-    const char *pfc = pf;
-    if (nl > 8)
-        for (int q = 0; q < kq; ++q, a += 2 * MR, b += 2 * NR, pfc += 2 * MR) {
-            _mm_prefetch(pfc, _MM_HINT_T0);
-            __m256i b0 = _mm256_loadu_si256((const __m256i *)b);
-            __m256i b1 = _mm256_loadu_si256((const __m256i *)(b + 16));
-            STEP16(0); STEP16(1); STEP16(2); STEP16(3); STEP16(4); STEP16(5);
+    for (int t0 = 0; t0 < nt; t0 += 4) {
+        __m256i z = _mm256_setzero_si256();
+        __m256i c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z;
+        const int8_t *wq = w;
+        const int32_t *vp = (const int32_t *)(const void *)v + t0;
+        for (int q = 0; q < kq; ++q, wq += 32, vp += ldv) {
+            __m256i w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)wq));
+            __m256i w1 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(wq + 16)));
+            WSTEP(0); WSTEP(1); WSTEP(2); WSTEP(3);
         }
-    else
-        for (int q = 0; q < kq; ++q, a += 2 * MR, b += 2 * NR, pfc += 2 * MR) {
-            _mm_prefetch(pfc, _MM_HINT_T0);
-            __m256i b0 = _mm256_loadu_si256((const __m256i *)b);
-            STEP8(0); STEP8(1); STEP8(2); STEP8(3); STEP8(4); STEP8(5);
-        }
-    __m256i d[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
-    for (int i = 0; i < MR; ++i)
-        for (int v = 0; v < (nl > 8 ? 2 : 1); ++v) _mm256_storeu_si256((__m256i *)(c + (size_t)i * ldc + 8 * v), d[i][v]);
+        __m256i d[4][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}};
+        for (int t = 0; t < 4; ++t)
+            for (int h = 0; h < 2; ++h) _mm256_storeu_si256((__m256i *)(void *)(m + (t0 + t) * 16 + 8 * h), d[t][h]);
+    }
 }
 
 /* 4 rows x 16 pixels -> 16 pixels x 4 bytes, with byte/word unpacks. */
@@ -296,9 +287,9 @@ AVX2 static void float_block_avx2(const float *rows, size_t ldr, const dn_tlists
 }
 
 static const dn_tkernels kernels_avx2 = {tile_avx2, interleave_avx2, absmax_avx2, quantize_avx2,
-                                         tile16_avx2, float_block_avx2};
+                                         wgemm_avx2, float_block_avx2};
 static const dn_tkernels kernels_vnni = {dn_ttile_vnni, interleave_avx2, absmax_avx2, quantize_avx2,
-                                         dn_ttile16_vnni, float_block_avx2};
+                                         dn_twgemm_vnni, float_block_avx2};
 
 const dn_tkernels *dn_tkernels_simd(int level)
 {

@@ -80,36 +80,37 @@ VNNI void dn_ttile_vnni(const dn_ttile *t)
     }
 }
 
-/* Winograd-domain tile: acc_i += dpwssd(b, bcast(a_i)), b = 16 columns x
- * 2 int16, a_i = row i's 2 int16; dpwssd wraps modulo 2^32. nl <= 8: the
- * same on 256-bit vectors, 8 columns (half the work). */
-#define STEP16(i) DP_BCAST("vpdpwssd", 16, c##i, b, i)
-#define STEP8(i) DP_BCAST("vpdpwssd", 8, h##i, b, i)
-
-VNNI void dn_ttile16_vnni(int kq, int nl, const int16_t *a, const int16_t *b16, int32_t *c, size_t ldc,
-                         const void *pf)
+/* Winograd-domain GEMM, nt tiles: acc_t += dpwssd(w, bcast(v_t)), w = the
+ * block's 16 filters x 2 int8 sign-extended to int16 (one vpmovsxbw per
+ * channel pair for all the tiles), v_t = tile t's 2 int16 (embedded
+ * broadcast); dpwssd wraps modulo 2^32. The next W is prefetched 1 KiB
+ * ahead (it streams from memory on the deep layers). */
+VNNI static inline __attribute__((always_inline)) void wgemm(int T, int kq, const int8_t *w, const int32_t *vp,
+                                                           size_t ldv, int32_t *m)
 {
-    const int32_t *ai = (const int32_t *)(const void *)a;
-    const char *pfc = pf;
-    if (nl <= 8) {
-        __m256i h0 = _mm256_setzero_si256(), h1 = h0, h2 = h0, h3 = h0, h4 = h0, h5 = h0;
-        for (int q = 0; q < kq; ++q, ai += MR, b16 += 32, pfc += 2 * MR) {
-            _mm_prefetch(pfc, _MM_HINT_T0);
-            __m256i b = _mm256_loadu_si256((const __m256i *)b16);
-            STEP8(0); STEP8(1); STEP8(2); STEP8(3); STEP8(4); STEP8(5);
-        }
-        __m256i d[MR] = {h0, h1, h2, h3, h4, h5};
-        for (int i = 0; i < MR; ++i) _mm256_storeu_si256((__m256i *)(c + (size_t)i * ldc), d[i]);
-        return;
+    __m512i acc[16];
+#pragma GCC unroll 16
+    for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_si512();
+    for (int q = 0; q < kq; ++q, w += 32, vp += ldv) {
+        _mm_prefetch((const char *)w + 1024, _MM_HINT_T0);
+        __m512i wv = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(const void *)w));
+#pragma GCC unroll 16
+        for (int t = 0; t < T; ++t)
+            __asm__("vpdpwssd %[v]%{1to16%}, %[w], %[c]" : [c] "+v"(acc[t]) : [w] "v"(wv), [v] "m"(vp[t]));
     }
-    __m512i c0 = _mm512_setzero_si512(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0;
-    for (int q = 0; q < kq; ++q, ai += MR, b16 += 32, pfc += 2 * MR) {
-        _mm_prefetch(pfc, _MM_HINT_T0);
-        __m512i b = _mm512_loadu_si512(b16);
-        STEP16(0); STEP16(1); STEP16(2); STEP16(3); STEP16(4); STEP16(5);
+#pragma GCC unroll 16
+    for (int t = 0; t < T; ++t) _mm512_storeu_si512(m + 16 * t, acc[t]);
+}
+
+VNNI void dn_twgemm_vnni(int kq, int nt, const int8_t *w, const int16_t *v, size_t ldv, int32_t *m)
+{
+    const int32_t *vp = (const int32_t *)(const void *)v;
+    switch (nt) {
+    case 4: wgemm(4, kq, w, vp, ldv, m); break;
+    case 8: wgemm(8, kq, w, vp, ldv, m); break;
+    case 12: wgemm(12, kq, w, vp, ldv, m); break;
+    default: wgemm(16, kq, w, vp, ldv, m); break;
     }
-    __m512i d[MR] = {c0, c1, c2, c3, c4, c5};
-    for (int i = 0; i < MR; ++i) _mm512_storeu_si512(c + (size_t)i * ldc, d[i]);
 }
 
 int dn_vnni_available(void)

@@ -7,38 +7,40 @@
  * D = diag(4, 6, 6, 24, 24, 1), everything stays in integers:
  *   V  = B^T d B           |V| <= 100 * 128 = 12800         int16
  *   W  = H g H^T           |W| <= 7 * 7 = 49                int8, stored
- *   M  = sum over channels of (S .* W) .* V, per tile position xi = 6i + j
+ *   M  = sum over channels of W .* V, per tile position xi = 6i + j
  *        (36 GEMMs: filters x channel pairs x tiles, int16 pairs summed
- *        into int32; may wrap: all later steps are exact modulo 2^32),
- *        S[i][j] = 576 / (D_i D_j) (integers; |S .* W| <= 576)
- *   Y' = A^T M A = 576 Y
+ *        into int32; may wrap: all later steps are exact modulo 2^32)
+ *   Y' = A'^T M A' = A^T (S .* M) A = 576 Y, A' = diag(s) A,
+ *        s = 24 / D = (6, 4, 4, 1, 1, 24), S[i][j] = s_i s_j = 576 / (D_i D_j)
  *        (exact: |Y| <= 128 * 9 * c, so |576 Y| < 2^31 for c <= DN_TWINO_MAX_C)
  *   Y  = (Y' >> 6) * 9^-1 mod 2^32   (576 = 64 * 9; exact division)
  * so Y is exactly the direct kernel's sum: the same integers, then the same
  * epilogue y = act(Y * (sx * scale[f]) + shift[f]), hence the same floats.
  *
- * Layouts (MR = DN_TMR filters per row block, cq = ceil(c/2) channel pairs,
- * na = panel_stride(cq) >= cq*MR*2, L = 16 tiles per panel, one int32 lane
- * each):
- *   W  [mb][36][na] int8             (dn_tweights.u, [cq][MR][2] inside;
- *                                    zero past filters and c)
- *   V  [36][npan][cq][L][2] int16    all tiles of a super-block (shared by
+ * Layouts (FB = 16 filters per filter block, fb = ceil(filters/16) blocks,
+ * cq = ceil(c/2) channel pairs, sbt tiles per super-block):
+ *   W  [fb][36][cq][FB][2] int8      (dn_tweights.u; zero past filters and c)
+ *   V  [36][cq][sbt][2] int16        all tiles of a super-block (shared by
  *                                    the threads); the two channels of a
  *                                    pair share a 32-bit word
- *   M  [36][MR][pc*L] int32          per thread: one row block, pc panels
- * Order: per super-block of tiles (V at most V_BYTES), the input transform
- * (items: 16 tiles x Q_ITEM channel pairs), then per row block (items: rpi
- * row blocks) and chunk of pc panels, the 36 GEMMs (each W panel widened to
- * int16 in L1 first; a last panel of at most 8 tiles on the half-width
- * tile) and the output transform of its MR filters. With ep->pool the
- * output transform also does the 2x2 stride-2 max pool: the pooling
- * windows of an even output lie inside the 4x4 tiles; it pools the exact
- * sums Y' before the epilogue (the same floats: pool.h).
+ *   M  [36][M_XI] int32              per thread: a filter block, a chunk of
+ *                                    CH_MAX tiles x FB ([tile][filter])
+ * The GEMM has the filters in its lanes: per channel pair, a W vector (the
+ * block's 16 filters, sign-extended in registers) meets each tile's V pair
+ * (a broadcast), so the int8 W needs no widened copy and the tiles need
+ * not fill a vector (a chunk is done in runs of 16 tiles and one of 4, 8
+ * or 12). Order: per super-block of tiles (V at most V_BYTES), the input
+ * transform (items: 16 tiles x Q_ITEM channel pairs), then per filter block
+ * and chunk of tiles (the items) the 36 GEMMs and the output transform of
+ * its 16 filters, lanes = filters. With ep->pool the output transform also
+ * does the 2x2 stride-2 max pool: the pooling windows of an even output lie
+ * inside the 4x4 tiles; it pools the exact sums Y' before the epilogue (the
+ * same floats: pool.h).
  * The activation planes are the int8 driver's: u = q + 128 bytes,
  * [batch*c][hp][wp] with hp >= 4*th + 2, wp >= 4*tw + 2, 128 outside the
  * image. Tiles of all images are numbered together, t = (b*th + ty)*tw + tx.
- * The transforms run on 16 tiles at once in GCC vector extensions (exact
- * integer arithmetic on any CPU); only the GEMM tile has SIMD variants.
+ * The transforms run on 16 lanes at once in GCC vector extensions (exact
+ * integer arithmetic on any CPU); only the GEMM has SIMD variants.
  */
 #include "ternary_gemm.h"
 #include "parallel.h"
@@ -47,11 +49,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MR DN_TMR
+#define FB DN_TWFB
 #define L 16
 #define INV9 0x38E38E39u       /* 9 * INV9 = 1 mod 2^32 */
 #define V_BYTES (4 << 20)       /* V of a super-block of tiles (shared, L2/L3) */
 #define M_BYTES (160 << 10)     /* M of a GEMM chunk (per thread, L2) */
+#define CH_MAX ((M_BYTES / (36 * FB * 4)) / L * L) /* tiles per chunk: 64 */
+#define M_XI (CH_MAX * FB + 16) /* int32 per xi of M: 64 bytes more than 4 KiB (L1 sets) */
 
 /* Vectors of VL int32/float lanes (one per tile): the build target's
  * width, so that GCC keeps them in registers; a group of L tiles is done
@@ -75,14 +79,6 @@ static inline size_t align64(size_t x) { return (x + 63) / 64 * 64; }
 
 /* ---- filters ---- */
 
-/* Values per code plane and per W panel of a row block: cq x MR x 2, padded
- * to a multiple of 32. */
-static size_t panel_stride(int cq) { return ((size_t)cq * MR * 2 + 31) / 32 * 32; }
-
-/* S[xi] = 576 / (D_i D_j), D = (4, 6, 6, 24, 24, 1). */
-static const int16_t S576[36] = {36, 24, 24, 6, 6, 144, 24, 16, 16, 4, 4, 96, 24, 16, 16, 4, 4, 96,
-                                  6, 4, 4, 1, 1, 24, 6, 4, 4, 1, 1, 24, 144, 96, 96, 24, 24, 576};
-
 /* t[j*ts] = (H g)[j] for g[0], g[gs], g[2 gs]; H = [1 0 0; -1 -1 -1;
  * -1 1 -1; 1 2 4; 1 -2 4; 0 0 1]. */
 static void hg(const int *g, int gs, int *t, int ts)
@@ -102,7 +98,7 @@ int dn_tweights_winograd(dn_tweights *w, const int8_t *codes, int c)
     w->u = NULL;
     if (w->groups != 1 || w->k != 9 * c) return 1;
     int cq = ceil_div(c, 2);
-    size_t na = panel_stride(cq), n = (size_t)w->mb * 36 * na;
+    size_t n = (size_t)ceil_div(w->filters, FB) * 36 * cq * FB * 2;
     w->u = aligned_alloc(64, align64(n));
     if (!w->u) return 0;
     memset(w->u, 0, n);
@@ -114,57 +110,39 @@ int dn_tweights_winograd(dn_tweights *w, const int8_t *codes, int c)
             for (int x = 0; x < 3; ++x) hg(g + x, 3, t + x, 3);      /* t = H g, 6x3 */
             for (int y = 0; y < 6; ++y) hg(t + 3 * y, 1, q + 6 * y, 1); /* q = t H^T */
             for (int xi = 0; xi < 36; ++xi)
-                w->u[((size_t)(f / MR) * 36 + xi) * na + ((size_t)(ch / 2) * MR + f % MR) * 2 + ch % 2] =
-                    (int8_t)q[xi];
+                w->u[((((size_t)(f / FB) * 36 + xi) * cq + ch / 2) * FB + f % FB) * 2 + ch % 2] = (int8_t)q[xi];
         }
     return 1;
-}
-
-/* W panel (r, xi) times S[xi], in int16 (the tile16 A layout; |S W| <= 576:
- * S is large only where W is a single code), into an L1-sized buffer; the
- * compiler vectorises the loop. */
-static void widen_w(const dn_tweights *w, int r, int xi, int cq, int16_t *a16)
-{
-    const size_t na = panel_stride(cq);
-    const int8_t *u = w->u + ((size_t)r * 36 + xi) * na;
-    const int16_t sc = S576[xi];
-    for (size_t i = 0; i < na; ++i) a16[i] = (int16_t)(u[i] * sc);
 }
 
 /* ---- plan ---- */
 
 typedef struct {
-    int th, tw, tiles, cq, mb;
+    int th, tw, tiles, cq, fb;
     int sb;                 /* tiles per super-block (multiple of L) */
-    int pc;                 /* panels per GEMM chunk */
-    int rpi;                /* row blocks per GEMM item */
     size_t v_bytes;         /* V of a super-block (shared) */
-    size_t w_bytes, m_bytes, thread_bytes; /* per thread: a W panel in int16, M of a chunk */
+    size_t m_bytes;         /* per thread: M of a chunk */
 } wplan;
 
-static void plan_make(const dn_conv_shape *s, int nthreads, wplan *p)
+static void plan_make(const dn_conv_shape *s, wplan *p)
 {
     p->th = ceil_div(s->out_h, 4);
     p->tw = ceil_div(s->out_w, 4);
     p->tiles = s->batch * p->th * p->tw;
     p->cq = ceil_div(s->c, 2);
-    p->mb = ceil_div(s->filters, MR);
+    p->fb = ceil_div(s->filters, FB);
     int per_tile = 36 * 4 * p->cq; /* bytes of V */
     int sb = imin(ceil_div(p->tiles, L), imax(1, V_BYTES / (per_tile * L))) * L;
     p->sb = ceil_div(ceil_div(p->tiles, ceil_div(p->tiles, sb)), L) * L; /* even super-blocks */
-    p->pc = imin(p->sb / L, imax(1, M_BYTES / (36 * MR * L * 4)));
-    p->rpi = imax(1, p->mb / (4 * nthreads));
     p->v_bytes = align64((size_t)per_tile * p->sb);
-    p->w_bytes = align64(sizeof(int16_t) * panel_stride(p->cq));
-    p->m_bytes = align64((size_t)36 * MR * L * 4 * p->pc);
-    p->thread_bytes = p->w_bytes + p->m_bytes;
+    p->m_bytes = align64((size_t)36 * M_XI * 4);
 }
 
 size_t dn_twino_scratch(const dn_conv_shape *s, int nthreads)
 {
     wplan p;
-    plan_make(s, nthreads, &p);
-    return p.v_bytes + p.thread_bytes * (size_t)nthreads;
+    plan_make(s, &p);
+    return p.v_bytes + p.m_bytes * (size_t)nthreads;
 }
 
 void dn_twino_plane_dims(const dn_conv_shape *s, int *hp, int *wp)
@@ -186,13 +164,13 @@ int dn_twino_wanted(const dn_conv_shape *s)
     if (e && !strcmp(e, "direct")) return 0;
     if (e && !strcmp(e, "winograd")) return 1;
     /* Measured (bench/README.md): it pays from 32 channels up (fewer: the
-     * transforms cost more than the saved multiplications) when the tile
-     * panels, 36 products per 16 tiles, need at most 0.4x the 9 products
+     * transforms cost more than the saved multiplications) when the tiles,
+     * 36 products each (in runs of 4), need at most 0.4x the 9 products
      * per pixel of the direct kernel (a vpdpwssd does half the work of a
      * vpdpbusd). */
     long tiles = (long)s->batch * ((s->out_h + 3) / 4) * ((s->out_w + 3) / 4);
     long pixels = (long)s->batch * s->out_h * s->out_w;
-    return s->c >= 32 && 36 * 10 * ((tiles + L - 1) / L * L) <= 4 * 9 * pixels;
+    return s->c >= 32 && 36 * 10 * ((tiles + 3) / 4 * 4) <= 4 * 9 * pixels;
 }
 
 /* ---- the phases: input transform; GEMMs and output transform ---- */
@@ -253,13 +231,13 @@ static void patch_transform(const uint8_t *plane, const size_t *base, int wp, vi
     for (int c = 0; c < 6; ++c) in_bt(t + c, 6, v + c, 6); /* B^T (d B) */
 }
 
-/* V of the super-block's tile group g (tiles t0 + g ... + L-1), channel
+/* V of the super-block's tiles g .. g+L-1 (tiles t0 + g ...), channel
  * pairs [q0, q1). */
 static void input_transform(const wjob *j, int g, int q0, int q1, uint8_t *V)
 {
     const dn_conv_shape *s = j->s;
     const wplan *p = j->p;
-    const size_t plane = (size_t)j->hp * j->wp, xi_stride = (size_t)(p->sb / L) * p->cq * L;
+    const size_t plane = (size_t)j->hp * j->wp, xi_stride = (size_t)p->cq * p->sb;
     uint32_t *v32 = (uint32_t *)(void *)V;
     lanes ln;
     lanes_of(p, j->t0 + g, j->t0 + j->nt, &ln);
@@ -272,13 +250,26 @@ static void input_transform(const wjob *j, int g, int q0, int q1, uint8_t *V)
             patch_transform(j->planes + (size_t)2 * q * plane, base + h, j->wp, v0);
             if (2 * q + 1 < s->c) patch_transform(j->planes + (size_t)(2 * q + 1) * plane, base + h, j->wp, v1);
             else memset(v1, 0, sizeof v1);
-            uint32_t *dst = v32 + ((size_t)(g / L) * p->cq + q) * L + h;
+            uint32_t *dst = v32 + (size_t)q * p->sb + g + h;
             for (int xi = 0; xi < 36; ++xi)
                 *(vu_ua *)(dst + xi * xi_stride) = ((vu)v0[xi] & 0xFFFF) | (vu)v1[xi] << 16;
         }
 }
 
-DN_WINO43_TRANSFORMS(vu, out) /* out_at (winograd43.h), modulo 2^32 on unsigned lanes */
+/* y[i*ys] = (A'^T m)[i] for m[0], m[ms], ..., m[5 ms], A' = diag(s) A:
+ * A'^T = [6 4  4 1  1  0]
+ *        [0 4 -4 2 -2  0]
+ *        [0 4  4 4  4  0]
+ *        [0 4 -4 8 -8 24]   (modulo 2^32 on unsigned lanes) */
+static inline void out_at(const vu *m, int ms, vu *y, int ys)
+{
+    vu a = (m[ms] + m[2 * ms]) << 2, b = (m[ms] - m[2 * ms]) << 2;
+    vu c = m[3 * ms] + m[4 * ms], d = m[3 * ms] - m[4 * ms];
+    y[0] = m[0] * 6 + a + c;
+    y[ys] = b + (d << 1);
+    y[2 * ys] = a + (c << 2);
+    y[3 * ys] = b + (d << 3) + m[5 * ms] * 24;
+}
 
 #if defined(__has_builtin) && !defined(DN_NO_SHUFFLEVECTOR)
 #if __has_builtin(__builtin_shufflevector)
@@ -364,77 +355,77 @@ static inline vi vsel(vi a, vi b, vi flip)
     return ((gt & a) | (~gt & b)) ^ flip;
 }
 
-/* Output tiles [t0, t0+nt) for filters [f0, f1) from M (M[xi*xi_stride +
- * (f - f0)*ld + tile - t0]), with the epilogue (or the exact sums into
- * out32). Per filter and 16 tiles: A^T M A in lanes, the exact division,
+/* Output tiles [t0, t0+nt) of filter block fk from M (M[xi*M_XI + (t -
+ * t0)*FB + filter - FB fk]), with the epilogue (or the exact sums into
+ * out32). Per tile and VL filters: A'^T M A' in lanes, the exact division,
  * the epilogue, then the stores (the compiler keeps the vectors in
  * registers: the M loads go straight into the column transforms, the
  * activation's switch is out of the loops). */
-static void output_transform(const wjob *j, int t0, int nt, int f0, int f1, const int32_t *M,
-                             size_t xi_stride, size_t ld)
+static void output_transform(const wjob *j, int fk, int t0, int nt, const int32_t *M)
 {
     const dn_conv_shape *s = j->s;
     const wplan *p = j->p;
     const dn_epilogue *ep = j->ep;
     const int pool = !j->out32 && ep->pool, ow_all = pool ? s->out_w / 2 : s->out_w;
+    const int f0 = fk * FB, nf = imin(FB, s->filters - f0);
     const size_t oplane = (size_t)(pool ? s->out_h / 2 : s->out_h) * ow_all, orow = 4 * (size_t)ow_all;
     float slope;
     const int act = !j->out32 && dn_wino43_slope(ep->act, &slope);
+    /* the block's scale and shift, 0 past the filters */
+    float scale[FB] = {0}, shift[FB] = {0};
+    for (int l = 0; l < nf && !j->out32; ++l) {
+        scale[l] = ep->scale[f0 + l];
+        shift[l] = ep->shift ? ep->shift[f0 + l] : 0.f;
+    }
     /* out32 and out hold 4-byte values at the same offsets */
     char *dst = j->out32 ? (char *)j->out32 : (char *)j->out;
-    for (int g = 0; g < nt; g += L) {
-        lanes ln;
-        lanes_of(p, t0 + g, t0 + nt, &ln);
-        float sxl[L];
-        size_t o0[L];
-        int oh[L], ow[L];
-        for (int l = 0; l < L; ++l) {
-            int oy = 4 * ln.ty[l], ox = 4 * ln.tx[l];
-            sxl[l] = j->sx ? j->sx[ln.b[l]] : 1.f;
-            oh[l] = ln.valid[l] ? imin(4, s->out_h - oy) : 0;
-            ow[l] = imin(4, s->out_w - ox);
-            if (pool) oy /= 2, ox /= 2;
-            o0[l] = 4 * ((size_t)ln.b[l] * s->filters * oplane + (size_t)oy * ow_all + ox);
-        }
-        for (int f = f0; f < f1; ++f) {
-            char *of = dst + 4 * (size_t)f * oplane;
-            for (int h = 0; h < L; h += VL) {
-                const int32_t *mf = M + (size_t)(f - f0) * ld + g + h;
-                vu t[24], y[16];
-                vf r[16], mul;
-                char *o[VL];
-                for (int l = 0; l < VL; ++l) o[l] = of + o0[h + l];
-                for (int c = 0; c < 6; ++c) {
-                    vu m[6];
-                    for (int i = 0; i < 6; ++i) m[i] = *(const vu_ua *)(mf + (6 * i + c) * xi_stride);
-                    out_at(m, 1, t + c, 6);
-                }
-                for (int k = 0; k < 4; ++k) out_at(t + 6 * k, 1, y + 4 * k, 1);
-                memcpy(&mul, sxl + h, sizeof mul);
-                mul *= j->out32 ? 1.f : ep->scale[f];
-                int n = 16;
-                if (pool) { /* pool.h: the max (scale < 0: the min) of the exact sums, then the epilogue */
-                    vi flip = (vi){0} - (ep->scale[f] < 0), q[4];
-                    for (int i = 0; i < 4; ++i) {
-                        const vu *w = y + 8 * (i / 2) + 2 * (i % 2);
-                        q[i] = vsel(vsel((vi)w[0], (vi)w[1], flip), vsel((vi)w[4], (vi)w[5], flip), flip);
-                    }
-                    memcpy(y, q, sizeof q);
-                    n = 4;
-                }
-                for (int i = 0; i < n; ++i) {
-                    vi yi = (vi)((vu)((vi)y[i] >> 6) * INV9); /* Y' / 576, exact */
-                    if (j->out32) {
-                        memcpy(&r[i], &yi, sizeof yi);
-                        continue;
-                    }
-                    r[i] = __builtin_convertvector(yi, vf) * mul;
-                    if (ep->shift) r[i] = r[i] + ep->shift[f];
-                    if (act) r[i] = leaky(r[i], slope);
-                }
-                if (pool) store_pooled(r, o, oh + h, ow + h, orow);
-                else store_tiles(r, o, oh + h, ow + h, orow);
+    for (int t = t0; t < t0 + nt; ++t) {
+        const int b = t / (p->th * p->tw), ty = t % (p->th * p->tw) / p->tw, tx = t % p->tw;
+        int oy = 4 * ty, ox = 4 * tx, oh[VL], ow[VL];
+        const float sx = j->sx ? j->sx[b] : 1.f;
+        if (pool) oy /= 2, ox /= 2;
+        const size_t o0 = 4 * ((size_t)b * s->filters * oplane + (size_t)oy * ow_all + ox);
+        for (int h = 0; h < FB && h < nf; h += VL) {
+            const int32_t *mt = M + (size_t)(t - t0) * FB + h;
+            vu tr[24], y[16];
+            vf r[16], mul, sh;
+            char *o[VL];
+            for (int l = 0; l < VL; ++l) {
+                o[l] = dst + o0 + 4 * (size_t)(f0 + h + l) * oplane;
+                oh[l] = h + l < nf ? imin(4, s->out_h - 4 * ty) : 0;
+                ow[l] = imin(4, s->out_w - 4 * tx);
             }
+            for (int c = 0; c < 6; ++c) {
+                vu m[6];
+                for (int i = 0; i < 6; ++i) m[i] = *(const vu_ua *)(mt + (size_t)(6 * i + c) * M_XI);
+                out_at(m, 1, tr + c, 6);
+            }
+            for (int k = 0; k < 4; ++k) out_at(tr + 6 * k, 1, y + 4 * k, 1);
+            memcpy(&mul, scale + h, sizeof mul);
+            memcpy(&sh, shift + h, sizeof sh);
+            mul *= sx;
+            int n = 16;
+            if (pool) { /* pool.h: the max (scale < 0: the min) of the exact sums, then the epilogue */
+                vi flip = (vi)(mul < 0), q[4];
+                for (int i = 0; i < 4; ++i) {
+                    const vu *w = y + 8 * (i / 2) + 2 * (i % 2);
+                    q[i] = vsel(vsel((vi)w[0], (vi)w[1], flip), vsel((vi)w[4], (vi)w[5], flip), flip);
+                }
+                memcpy(y, q, sizeof q);
+                n = 4;
+            }
+            for (int i = 0; i < n; ++i) {
+                vi yi = (vi)((vu)((vi)y[i] >> 6) * INV9); /* Y' / 576, exact */
+                if (j->out32) {
+                    memcpy(&r[i], &yi, sizeof yi);
+                    continue;
+                }
+                r[i] = __builtin_convertvector(yi, vf) * mul;
+                if (ep->shift) r[i] = r[i] + sh;
+                if (act) r[i] = leaky(r[i], slope);
+            }
+            if (pool) store_pooled(r, o, oh, ow, orow);
+            else store_tiles(r, o, oh, ow, orow);
         }
     }
 }
@@ -451,36 +442,24 @@ static void input_item(void *ctx, int it, int tid)
     input_transform(j, it / nq * L, q0, imin(j->p->cq, q0 + Q_ITEM), j->scratch);
 }
 
-/* Row blocks [r0, r0 + rpi): per chunk of pc tile panels, the 36 GEMMs
- * (each W panel widened once per chunk) into M, then the output transform
- * of the row block's filters. */
+/* Item it: filter block it / nch, chunk it % nch of the super-block's
+ * tiles: the 36 GEMMs into M (runs of 16 tiles, the last one rounded up to
+ * 4: V has whole groups of 16), then the output transform. */
 static void gemm_item(void *ctx, int it, int tid)
 {
     const wjob *j = ctx;
     const wplan *p = j->p;
-    const size_t na = panel_stride(p->cq), ldm = (size_t)p->pc * L, xi_m = MR * ldm;
-    const size_t xi_v = (size_t)(p->sb / L) * p->cq * L * 2; /* int16 per xi of V */
-    int16_t *a16 = (int16_t *)(void *)(j->scratch + p->v_bytes + (size_t)tid * p->thread_bytes);
-    int32_t *M = (int32_t *)(void *)((uint8_t *)a16 + p->w_bytes);
+    const int nch = ceil_div(j->nt, CH_MAX), fk = it / nch, c0 = it % nch * CH_MAX;
+    const int nt = imin(CH_MAX, j->nt - c0);
+    int32_t *M = (int32_t *)(void *)(j->scratch + p->v_bytes + (size_t)tid * p->m_bytes);
     const int16_t *V = (const int16_t *)(const void *)j->scratch;
-    const int npan = ceil_div(j->nt, L);
-    for (int r = it * p->rpi; r < imin(p->mb, (it + 1) * p->rpi); ++r) {
-        int f0 = r * MR, f1 = imin(j->s->filters, f0 + MR);
-        for (int c0 = 0; c0 < npan; c0 += p->pc) {
-            int nc = imin(p->pc, npan - c0);
-            for (int xi = 0; xi < 36; ++xi) {
-                widen_w(j->w, r, xi, p->cq, a16);
-                /* the first tile prefetches the next W panel (streamed from memory); a
-                 * last panel of at most 8 tiles takes the half-width tile */
-                const int8_t *next = j->w->u + ((size_t)r * 36 + xi + 1) * na;
-                for (int pn = 0; pn < nc; ++pn)
-                    j->K->tile16(p->cq, j->nt - (c0 + pn) * L <= L / 2 ? L / 2 : L, a16,
-                                 V + xi * xi_v + (size_t)(c0 + pn) * p->cq * L * 2, M + xi * xi_m + pn * L, ldm,
-                                 pn ? (const void *)a16 : (const void *)next);
-            }
-            output_transform(j, j->t0 + c0 * L, imin(nc * L, j->nt - c0 * L), f0, f1, M, xi_m, ldm);
-        }
+    for (int xi = 0; xi < 36; ++xi) {
+        const int8_t *w = j->w->u + ((size_t)fk * 36 + xi) * p->cq * FB * 2;
+        for (int t = 0; t < nt; t += L)
+            j->K->wgemm(p->cq, imin(L, (nt - t + 3) / 4 * 4), w, V + ((size_t)xi * p->cq * p->sb + c0 + t) * 2,
+                        (size_t)p->sb, M + (size_t)xi * M_XI + (size_t)t * FB);
     }
+    output_transform(j, fk, j->t0 + c0, nt, M);
 }
 
 void dn_twino_run(const dn_conv_shape *s, const uint8_t *planes, int hp, int wp, const dn_tweights *w,
@@ -488,12 +467,12 @@ void dn_twino_run(const dn_conv_shape *s, const uint8_t *planes, int hp, int wp,
                   int nthreads, const dn_tkernels *K)
 {
     wplan p;
-    plan_make(s, nthreads, &p);
+    plan_make(s, &p);
     wjob j = {s, &p, K, w, planes, hp, wp, sx, ep, out, out32, scratch, 0, 0};
     for (int t0 = 0; t0 < p.tiles; t0 += p.sb) {
         j.t0 = t0;
         j.nt = imin(p.sb, p.tiles - t0);
         dn_parallel_for(ceil_div(j.nt, L) * ceil_div(p.cq, Q_ITEM), nthreads, input_item, &j);
-        dn_parallel_for(ceil_div(p.mb, p.rpi), nthreads, gemm_item, &j);
+        dn_parallel_for(p.fb * ceil_div(j.nt, CH_MAX), nthreads, gemm_item, &j);
     }
 }
