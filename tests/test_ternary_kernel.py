@@ -30,10 +30,11 @@ SIMD = list(range(_core.ternary_simd_available() + 1))  # portable C, AVX2, VNNI
 TWINO_MAX_C = 3200  # DN_TWINO_MAX_C
 
 
-@pytest.fixture(params=["direct", "winograd"])
+@pytest.fixture(params=["packed", "direct", "winograd"])
 def algo(request, monkeypatch):
-    """The int8 kernel's algorithm for 3x3 stride-1 groups-1 layers (others
-    always run the direct GEMM)."""
+    """The int8 kernel's algorithm: packed, the direct GEMM on im2col panels;
+    direct, the direct GEMM, implicit (no im2col) where the shape allows;
+    winograd for 3x3 stride-1 groups-1 layers (else direct)."""
     monkeypatch.setenv("DN_TERNARY_ALGO", request.param)
     return request.param
 
@@ -98,6 +99,15 @@ CONV_CASES = [
     (1, 1, 5, 9, 3, 3, 1, 0, 1),
     (3, 7, 4, 4, 7, 3, 1, 2, 1),
     (1, 64, 26, 26, 40, 3, 1, 1, 1),
+    # implicit GEMM shapes (stride 1, groups 1, out_w a multiple of 16 or
+    # 1x1 pad 0): several images, a half-empty 4-channel plane, tap blocks,
+    # pad 0, 5x5, pixel counts that are not multiples of 16
+    (2, 16, 5, 32, 13, 3, 1, 1, 1),
+    (1, 7, 6, 16, 9, 3, 1, 1, 1),
+    (1, 300, 4, 16, 7, 3, 1, 1, 1),
+    (1, 8, 6, 18, 5, 3, 1, 0, 1),
+    (1, 4, 5, 16, 3, 5, 1, 2, 1),
+    (2, 9, 7, 5, 10, 1, 1, 0, 1),
 ]
 
 
@@ -162,7 +172,10 @@ def test_algorithm_choice(monkeypatch):
     algo = _core.ternary_algo
     assert algo(1, 1024, 13, 13, 1024, 3, 1, 1, 1) == "winograd"
     assert algo(1, 64, 52, 52, 128, 3, 1, 1, 1) == "winograd"
-    assert algo(1, 16, 208, 208, 32, 3, 1, 1, 1) == "direct"    # few channels
+    assert algo(1, 16, 208, 208, 32, 3, 1, 1, 1) == "implicit"  # few channels: direct, no im2col
+    assert algo(1, 3, 208, 208, 32, 3, 1, 1, 1) == "direct"     # 9 k-groups instead of 7 packed
+    assert algo(1, 16, 52, 52, 32, 3, 1, 1, 1) == "direct"      # panels across rows
+    assert algo(1, 256, 13, 13, 255, 1, 1, 0, 1) == "implicit"  # 1x1 pad 0: rows are contiguous
     assert algo(1, 256, 5, 5, 64, 3, 1, 1, 1) == "direct"       # 4 tiles of 16 outputs for 25
     assert algo(1, 256, 6, 10, 64, 3, 1, 1, 1) == "direct"      # 6 tiles, run as 8
     assert algo(2, 256, 6, 10, 64, 3, 1, 1, 1) == "winograd"    # the batch fills the runs of 4
@@ -171,9 +184,11 @@ def test_algorithm_choice(monkeypatch):
     assert algo(1, TWINO_MAX_C + 1, 13, 13, 8, 3, 1, 1, 1) == "direct"
     monkeypatch.setenv("DN_TERNARY_ALGO", "winograd")
     assert algo(1, 3, 13, 13, 8, 3, 1, 1, 1) == "winograd"
-    assert algo(1, 256, 26, 26, 64, 1, 1, 0, 1) == "direct"     # 1x1: never
+    assert algo(1, 256, 26, 26, 64, 1, 1, 0, 1) == "implicit"   # 1x1: never Winograd
     monkeypatch.setenv("DN_TERNARY_ALGO", "direct")
     assert algo(1, 1024, 13, 13, 1024, 3, 1, 1, 1) == "direct"
+    monkeypatch.setenv("DN_TERNARY_ALGO", "packed")
+    assert algo(1, 16, 208, 208, 32, 3, 1, 1, 1) == "direct"
 
 
 def test_winograd_whole_network_identical(tmp_path, monkeypatch):

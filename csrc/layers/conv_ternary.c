@@ -167,6 +167,7 @@ static int forward(dn_layer *l, dn_network *net, const float *input, float *out,
                        p->groups, l->out_h, l->out_w};
     /* Winograd filters when that path is wanted (out of memory: the direct path runs) */
     if (mode == DN_TERNARY_INT8 && !c->tw.u && dn_twino_wanted(&s)) dn_tweights_winograd(&c->tw, c->codes, l->c);
+    if (mode == DN_TERNARY_INT8 && !c->tw.ai && dn_timplicit_wanted(&s)) dn_tweights_implicit(&c->tw, c->codes, l->c, p->size);
     int nth = dn_parallel_threads(), simd = dn_ternary_simd();
     if (mode == DN_TERNARY_INT8) {
         void *ws = scratch(c, dn_tconv_int8_scratch(&s, nth));

@@ -118,7 +118,8 @@ dn_tweights make_weights(const i8array &codes, int c, int groups, int *size)
     dn_tweights w;
     int k = (int)(codes.shape(1) * codes.shape(2) * codes.shape(3));
     if (!dn_tweights_init(&w, p, (int)codes.shape(0), groups, k)) throw std::bad_alloc();
-    if (*size == 3 && !dn_tweights_winograd(&w, p, c)) {  // used where dn_twino_wanted
+    // used where dn_twino_wanted / dn_timplicit_wanted
+    if ((*size == 3 && !dn_tweights_winograd(&w, p, c)) || !dn_tweights_implicit(&w, p, c, *size)) {
         dn_tweights_free(&w);
         throw std::bad_alloc();
     }
@@ -255,9 +256,10 @@ void bind_ternary(py::module_ &m)
         "ternary_algo",
         [](int b, int c, int h, int w, int filters, int size, int stride, int pad, int groups) {
             dn_conv_shape s = make_shape(b, c, h, w, filters, size, stride, pad, groups);
-            return std::string(dn_twino_wanted(&s) ? "winograd" : "direct");
+            return std::string(dn_twino_wanted(&s) ? "winograd" : dn_timplicit_wanted(&s) ? "implicit" : "direct");
         },
-        "the int8 kernel's algorithm for this conv shape now (DN_TERNARY_ALGO, else its rule)", py::arg("batch"),
+        "the int8 kernel's algorithm for this conv shape now: winograd, implicit (the direct GEMM without\n"
+        "im2col) or direct (DN_TERNARY_ALGO, else its rule)", py::arg("batch"),
         py::arg("c"), py::arg("h"), py::arg("w"), py::arg("filters"), py::arg("size"), py::arg("stride"),
         py::arg("pad"), py::arg("groups"));
     m.def("tconv_s32", &tconv_s32, py::arg("x"), py::arg("codes"), py::arg("stride") = 1, py::arg("pad") = 0,

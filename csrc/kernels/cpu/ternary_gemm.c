@@ -75,9 +75,42 @@ int dn_tweights_init(dn_tweights *w, const int8_t *codes, int filters, int group
     return 1;
 }
 
+int dn_tweights_implicit(dn_tweights *w, const int8_t *codes, int c, int size)
+{
+    free(w->ai);
+    w->ai = NULL;
+    if (w->groups != 1 || w->k != c * size * size) return 1;
+    const int ss = size * size, c4 = ceil_div(c, 4);
+    size_t n = (size_t)w->mb * ss * c4 * MR * 4;
+    w->ai = aligned_alloc(64, align64(n));
+    if (!w->ai) return 0;
+    memset(w->ai, 0, n);
+    w->ci = c;
+    w->kgi = ss * c4;
+    for (int f = 0; f < w->filters; ++f)
+        for (int ch = 0; ch < c; ++ch)
+            for (int tap = 0; tap < ss; ++tap) {
+                size_t q = (size_t)tap * c4 + ch / 4;
+                w->ai[(((size_t)(f / MR) * w->kgi + q) * MR + f % MR) * 4 + ch % 4] = codes[((size_t)f * c + ch) * ss + tap];
+            }
+    return 1;
+}
+
+int dn_timplicit_wanted(const dn_conv_shape *s)
+{
+    if (s->groups != 1 || s->stride != 1 || (!(s->size == 1 && s->pad == 0) && s->out_w % NR)) return 0;
+    const long kgi = (long)s->size * s->size * ceil_div(s->c, 4), kg = ceil_div(s->size * s->size * s->c, 4);
+    /* the byte offsets of the k-groups (int32) */
+    if ((long)ceil_div(s->c, 4) * (s->h + 2 * s->pad) * (s->w + 2 * s->pad) * 4 >= INT32_MAX) return 0;
+    const char *e = getenv("DN_TERNARY_ALGO");
+    if (e && !strcmp(e, "packed")) return 0;
+    return 20 * kgi <= 23 * kg;
+}
+
 void dn_tweights_free(dn_tweights *w)
 {
     free(w->a);
+    free(w->ai);
     free(w->u);
     free(w->corr);
     memset(w, 0, sizeof(*w));
@@ -194,7 +227,7 @@ static void tile_generic(const dn_ttile *t)
     memset(acc, 0, sizeof acc);
     for (int q = 0; q < t->kgc; ++q) {
         const int8_t *a = t->a + (size_t)q * MR * 4;
-        const uint8_t *b = t->b + (size_t)q * NR * 4;
+        const uint8_t *b = t->b + t->boff[q];
         for (int i = 0; i < MR; ++i)
             for (int j = 0; j < NR; ++j)
                 acc[i][j] += a[4 * i] * b[4 * j] + a[4 * i + 1] * b[4 * j + 1] +
@@ -371,11 +404,13 @@ typedef struct {
     int nc, nblk;                 /* pixels per item (multiple of NR), pixel blocks */
     int rpb, mblk;                /* row blocks (MR filters) per item, filter blocks per group */
     int hp, wp;
-    size_t plane;                 /* bytes per padded channel plane */
+    size_t plane;                 /* bytes per padded channel plane (implicit: 4-channel plane) */
+    int nplanes;                  /* planes per image */
     int shared;                   /* packed blocks made once, before the items (filter split) */
     int wino;                     /* integer Winograd (ternary_winograd.c) instead of the GEMM */
+    int implicit;                 /* implicit GEMM: planes of 4 channels, no packing (ternary_gemm.h) */
     int pool;                     /* ep->pool: pixel blocks of whole row pairs, a band per thread */
-    size_t off_sx, off_pmax, off_shared, off_thread, r_bytes, b_bytes, band_bytes, per_thread, total;
+    size_t off_sx, off_pmax, off_boff, off_shared, off_thread, r_bytes, b_bytes, band_bytes, per_thread, total;
 } int8_plan;
 
 /* Work items: (image, group, pixel block, filter block). Pixel blocks of
@@ -384,14 +419,15 @@ typedef struct {
  * streams only its own share of the packed weights; the pixel blocks are
  * then packed once, in a first parallel pass, and shared by the items
  * (unless they would take more than SHARED_MAX bytes). */
-static void int8_plan_make(const dn_conv_shape *s, int nthreads, int wino, int pool, int8_plan *p)
+static void int8_plan_make(const dn_conv_shape *s, int nthreads, int wino, int implicit, int pool, int8_plan *p)
 {
     p->wino = wino;
+    p->implicit = implicit = !wino && implicit;
     p->pool = pool;
     int g = s->groups, ng = s->filters / g, mb = ceil_div(ng, MR);
     p->n = s->out_h * s->out_w;
     p->k = s->c / g * s->size * s->size;
-    p->kp = round_up(p->k, 4);
+    p->kp = implicit ? 4 * s->size * s->size * ceil_div(s->c, 4) : round_up(p->k, 4);
     p->kblocks = ceil_div(p->kp, DN_TKB);
     p->kcb = round_up(ceil_div(p->kp, p->kblocks), 4); /* balanced blocks */
     int jobs = s->batch * g, want = 2 * nthreads;
@@ -416,14 +452,16 @@ static void int8_plan_make(const dn_conv_shape *s, int nthreads, int wino, int p
     p->hp = s->h + 2 * s->pad;
     p->wp = s->w + 2 * s->pad;
     if (wino) dn_twino_plane_dims(s, &p->hp, &p->wp);
-    p->plane = (size_t)p->hp * p->wp;
-    p->off_sx = align64((size_t)s->batch * s->c * p->plane + 64);
+    p->plane = (size_t)p->hp * p->wp * (implicit ? 4 : 1);
+    p->nplanes = implicit ? ceil_div(s->c, 4) : s->c;
+    p->off_sx = align64((size_t)s->batch * p->nplanes * p->plane + 64);
     p->off_pmax = p->off_sx + align64(sizeof(float) * 2 * (size_t)s->batch);
-    p->off_shared = p->off_pmax + align64(sizeof(float) * (size_t)s->batch * s->c);
-    p->r_bytes = align64((size_t)4 * p->nc + 64);
-    p->b_bytes = align64((size_t)p->kcb * p->nc);
+    p->off_boff = p->off_pmax + align64(sizeof(float) * (size_t)s->batch * s->c);
+    p->off_shared = p->off_boff + align64(sizeof(int32_t) * (size_t)(implicit ? p->kp / 4 : DN_TKB / 4));
+    p->r_bytes = implicit ? 0 : align64((size_t)4 * p->nc + 64);
+    p->b_bytes = implicit ? 0 : align64((size_t)p->kcb * p->nc);
     size_t slots = (size_t)jobs * p->nblk * p->kblocks;
-    p->shared = p->mblk > 1 && slots * p->b_bytes <= SHARED_MAX;
+    p->shared = !implicit && p->mblk > 1 && slots * p->b_bytes <= SHARED_MAX;
     p->off_thread = p->off_shared + (p->shared ? slots * p->b_bytes : 0);
     p->band_bytes = pool ? align64(sizeof(int32_t) * MR * (size_t)p->nc) : 0;
     p->per_thread = p->r_bytes + (p->shared ? 0 : p->b_bytes) +
@@ -435,14 +473,14 @@ static void int8_plan_make(const dn_conv_shape *s, int nthreads, int wino, int p
     }
 }
 
-/* Enough for either path (which one runs also depends on the weights),
+/* Enough for any path (which one runs also depends on the weights),
  * pooled or not. */
 size_t dn_tconv_int8_scratch(const dn_conv_shape *s, int nthreads)
 {
     size_t most = 0;
-    for (int i = 0; i < 4; ++i) {
+    for (int i = 0; i < 8; ++i) {
         int8_plan p;
-        int8_plan_make(s, nthreads, i & 1 ? dn_twino_wanted(s) : 0, i >> 1, &p);
+        int8_plan_make(s, nthreads, i & 1 ? dn_twino_wanted(s) : 0, i & 2 ? dn_timplicit_wanted(s) : 0, i >> 2, &p);
         most = p.total > most ? p.total : most;
     }
     return most;
@@ -460,6 +498,7 @@ typedef struct {
     int32_t *out32;
     uint8_t *scratch;
     float *sx, *inv, *pmax;
+    int32_t *boff;                /* the micro-kernel's B offsets per k-group */
 } int8_job;
 
 static void absmax_item(void *ctx, int it, int tid)
@@ -499,6 +538,40 @@ static void plane_item(void *ctx, int it, int tid)
             j->K->quantize(j->input + src, (size_t)s->w, j->inv[b], d + pad);
         } else {
             for (int x = 0; x < s->w; ++x) d[pad + x] = (uint8_t)(j->xs8[src + x] + 128);
+        }
+    }
+}
+
+/* Implicit GEMM: 4-channel plane it (image b, channels 4 c4 ..): padding
+ * and missing channels 128, inside the 4 channels' u = q + 128 of a pixel
+ * in one 32-bit word; quantised in runs of up to QRUN pixels. */
+#define QRUN 2048
+static void quad_item(void *ctx, int it, int tid)
+{
+    (void)tid;
+    int8_job *j = ctx;
+    const dn_conv_shape *s = j->s;
+    const int8_plan *p = j->p;
+    const int b = it / p->nplanes, ch0 = it % p->nplanes * 4, nch = imin(4, s->c - ch0);
+    const size_t hw = (size_t)s->h * s->w;
+    uint32_t *dst = (uint32_t *)(void *)(j->scratch + (size_t)it * p->plane);
+    uint8_t u[4][QRUN];
+    memset(dst, 128, p->plane);
+    memset(u, 128, sizeof u);
+    for (size_t n0 = 0; n0 < hw; n0 += QRUN) {
+        const int cn = (int)(hw - n0 < QRUN ? hw - n0 : QRUN);
+        for (int c = 0; c < nch; ++c) {
+            size_t src = ((size_t)b * s->c + ch0 + c) * hw + n0;
+            if (j->input) j->K->quantize(j->input + src, (size_t)cn, j->inv[b], u[c]);
+            else
+                for (int i = 0; i < cn; ++i) u[c][i] = (uint8_t)(j->xs8[src + i] + 128);
+        }
+        for (int i = 0; i < cn;) { /* row segments */
+            const int y = (int)((n0 + i) / s->w), x = (int)((n0 + i) % s->w), run = imin(s->w - x, cn - i);
+            uint32_t *d = dst + (size_t)(y + s->pad) * p->wp + s->pad + x;
+            for (int k = 0; k < run; ++k)
+                d[k] = u[0][i + k] | (uint32_t)u[1][i + k] << 8 | (uint32_t)u[2][i + k] << 16 | (uint32_t)u[3][i + k] << 24;
+            i += run;
         }
     }
 }
@@ -598,12 +671,15 @@ static void int8_item(void *ctx, int it, int tid)
     /* pooled: a row block's exact sums go to the band (MR x ncp, L1/L2), then
      * are pooled and go through the epilogue */
     int32_t *band = p->pool ? (int32_t *)(void *)(R + p->per_thread - p->band_bytes) : NULL;
+    /* implicit: the panels' first bytes in the 4-channel planes of image b */
+    const uint8_t *quad = j->scratch + (size_t)b * p->nplanes * p->plane;
     for (int k0 = 0; k0 < p->kp; k0 += p->kcb) {
         int kc = imin(p->kcb, p->kp - k0);
         if (p->shared) Bp = shared_block(j, b, gi, jb, k0 / p->kcb);
-        else pack_block(j, b, gi, jb, k0, kc, R, Bp);
+        else if (!p->implicit) pack_block(j, b, gi, jb, k0, kc, R, Bp);
         dn_ttile t;
         memset(&t, 0, sizeof t);
+        t.boff = j->boff + (p->implicit ? k0 / 4 : 0);
         t.kgc = kc / 4;
         t.first = k0 == 0;
         t.last = k0 + kc >= p->kp;
@@ -616,14 +692,17 @@ static void int8_item(void *ctx, int it, int tid)
         for (int r = r0; r < r1; ++r) {
             int f0 = r * MR, f = gi * ng + f0;
             t.mr = imin(MR, ng - f0);
-            t.a = w->a + ((size_t)(gi * w->mb + r) * w->kg + k0 / 4) * MR * 4;
+            t.a = p->implicit ? w->ai + ((size_t)r * w->kgi + k0 / 4) * MR * 4
+                              : w->a + ((size_t)(gi * w->mb + r) * w->kg + k0 / 4) * MR * 4;
             t.corr = w->corr + (size_t)(gi * w->mb + r) * MR;
             if (j->ep) {
                 t.scale = j->ep->scale + f;
                 t.shift = j->ep->shift ? j->ep->shift + f : NULL;
             }
             for (int pn = 0; pn < ncp / NR; ++pn) {
-                t.b = Bp + (size_t)pn * kc * NR;
+                const int px = n0 + pn * NR;
+                t.b = p->implicit ? quad + 4 * ((size_t)(px / s->out_w) * p->wp + px % s->out_w)
+                                  : Bp + (size_t)pn * kc * NR;
                 t.nr = imin(NR, nc - pn * NR);
                 t.c32 = p->kblocks > 1 ? C32 + (size_t)(r - r0) * MR * ncp + pn * NR : NULL;
                 size_t o = ((size_t)b * s->filters + f) * p->n + n0 + pn * NR;
@@ -642,9 +721,10 @@ static void int8_run(const dn_conv_shape *s, const float *input, const int8_t *x
                      float *act_scale, void *scratch, int nthreads, int simd)
 {
     int8_plan p;
-    int8_plan_make(s, nthreads, dn_twino_wanted(s) && w->u && w->c == s->c, ep && ep->pool, &p);
+    int8_plan_make(s, nthreads, dn_twino_wanted(s) && w->u && w->c == s->c,
+                   dn_timplicit_wanted(s) && w->ai && w->ci == s->c, ep && ep->pool, &p);
     uint8_t *sc = scratch;
-    int8_job j = {s, &p, pick(simd), input, xs8, w, ep, output, out32, sc, NULL, NULL, NULL};
+    int8_job j = {s, &p, pick(simd), input, xs8, w, ep, output, out32, sc, NULL, NULL, NULL, NULL};
     if (input) {
         j.sx = (float *)(sc + p.off_sx);
         j.inv = j.sx + s->batch;
@@ -661,7 +741,14 @@ static void int8_run(const dn_conv_shape *s, const float *input, const int8_t *x
             if (act_scale) act_scale[b] = j.sx[b];
         }
     }
-    dn_parallel_for(s->batch * s->c, nthreads, plane_item, &j);
+    dn_parallel_for(s->batch * p.nplanes, nthreads, p.implicit ? quad_item : plane_item, &j);
+    /* k-group q's bytes: implicit, tap (ky, kx) and 4-channel plane c4 of
+     * q = tap * nplanes + c4; packed, the 64 bytes after q's predecessor */
+    j.boff = (int32_t *)(void *)(sc + p.off_boff);
+    for (int q = 0; q < (p.implicit ? p.kp / 4 : DN_TKB / 4); ++q) {
+        int tap = q / p.nplanes, c4 = q % p.nplanes;
+        j.boff[q] = p.implicit ? (int32_t)(c4 * p.plane + 4 * ((size_t)(tap / s->size) * p.wp + tap % s->size)) : 64 * q;
+    }
     if (p.wino) {
         dn_twino_run(s, sc, p.hp, p.wp, w, j.sx, ep, output, out32, sc + p.off_shared, nthreads, j.K);
         return;

@@ -75,6 +75,8 @@ typedef struct {
     int32_t *corr;            /* groups*mb*MR, owned */
     int c;                    /* input channels of u */
     int8_t *u;                /* Winograd filters (ternary_winograd.c) or NULL, owned */
+    int ci, kgi;              /* implicit GEMM: input channels, k-groups size^2 * ceil(ci/4) */
+    int8_t *ai;               /* implicit GEMM codes (as a, k-group order below) or NULL, owned */
 } dn_tweights;
 
 /* codes: [filters][k] in {-1, 0, +1}. Returns 0 when out of memory (w zeroed). */
@@ -84,6 +86,22 @@ void dn_tweights_free(dn_tweights *w);
  * groups-1 codes [filters][c][3][3] (a no-op for other shapes). Returns 0
  * when out of memory (u stays NULL). */
 int dn_tweights_winograd(dn_tweights *w, const int8_t *codes, int c);
+
+/* Implicit GEMM (the int8 direct kernel without im2col): for stride-1
+ * groups-1 layers whose 16-pixel panels stay inside output rows (pad 0 and
+ * size 1, or out_w a multiple of 16), the activations are quantised into
+ * planes of 4 channels interleaved, [batch][ceil(c/4)][hp][wp][4] bytes, so
+ * that a panel's 16 pixels x 4 channels at one tap are 64 contiguous bytes:
+ * the micro-kernel reads them from the planes. Its codes ai have the a
+ * layout with k-group q = tap * ceil(c/4) + c4, byte j = channel 4*c4 + j
+ * (0 past c), tap = ky*size + kx. dn_tweights_implicit adds them for
+ * groups-1 codes [filters][c][size][size] (a no-op for groups > 1); 0 when
+ * out of memory (ai stays NULL). dn_timplicit_wanted: the shape allows it
+ * and it does fewer k-groups than about 1.15x the packed GEMM's (not for 3
+ * channels: 9 instead of 7); DN_TERNARY_ALGO=packed (read at each call)
+ * turns it off. */
+int dn_tweights_implicit(dn_tweights *w, const int8_t *codes, int c, int size);
+int dn_timplicit_wanted(const dn_conv_shape *s);
 
 /* Nonzero taps per filter for the float kernel, in blocks of DN_TKCF taps,
  * block-major (a block's lists of all filters are contiguous): for block kb
@@ -144,8 +162,8 @@ void dn_tconv_float(const dn_conv_shape *s, const float *input, const dn_tlists 
 
 /* One int8 micro-tile over kgc (<= DN_TKB/4) k-groups, summed in int16
  * over runs of at most DN_TKC/4 k-groups, in int32 across them: a = MR x 4 bytes per
- * k-group (dn_tweights layout), b = 16 pixels x 4 bytes per k-group
- * (u = x + 128). Not last: the int32 sums are stored (first) or added to
+ * k-group (dn_tweights layout), b + boff[q] = 16 pixels x 4 bytes of
+ * k-group q (u = x + 128). Not last: the int32 sums are stored (first) or added to
  * c32 [MR][ldc32]. Last: acc (+ c32 unless first) - corr[i] is stored
  * as int32 into out32, or as float y = act(v * (sx * scale[i]) + shift[i])
  * into out; rows < mr, columns < nr, row stride ldo. */
@@ -153,6 +171,7 @@ typedef struct {
     int kgc, mr, nr, first, last;
     const int8_t *a;
     const uint8_t *b;
+    const int32_t *boff;      /* k-group q's 64 bytes at b + boff[q] */
     int32_t *c32;
     size_t ldc32;
     const int32_t *corr;

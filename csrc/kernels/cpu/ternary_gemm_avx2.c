@@ -83,18 +83,18 @@ AVX2 static void tile_avx2(const dn_ttile *t)
     const __m256i one = _mm256_set1_epi16(1);
     __m256i d[MR][2];
     const int8_t *ap = t->a;
-    const uint8_t *bp = t->b;
+    const int32_t *boff = t->boff;
     for (int q0 = 0; q0 < t->kgc; q0 += DN_TKC / 4) {
         int qn = t->kgc - q0 < DN_TKC / 4 ? t->kgc - q0 : DN_TKC / 4;
         __m256i z = _mm256_setzero_si256();
         __m256i c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z;
         __m256i c30 = z, c31 = z, c40 = z, c41 = z, c50 = z, c51 = z;
         for (int q = 0; q < qn; ++q) {
+            const uint8_t *bp = t->b + *boff++;
             __m256i b0 = _mm256_loadu_si256((const __m256i *)bp);
             __m256i b1 = _mm256_loadu_si256((const __m256i *)(bp + 32));
             STEP_ROW(0); STEP_ROW(1); STEP_ROW(2); STEP_ROW(3); STEP_ROW(4); STEP_ROW(5);
             ap += MR * 4;
-            bp += NR * 4;
         }
         __m256i e[MR][2] = {
             {_mm256_madd_epi16(c00, one), _mm256_madd_epi16(c01, one)},

@@ -50,14 +50,12 @@ VNNI void dn_ttile_vnni(const dn_ttile *t)
 {
     __m512i c0 = _mm512_setzero_si512(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0;
     const int32_t *ap = (const int32_t *)(const void *)t->a;
-    const uint8_t *bp = t->b;
     for (int q = 0; q < t->kgc; ++q) {
         _mm_prefetch((const char *)(ap + 256), _MM_HINT_T0);
-        __m512i b = _mm512_loadu_si512(bp);
+        __m512i b = _mm512_loadu_si512(t->b + t->boff[q]);
         const int32_t *ai = ap;
         STEP(0); STEP(1); STEP(2); STEP(3); STEP(4); STEP(5);
         ap += MR;
-        bp += 64;
     }
     __m512i d[MR] = {c0, c1, c2, c3, c4, c5};
     if (!t->first)
