@@ -190,23 +190,6 @@ typedef struct {
     int t0, nt;                    /* the current super-block */
 } wjob;
 
-/* Per lane of the 16 tiles t .. t+15 (lanes past end repeat tile t):
- * image, tile row and column. */
-typedef struct {
-    int b[L], ty[L], tx[L], valid[L];
-} lanes;
-
-static void lanes_of(const wplan *p, int t, int end, lanes *ln)
-{
-    for (int l = 0; l < L; ++l) {
-        int tt = t + l < end ? t + l : t, per = p->th * p->tw;
-        ln->valid[l] = t + l < end;
-        ln->b[l] = tt / per;
-        ln->ty[l] = tt % per / p->tw;
-        ln->tx[l] = tt % per % p->tw;
-    }
-}
-
 DN_WINO43_TRANSFORMS(vi, in) /* in_bt (winograd43.h); in_at is not used */
 
 /* V (36 vectors, lane = tile) of one channel: base[l] = the patch origin of
@@ -239,11 +222,11 @@ static void input_transform(const wjob *j, int g, int q0, int q1, uint8_t *V)
     const wplan *p = j->p;
     const size_t plane = (size_t)j->hp * j->wp, xi_stride = (size_t)p->cq * p->sb;
     uint32_t *v32 = (uint32_t *)(void *)V;
-    lanes ln;
-    lanes_of(p, j->t0 + g, j->t0 + j->nt, &ln);
-    size_t base[L];
-    for (int l = 0; l < L; ++l)
-        base[l] = (size_t)ln.b[l] * s->c * plane + (size_t)4 * ln.ty[l] * j->wp + 4 * (size_t)ln.tx[l];
+    size_t base[L]; /* lane l: tile t0 + g + l (past the super-block: tile t0 + g again) */
+    for (int l = 0; l < L; ++l) {
+        int t = j->t0 + g + (g + l < j->nt ? l : 0), per = p->th * p->tw;
+        base[l] = (size_t)(t / per) * s->c * plane + (size_t)4 * (t % per / p->tw) * j->wp + 4 * (size_t)(t % p->tw);
+    }
     for (int q = q0; q < q1; ++q)
         for (int h = 0; h < L; h += VL) {
             vi v0[36], v1[36];
@@ -317,32 +300,30 @@ static inline void transpose4(vf *y)
 
 DN_WINO43_LEAKY(vf, vi, leaky) /* = dn_tact1 lane by lane */
 
-/* The lanes' 4x4 output tiles (r[4i + j] = row i, column j), by four
- * 16-byte rows per tile (the part inside the output) at o[lane] + i*orow. */
-static inline void store_tiles(vf *r, char *const *o, const int *oh, const int *ow, size_t orow)
+/* The lanes' 4x4 output tiles (r[4i + j] = row i, column j): lanes l < nl
+ * (filters) at o + l*ls, the part inside the output (oh x ow) by rows of
+ * 16 bytes at i*orow. */
+static inline void store_tiles(vf *r, char *o, size_t ls, int nl, int oh, int ow, size_t orow)
 {
     for (int k = 0; k < 4; ++k) transpose4(r + 4 * k);
-    for (int l = 0; l < VL; ++l) { /* row i of lane l: r[4i + l%4], bytes 16(l/4) on */
+    for (int l = 0; l < nl; ++l, o += ls) { /* row i of lane l: r[4i + l%4], bytes 16(l/4) on */
         const char *src = (const char *)&r[l % 4] + 16 * (l / 4);
-        if (oh[l] == 4 && ow[l] == 4)
-            for (int i = 0; i < 4; ++i) memcpy(o[l] + i * orow, src + 4 * i * sizeof(vf), 16);
+        if (oh == 4 && ow == 4)
+            for (int i = 0; i < 4; ++i) memcpy(o + i * orow, src + 4 * i * sizeof(vf), 16);
         else
-            for (int i = 0; i < oh[l]; ++i)
-                for (int c = 0; c < ow[l]; ++c) memcpy(o[l] + i * orow + 4 * c, src + 4 * i * sizeof(vf) + 4 * c, 4);
+            for (int i = 0; i < oh; ++i)
+                for (int c = 0; c < ow; ++c) memcpy(o + i * orow + 4 * c, src + 4 * i * sizeof(vf) + 4 * c, 4);
     }
 }
 
-/* The lanes' pooled 2x2 tiles q[2i + j] (after the 2x2 stride-2 pool inside
- * each tile): oh and ow halved. */
-static inline void store_pooled(vf *q, char *const *o, const int *oh, const int *ow, size_t orow)
+/* The same for the pooled 2x2 tiles q[2i + j] (after the 2x2 stride-2 pool
+ * inside each tile); oh and ow are the tile's before pooling. */
+static inline void store_pooled(vf *q, char *o, size_t ls, int nl, int oh, int ow, size_t orow)
 {
     transpose4(q);
-    for (int l = 0; l < VL; ++l) {
+    for (int l = 0; l < nl; ++l, o += ls) {
         const char *src = (const char *)&q[l % 4] + 16 * (l / 4);
-        for (int i = 0; i < oh[l] / 2; ++i) {
-            if (ow[l] == 4) memcpy(o[l] + i * orow, src + 8 * i, 8);
-            else memcpy(o[l] + i * orow, src + 8 * i, 4);
-        }
+        for (int i = 0; i < oh / 2; ++i) memcpy(o + i * orow, src + 8 * i, ow == 4 ? 8 : 4);
     }
 }
 
@@ -381,7 +362,8 @@ static void output_transform(const wjob *j, int fk, int t0, int nt, const int32_
     char *dst = j->out32 ? (char *)j->out32 : (char *)j->out;
     for (int t = t0; t < t0 + nt; ++t) {
         const int b = t / (p->th * p->tw), ty = t % (p->th * p->tw) / p->tw, tx = t % p->tw;
-        int oy = 4 * ty, ox = 4 * tx, oh[VL], ow[VL];
+        int oy = 4 * ty, ox = 4 * tx;
+        const int oh = imin(4, s->out_h - oy), ow = imin(4, s->out_w - ox);
         const float sx = j->sx ? j->sx[b] : 1.f;
         if (pool) oy /= 2, ox /= 2;
         const size_t o0 = 4 * ((size_t)b * s->filters * oplane + (size_t)oy * ow_all + ox);
@@ -389,12 +371,8 @@ static void output_transform(const wjob *j, int fk, int t0, int nt, const int32_
             const int32_t *mt = M + (size_t)(t - t0) * FB + h;
             vu tr[24], y[16];
             vf r[16], mul, sh;
-            char *o[VL];
-            for (int l = 0; l < VL; ++l) {
-                o[l] = dst + o0 + 4 * (size_t)(f0 + h + l) * oplane;
-                oh[l] = h + l < nf ? imin(4, s->out_h - 4 * ty) : 0;
-                ow[l] = imin(4, s->out_w - 4 * tx);
-            }
+            char *o = dst + o0 + 4 * (size_t)(f0 + h) * oplane;
+            const int nl = imin(VL, nf - h);
             for (int c = 0; c < 6; ++c) {
                 vu m[6];
                 for (int i = 0; i < 6; ++i) m[i] = *(const vu_ua *)(mt + (size_t)(6 * i + c) * M_XI);
@@ -424,8 +402,8 @@ static void output_transform(const wjob *j, int fk, int t0, int nt, const int32_
                 if (ep->shift) r[i] = r[i] + sh;
                 if (act) r[i] = leaky(r[i], slope);
             }
-            if (pool) store_pooled(r, o, oh, ow, orow);
-            else store_tiles(r, o, oh, ow, orow);
+            if (pool) store_pooled(r, o, 4 * oplane, nl, oh, ow, orow);
+            else store_tiles(r, o, 4 * oplane, nl, oh, ow, orow);
         }
     }
 }
