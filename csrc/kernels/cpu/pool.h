@@ -1,6 +1,6 @@
-/* pool.h: the 2x2 stride-2 max pool of a pair of rows, shared by the
- * [maxpool] layer and the int8 ternary kernel's fused pooling, so that
- * both give the same floats.
+/* pool.h: the 2x2 stride-2 max pool of a pair of rows: of floats for the
+ * [maxpool] layer, of the exact integer sums for the int8 ternary kernel's
+ * fused pooling (below), which give the same floats.
  *
  * o[x] = max of r0[2x], r0[2x+1], r1[2x], r1[2x+1] for 0 <= x < n, taken in
  * that order from -FLT_MAX with m = v > m ? v : m (the first of equal

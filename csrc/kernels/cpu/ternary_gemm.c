@@ -12,7 +12,10 @@
  * panels with the micro-kernel. With more than one tap block the int32
  * partial sums wait in a per-thread [filters][nc] buffer; the last block
  * applies the epilogue while storing. Items are split by filters as well
- * when the map is small (see int8_plan_make).
+ * when the map is small (see int8_plan_make). Implicit GEMM (where
+ * dn_timplicit_wanted): the planes hold 4 channels interleaved and the
+ * micro-kernel reads its panels there, with no gathering. Integer Winograd
+ * (where dn_twino_wanted): ternary_winograd.c on the same planes.
  *
  * Float driver: the same items over blocks of DN_TKCF taps gathered from a
  * zero-padded float copy of the input (the input itself when pad = 0);

@@ -34,17 +34,11 @@ VNNI static inline __m512 act16(__m512 x, dn_activation act)
     }
 }
 
-/* acc += op(b, broadcast of the 32-bit word ai[i]), the broadcast folded
- * into the instruction's memory operand ({1toN}). Written in asm because
- * GCC (12) loads it with a separate vpbroadcastd: on Zen 4 up to 15% more
- * cycles for the Winograd tile alone, 2-3% on the 13x13 layers. */
-#define DP_BCAST(op, n, acc, b, i)                                                                \
-    __asm__(op " %c[off](%[a])%{1to" #n "%}, %[x], %[c]"                                          \
-            : [c] "+v"(acc)                                                                      \
-            : [x] "v"(b), [a] "r"(ai), [off] "i"(4 * (i)), "m"(ai[i]))
-
-/* acc_i += dpbusd(b, broadcast of filter i's 4 code bytes). */
-#define STEP(i) DP_BCAST("vpdpbusd", 16, c##i, b, i)
+/* acc_i += dpbusd(b, broadcast of filter i's 4 code bytes), the broadcast
+ * folded into the instruction's memory operand ({1to16}). Written in asm
+ * because GCC (12) loads it with a separate vpbroadcastd (on Zen 4 up to
+ * 15% more cycles for a tile). */
+#define STEP(i) __asm__("vpdpbusd %[a]%{1to16%}, %[x], %[c]" : [c] "+v"(c##i) : [x] "v"(b), [a] "m"(ai[i]))
 
 VNNI void dn_ttile_vnni(const dn_ttile *t)
 {
