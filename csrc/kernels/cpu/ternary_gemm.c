@@ -512,47 +512,45 @@ static void absmax_item(void *ctx, int it, int tid)
     j->pmax[it] = j->K->absmax(j->input + (size_t)it * hw, hw);
 }
 
+/* u[i] = q + 128 of pixels n0 .. n0+cn of image b, channel ch (the
+ * quantiser in runs: rows of a small map are too short for its vectors). */
+#define QRUN 2048
+static void quantize_run(const int8_job *j, int b, int ch, size_t n0, int cn, uint8_t *u)
+{
+    const size_t src = ((size_t)b * j->s->c + ch) * j->s->h * j->s->w + n0;
+    if (j->input) j->K->quantize(j->input + src, (size_t)cn, j->inv[b], u);
+    else
+        for (int i = 0; i < cn; ++i) u[i] = (uint8_t)(j->xs8[src + i] + 128);
+}
+
 /* Plane it (image b, channel ch): padding 128, inside u = q + 128. */
-#define PLANE_SMALL 8192
 static void plane_item(void *ctx, int it, int tid)
 {
     (void)tid;
-    int8_job *j = ctx;
+    const int8_job *j = ctx;
     const dn_conv_shape *s = j->s;
     const int8_plan *p = j->p;
-    uint8_t *dst = j->scratch + (size_t)it * p->plane;
-    int b = it / s->c, pad = s->pad, below = p->hp - pad - s->h, right = p->wp - pad - s->w;
-    memset(dst, 128, (size_t)pad * p->wp);
-    memset(dst + (size_t)(pad + s->h) * p->wp, 128, (size_t)below * p->wp);
-    /* a small plane is quantised in one call (short rows would mostly go
-     * through the kernels' scalar tails), then copied row by row */
-    uint8_t small[PLANE_SMALL];
     const size_t hw = (size_t)s->h * s->w;
-    const int whole = j->input && hw <= sizeof small;
-    if (whole) j->K->quantize(j->input + (size_t)it * hw, hw, j->inv[b], small);
-    for (int y = 0; y < s->h; ++y) {
-        uint8_t *d = dst + (size_t)(y + pad) * p->wp;
-        size_t src = ((size_t)it * s->h + y) * s->w;
-        memset(d, 128, (size_t)pad);
-        memset(d + pad + s->w, 128, (size_t)right);
-        if (whole) {
-            memcpy(d + pad, small + (size_t)y * s->w, (size_t)s->w);
-        } else if (j->input) {
-            j->K->quantize(j->input + src, (size_t)s->w, j->inv[b], d + pad);
-        } else {
-            for (int x = 0; x < s->w; ++x) d[pad + x] = (uint8_t)(j->xs8[src + x] + 128);
+    uint8_t *dst = j->scratch + (size_t)it * p->plane, u[QRUN];
+    memset(dst, 128, p->plane);
+    for (size_t n0 = 0; n0 < hw; n0 += QRUN) {
+        const int cn = (int)(hw - n0 < QRUN ? hw - n0 : QRUN);
+        quantize_run(j, it / s->c, it % s->c, n0, cn, u);
+        for (int i = 0, run; i < cn; i += run) { /* row segments */
+            const int y = (int)((n0 + i) / s->w), x = (int)((n0 + i) % s->w);
+            run = imin(s->w - x, cn - i);
+            memcpy(dst + (size_t)(y + s->pad) * p->wp + s->pad + x, u + i, (size_t)run);
         }
     }
 }
 
 /* Implicit GEMM: 4-channel plane it (image b, channels 4 c4 ..): padding
  * and missing channels 128, inside the 4 channels' u = q + 128 of a pixel
- * in one 32-bit word; quantised in runs of up to QRUN pixels. */
-#define QRUN 2048
+ * in one 32-bit word. */
 static void quad_item(void *ctx, int it, int tid)
 {
     (void)tid;
-    int8_job *j = ctx;
+    const int8_job *j = ctx;
     const dn_conv_shape *s = j->s;
     const int8_plan *p = j->p;
     const int b = it / p->nplanes, ch0 = it % p->nplanes * 4, nch = imin(4, s->c - ch0);
@@ -563,18 +561,13 @@ static void quad_item(void *ctx, int it, int tid)
     memset(u, 128, sizeof u);
     for (size_t n0 = 0; n0 < hw; n0 += QRUN) {
         const int cn = (int)(hw - n0 < QRUN ? hw - n0 : QRUN);
-        for (int c = 0; c < nch; ++c) {
-            size_t src = ((size_t)b * s->c + ch0 + c) * hw + n0;
-            if (j->input) j->K->quantize(j->input + src, (size_t)cn, j->inv[b], u[c]);
-            else
-                for (int i = 0; i < cn; ++i) u[c][i] = (uint8_t)(j->xs8[src + i] + 128);
-        }
-        for (int i = 0; i < cn;) { /* row segments */
-            const int y = (int)((n0 + i) / s->w), x = (int)((n0 + i) % s->w), run = imin(s->w - x, cn - i);
+        for (int c = 0; c < nch; ++c) quantize_run(j, b, ch0 + c, n0, cn, u[c]);
+        for (int i = 0, run; i < cn; i += run) { /* row segments */
+            const int y = (int)((n0 + i) / s->w), x = (int)((n0 + i) % s->w);
+            run = imin(s->w - x, cn - i);
             uint32_t *d = dst + (size_t)(y + s->pad) * p->wp + s->pad + x;
             for (int k = 0; k < run; ++k)
                 d[k] = u[0][i + k] | (uint32_t)u[1][i + k] << 8 | (uint32_t)u[2][i + k] << 16 | (uint32_t)u[3][i + k] << 24;
-            i += run;
         }
     }
 }
