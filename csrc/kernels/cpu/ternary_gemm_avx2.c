@@ -37,13 +37,6 @@ AVX2 static inline __m256 act8(__m256 x, dn_activation act)
     }
 }
 
-AVX2 static inline __m256i bcast4(const int8_t *p)
-{
-    int32_t v;
-    memcpy(&v, p, 4);
-    return _mm256_set1_epi32(v);
-}
-
 /* Store n (<= 8) lanes. */
 AVX2 static inline void store_ps(float *p, __m256 v, int n)
 {

@@ -57,9 +57,10 @@
 #define CH_MAX ((M_BYTES / (36 * FB * 4)) / L * L) /* tiles per chunk: 64 */
 #define M_XI (CH_MAX * FB + 16) /* int32 per xi of M: 64 bytes more than 4 KiB (L1 sets) */
 
-/* Vectors of VL int32/float lanes (one per tile): the build target's
- * width, so that GCC keeps them in registers; a group of L tiles is done
- * in L / VL parts. */
+/* Vectors of VL int32/float lanes (one per tile in the input transform,
+ * one per filter in the output transform): the build target's width, so
+ * that GCC keeps them in registers; a group of L tiles or FB filters is
+ * done in L / VL parts. */
 #ifdef __AVX512F__
 #define VL 16
 #else
