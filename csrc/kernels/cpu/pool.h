@@ -14,18 +14,15 @@
 #include <stdint.h>
 #include <string.h>
 
-/* DN_POOL_VMAX(T, TI, name): name(v, m) = v > m ? v : m lane by lane, for
- * float vectors T (TI: the int vector of the same size). */
-#define DN_POOL_VMAX(T, TI, name)                          \
-    static inline T name(T v, T m)                         \
-    {                                                      \
-        TI gt = v > m;                                     \
-        return (T)((gt & (TI)v) | (~gt & (TI)m));          \
-    }
-
 typedef float dn_pool_f8 __attribute__((vector_size(32)));
 typedef int32_t dn_pool_i8 __attribute__((vector_size(32)));
-DN_POOL_VMAX(dn_pool_f8, dn_pool_i8, dn_pool_vmax)
+
+/* v > m ? v : m lane by lane. */
+static inline dn_pool_f8 dn_pool_vmax(dn_pool_f8 v, dn_pool_f8 m)
+{
+    dn_pool_i8 gt = v > m;
+    return (dn_pool_f8)((gt & (dn_pool_i8)v) | (~gt & (dn_pool_i8)m));
+}
 
 static inline void dn_max2x2_rows(const float *r0, const float *r1, float *o, int n)
 {

@@ -26,6 +26,7 @@
 #include "../ref/ternary_gemm_ref.h"
 #include "parallel.h"
 #include "pool.h"
+#include "winograd43.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -88,7 +89,7 @@ int dn_tweights_implicit(dn_tweights *w, const int8_t *codes, int c, int size)
     w->ai = aligned_alloc(64, align64(n));
     if (!w->ai) return 0;
     memset(w->ai, 0, n);
-    w->ci = c;
+    w->c = c;
     w->kgi = ss * c4;
     for (int f = 0; f < w->filters; ++f)
         for (int ch = 0; ch < c; ++ch)
@@ -612,11 +613,13 @@ static void pool_epilogue_rows(const int32_t *r0, const int32_t *r1, float *o, i
     const int lo = m < 0;
     int x = 0;
 #ifdef DN_POOL_HAVE_VEC
-    const dn_pool_f8 zero = {0}, slope = zero + (act == DN_ACT_LEAKY ? .1f : .01f);
+    float sl;
+    const int fused = dn_wino43_slope(act, &sl);
+    const dn_pool_f8 zero = {0}, slope = zero + sl;
     for (; x + 8 <= n; x += 8) {
         dn_pool_f8 v = __builtin_convertvector(dn_pool2x2_s32x8(r0 + 2 * x, r1 + 2 * x, lo), dn_pool_f8) * m;
         if (shift) v += *shift;
-        if (act == DN_ACT_LEAKY || act == DN_ACT_RELIE || act == DN_ACT_RELU) { /* dn_tact1 */
+        if (fused) { /* dn_tact1 (relu: +0, not slope 0 times v) */
             dn_pool_i8 gt = v > zero;
             dn_pool_f8 w = act == DN_ACT_RELU ? zero : slope * v;
             v = (dn_pool_f8)((gt & (dn_pool_i8)v) | (~gt & (dn_pool_i8)w));
@@ -718,7 +721,7 @@ static void int8_run(const dn_conv_shape *s, const float *input, const int8_t *x
 {
     int8_plan p;
     int8_plan_make(s, nthreads, dn_twino_wanted(s) && w->u && w->c == s->c,
-                   dn_timplicit_wanted(s) && w->ai && w->ci == s->c, ep && ep->pool, &p);
+                   dn_timplicit_wanted(s) && w->ai && w->c == s->c, ep && ep->pool, &p);
     uint8_t *sc = scratch;
     int8_job j = {s, &p, pick(simd), input, xs8, w, ep, output, out32, sc, NULL, NULL, NULL, NULL};
     if (input) {

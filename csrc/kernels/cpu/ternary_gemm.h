@@ -73,9 +73,9 @@ typedef struct {
     int kg, mb;               /* k-groups of 4 (ceil(k/4)), row blocks per group */
     int8_t *a;                /* groups*mb*kg*MR*4 bytes, owned */
     int32_t *corr;            /* groups*mb*MR, owned */
-    int c;                    /* input channels of u */
+    int c;                    /* input channels of u and ai */
     int8_t *u;                /* Winograd filters (ternary_winograd.c) or NULL, owned */
-    int ci, kgi;              /* implicit GEMM: input channels, k-groups size^2 * ceil(ci/4) */
+    int kgi;                  /* implicit GEMM: k-groups, size^2 * ceil(c/4) */
     int8_t *ai;               /* implicit GEMM codes (as a, k-group order below) or NULL, owned */
 } dn_tweights;
 

@@ -328,13 +328,11 @@ static inline void store_pooled(vf *q, char *o, size_t ls, int nl, int oh, int o
     }
 }
 
-/* The max (flip all ones: the min) of a and b lane by lane. */
-static inline vi vsel(vi a, vi b, vi flip)
+/* The max of a and b lane by lane. */
+static inline vi vmaxi(vi a, vi b)
 {
-    a ^= flip;
-    b ^= flip;
     vi gt = a > b;
-    return ((gt & a) | (~gt & b)) ^ flip;
+    return (gt & a) | (~gt & b);
 }
 
 /* Output tiles [t0, t0+nt) of filter block fk from M (M[xi*M_XI + (t -
@@ -385,10 +383,10 @@ static void output_transform(const wjob *j, int fk, int t0, int nt, const int32_
             mul *= sx;
             int n = 16;
             if (pool) { /* pool.h: the max (scale < 0: the min) of the exact sums, then the epilogue */
-                vi flip = (vi)(mul < 0), q[4];
+                vi flip = (vi)(mul < 0), q[4]; /* the min as the max of the complements */
                 for (int i = 0; i < 4; ++i) {
                     const vu *w = y + 8 * (i / 2) + 2 * (i % 2);
-                    q[i] = vsel(vsel((vi)w[0], (vi)w[1], flip), vsel((vi)w[4], (vi)w[5], flip), flip);
+                    q[i] = vmaxi(vmaxi((vi)w[0] ^ flip, (vi)w[1] ^ flip), vmaxi((vi)w[4] ^ flip, (vi)w[5] ^ flip)) ^ flip;
                 }
                 memcpy(y, q, sizeof q);
                 n = 4;
