@@ -152,16 +152,18 @@ def test_winograd_channel_limit(rng, algo):
 
 
 def test_winograd_superblocks_and_chunks(rng, monkeypatch):
-    """A map with more tiles than one super-block of V holds (4 MiB: 227
-    tiles at 256 channels) and more panels than one GEMM chunk."""
+    """Maps with more tiles than one super-block of V holds (512 KiB: 16
+    tiles at 256 channels, 224 at 32) and, at 32 channels, super-blocks of
+    more panels than one GEMM chunk (64 tiles)."""
     monkeypatch.setenv("DN_TERNARY_ALGO", "winograd")
-    x = rng.integers(-128, 128, (1, 256, 62, 61)).astype(np.int8)
-    codes = rng.integers(-1, 2, (8, 256, 3, 3)).astype(np.int8)
-    want = np_conv_int(x, codes, 1, 1, 1)
-    for simd in SIMD:
-        for threads in (1, 2):
-            got = _core.tconv_s32(x, codes, 1, 1, 1, simd=simd, threads=threads)
-            np.testing.assert_array_equal(got, want, err_msg=f"simd={simd} threads={threads}")
+    for c in (32, 256):
+        x = rng.integers(-128, 128, (1, c, 62, 61)).astype(np.int8)
+        codes = rng.integers(-1, 2, (8, c, 3, 3)).astype(np.int8)
+        want = np_conv_int(x, codes, 1, 1, 1)
+        for simd in SIMD:
+            for threads in (1, 2):
+                got = _core.tconv_s32(x, codes, 1, 1, 1, simd=simd, threads=threads)
+                np.testing.assert_array_equal(got, want, err_msg=f"c={c} simd={simd} threads={threads}")
 
 
 def test_algorithm_choice(monkeypatch):

@@ -52,7 +52,7 @@
 #define FB DN_TWFB
 #define L 16
 #define INV9 0x38E38E39u       /* 9 * INV9 = 1 mod 2^32 */
-#define V_BYTES (4 << 20)       /* V of a super-block of tiles (shared, L2/L3) */
+#define V_BYTES (512 << 10)     /* V of a super-block of tiles (shared; L2) */
 #define M_BYTES (160 << 10)     /* M of a GEMM chunk (per thread, L2) */
 #define CH_MAX ((M_BYTES / (36 * FB * 4)) / L * L) /* tiles per chunk: 64 */
 #define M_XI (CH_MAX * FB + 16) /* int32 per xi of M: 64 bytes more than 4 KiB (L1 sets) */
@@ -72,6 +72,12 @@ typedef float vf __attribute__((vector_size(4 * VL)));
 /* The same for unaligned loads and stores (memcpy of a whole vector is
  * split into halves on some targets, which then stall store forwarding). */
 typedef vu vu_ua __attribute__((aligned(4), may_alias));
+
+#if defined(__has_builtin) && !defined(DN_NO_SHUFFLEVECTOR)
+#if __has_builtin(__builtin_shufflevector)
+#define HAVE_SHUFFLEVECTOR 1
+#endif
+#endif
 
 static inline int imin(int a, int b) { return a < b ? a : b; }
 static inline int imax(int a, int b) { return a > b ? a : b; }
@@ -191,25 +197,63 @@ typedef struct {
     int t0, nt;                    /* the current super-block */
 } wjob;
 
-DN_WINO43_TRANSFORMS(vi, in) /* in_bt (winograd43.h); in_at is not used */
+/* The input transform works on int16 lanes (|V| <= 12800 and every
+ * intermediate fits): a vector vh holds VL tiles x the two channels of a
+ * pair, interleaved as V stores them (lane 2l: channel 2q of tile l,
+ * lane 2l+1: channel 2q+1). */
+typedef int16_t vh __attribute__((vector_size(4 * VL)));
+typedef vh vh_ua __attribute__((aligned(4), may_alias));
+DN_WINO43_TRANSFORMS(vh, in) /* in_bt (winograd43.h); in_at is not used */
 
-/* V (36 vectors, lane = tile) of one channel: base[l] = the patch origin of
- * lane l in that channel's plane. Each patch row is read as two 32-bit
- * words per lane (columns 0-3 and 4-7; 6 and 7 unused). */
-static void patch_transform(const uint8_t *plane, const size_t *base, int wp, vi *v)
+/* Per lane l, the 32-bit word at p + base[l]. Lanes come in runs of 4:
+ * where bit k of run is set, lanes 4k .. 4k+3 are 4 neighbouring tiles of
+ * one tile row (base 4 bytes apart) and their words are one 16-byte load. */
+typedef uint32_t v4u __attribute__((vector_size(16)));
+typedef v4u v4u_ua __attribute__((aligned(1), may_alias));
+static inline vu words(const uint8_t *p, const size_t *base, unsigned run)
 {
-    vi t[36];
-    for (int r = 0; r < 6; ++r) {
-        uint32_t w0[VL], w1[VL];
-        for (int l = 0; l < VL; ++l) {
-            memcpy(&w0[l], plane + base[l] + (size_t)r * wp, 4);
-            memcpy(&w1[l], plane + base[l] + (size_t)r * wp + 4, 4);
+    v4u c[VL / 4];
+    for (int k = 0; k < VL / 4; ++k) {
+        if (run >> k & 1) {
+            c[k] = *(const v4u_ua *)(p + base[4 * k]);
+            continue;
         }
-        vu a, b;
-        memcpy(&a, w0, sizeof a);
-        memcpy(&b, w1, sizeof b);
-        vi d[6] = {(vi)(a & 255) - 128, (vi)(a >> 8 & 255) - 128, (vi)(a >> 16 & 255) - 128,
-                   (vi)(a >> 24) - 128, (vi)(b & 255) - 128, (vi)(b >> 8 & 255) - 128};
+        uint32_t x[4];
+        for (int m = 0; m < 4; ++m) memcpy(&x[m], p + base[4 * k + m], 4);
+        c[k] = (v4u){x[0], x[1], x[2], x[3]};
+    }
+    vu v;
+#ifdef HAVE_SHUFFLEVECTOR
+    typedef uint32_t v8u __attribute__((vector_size(32)));
+    v8u lo = __builtin_shufflevector(c[0], c[1], 0, 1, 2, 3, 4, 5, 6, 7);
+#if VL == 16
+    v8u hi = __builtin_shufflevector(c[2], c[3], 0, 1, 2, 3, 4, 5, 6, 7);
+    v = __builtin_shufflevector(lo, hi, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+#else
+    v = lo;
+#endif
+#else
+    memcpy(&v, c, sizeof v);
+#endif
+    return v;
+}
+
+/* V (36 vectors) of channels 2q (plane p0) and 2q+1 (p1; NULL: none, q = 0)
+ * for the lanes' tiles: base[l] = the patch origin of lane l in a plane.
+ * Each patch row is read as two 32-bit words per lane and channel (columns
+ * 0-3 and 4-7; 6 and 7 unused). */
+static void patch_transform(const uint8_t *p0, const uint8_t *p1, const size_t *base, unsigned run, int wp,
+                            vh *v)
+{
+    const vu lo = (vu){0} + 255, hi = (vu){0} + 0xFF0000, none = (vu){0} + 0x80808080u;
+    vh t[36];
+    for (int r = 0; r < 6; ++r, p0 += wp, p1 = p1 ? p1 + wp : NULL) {
+        vu a0 = words(p0, base, run), b0 = words(p0 + 4, base, run);
+        vu a1 = p1 ? words(p1, base, run) : none, b1 = p1 ? words(p1 + 4, base, run) : none;
+        vh d[6] = {(vh)((a0 & lo) | (a1 << 16 & hi)),      (vh)((a0 >> 8 & lo) | (a1 << 8 & hi)),
+                   (vh)((a0 >> 16 & lo) | (a1 & hi)),      (vh)((a0 >> 24) | (a1 >> 8 & hi)),
+                   (vh)((b0 & lo) | (b1 << 16 & hi)),      (vh)((b0 >> 8 & lo) | (b1 << 8 & hi))};
+        for (int k = 0; k < 6; ++k) d[k] -= 128;
         in_bt(d, 1, t + 6 * r, 1);                     /* row r: d B */
     }
     for (int c = 0; c < 6; ++c) in_bt(t + c, 6, v + c, 6); /* B^T (d B) */
@@ -228,15 +272,17 @@ static void input_transform(const wjob *j, int g, int q0, int q1, uint8_t *V)
         int t = j->t0 + g + (g + l < j->nt ? l : 0), per = p->th * p->tw;
         base[l] = (size_t)(t / per) * s->c * plane + (size_t)4 * (t % per / p->tw) * j->wp + 4 * (size_t)(t % p->tw);
     }
+    unsigned run[L / VL] = {0};
+    for (int k = 0; k < L / 4; ++k)
+        if (base[4 * k + 3] == base[4 * k] + 12 && base[4 * k + 1] == base[4 * k] + 4 && base[4 * k + 2] == base[4 * k] + 8)
+            run[k / (VL / 4)] |= 1u << k % (VL / 4);
     for (int q = q0; q < q1; ++q)
         for (int h = 0; h < L; h += VL) {
-            vi v0[36], v1[36];
-            patch_transform(j->planes + (size_t)2 * q * plane, base + h, j->wp, v0);
-            if (2 * q + 1 < s->c) patch_transform(j->planes + (size_t)(2 * q + 1) * plane, base + h, j->wp, v1);
-            else memset(v1, 0, sizeof v1);
+            vh v[36];
+            const uint8_t *p0 = j->planes + (size_t)2 * q * plane;
+            patch_transform(p0, 2 * q + 1 < s->c ? p0 + plane : NULL, base + h, run[h / VL], j->wp, v);
             uint32_t *dst = v32 + (size_t)q * p->sb + g + h;
-            for (int xi = 0; xi < 36; ++xi)
-                *(vu_ua *)(dst + xi * xi_stride) = ((vu)v0[xi] & 0xFFFF) | (vu)v1[xi] << 16;
+            for (int xi = 0; xi < 36; ++xi) *(vh_ua *)(dst + xi * xi_stride) = v[xi];
         }
 }
 
@@ -254,12 +300,6 @@ static inline void out_at(const vu *m, int ms, vu *y, int ys)
     y[2 * ys] = a + (c << 2);
     y[3 * ys] = b + (d << 3) + m[5 * ms] * 24;
 }
-
-#if defined(__has_builtin) && !defined(DN_NO_SHUFFLEVECTOR)
-#if __has_builtin(__builtin_shufflevector)
-#define HAVE_SHUFFLEVECTOR 1
-#endif
-#endif
 
 /* transpose4(y): in each group of 4 lanes (4c .. 4c+3) of the 4 vectors
  * y[0..3], a 4x4 transpose: afterwards y[m] holds in lanes 4c .. 4c+3 the
@@ -324,7 +364,10 @@ static inline void store_pooled(vf *q, char *o, size_t ls, int nl, int oh, int o
     transpose4(q);
     for (int l = 0; l < nl; ++l, o += ls) {
         const char *src = (const char *)&q[l % 4] + 16 * (l / 4);
-        for (int i = 0; i < oh / 2; ++i) memcpy(o + i * orow, src + 8 * i, ow == 4 ? 8 : 4);
+        for (int i = 0; i < oh / 2; ++i) { /* constant sizes: one 8- or 4-byte store */
+            if (ow == 4) memcpy(o + i * orow, src + 8 * i, 8);
+            else memcpy(o + i * orow, src + 8 * i, 4);
+        }
     }
 }
 
