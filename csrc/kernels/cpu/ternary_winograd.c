@@ -347,6 +347,13 @@ DN_WINO43_LEAKY(vf, vi, leaky) /* = dn_tact1 lane by lane */
 static inline void store_tiles(vf *r, char *o, size_t ls, int nl, int oh, int ow, size_t orow)
 {
     for (int k = 0; k < 4; ++k) transpose4(r + 4 * k);
+    if (nl == VL && oh == 4 && ow == 4) { /* unrolled: each store takes its bytes from a register */
+#pragma GCC unroll 16
+        for (int l = 0; l < VL; ++l)
+#pragma GCC unroll 4
+            for (int i = 0; i < 4; ++i) memcpy(o + l * ls + i * orow, (const char *)&r[4 * i + l % 4] + 16 * (l / 4), 16);
+        return;
+    }
     for (int l = 0; l < nl; ++l, o += ls) { /* row i of lane l: r[4i + l%4], bytes 16(l/4) on */
         const char *src = (const char *)&r[l % 4] + 16 * (l / 4);
         if (oh == 4 && ow == 4)
@@ -362,6 +369,13 @@ static inline void store_tiles(vf *r, char *o, size_t ls, int nl, int oh, int ow
 static inline void store_pooled(vf *q, char *o, size_t ls, int nl, int oh, int ow, size_t orow)
 {
     transpose4(q);
+    if (nl == VL && oh == 4 && ow == 4) { /* unrolled, as in store_tiles */
+#pragma GCC unroll 16
+        for (int l = 0; l < VL; ++l)
+#pragma GCC unroll 2
+            for (int i = 0; i < 2; ++i) memcpy(o + l * ls + i * orow, (const char *)&q[l % 4] + 16 * (l / 4) + 8 * i, 8);
+        return;
+    }
     for (int l = 0; l < nl; ++l, o += ls) {
         const char *src = (const char *)&q[l % 4] + 16 * (l / 4);
         for (int i = 0; i < oh / 2; ++i) { /* constant sizes: one 8- or 4-byte store */
@@ -402,8 +416,10 @@ static void output_transform(const wjob *j, int fk, int t0, int nt, const int32_
     }
     /* out32 and out hold 4-byte values at the same offsets */
     char *dst = j->out32 ? (char *)j->out32 : (char *)j->out;
-    for (int t = t0; t < t0 + nt; ++t) {
-        const int b = t / (p->th * p->tw), ty = t % (p->th * p->tw) / p->tw, tx = t % p->tw;
+    int b = t0 / (p->th * p->tw), ty = t0 % (p->th * p->tw) / p->tw, tx = t0 % p->tw; /* of tile t */
+    for (int t = t0; t < t0 + nt; ++t, ++tx) {
+        if (tx == p->tw) tx = 0, ++ty;
+        if (ty == p->th) ty = 0, ++b;
         int oy = 4 * ty, ox = 4 * tx;
         const int oh = imin(4, s->out_h - oy), ow = imin(4, s->out_w - ox);
         const float sx = j->sx ? j->sx[b] : 1.f;
