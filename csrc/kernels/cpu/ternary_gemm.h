@@ -164,7 +164,7 @@ void dn_tconv_float(const dn_conv_shape *s, const float *input, const dn_tlists 
  * over runs of at most DN_TKC/4 k-groups, in int32 across them: a = MR x 4 bytes per
  * k-group (dn_tweights layout), b + boff[q] = 16 pixels x 4 bytes of
  * k-group q (u = x + 128). Not last: the int32 sums are stored (first) or added to
- * c32 [MR][ldc32]. Last: acc (+ c32 unless first) - corr[i] is stored
+ * c32 [MR][ldc32] (at least rows < mr). Last: acc (+ c32 unless first) - corr[i] is stored
  * as int32 into out32, or as float y = act(v * (sx * scale[i]) + shift[i])
  * into out; rows < mr, columns < nr, row stride ldo. */
 typedef struct {
