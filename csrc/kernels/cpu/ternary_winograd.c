@@ -29,7 +29,8 @@
  * block's 16 filters, sign-extended in registers) meets each tile's V pair
  * (a broadcast), so the int8 W needs no widened copy and the tiles need
  * not fill a vector (a chunk is done in runs of 16 tiles and one of 4, 8
- * or 12). Order: per super-block of tiles (V at most V_BYTES), the input
+ * or 12). Order: per super-block of tiles (V at most V_BYTES, so that it
+ * stays in L2 for the filter blocks; at least 16 tiles), the input
  * transform (items: 16 tiles x Q_ITEM channel pairs), then per filter block
  * and chunk of tiles (the items) the 36 GEMMs and the output transform of
  * its 16 filters, lanes = filters. With ep->pool the output transform also
@@ -39,7 +40,8 @@
  * The activation planes are the int8 driver's: u = q + 128 bytes,
  * [batch*c][hp][wp] with hp >= 4*th + 2, wp >= 4*tw + 2, 128 outside the
  * image. Tiles of all images are numbered together, t = (b*th + ty)*tw + tx.
- * The transforms run on 16 lanes at once in GCC vector extensions (exact
+ * The transforms run on 16 tiles or filters at once (the input transform
+ * on int16 lanes, both channels of a pair) in GCC vector extensions (exact
  * integer arithmetic on any CPU); only the GEMM has SIMD variants.
  */
 #include "ternary_gemm.h"
