@@ -4,7 +4,7 @@
 # in full precision, ternarise it with the staged method (M0..M3) and the
 # direct "no staged" baseline, validate every stage, print the table, and
 # draw the full-ternary model's detections on a held-out image.
-# About 15-25 minutes on two CPU cores. DEMO_OUT, FP_ITERS, STAGE_ITERS override.
+# About 5 minutes on two CPU cores. DEMO_OUT, FP_ITERS, STAGE_ITERS override.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
