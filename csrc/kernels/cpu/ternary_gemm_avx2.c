@@ -66,51 +66,52 @@ AVX2 static inline void store_epi32(int32_t *p, __m256i v, int n)
                          "vpaddw %[t], %[c0], %[c0]\n\t"                           \
                          "vpmaddubsw %[a], %[b1], %[a]\n\t"                        \
                          "vpaddw %[a], %[c1], %[c1]"                                \
-                         : [c0] "+x"(c##i##0), [c1] "+x"(c##i##1), [a] "=&x"(a_),  \
+                         : [c0] "+x"(c[i][0]), [c1] "+x"(c[i][1]), [a] "=&x"(a_),  \
                            [t] "=&x"(t_)                                          \
                          : [b0] "x"(b0), [b1] "x"(b1), [p] "m"(*(const int32_t *)(ap + 4 * (i)))); \
     } while (0)
 
-AVX2 static void tile_avx2(const dn_ttile *t)
+/* The tile on its first R rows (R >= t->mr), as the VNNI one. */
+AVX2 static inline __attribute__((always_inline)) void tile_rows(const int R, const dn_ttile *t)
 {
     const __m256i one = _mm256_set1_epi16(1);
     __m256i d[MR][2];
+#pragma GCC unroll 6
+    for (int i = 0; i < R; ++i) d[i][0] = d[i][1] = _mm256_setzero_si256();
     const int8_t *ap = t->a;
     const int32_t *boff = t->boff;
     for (int q0 = 0; q0 < t->kgc; q0 += DN_TKC / 4) {
         int qn = t->kgc - q0 < DN_TKC / 4 ? t->kgc - q0 : DN_TKC / 4;
-        __m256i z = _mm256_setzero_si256();
-        __m256i c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z;
-        __m256i c30 = z, c31 = z, c40 = z, c41 = z, c50 = z, c51 = z;
-        for (int q = 0; q < qn; ++q) {
+        __m256i c[MR][2];
+#pragma GCC unroll 6
+        for (int i = 0; i < R; ++i) c[i][0] = c[i][1] = _mm256_setzero_si256();
+        for (int q = 0; q < qn; ++q, ap += MR * 4) {
             const uint8_t *bp = t->b + *boff++;
             __m256i b0 = _mm256_loadu_si256((const __m256i *)bp);
             __m256i b1 = _mm256_loadu_si256((const __m256i *)(bp + 32));
-            STEP_ROW(0); STEP_ROW(1); STEP_ROW(2); STEP_ROW(3); STEP_ROW(4); STEP_ROW(5);
-            ap += MR * 4;
+#pragma GCC unroll 6
+            for (int i = 0; i < R; ++i) STEP_ROW(i);
         }
-        __m256i e[MR][2] = {
-            {_mm256_madd_epi16(c00, one), _mm256_madd_epi16(c01, one)},
-            {_mm256_madd_epi16(c10, one), _mm256_madd_epi16(c11, one)},
-            {_mm256_madd_epi16(c20, one), _mm256_madd_epi16(c21, one)},
-            {_mm256_madd_epi16(c30, one), _mm256_madd_epi16(c31, one)},
-            {_mm256_madd_epi16(c40, one), _mm256_madd_epi16(c41, one)},
-            {_mm256_madd_epi16(c50, one), _mm256_madd_epi16(c51, one)}};
-        for (int i = 0; i < MR; ++i)
-            for (int v = 0; v < 2; ++v) d[i][v] = q0 ? _mm256_add_epi32(d[i][v], e[i][v]) : e[i][v];
+#pragma GCC unroll 6
+        for (int i = 0; i < R; ++i)
+            for (int v = 0; v < 2; ++v) d[i][v] = _mm256_add_epi32(d[i][v], _mm256_madd_epi16(c[i][v], one));
     }
     if (!t->first)
-        for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 6
+        for (int i = 0; i < R; ++i)
             for (int v = 0; v < 2; ++v)
                 d[i][v] = _mm256_add_epi32(d[i][v], _mm256_loadu_si256((const __m256i *)(t->c32 + (size_t)i * t->ldc32 + 8 * v)));
     if (!t->last) {
-        for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 6
+        for (int i = 0; i < R; ++i)
             for (int v = 0; v < 2; ++v)
                 _mm256_storeu_si256((__m256i *)(t->c32 + (size_t)i * t->ldc32 + 8 * v), d[i][v]);
         return;
     }
     int n0 = t->nr < 8 ? t->nr : 8, n1 = t->nr - n0;
-    for (int i = 0; i < t->mr; ++i) {
+#pragma GCC unroll 6
+    for (int i = 0; i < R; ++i) {
+        if (i >= t->mr) break;
         __m256i corr = _mm256_set1_epi32(t->corr[i]);
         __m256i e0 = _mm256_sub_epi32(d[i][0], corr), e1 = _mm256_sub_epi32(d[i][1], corr);
         if (t->out32) {
@@ -130,6 +131,13 @@ AVX2 static void tile_avx2(const dn_ttile *t)
         store_ps(o, act8(f0, t->act), n0);
         if (n1 > 0) store_ps(o + 8, act8(f1, t->act), n1);
     }
+}
+
+AVX2 static void tile_avx2(const dn_ttile *t)
+{
+    if (t->mr <= 2) tile_rows(2, t);
+    else if (t->mr <= 4) tile_rows(4, t);
+    else tile_rows(MR, t);
 }
 
 /* Winograd-domain GEMM: per group of 4 tiles and channel pair, the block's
