@@ -268,6 +268,21 @@ def test_yolo_forward_and_decode_match_reference(make_cfg, rng, capfd):
         assert_dets_close(got, sort_ref(correct_ref(b, img[0], img[1], 64, 32, lb, rel), o, p))
 
 
+def test_yolo_forward_many_classes_two_images(make_cfg, rng):
+    """The forward runs in items of 8 entries per image and anchor (threads):
+    25 entries (a part block), two images, 1 and 2 threads."""
+    mask, classes = [0, 1, 2], 20
+    c = len(mask) * (classes + 5)
+    cfg = make_cfg({"width": 48, "height": 32, "channels": 3},
+                   ("convolutional", dict(size=1, stride=1, filters=c, activation="linear")),
+                   ("yolo", yolo_section(mask, classes=classes)))
+    x = rng.random((2, 3, 32, 48), dtype=np.float32)
+    for threads in (1, 2):
+        net = dn.Network(cfg, batch=2, threads=threads)
+        y = net.forward(x)
+        np.testing.assert_allclose(y, yolo_forward_ref(net.layer_output(0), 3, classes), rtol=1e-5, atol=1e-6)
+
+
 def test_yolo_default_mask_is_all_anchors(make_cfg, rng):
     cfg = make_cfg({"width": 3, "height": 3, "channels": 2 * 6},
                    ("yolo", dict(anchors="4,5, 6,7", num=2, classes=1)))

@@ -13,6 +13,7 @@
  */
 #include "../core/internal.h"
 #include "../eval/detect.h"
+#include "../kernels/cpu/parallel.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -244,18 +245,36 @@ static void yolo_loss(dn_layer *l, dn_network *net)
     p->avg_anyobj = (float)(anyobj_sum / ((double)l->batch * p->n * wh));
 }
 
+#define ENTRY_BLOCK 8 /* entries (w x h planes) per item of the forward */
+
+typedef struct {
+    const dn_layer *l;
+    const float *input;
+} yolo_job;
+
+/* Item it: entries [e0, e0 + ENTRY_BLOCK) of one image and anchor, copied,
+ * then the logistic on all but w and h (entries 2 and 3). */
+static void yolo_forward_item(void *ctx, int it, int tid)
+{
+    (void)tid;
+    const yolo_job *j = ctx;
+    const dn_yolo *p = j->l->priv;
+    const int entries = p->classes + 5, nblk = (entries + ENTRY_BLOCK - 1) / ENTRY_BLOCK;
+    const int e0 = it % nblk * ENTRY_BLOCK, e1 = e0 + ENTRY_BLOCK < entries ? e0 + ENTRY_BLOCK : entries;
+    const size_t wh = (size_t)j->l->w * j->l->h, off = ((size_t)(it / nblk) * entries + e0) * wh; /* it / nblk = b*n + anchor */
+    float *o = j->l->output + off;
+    memcpy(o, j->input + off, (size_t)(e1 - e0) * wh * sizeof(float));
+    for (int e = e0; e < e1; ++e)
+        if (e != 2 && e != 3) dn_activate(o + (size_t)(e - e0) * wh, wh, DN_ACT_LOGISTIC);
+}
+
 /* input, l->output: batch x [n][classes+5][h][w]. */
 static void yolo_forward(dn_layer *l, dn_network *net, const float *input)
 {
     const dn_yolo *p = l->priv;
-    size_t wh = (size_t)l->w * l->h, entries = (size_t)p->classes + 5;
-    memcpy(l->output, input, (size_t)l->batch * l->outputs * sizeof(float));
-    for (int b = 0; b < l->batch; ++b)
-        for (int n = 0; n < p->n; ++n) {
-            float *o = l->output + b * l->outputs + n * entries * wh;
-            dn_activate(o, 2 * wh, DN_ACT_LOGISTIC);
-            dn_activate(o + 4 * wh, (1 + (size_t)p->classes) * wh, DN_ACT_LOGISTIC);
-        }
+    yolo_job j = {l, input};
+    const int nblk = (p->classes + 5 + ENTRY_BLOCK - 1) / ENTRY_BLOCK;
+    dn_parallel_for(l->batch * p->n * nblk, dn_parallel_threads(), yolo_forward_item, &j);
     if (net->train) yolo_loss(l, net);
 }
 
