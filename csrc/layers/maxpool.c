@@ -97,6 +97,14 @@ static inline void window_max(const float *row, int w, int size, int stride, flo
     }
 }
 
+#define ITEM_OUTPUTS 4096 /* outputs per item at least (whole planes): small planes are too little work to claim one by one */
+
+static int planes_per_item(const dn_layer *l)
+{
+    const int hw = l->out_h * l->out_w;
+    return hw >= ITEM_OUTPUTS ? 1 : ITEM_OUTPUTS / hw;
+}
+
 /* Plane bc of input[batch][c][h][w] -> output[batch][c][out_h][out_w]; in
  * training also indexes[batch][c][out_h][out_w]. */
 static void maxpool_plane(void *ctx, int bc, int tid)
@@ -143,11 +151,20 @@ static void maxpool_plane(void *ctx, int bc, int tid)
         }
 }
 
+static void maxpool_planes(void *ctx, int it, int tid)
+{
+    const pool_args *a = ctx;
+    const dn_layer *l = a->l;
+    const int per = planes_per_item(l), n = l->batch * l->c;
+    for (int bc = it * per; bc < n && bc < (it + 1) * per; ++bc) maxpool_plane(ctx, bc, tid);
+}
+
 static void maxpool_forward(dn_layer *l, dn_network *net, const float *input)
 {
     const dn_maxpool *p = l->priv;
     pool_args a = {l, input, NULL, net->train ? p->indexes : NULL};
-    dn_parallel_for(l->batch * l->c, dn_parallel_threads(), maxpool_plane, &a);
+    const int per = planes_per_item(l);
+    dn_parallel_for((l->batch * l->c + per - 1) / per, dn_parallel_threads(), maxpool_planes, &a);
 }
 
 /* For plane bc and each output o in it: input_delta[bc][indexes[bc][o]] += delta[bc][o]. */
