@@ -243,6 +243,16 @@ def test_maxpool_size2_stride1_keeps_size(make_cfg, rng):
     assert net.layers[0]["output_shape"] == (4, 13, 13)
 
 
+def test_maxpool_many_small_planes(make_cfg, rng):
+    """Small planes go 24 to an item (13x13: at least 4096 outputs each);
+    100 planes leave a part item. 1 and 2 threads."""
+    path = make_cfg({"width": 13, "height": 13, "channels": 50}, ("maxpool", {"size": 2, "stride": 1}))
+    x = rand_input(rng, 2, (50, 13, 13))
+    for threads in (1, 2):
+        y = darknet_py.Network(path, batch=2, threads=threads).forward(x)
+        assert np.array_equal(y, maxpool_ref(x, 2, 1, 1))
+
+
 def test_maxpool_size_defaults_to_stride(make_cfg, rng):
     net = build(make_cfg, (2, 8, 6), ("maxpool", {"stride": 2}))
     x = rand_input(rng, 2, (2, 8, 6))
