@@ -12,6 +12,8 @@
 #include "../core/internal.h"
 #include "priv.h"
 
+#include <string.h>
+
 #define TRY(x) do { dn_status st_ = (x); if (st_ != DN_OK) return st_; } while (0)
 
 static dn_status upsample_parse(dn_layer *l, dn_cfg_section *s, dn_network *net)
@@ -65,10 +67,13 @@ static void upsample_forward(dn_layer *l, dn_network *net, const float *input)
     for (int bc = 0; bc < n; ++bc) {
         const float *in = input + (size_t)bc * l->h * l->w;
         float *out = l->output + (size_t)bc * l->out_h * l->out_w;
-        if (!p->reverse) {
-            for (int y = 0; y < l->out_h; ++y)
-                for (int x = 0; x < l->out_w; ++x)
-                    out[(size_t)y * l->out_w + x] = scale * in[(size_t)(y / s) * l->w + x / s];
+        if (!p->reverse) { /* each input row once into its first output row, copied to the other s - 1 */
+            for (int y = 0; y < l->h; ++y) {
+                float *o = out + (size_t)y * s * l->out_w;
+                for (int x = 0; x < l->w; ++x)
+                    for (int k = 0; k < s; ++k) o[x * s + k] = scale * in[(size_t)y * l->w + x];
+                for (int k = 1; k < s; ++k) memcpy(o + (size_t)k * l->out_w, o, sizeof(float) * l->out_w);
+            }
         } else {
             for (int y = 0; y < l->out_h; ++y)
                 for (int x = 0; x < l->out_w; ++x) {
