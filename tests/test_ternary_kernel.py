@@ -193,14 +193,18 @@ def test_algorithm_choice(monkeypatch):
     assert algo(1, 16, 208, 208, 32, 3, 1, 1, 1) == "direct"
 
 
-def test_winograd_whole_network_identical(tmp_path, monkeypatch):
+@pytest.mark.parametrize("act", ["leaky", "relu"])
+def test_winograd_whole_network_identical(tmp_path, monkeypatch, act):
     """A ternary network with int8 kernels: the Winograd and the direct
-    algorithm give bit-identical outputs (same integers, same epilogue)."""
+    algorithm give bit-identical outputs (same integers, same epilogue; relu
+    gives +0, not -0, on both; a fused 2x2 maxpool after the second layer)."""
     cfg = tmp_path / "w.cfg"
     lines = ["[net]", "width=52", "height=44", "channels=3", "batch=2", ""]
-    for f, bn in ((32, 1), (48, 1), (64, 0), (33, 1)):
+    for i, (f, bn) in enumerate(((32, 1), (48, 1), (64, 0), (33, 1))):
         lines += ["[convolutional]", f"batch_normalize={bn}", f"filters={f}", "size=3", "stride=1", "pad=1",
-                  "activation=leaky", "ternary=1", ""]
+                  f"activation={act}", "ternary=1", ""]
+        if i == 1:
+            lines += ["[maxpool]", "size=2", "stride=2", ""]
     cfg.write_text("\n".join(lines))
     x = np.random.default_rng(3).standard_normal((2, 3, 44, 52)).astype(np.float32)
     outs = {}
@@ -208,8 +212,10 @@ def test_winograd_whole_network_identical(tmp_path, monkeypatch):
         monkeypatch.setenv("DN_TERNARY_ALGO", a)
         net = dp.Network(str(cfg), ternary_kernel="int8", batch=2)
         outs[a] = net.forward(x).copy()
-    np.testing.assert_array_equal(outs["winograd"], outs["direct"])
+    np.testing.assert_array_equal(outs["winograd"].view(np.uint32), outs["direct"].view(np.uint32))
     assert np.abs(outs["direct"]).max() > 0
+    if act == "relu":
+        assert (outs["direct"] == 0).any()
 
 
 def test_bad_codes_rejected(rng):

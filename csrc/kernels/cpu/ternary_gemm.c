@@ -605,6 +605,10 @@ static void pack_item(void *ctx, int it, int tid)
     pack_block(j, b, gi, jb, k0, imin(p->kcb, p->kp - k0), R, shared_block(j, b, gi, jb, kb));
 }
 
+#ifdef DN_POOL_HAVE_VEC
+DN_WINO43_LEAKY(dn_pool_f8, dn_pool_i8, pool_leaky)
+#endif
+
 /* o[x] = act(e * m + *shift) for e the pool (pool.h) of r0[2x], r0[2x+1],
  * r1[2x], r1[2x+1], as the tiles compute it (shift NULL: no add). */
 static void pool_epilogue_rows(const int32_t *r0, const int32_t *r1, float *o, int n, float m, const float *shift,
@@ -615,15 +619,10 @@ static void pool_epilogue_rows(const int32_t *r0, const int32_t *r1, float *o, i
 #ifdef DN_POOL_HAVE_VEC
     float sl;
     const int fused = dn_wino43_slope(act, &sl);
-    const dn_pool_f8 zero = {0}, slope = zero + sl;
     for (; x + 8 <= n; x += 8) {
         dn_pool_f8 v = __builtin_convertvector(dn_pool2x2_s32x8(r0 + 2 * x, r1 + 2 * x, lo), dn_pool_f8) * m;
         if (shift) v += *shift;
-        if (fused) { /* dn_tact1 (relu: +0, not slope 0 times v) */
-            dn_pool_i8 gt = v > zero;
-            dn_pool_f8 w = act == DN_ACT_RELU ? zero : slope * v;
-            v = (dn_pool_f8)((gt & (dn_pool_i8)v) | (~gt & (dn_pool_i8)w));
-        }
+        if (fused) v = pool_leaky(v, sl); /* = dn_tact1 lane by lane */
         memcpy(o + x, &v, sizeof v);
     }
 #endif

@@ -43,10 +43,11 @@
     }
 
 /* The fused activations that are max(x, slope * x), lane by lane as the
- * scalar v > 0 ? v : slope * v: dn_wino43_slope gives 1 and the slope for
- * those, 0 for the others (left unchanged); the switch stays out of the
- * loops. DN_WINO43_LEAKY(T, TI, name) defines name(x, slope) for float
- * vectors T (TI: the int vector of the same size). */
+ * scalar v > 0 ? v : slope * v (relu, slope 0: v > 0 ? v : 0, so +0 and
+ * not 0 * v = -0 for v < 0, as dn_activate and dn_tact1): dn_wino43_slope
+ * gives 1 and the slope for those, 0 for the others (left unchanged); the
+ * switch stays out of the loops. DN_WINO43_LEAKY(T, TI, name) defines
+ * name(x, slope) for float vectors T (TI: the int vector of the same size). */
 static inline int dn_wino43_slope(dn_activation act, float *slope)
 {
     switch (act) {
@@ -60,7 +61,7 @@ static inline int dn_wino43_slope(dn_activation act, float *slope)
 #define DN_WINO43_LEAKY(T, TI, name)               \
     static inline T name(T x, float slope)         \
     {                                              \
-        T y = slope * x;                           \
+        T y = slope == 0 ? (T){0} : slope * x;    \
         TI gt = x > y;                             \
         return (T)((gt & (TI)x) | (~gt & (TI)y)); \
     }
