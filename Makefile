@@ -4,7 +4,8 @@
 # GPU=1 adds csrc/sources_gpu.txt (the CUDA backend; nvcc from CUDA_PATH,
 # default /usr/local/cuda); CUBLAS=0|1 (default: 1 when cublas_v2.h is in
 # CUBLAS_DIR, default CUDA_PATH) picks cuBLAS or the built-in GEMM kernel;
-# CUDNN=1 needs cudnn.h; NVCC_ARCH the -gencode list.
+# CUDNN=1 runs the convolutions on cuDNN (CUDNN_DIR, default CUDA_PATH:
+# include/cudnn.h, lib64/ or lib/libcudnn.so*); NVCC_ARCH the -gencode list.
 GPU ?= 0
 OPENMP ?= 1
 SANITIZE ?= 0
@@ -22,10 +23,10 @@ CLI_SRCS := $(wildcard csrc/cli/*.c)
 # Sanitizer builds live apart (build/san/) so they never replace the normal
 # ./darknet and libdarknet.so that Python loads.
 OUT := $(if $(filter 1,$(SANITIZE)),build/san/,)
-OBJDIR = build/obj$(if $(filter 1,$(SANITIZE)),-san)$(if $(filter 1,$(GPU)),-gpu$(if $(filter 1,$(CUBLAS)),-cublas))
+OBJDIR = build/obj$(if $(filter 1,$(SANITIZE)),-san)$(if $(filter 1,$(GPU)),-gpu$(if $(filter 1,$(CUBLAS)),-cublas)$(if $(filter 1,$(CUDNN)),-cudnn))
 OBJS = $(SRCS:%.c=$(OBJDIR)/%.o) $(CU_SRCS:%.cu=$(OBJDIR)/%.cu.o)
 # Switching between the CPU and the GPU build relinks the outputs.
-FLAVOR := build/.flavor$(if $(filter 1,$(SANITIZE)),-san)-$(if $(filter 1,$(GPU)),gpu,cpu)
+FLAVOR := build/.flavor$(if $(filter 1,$(SANITIZE)),-san)-$(if $(filter 1,$(GPU)),gpu$(if $(filter 1,$(CUDNN)),-cudnn),cpu)
 CLI_OBJS = $(CLI_SRCS:%.c=$(OBJDIR)/%.o)
 
 CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -fPIC -Icsrc/include $(shell pkg-config --cflags stb 2>/dev/null || echo -I/usr/include/stb)
@@ -70,7 +71,13 @@ CUDNN_DIR ?= $(CUDA_PATH)
 ifeq ($(wildcard $(CUDNN_DIR)/include/cudnn.h),)
 $(error CUDNN=1: cudnn.h not found in $(CUDNN_DIR)/include; install cuDNN or set CUDNN_DIR=..., or build with GPU=1 alone)
 endif
-$(warning CUDNN=1: cuDNN was found, but convolutions use the im2col + GEMM path; cuDNN is not used yet)
+CUDNN_LIB := $(firstword $(wildcard $(foreach d,lib64 lib lib/x86_64-linux-gnu,$(CUDNN_DIR)/$(d)/libcudnn.so) \
+                                     $(foreach d,lib64 lib lib/x86_64-linux-gnu,$(CUDNN_DIR)/$(d)/libcudnn.so.[0-9]*)))
+ifeq ($(CUDNN_LIB),)
+$(error CUDNN=1: libcudnn.so not found under $(CUDNN_DIR)/lib64 or $(CUDNN_DIR)/lib; set CUDNN_DIR=...)
+endif
+NVCCFLAGS += -DDN_USE_CUDNN -I$(CUDNN_DIR)/include
+LDLIBS += $(CUDNN_LIB) -Wl,-rpath,$(abspath $(dir $(CUDNN_LIB)))
 endif
 else ifeq ($(CUDNN),1)
 $(error CUDNN=1 needs GPU=1)

@@ -3,9 +3,11 @@
 the list the Makefile's GPU=1 reads): the .cu kernels are compiled with nvcc
 (CUDA_PATH, default /usr/local/cuda; NVCC_ARCH the -gencode list) and cuBLAS
 is used when cublas_v2.h is found in CUBLAS_DIR (default CUDA_PATH) unless
-CUBLAS=0. DARKNET_GPU=emu builds the same backend against the CPU emulator
-of csrc/kernels/cuda/emu (the .cu files compiled as C++, no CUDA needed): for
-testing the backend's logic where there is no GPU. DARKNET_SANITIZE=1 builds
+CUBLAS=0; CUDNN=1 runs the convolutions on cuDNN (CUDNN_DIR, default
+CUDA_PATH: include/cudnn.h and lib64/ or lib/libcudnn.so*). DARKNET_GPU=emu
+builds the same backend against the CPU emulator of csrc/kernels/cuda/emu
+(the .cu files compiled as C++, its cuDNN subset included, no CUDA needed):
+for testing the backend's logic where there is no GPU. DARKNET_SANITIZE=1 builds
 with ASan+UBSan (scripts/sanitize.sh builds it outside the source tree)."""
 import glob
 import os
@@ -35,8 +37,22 @@ NVCC_ARCH = os.environ.get("NVCC_ARCH", "-gencode arch=compute_75,code=compute_7
 CUBLAS_DIR = os.environ.get("CUBLAS_DIR", CUDA_PATH)
 CUBLAS = os.environ.get("CUBLAS", "1" if os.path.exists(os.path.join(CUBLAS_DIR, "include", "cublas_v2.h"))
                         else "0") == "1"
+CUDNN_DIR = os.environ.get("CUDNN_DIR", CUDA_PATH)
+CUDNN = GPU and not EMU and os.environ.get("CUDNN", "0") == "1"
 if GPU and not EMU and not os.path.exists(NVCC):
     raise SystemExit(f"DARKNET_GPU=1: nvcc not found at {NVCC}; install the CUDA toolkit or set CUDA_PATH/NVCC")
+
+
+def cudnn_library():
+    """libcudnn under CUDNN_DIR: the unversioned .so, else the versioned one (pip's wheels)."""
+    if not os.path.exists(os.path.join(CUDNN_DIR, "include", "cudnn.h")):
+        raise SystemExit(f"CUDNN=1: cudnn.h not found in {CUDNN_DIR}/include; install cuDNN or set CUDNN_DIR")
+    for d in ("lib64", "lib", "lib/x86_64-linux-gnu"):
+        for pattern in ("libcudnn.so", "libcudnn.so.[0-9]*"):
+            found = sorted(glob.glob(os.path.join(CUDNN_DIR, d, pattern)))
+            if found:
+                return found[0]
+    raise SystemExit(f"CUDNN=1: libcudnn.so not found under {CUDNN_DIR}/lib64 or {CUDNN_DIR}/lib")
 
 
 def have_openblas():
@@ -70,9 +86,11 @@ class BuildExt(build_ext):
             return self.compile_emulated()
         if CUBLAS:
             flags += ["-DDN_USE_CUBLAS", "-I" + os.path.join(CUBLAS_DIR, "include")]
+        if CUDNN:
+            flags += ["-DDN_USE_CUDNN", "-I" + os.path.join(CUDNN_DIR, "include")]
         for ext in self.extensions:
             for src in [s for s in source_list("sources_gpu.txt") if s.endswith(".cu")]:
-                obj = os.path.join(self.build_temp, src + (".cublas.o" if CUBLAS else ".o"))
+                obj = os.path.join(self.build_temp, src + ".cublas" * CUBLAS + ".cudnn" * CUDNN + ".o")
                 os.makedirs(os.path.dirname(obj), exist_ok=True)
                 deps = [src] + glob.glob("csrc/kernels/cuda/*.h") + glob.glob("csrc/kernels/cuda/*.cuh")
                 if not os.path.exists(obj) or os.path.getmtime(obj) < max(os.path.getmtime(d) for d in deps):
@@ -83,8 +101,9 @@ class BuildExt(build_ext):
     def compile_emulated(self):
         """The .cu files as C++ against the emulator, plus its runtime."""
         cxx = os.environ.get("CXX", "c++")
-        flags = ["-std=c++17", "-O2", "-fPIC", "-Wall", "-Wno-unknown-pragmas", "-DDN_CUDA_EMU", "-Icsrc/include"]
-        srcs = [s for s in source_list("sources_gpu.txt") if s.endswith(".cu")] + [EMU_RUNTIME]
+        flags = ["-std=c++17", "-O2", "-fPIC", "-Wall", "-Wno-unknown-pragmas", "-DDN_CUDA_EMU", "-DDN_USE_CUDNN",
+                 "-Icsrc/include", "-Icsrc/kernels/cuda/emu"]
+        srcs = [s for s in source_list("sources_gpu.txt") if s.endswith(".cu")] + EMU_SOURCES
         for ext in self.extensions:
             for src in srcs:
                 obj = os.path.join(self.build_temp, src + ".emu.o")
@@ -92,17 +111,17 @@ class BuildExt(build_ext):
                 deps = [src] + glob.glob("csrc/kernels/cuda/*.h") + glob.glob("csrc/kernels/cuda/*.cuh") \
                     + glob.glob("csrc/kernels/cuda/emu/*")
                 if not os.path.exists(obj) or os.path.getmtime(obj) < max(os.path.getmtime(d) for d in deps):
-                    pre = [] if src == EMU_RUNTIME else ["-x", "c++", "-include", EMU_HEADER]
+                    pre = [] if src in EMU_SOURCES else ["-x", "c++", "-include", EMU_HEADER]
                     subprocess.check_call([cxx, *flags, *pre, "-c", src, "-o", obj])
                 ext.extra_objects.append(obj)
                 ext.depends.append(obj)  # relink when an object changed
 
 
 EMU_HEADER = "csrc/kernels/cuda/emu/cuda_emu.h"
-EMU_RUNTIME = "csrc/kernels/cuda/emu/runtime.cpp"
+EMU_SOURCES = ["csrc/kernels/cuda/emu/runtime.cpp", "csrc/kernels/cuda/emu/cudnn.cpp"]
 blas = have_openblas() and os.environ.get("DARKNET_BLAS", "1") != "0"
 gpu_c = [s for s in source_list("sources_gpu.txt") if s.endswith(".c")] if GPU else []
-gpu_libs, gpu_lib_dirs, gpu_inc = [], [], []
+gpu_libs, gpu_lib_dirs, gpu_inc, gpu_link = [], [], [], []
 if GPU and EMU:
     gpu_libs, gpu_inc = ["stdc++", "pthread"], ["csrc/kernels/cuda/emu"]
 elif GPU:
@@ -110,6 +129,9 @@ elif GPU:
     gpu_lib_dirs = [os.path.join(CUDA_PATH, "lib64")] + (
         [os.path.join(CUBLAS_DIR, "lib64"), os.path.join(CUBLAS_DIR, "lib")] if CUBLAS else [])
     gpu_inc = [os.path.join(CUDA_PATH, "include")]
+    if CUDNN:
+        lib = cudnn_library()
+        gpu_link = [lib, "-Wl,-rpath," + os.path.dirname(lib)]
 
 sanitize = os.environ.get("DARKNET_SANITIZE", "0") == "1"
 san_flags = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-O1", "-g"] if sanitize else []
@@ -121,7 +143,7 @@ ext = Pybind11Extension(
     define_macros=([("DN_USE_BLAS", "1")] if blas else []) + ([("DN_GPU", "1")] if GPU else []),
     # -fno-wrapv: Python's own CFLAGS carry -fwrapv, which costs some kernels
     extra_compile_args=["-O3", "-march=native", "-fopenmp", "-fno-wrapv", "-Wall"] + san_flags,
-    extra_link_args=["-fopenmp"] + san_flags[:1],
+    extra_link_args=["-fopenmp"] + san_flags[:1] + gpu_link,
     libraries=["stb", "m"] + (["openblas"] if blas else []) + gpu_libs,
     library_dirs=gpu_lib_dirs,
     cxx_std=17,

@@ -78,6 +78,7 @@ def _eval_common_args(p):
     p.add_argument("weights", help="Darknet .weights file (\"\": random initialisation)")
     p.add_argument("--list", help="image list to use instead of the .data file's valid")
     p.add_argument("--threads", type=int, default=0, help="threads (default: the library's)")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -94,7 +95,7 @@ def _map(args):
     from .evaluation import validate
     r = validate(args.data, args.cfg, args.weights or None, iou_thresh=args.iou_thresh, thresh=args.thresh,
                  points=args.points, progress=not args.no_progress, image_list=args.list,
-                 threads=args.threads)
+                 threads=args.threads, device=args.device)
     print(r.table(), end="")
     return 0
 
@@ -110,7 +111,7 @@ def _valid_args(p):
 def _valid(args):
     from .evaluation import write_results
     write_results(args.data, args.cfg, args.weights or None, out_dir=args.out_dir, prefix=args.prefix,
-                  image_list=args.list, threads=args.threads, progress=not args.no_progress)
+                  image_list=args.list, threads=args.threads, device=args.device, progress=not args.no_progress)
     return 0
 
 
@@ -155,6 +156,7 @@ def _staged_args(p):
     p.add_argument("--no-baseline", action="store_true", help="skip the direct full-ternary baseline")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, help="CPU threads")
+    p.add_argument("--gpus", help="CUDA devices to train on, e.g. 0 or 0,1 (default: the CPU)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -163,7 +165,7 @@ def _staged(args):
     rows = staged_train(args.data, args.cfg, args.weights, plan=args.plan,
                         iterations_per_stage=args.iterations, fp_iterations=args.fp_iterations,
                         learning_rate=args.learning_rate, baseline=not args.no_baseline,
-                        out_dir=args.out, seed=args.seed, threads=args.threads,
+                        out_dir=args.out, seed=args.seed, threads=args.threads, gpus=args.gpus,
                         progress=not args.no_progress)
     print(table(rows))
     print(f"written: {args.out}/results.md, results.json, darknet.sh")

@@ -24,6 +24,7 @@ import os
 import numpy as np
 
 from . import _core
+from .network import parse_device
 from .names import default_names, read_names
 
 
@@ -134,11 +135,12 @@ def _progress_bar(enabled, desc):
 
 
 def validate(data, cfg, weights=None, *, iou_thresh=0.5, thresh=0.25, points=0, progress=True,
-             image_list=None, threads=None, return_detections=False):
+             image_list=None, threads=None, device="cpu", return_detections=False):
     """Run a detector over the .data file's `valid` list (or image_list) and score it
     as `./darknet detector map data cfg weights`: letterboxed input, boxes decoded
     at .005 and NMS .45, labels from Darknet label files (difficult objects from
     <label>.difficult.txt). weights=None keeps the cfg's random initialisation.
+    device: 'cpu', 'cuda' or 'cuda:N', as Network(device=...).
 
     Returns an EvalResult; with return_detections=True its .detections and
     .ground_truth hold what was scored (pixels, keyed by image path), ready to
@@ -155,8 +157,8 @@ def validate(data, cfg, weights=None, *, iou_thresh=0.5, thresh=0.25, points=0, 
                                       None if weights is None else os.fspath(weights),
                                       None if image_list is None else os.fspath(image_list),
                                       float(iou_thresh),
-                                      float(thresh), int(points), .005, .45, int(threads or 0), cb,
-                                      bool(return_detections))
+                                      float(thresh), int(points), .005, .45, int(threads or 0),
+                                      parse_device(device), cb, bool(return_detections))
     finally:
         close()
     names = _data_names(data, core.summary()["classes"])
@@ -172,10 +174,10 @@ def validate(data, cfg, weights=None, *, iou_thresh=0.5, thresh=0.25, points=0, 
 
 
 def write_results(data, cfg, weights=None, *, out_dir=None, prefix="comp4_det_test_", image_list=None,
-                  threads=None, progress=True):
+                  threads=None, device="cpu", progress=True):
     """`./darknet detector valid`: write <out_dir>/<prefix><class name>.txt with lines
     `image_id score xmin ymin xmax ymax` (VOC's 1-based pixels) for external VOC
-    tools. out_dir None: the .data file's `results`, else results/."""
+    tools. out_dir None: the .data file's `results`, else results/. device as validate."""
     if weights is not None and not os.path.isfile(os.fspath(weights)):
         raise FileNotFoundError(f"{weights}: weights file not found")
     opts = _data_options(data)
@@ -188,7 +190,7 @@ def write_results(data, cfg, weights=None, *, out_dir=None, prefix="comp4_det_te
                             None if weights is None else os.fspath(weights),
                             None if image_list is None else os.fspath(image_list),
                             None if out_dir is None else os.fspath(out_dir), prefix, names,
-                            .005, .45, int(threads or 0), cb)
+                            .005, .45, int(threads or 0), parse_device(device), cb)
     finally:
         close()
 

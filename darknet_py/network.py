@@ -96,6 +96,12 @@ class Network:
         d = self._net.device
         return "cpu" if d < 0 else f"cuda:{d}"
 
+    @property
+    def cudnn(self):
+        """True when the conv layers run on cuDNN (on a device, in a CUDNN=1 build,
+        unless DARKNET_CUDNN=0 was set when the device was chosen)."""
+        return self._net.cudnn
+
     # --- weights ---
     def load_weights(self, path, upto=-1):
         """Read a Darknet .weights file or a packed ternary file (told apart

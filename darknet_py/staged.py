@@ -34,17 +34,13 @@ def packed_size(cfg, weights):
     return os.path.getsize(out)
 
 
-def _validate(data, cfg, weights, progress):
+def _row(stage, cfg, weights, data, progress, device, min_loss=float("nan")):
     from .evaluation import validate
-    r = validate(data, cfg, weights, progress=progress)
-    return r.map, r.iou
-
-
-def _row(stage, cfg, weights, data, progress, min_loss=float("nan")):
     secs = read_cfg(cfg)
     convs = [s for s in secs if s.name in ("convolutional", "conv")]
     nt = sum(1 for s in convs if s.get("ternary") == "1")
-    m, iou = _validate(data, cfg, weights, progress)
+    r = validate(data, cfg, weights, progress=progress, device=device)
+    m, iou = r.map, r.iou
     return StageRow(stage, nt, len(convs), m, iou, weights, os.path.getsize(weights), packed_size(cfg, weights),
                     min_loss)
 
@@ -65,9 +61,13 @@ def staged_train(data, cfg, weights=None, *, plan="auto", iterations_per_stage=1
     staged" last) and writes out_dir/results.md and results.json.
 
     weights: full-precision weights to start from; None trains them first for
-    fp_iterations (default: iterations_per_stage) from random initialisation."""
-    from .training import train
+    fp_iterations (default: iterations_per_stage) from random initialisation.
+    gpus: CUDA devices to train on, as train(gpus=...); every stage is then
+    validated on the first."""
+    from .training import _gpu_list, train
     data, cfg = os.fspath(data), os.fspath(cfg)
+    gpu_list = _gpu_list(gpus)
+    device = gpu_list[0] if gpu_list else "cpu"
     os.makedirs(out_dir, exist_ok=True)
     done_path = os.path.join(out_dir, "done.json")
     done = json.load(open(done_path)) if os.path.exists(done_path) else {}
@@ -101,7 +101,7 @@ def staged_train(data, cfg, weights=None, *, plan="auto", iterations_per_stage=1
     fp_loss = float("nan")
     if weights is None:
         weights, fp_loss = run("FP", fp_cfg, None, fp_iterations or iterations_per_stage)
-    rows = [_row("FP", fp_cfg, weights, data, progress, fp_loss)]
+    rows = [_row("FP", fp_cfg, weights, data, progress, device, fp_loss)]
     stage_cfgs = _stages.make_stages(cfg, plan, out_dir, iterations=iterations_per_stage,
                                      learning_rate=learning_rate)
     _stages.write_shell_script(data, stage_cfgs, weights, os.path.join(out_dir, "darknet.sh"),
@@ -109,12 +109,12 @@ def staged_train(data, cfg, weights=None, *, plan="auto", iterations_per_stage=1
     prev = weights
     for k, c in enumerate(stage_cfgs):
         prev, loss = run(f"M{k}", c, prev, iterations_per_stage)
-        rows.append(_row(f"M{k}", c, prev, data, progress, loss))
+        rows.append(_row(f"M{k}", c, prev, data, progress, device, loss))
     if baseline:
         total = iterations_per_stage * len(stage_cfgs)
         nost_cfg = write_variant("nostaged", range(nconv), total, "direct full-ternary baseline (no staging)")
         w, loss = run("nostaged", nost_cfg, weights, total)
-        rows.append(_row("no staged", nost_cfg, w, data, progress, loss))
+        rows.append(_row("no staged", nost_cfg, w, data, progress, device, loss))
     md = table(rows)
     with open(os.path.join(out_dir, "results.md"), "w") as f:
         f.write(md + "\n")

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The GPU checks in one go, for a machine with a CUDA device (about 5-8
 # minutes on one H100): build ./darknet and the Python extension with the
-# CUDA backend, run tests/test_gpu.py (every layer GPU vs CPU, the device
-# TWN quantiser vs the host one, loss curves, the staged miniature run, two
-# GPUs when present) and bench/bench_gpu.py (yolov2-voc and yolov2-tiny-voc
+# CUDA backend (with cuDNN when cudnn.h is found: CUDNN_DIR, CUDA_PATH, /usr
+# or pip's nvidia-cudnn package), run tests/test_gpu.py (every layer GPU vs
+# CPU, the device TWN quantiser vs the host one, loss curves, the staged
+# miniature run, two GPUs when present; with cuDNN, the conv layers once
+# more without it) and bench/bench_gpu.py (yolov2-voc and yolov2-tiny-voc
 # training images/s at 416, float vs all-ternary).
 #
 # Everything goes to $OUT/gpu_check.txt (OUT defaults to ./gpu_check_out)
@@ -23,11 +25,26 @@ JOBS=$(nproc 2>/dev/null || echo 2)
     nvidia-smi -L 2>&1 || echo "nvidia-smi not found"
     NVCC=${NVCC:-$(command -v nvcc || echo ${CUDA_PATH:-/usr/local/cuda}/bin/nvcc)}
     if [ -x "$NVCC" ]; then
-        echo "== build with $NVCC"
-        make -j"$JOBS" GPU=1 > "$OUT/build.txt" 2>&1 || { echo "make GPU=1 failed:"; tail -30 "$OUT/build.txt"; exit 1; }
-        DARKNET_GPU=1 $PY setup.py -q build_ext --inplace -j "$JOBS" >> "$OUT/build.txt" 2>&1 \
-            || { echo "DARKNET_GPU=1 build_ext failed:"; tail -30 "$OUT/build.txt"; exit 1; }
-        echo "built (cuBLAS: $(grep -c DN_USE_CUBLAS "$OUT/build.txt" | sed 's/^0$/no, built-in GEMM/;s/^[1-9][0-9]*$/yes/'))"
+        export CUDNN=0
+        for d in "${CUDNN_DIR:-}" "${CUDA_PATH:-/usr/local/cuda}" /usr \
+                 "$($PY -c 'import nvidia.cudnn as c; print(list(c.__path__)[0])' 2>/dev/null)"; do
+            if [ -n "$d" ] && [ -f "$d/include/cudnn.h" ]; then export CUDNN=1 CUDNN_DIR=$d; break; fi
+        done
+        echo "== build with $NVCC (cuDNN: ${CUDNN_DIR:-not found})"
+        build() {
+            make -j"$JOBS" GPU=1 CUDNN=$CUDNN && DARKNET_GPU=1 $PY setup.py -q build_ext --inplace -j "$JOBS"
+        }
+        ok=1
+        build > "$OUT/build.txt" 2>&1 || ok=0
+        if [ $ok = 0 ] && [ "$CUDNN" = 1 ]; then
+            echo "the build with cuDNN failed, building without it:"; tail -20 "$OUT/build.txt"
+            export CUDNN=0
+            ok=1
+            build > "$OUT/build.txt" 2>&1 || ok=0
+        fi
+        [ $ok = 1 ] || { echo "the CUDA build failed:"; tail -30 "$OUT/build.txt"; exit 1; }
+        echo "built (cuBLAS: $(grep -c DN_USE_CUBLAS "$OUT/build.txt" | sed 's/^0$/no, built-in GEMM/;s/^[1-9][0-9]*$/yes/'), cuDNN: $CUDNN)"
+        export DARKNET_EXPECT_CUDNN=$CUDNN
     else
         echo "== no nvcc: using the prebuilt ./darknet and darknet_py/_core"
     fi
@@ -35,6 +52,11 @@ JOBS=$(nproc 2>/dev/null || echo 2)
     echo "== tests/test_gpu.py"
     $PY -m pytest -q -rs tests/test_gpu.py
     TESTS=$?
+    if [ "${CUDNN:-0}" = 1 ]; then
+        echo "== tests/test_gpu.py, conv layers without cuDNN (DARKNET_CUDNN=0)"
+        DARKNET_CUDNN=0 DARKNET_EXPECT_CUDNN=0 $PY -m pytest -q -rs tests/test_gpu.py \
+            -k "layer_forward or resize or cudnn_in_use or loss_curve" || TESTS=1
+    fi
     if [ "${SKIP_BENCH:-0}" != 1 ]; then
         echo "== bench/bench_gpu.py"
         $PY bench/bench_gpu.py --json "$OUT/bench_gpu.json"

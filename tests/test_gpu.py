@@ -11,6 +11,7 @@ miniature staged run on the device. scripts/gpu_check.sh runs this file and
 the GPU benchmark in one go.
 """
 import concurrent.futures
+import glob
 import os
 import re
 import shutil
@@ -30,6 +31,9 @@ HAVE_GPU = cuda_available()
 needs_gpu = pytest.mark.skipif(not HAVE_GPU, reason="needs a CUDA build (DARKNET_GPU=1) and a CUDA device")
 CUDA_PATH = os.environ.get("CUDA_PATH", "/usr/local/cuda")
 NVCC = shutil.which("nvcc") or next((p for p in [os.path.join(CUDA_PATH, "bin", "nvcc")] if os.path.exists(p)), None)
+# cuDNN's headers and library: CUDNN_DIR, or what scripts/test.sh unpacked from pip's wheel, or the toolkit's
+CUDNN_DIR = next((d for d in [os.environ.get("CUDNN_DIR"), os.path.join(ROOT, "build", "cudnn", "nvidia", "cudnn"),
+                              CUDA_PATH] if d and os.path.exists(os.path.join(d, "include", "cudnn.h"))), None)
 
 
 def gpu_sources():
@@ -54,6 +58,10 @@ def test_cuda_sources_compile(tmp_path):
     if os.path.exists(os.path.join(CUDA_PATH, "include", "cublas_v2.h")):
         jobs.append([NVCC, "-std=c++14", "-DDN_USE_CUBLAS", "-gencode", "arch=compute_75,code=compute_75",
                      "-Icsrc/include", "-c", "csrc/kernels/cuda/blas.cu", "-o", str(tmp_path / "blas_cublas.o")])
+    if CUDNN_DIR:
+        jobs.append([NVCC, "-std=c++14", "-DDN_USE_CUDNN", "-gencode", "arch=compute_75,code=compute_75",
+                     "-Xcompiler", "-Wall", "-Icsrc/include", f"-I{CUDNN_DIR}/include", "-c",
+                     "csrc/kernels/cuda/dnn.cu", "-o", str(tmp_path / "dnn_cudnn.o")])
     jobs += [["cc", "-std=c11", "-D_GNU_SOURCE", "-DDN_GPU", "-Wall", "-Wextra", "-Werror", *inc, "-c", s,
               "-o", str(tmp_path / (os.path.basename(s) + ".o"))] for s in cs + ["csrc/core/device.c"]]
 
@@ -78,15 +86,25 @@ def test_cuda_sources_compile(tmp_path):
     header = open(os.path.join(ROOT, "csrc/kernels/cuda/cuda_kernels.h")).read()
     declared = set(re.findall(r"\b(dn_cuda_\w+)\(", header))
     assert declared <= defined, f"declared but not defined: {sorted(declared - defined)}"
+    if CUDNN_DIR:  # the cuDNN build calls only what libcudnn exports
+        libs = sorted(glob.glob(os.path.join(CUDNN_DIR, "lib*", "libcudnn.so*")))
+        if libs:
+            calls = set(re.findall(r"^\s+U (cudnn\w+)$", subprocess.run(
+                ["nm", str(tmp_path / "dnn_cudnn.o")], capture_output=True, text=True, check=True).stdout, re.M))
+            exported = set(re.findall(r" T (cudnn\w+)", subprocess.run(
+                ["nm", "-D", libs[0]], capture_output=True, text=True, check=True).stdout))
+            assert len(calls) > 15 and calls <= exported, f"not in {libs[0]}: {sorted(calls - exported)}"
 
 
 @pytest.mark.skipif(os.environ.get("DARKNET_SKIP_EMU") == "1", reason="DARKNET_SKIP_EMU=1")
 def test_backend_on_the_cpu_emulator(tmp_path):
     """Build the extension against the CPU emulator of the CUDA subset
     (DARKNET_GPU=emu: the same kernels, network code and layers, the .cu
-    files compiled as C++) and run this file's GPU tests with it: every
-    layer, the quantiser, host writes, dropout and the loss curves. About
-    3-4 minutes on 2 cores; DARKNET_SKIP_EMU=1 skips it."""
+    files compiled as C++, the convolutions on the emulator's cuDNN subset)
+    and run this file's GPU tests with it: every layer, the quantiser, host
+    writes, dropout, resizing, validation and the loss curves; then the conv
+    layers again without cuDNN (DARKNET_CUDNN=0: im2col + GEMM). About 4-5
+    minutes on 2 cores; DARKNET_SKIP_EMU=1 skips it."""
     env = dict(os.environ, DARKNET_GPU="emu")
     r = subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "-j", "2", "--build-temp",
                         str(tmp_path / "bt"), "--build-lib", str(tmp_path / "bl")],
@@ -104,11 +122,15 @@ def test_backend_on_the_cpu_emulator(tmp_path):
     # without that build's path and preloaded ASan runtime
     for k in ("DARKNET_PY_ROOT", "LD_PRELOAD"):
         env.pop(k, None)
-    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "gpu", "-k",
-                        "layer_forward or ternarize or params_written or dropout or loss_curve",
-                        "tests/test_gpu.py"], cwd=tree, env=env, capture_output=True, text=True, timeout=1200)
-    out = r.stdout + r.stderr
-    assert r.returncode == 0 and " passed" in out and "skipped" not in out, out[-5000:]
+    runs = [("1", "layer_forward or ternarize or params_written or dropout or loss_curve or validate_on or resize "
+                  "or cudnn_in_use"),
+            ("0", "(layer_forward and conv) or resize or cudnn_in_use")]
+    for cudnn, tests in runs:
+        env.update(DARKNET_CUDNN=cudnn, DARKNET_EXPECT_CUDNN=cudnn)
+        r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "gpu", "-k", tests,
+                            "tests/test_gpu.py"], cwd=tree, env=env, capture_output=True, text=True, timeout=1200)
+        out = r.stdout + r.stderr
+        assert r.returncode == 0 and " passed" in out and "skipped" not in out, f"DARKNET_CUDNN={cudnn}\n{out[-5000:]}"
 
 
 def test_parse_device_and_gpu_lists():
@@ -166,6 +188,24 @@ def test_train_on_missing_gpu_errors(synth_small, tmp_path):
     assert r.returncode == 1 and "GPU 0 requested" in r.stderr, r.stderr
     r = run_darknet("detector", "train", synth_small, cfg, "-gpus", "0,x", check=False)
     assert r.returncode == 1 and "-gpus '0,x'" in r.stderr, r.stderr
+
+
+@pytest.mark.skipif(HAVE_GPU, reason="a CUDA device is present")
+def test_inference_on_missing_gpu_errors(synth_small, tmp_path):
+    """validate(device=...), `detector map|test -gpus 0`: the same clear error as
+    training; -nogpu runs on the host; a CPU ternary kernel with -gpus is refused."""
+    from test_train import tiny_cfg
+    cfg = tiny_cfg(tmp_path / "t.cfg", batch=1, size=64)
+    with pytest.raises(dn.DarknetError, match="GPU 0 requested"):
+        dn.validate(synth_small, cfg, None, progress=False, device="cuda:0")
+    img = open(os.path.join(os.path.dirname(synth_small), "2007_val.txt")).readline().strip()
+    for cmd in (["map", synth_small, cfg, ""], ["test", synth_small, cfg, "", img, "-out", tmp_path / "p"]):
+        r = run_darknet("detector", *cmd, "-gpus", "0", check=False)
+        assert r.returncode == 1 and "GPU 0 requested" in r.stderr, r.stderr
+        r = run_darknet("detector", *cmd, "-gpus", "0", "-ternary_kernel", "int8", check=False)
+        assert r.returncode == 1 and "run on the CPU" in r.stderr, r.stderr
+        r = run_darknet("detector", *cmd, "-nogpu", "-ternary_kernel", "int8")
+        assert "mAP" in r.stdout or "Predicted in" in r.stdout, r.stdout
 
 
 # ------------------------------------------------------------------ on a GPU
@@ -254,6 +294,37 @@ def test_layer_forward_backward_gpu_vs_cpu(case, make_cfg, rng):
     cpu.set_train(False)
     gpu.set_train(False)
     assert_close(cpu.forward(x), gpu.forward(x), f"{case}: inference forward")
+
+
+@needs_gpu
+@pytest.mark.gpu
+def test_conv_after_resize_gpu_vs_cpu(make_cfg, rng):
+    """A new input size or batch remakes what the device conv keeps per shape
+    (cuDNN's plan, the workspace): forward and backward still match the host."""
+    path = make_cfg(NET, conv(batch_normalize=1), conv(stride=2, filters=5), conv(size=1, pad=0, filters=4))
+    cpu, gpu = net_pair(path, NET["batch"])
+    for shape in ((2, 4, 10, 12), (1, 4, 16, 8), (3, 4, 6, 20), (2, 4, 10, 12)):
+        x = rng.standard_normal(shape).astype(np.float32)
+        yc, yg = cpu.forward(x), gpu.forward(x)
+        assert_close(yc, yg, f"{shape}: forward")
+        og = rng.standard_normal(yc.shape).astype(np.float32)
+        assert_close(cpu.backward(og), gpu.backward(og), f"{shape}: input gradient")
+        for i in range(len(cpu.layers)):
+            assert_close(cpu.grads(i)["weights"], gpu.grads(i)["weights"], f"{shape}: layer {i} weights gradient")
+
+
+@needs_gpu
+@pytest.mark.gpu
+def test_cudnn_in_use_as_built_and_asked(make_cfg):
+    """Network.cudnn says whether the convolutions run on cuDNN; the runs that
+    know which to expect (the emulator test, scripts/gpu_check.sh) say so in
+    DARKNET_EXPECT_CUDNN."""
+    expect = os.environ.get("DARKNET_EXPECT_CUDNN")
+    if expect is None:
+        pytest.skip("DARKNET_EXPECT_CUDNN is not set")
+    net = dn.Network(make_cfg(NET, conv()), device="cuda:0")
+    assert net.cudnn == (expect == "1")
+    assert not net.to("cpu").cudnn
 
 
 @needs_gpu
@@ -372,6 +443,44 @@ def test_params_written_on_the_device_reach_the_host_caches(make_cfg, rng):
         assert not np.array_equal(after[k], before[k]), k
         _core.set_ternary_kernel(ref, k)
         np.testing.assert_array_equal(ref.forward(x), after[k], err_msg=k)
+
+
+@needs_gpu
+@pytest.mark.gpu
+def test_validate_on_the_device_as_on_the_host(synth_small, tmp_path):
+    """validate(device=...) (which `detector map -gpus`, and -map while training
+    on a GPU, use) runs the network on the device: the same detections."""
+    from test_train import tiny_cfg
+    cfg = tiny_cfg(tmp_path / "v.cfg", batch=1, size=64)
+    w = str(tmp_path / "v.weights")
+    dn.Network(cfg).save_weights(w)
+    host = dn.validate(synth_small, cfg, w, progress=False, return_detections=True)
+    dev = dn.validate(synth_small, cfg, w, progress=False, return_detections=True, device="cuda:0")
+    assert host.detections.keys() == dev.detections.keys() and len(host.detections) == 3
+    for path, a in host.detections.items():
+        b = dev.detections[path]
+        assert len(a) == len(b) > 0, path
+        a, b = sorted(a), sorted(b)
+        assert [d[0] for d in a] == [d[0] for d in b]
+        np.testing.assert_allclose([d[1] for d in a], [d[1] for d in b], rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose([d[2] for d in a], [d[2] for d in b], rtol=1e-4, atol=1e-3)
+    assert abs(host.map - dev.map) < 1e-6
+
+
+@needs_gpu
+@pytest.mark.gpu
+def test_detector_map_and_test_on_gpu(synth_small, tmp_path):
+    from test_train import tiny_cfg
+    cfg = tiny_cfg(tmp_path / "v.cfg", batch=1, size=64)
+    w = str(tmp_path / "v.weights")
+    dn.Network(cfg).save_weights(w)
+    maps = [re.findall(r"mean average precision.*", run_darknet("detector", "map", synth_small, cfg, w, *opt).stdout)
+            for opt in (["-nogpu"], [], ["-gpus", "0"])]
+    assert maps[0] == maps[1] == maps[2] and len(maps[0]) == 1, maps
+    img = open(os.path.join(os.path.dirname(synth_small), "2007_val.txt")).readline().strip()
+    out = [run_darknet("detector", "test", synth_small, cfg, w, img, "-thresh", ".01", "-out", tmp_path / f"p{k}",
+                       *opt).stdout.splitlines()[1:] for k, opt in enumerate((["-nogpu"], ["-gpus", "0"]))]
+    assert out[0] == out[1] and out[0], out
 
 
 @needs_gpu

@@ -73,3 +73,18 @@ int cli_gpus(const char *list, int nogpu, int *gpus, int cap, int *n)
     *n = 1;
     return 0;
 }
+
+int cli_device(int *argc, char **argv, int cpu_kernel, int *gpu)
+{
+    const char *list = cli_str(argc, argv, "-gpus", NULL);
+    int nogpu = cli_flag(argc, argv, "-nogpu"), gpus[16], n;
+    *gpu = -1;
+    if (cpu_kernel && list && !nogpu) {
+        fprintf(stderr, "darknet: -ternary_kernel float and int8 run on the CPU: drop -gpus, or use -ternary_kernel off on the GPU\n");
+        return 1;
+    }
+    if (cpu_kernel) return 0;
+    if (cli_gpus(list, nogpu, gpus, 16, &n)) return 1;
+    if (n) *gpu = gpus[0];
+    return 0;
+}

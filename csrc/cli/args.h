@@ -14,6 +14,11 @@ int cli_fail(const char *what);
  * the host, with a note); -nogpu, or a CPU build without -gpus, the host.
  * Returns 1 (message printed) for a bad list. */
 int cli_gpus(const char *list, int nogpu, int *gpus, int cap, int *n);
+/* The device of an inference command (detector test, map, valid, recall):
+ * -gpus (its first device), -nogpu or neither as cli_gpus, into *gpu (-1:
+ * the host). cpu_kernel (-ternary_kernel float or int8, CPU kernels) keeps
+ * the host, and with -gpus it is an error. Returns 1 (message printed) on error. */
+int cli_device(int *argc, char **argv, int cpu_kernel, int *gpu);
 /* The 20 PASCAL VOC class names, used when a 20-class model has no .names file. */
 extern const char *const cli_voc_names[20];
 

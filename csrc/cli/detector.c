@@ -72,8 +72,10 @@ static int detector_test(int argc, char **argv)
         return cli_fail("detector test");
     cli_flag(&argc, argv, "-dont_show");
     cli_flag(&argc, argv, "-ext_output");
+    int gpu;
+    if (cli_device(&argc, argv, tk != DN_TERNARY_OFF, &gpu)) return 1;
     if (argc < 6) {
-        fprintf(stderr, "usage: %s detector test <data> <cfg> <weights> [image] [-thresh t] [-out name] [-ternary_kernel off|float|int8]\n", argv[0]);
+        fprintf(stderr, "usage: %s detector test <data> <cfg> <weights> [image] [-thresh t] [-out name] [-ternary_kernel off|float|int8] [-gpus N | -nogpu]\n", argv[0]);
         return 1;
     }
     const char *datafile = argv[3], *cfg = argv[4], *weights = argv[5];
@@ -87,6 +89,7 @@ static int detector_test(int argc, char **argv)
     dn_network_set_ternary_kernel(net, tk);
     int rc = 0;
     if (*weights && dn_network_load_weights(net, weights, -1) != DN_OK) rc = cli_fail("detector test");
+    if (!rc && gpu >= 0 && dn_network_set_device(net, gpu) != DN_OK) rc = cli_fail("detector test");
     if (!rc && image) rc = test_one(net, &data, image, thresh, nms, out);
     else if (!rc) {
         char line[4096];

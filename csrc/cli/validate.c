@@ -39,8 +39,8 @@ static int recall_line(const dn_valid_image *im, void *user)
 
 static int usage(const char *prog, const char *sub)
 {
-    fprintf(stderr, "usage: %s detector %s <data> <cfg> <weights>%s\n", prog, sub,
-            !strcmp(sub, "map") ? " [-thresh t] [-iou_thresh 0.5] [-points 0|11|101]"
+    fprintf(stderr, "usage: %s detector %s <data> <cfg> <weights>%s [-ternary_kernel off|float|int8] [-gpus N | -nogpu]\n",
+            prog, sub, !strcmp(sub, "map") ? " [-thresh t] [-iou_thresh 0.5] [-points 0|11|101]"
             : !strcmp(sub, "valid") ? " [-out prefix]" : "");
     return 1;
 }
@@ -60,7 +60,7 @@ int cmd_detector_valid(int argc, char **argv, const char *sub)
     const char *prefix = cli_str(&argc, argv, "-out", NULL);
     int quiet = cli_flag(&argc, argv, "-quiet");
     cli_flag(&argc, argv, "-dont_show");
-    cli_str(&argc, argv, "-gpus", NULL);
+    if (cli_device(&argc, argv, tk != DN_TERNARY_OFF, &o.gpu)) return 1;
     if (argc < 6) return usage(argv[0], sub);
     if (o.eval.points != 0 && o.eval.points != 11 && o.eval.points != 101) {
         fprintf(stderr, "darknet detector %s: -points must be 0, 11 or 101\n", sub);

@@ -30,6 +30,7 @@ static dn_status dn_gpu_ternarize(int gpu, const float *w, int groups, size_t pe
     return dn_gpu_attach(NULL, gpu);
 }
 static int dn_gpu_device(const dn_network *net) { (void)net; return -1; }
+static int dn_gpu_uses_cudnn(const dn_network *net) { (void)net; return 0; }
 static dn_status dn_gpu_forward(dn_network *net, const float *in) { (void)net; (void)in; return DN_ERR_STATE; }
 static dn_status dn_gpu_train_step(dn_network *net, const float *im, const float *t, int n, int mb, float *loss)
 {
@@ -82,6 +83,8 @@ dn_status dn_network_set_device(dn_network *net, int gpu)
 }
 
 int dn_network_device(const dn_network *net) { return net->gpu ? dn_gpu_device(net) : -1; }
+
+int dn_network_uses_cudnn(const dn_network *net) { return net->gpu ? dn_gpu_uses_cudnn(net) : 0; }
 
 dn_status dn_parse_gpus(const char *list, int *gpus, int cap, int *n)
 {

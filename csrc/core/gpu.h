@@ -33,11 +33,13 @@ struct dn_gpu_layer {
     void *slot[DN_GPU_SLOTS];     /* per-type device scratch (dn_gpu_slot) */
     size_t slot_bytes[DN_GPU_SLOTS];
     unsigned long long version;   /* params_version the layer's derived weights were made from */
+    struct dn_cuda_conv_plan *plan; /* conv layers on cuDNN: descriptors and algorithms (conv_gpu.c) */
 };
 
 struct dn_gpu_net {
     int device;
     void *blas;                   /* dn_cuda_blas_create */
+    void *dnn;                    /* dn_cuda_dnn_create; NULL: convolutions use im2col + GEMM */
     float *params, *grads, *momentum;
     float *input, *input_delta;   /* batch*inputs */
     size_t input_cap;
@@ -70,6 +72,7 @@ const dn_layer_gpu_ops *dn_layer_gpu_ops_find(const char *section);
 int dn_gpu_count(void);
 dn_status dn_gpu_ternarize(int gpu, const float *w, int groups, size_t per, float *t, float *alphas);
 int dn_gpu_device(const dn_network *net);
+int dn_gpu_uses_cudnn(const dn_network *net);
 dn_status dn_gpu_attach(dn_network *net, int device);
 void dn_gpu_detach(dn_network *net);
 dn_status dn_gpu_forward(dn_network *net, const float *input);

@@ -80,6 +80,8 @@ int dn_gpu_count(void)
 
 int dn_gpu_device(const dn_network *net) { return net->gpu->device; }
 
+int dn_gpu_uses_cudnn(const dn_network *net) { return net->gpu->dnn != NULL; }
+
 void *dn_gpu_slot(dn_layer *l, int k, size_t bytes)
 {
     struct dn_gpu_layer *gl = l->gpu;
@@ -133,6 +135,7 @@ void dn_gpu_detach(dn_network *net)
         dev_free(&gl->output);
         dev_free(&gl->delta);
         for (int k = 0; k < DN_GPU_SLOTS; ++k) dev_free(&gl->slot[k]);
+        dn_cuda_conv_plan_free(gl->plan);
         net->layers[i].gpu = NULL;
     }
     dev_free(&g->params);
@@ -143,6 +146,7 @@ void dn_gpu_detach(dn_network *net)
     dev_free(&g->workspace);
     dev_free(&g->dev_tmp);
     dn_cuda_blas_destroy(g->blas);
+    dn_cuda_dnn_destroy(g->dnn);
     free(g->host_tmp);
     free(g->layers);
     free(g);
@@ -160,6 +164,11 @@ static dn_status attach(dn_network *net, int device)
     }
     g->blas = dn_cuda_blas_create();
     if (!g->blas) return dn_error(DN_ERR_STATE, "CUDA: cannot create the cuBLAS handle on GPU %d", device);
+    const char *why = NULL, *use = getenv("DARKNET_CUDNN");
+    if (!use || strcmp(use, "0")) g->dnn = dn_cuda_dnn_create(&why);
+    if (why)
+        return dn_error(DN_ERR_STATE, "cuDNN: cannot create a handle on GPU %d: %s (DARKNET_CUDNN=0 runs the "
+                        "convolutions without cuDNN)", device, why);
     TRY(dev_alloc(&g->params, net->nparams * sizeof(float), "params"));
     TRY(copy(g->params, net->params, net->nparams * sizeof(float), cudaMemcpyHostToDevice, "params to device"));
     g->params_on_host = g->params_on_device = 1;

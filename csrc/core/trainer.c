@@ -179,6 +179,7 @@ static dn_status evaluate_map(trainer *t, const dn_train_opts *o, dn_train_resul
     vo.cfg = o->cfg;
     vo.weights = tmp;
     vo.nthreads = o->nthreads;
+    vo.gpu = o->ngpus > 0 ? o->gpus[0] : -1;
     dn_eval_result er;
     if (st == DN_OK) st = dn_validate(&vo, &er);
     if (st != DN_OK) { remove(tmp); return st; }

@@ -30,6 +30,7 @@ void dn_validate_opts_default(dn_validate_opts *o)
     o->det_thresh = .005f;
     o->nms = .45f;
     o->letterbox = 1;
+    o->gpu = -1;
 }
 
 static void free_list(char **paths, int n)
@@ -137,6 +138,9 @@ static dn_status run_open(run_state *r, const dn_validate_opts *o)
     if (!o || !o->cfg) return dn_error(DN_ERR_VALUE, "validate: no cfg given");
     if (!(o->det_thresh >= 0 && o->nms >= 0 && o->nms <= 1))
         return dn_error(DN_ERR_VALUE, "validate: det_thresh must be >= 0 and nms in [0, 1]");
+    if (o->gpu >= 0 && o->ternary_kernel != DN_TERNARY_OFF)
+        return dn_error(DN_ERR_VALUE, "validate: the float and int8 ternary kernels run on the CPU, not on GPU %d; "
+                        "use ternary kernel off on a GPU", o->gpu);
     dn_status st = DN_OK;
     if (o->data && *o->data) st = dn_data_load(&r->data, o->data);
     r->list = o->list && *o->list ? o->list : r->data.valid;
@@ -151,6 +155,7 @@ static dn_status run_open(run_state *r, const dn_validate_opts *o)
         st = dn_error(DN_ERR_VALUE, "%s has classes = %d but the detector of %s has %d",
                       o->data, r->data.classes, o->cfg, r->classes);
     if (st == DN_OK) st = dn_network_set_ternary_kernel(r->net, (dn_ternary_kernel)o->ternary_kernel);
+    if (st == DN_OK && o->gpu >= 0) st = dn_network_set_device(r->net, o->gpu);
     if (st != DN_OK) { run_close(r); return st; }
     dn_network_set_threads(r->net, o->nthreads);
     return DN_OK;

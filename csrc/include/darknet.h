@@ -110,6 +110,10 @@ int dn_cuda_device_count(void);
 dn_status dn_network_set_device(dn_network *net, int gpu);
 /* The device of dn_network_set_device, -1 on the host. */
 int dn_network_device(const dn_network *net);
+/* 1 when the network's conv layers run on cuDNN: a device network of a
+ * build with cuDNN (make GPU=1 CUDNN=1) unless the environment had
+ * DARKNET_CUDNN=0 when the device was set; else im2col + GEMM. */
+int dn_network_uses_cudnn(const dn_network *net);
 /* The device quantiser (the per-layer/per-filter TWN reductions of the
  * ternary conv layers) on host arrays, for tests: w[groups*per] is copied to
  * device gpu, ternarised there, t[groups*per] and alphas[groups] copied back.
@@ -335,6 +339,8 @@ typedef struct {
     dn_valid_image_fn on_image; /* after each image, before progress, or NULL */
     void *image_user;
     int ternary_kernel;         /* dn_ternary_kernel of the network (0: off) */
+    int gpu;                    /* CUDA device to run the network on; -1 (default): the host.
+                                 * The ternary kernels are CPU kernels: a device needs kernel off */
 } dn_validate_opts;
 
 /* Darknet's `detector map` settings: iou .5, thresh .25, points 0,

@@ -1,6 +1,8 @@
 /* conv_gpu.c: [convolutional] on the device (GPU=1 builds): the same
  * computation as conv.c (inference) and conv_train.c (training) with the
- * kernels of kernels/cuda: per image and group im2col (skipped for 1x1
+ * kernels of kernels/cuda: the convolution on cuDNN when the network has a
+ * handle (CUDNN=1 builds; the layer's plan is remade when its shape or the
+ * workspace changes), else per image and group im2col (skipped for 1x1
  * stride 1 pad 0) and GEMM; batch norm with batch statistics in training,
  * rolling statistics in inference, or bias; the activation. Backward is
  * conv_train.c's list reversed.
@@ -56,6 +58,33 @@ static void conv_gemm(dn_layer *l, dn_network *net, const float *weights, const 
         }
 }
 
+static dn_status dnn_check(const dn_layer *l, const char *why)
+{
+    return why ? dn_error(DN_ERR_STATE, "layer %d [convolutional]: cuDNN: %s", l->index, why) : DN_OK;
+}
+
+/* The layer's cuDNN plan for its current shape and the network's workspace. */
+static dn_status dnn_plan(dn_layer *l, dn_network *net)
+{
+    const dn_conv *p = l->priv;
+    dn_cuda_conv_shape s = {l->batch, l->c, l->h, l->w, p->filters, p->size, p->stride, p->pad, p->groups,
+                            l->out_h, l->out_w};
+    return dnn_check(l, dn_cuda_conv_plan_update(net->gpu->dnn, &l->gpu->plan, &s,
+                                                 net->gpu->workspace_cap * sizeof(float)));
+}
+
+static dn_status conv_run(dn_layer *l, dn_network *net, const float *weights, const float *input, float *output)
+{
+    if (!net->gpu->dnn) {
+        conv_gemm(l, net, weights, input, output);
+        return DN_OK;
+    }
+    dn_status rc = dnn_plan(l, net);
+    if (rc != DN_OK) return rc;
+    return dnn_check(l, dn_cuda_conv_forward(net->gpu->dnn, l->gpu->plan, input, weights, output,
+                                             net->gpu->workspace));
+}
+
 typedef struct {
     float *var, *x_hat, *z;
 } state;
@@ -83,7 +112,8 @@ static dn_status conv_forward_gpu(dn_layer *l, dn_network *net, const float *inp
     const dn_conv *p = l->priv;
     const float *weights = weights_for(l, net);
     if (!weights) return DN_ERR_NOMEM;
-    conv_gemm(l, net, weights, input, l->gpu->output);
+    dn_status rc = conv_run(l, net, weights, input, l->gpu->output);
+    if (rc != DN_OK) return rc;
     float *out = l->gpu->output;
     size_t m = (size_t)l->batch * l->outputs;
     int hw = l->out_h * l->out_w;
@@ -131,6 +161,15 @@ static dn_status conv_backward_gpu(dn_layer *l, dn_network *net, const float *in
     const float *weights = weights_for(l, net);
     if (!weights) return DN_ERR_NOMEM;
     float *wgrad = dn_gpu_grad(net, dn_layer_param(l, "weights")), *ws = net->gpu->workspace;
+    void *dnn = net->gpu->dnn;
+    if (dnn) {
+        dn_status rc = dnn_plan(l, net);
+        if (rc == DN_OK && wgrad)
+            rc = dnn_check(l, dn_cuda_conv_backward_filter(dnn, l->gpu->plan, input, delta, wgrad, ws));
+        if (rc == DN_OK && input_delta)
+            rc = dnn_check(l, dn_cuda_conv_backward_data(dnn, l->gpu->plan, weights, delta, input_delta, ws));
+        return rc;
+    }
     int g = p->groups, ng = p->filters / g, cg = l->c / g;
     int k = cg * p->size * p->size;
     size_t img = (size_t)l->h * l->w;

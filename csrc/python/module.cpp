@@ -480,6 +480,7 @@ PYBIND11_MODULE(_core, m)
             check(st);
         }, py::arg("gpu"))
         .def_property_readonly("device", [](const Network &n) { return dn_network_device(n.net); })
+        .def_property_readonly("cudnn", [](const Network &n) { return dn_network_uses_cudnn(n.net) != 0; })
         .def_property_readonly("input_shape", &Network::input_shape)
         .def_property_readonly("layers", &Network::layers)
         .def_property_readonly("learning_rate", [](Network &n) { return dn_network_learning_rate(n.net); })

@@ -102,6 +102,33 @@ size_t dn_cuda_ternary_scratch(int groups, size_t per);
 void dn_cuda_ternarize_groups(const float *w, int groups, size_t per, float *t, float *alphas,
                               void *scratch);
 
+/* ---- dnn.cu (convolutions on cuDNN, builds with DN_USE_CUDNN) ----
+ * Unlike the launchers above these report cuDNN's errors themselves: each
+ * returns NULL on success, else a message (static storage). */
+/* A cuDNN handle for the current device; NULL with *why set in a build
+ * without cuDNN or when it cannot be created. */
+void *dn_cuda_dnn_create(const char **why);
+void dn_cuda_dnn_destroy(void *dnn);
+typedef struct {
+    int batch, c, h, w;                     /* input */
+    int filters, size, stride, pad, groups;
+    int out_h, out_w;
+} dn_cuda_conv_shape;
+typedef struct dn_cuda_conv_plan dn_cuda_conv_plan;
+/* Make *plan fit shape s and a workspace of ws_bytes (kept when it already
+ * does; *plan NULL after a failure). */
+const char *dn_cuda_conv_plan_update(void *dnn, dn_cuda_conv_plan **plan, const dn_cuda_conv_shape *s,
+                                     size_t ws_bytes);
+void dn_cuda_conv_plan_free(dn_cuda_conv_plan *plan);
+/* y = conv(x, w); dw += dL/dw (from x, dy); dx += dL/dx (from w, dy). ws:
+ * the plan's ws_bytes of device workspace. */
+const char *dn_cuda_conv_forward(void *dnn, const dn_cuda_conv_plan *p, const float *x, const float *w, float *y,
+                                 void *ws);
+const char *dn_cuda_conv_backward_filter(void *dnn, const dn_cuda_conv_plan *p, const float *x, const float *dy,
+                                         float *dw, void *ws);
+const char *dn_cuda_conv_backward_data(void *dnn, const dn_cuda_conv_plan *p, const float *w, const float *dy,
+                                       float *dx, void *ws);
+
 #ifdef __cplusplus
 }
 #endif

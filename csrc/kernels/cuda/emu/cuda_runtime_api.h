@@ -38,6 +38,8 @@ cudaError_t cudaGetDeviceCount(int *n);
 cudaError_t cudaSetDevice(int device);
 cudaError_t cudaGetLastError(void);
 const char *cudaGetErrorString(cudaError_t e);
+/* Emulator only: 1 when [p, p + bytes) lies inside one device allocation. */
+int dn_emu_on_device(const void *p, size_t bytes);
 
 #ifdef __cplusplus
 }

@@ -80,7 +80,6 @@ float dn_emu_atomic_add(float *p, float v)
     return old;
 }
 
-/* [p, p + n) lies inside one device allocation. */
 static bool on_device(const void *p, size_t n)
 {
     std::lock_guard<std::mutex> hold(alloc_lock);
@@ -98,6 +97,8 @@ static cudaError_t fail(cudaError_t e)
 }
 
 extern "C" {
+
+int dn_emu_on_device(const void *p, size_t bytes) { return on_device(p, bytes); }
 
 cudaError_t cudaMalloc(void **p, size_t bytes)
 {

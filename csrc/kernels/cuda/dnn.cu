@@ -1,0 +1,192 @@
+/* dnn.cu: convolutions on cuDNN, in builds with DN_USE_CUDNN (make GPU=1
+ * CUDNN=1, DARKNET_GPU=1 CUDNN=1; the emulator builds use emu/cudnn.h).
+ *
+ * A plan is one conv layer at one shape: NCHW float descriptors, cross-
+ * correlation with the layer's padding, stride and groups, FMA math (no
+ * TF32 tensor cores, so results agree with the host's float path to float
+ * rounding), and for each direction the first algorithm of cuDNN's
+ * heuristics that succeeds and fits the workspace, a deterministic one when
+ * any fits, so that training runs repeat. Without DN_USE_CUDNN,
+ * dn_cuda_dnn_create gives NULL and the layers use im2col + GEMM. */
+#include "cuda_kernels.h"
+
+#ifdef DN_USE_CUDNN
+#include <cudnn.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#if CUDNN_MAJOR < 8
+#error "CUDNN=1 needs cuDNN 8 or newer (CUDNN_FMA_MATH and the _v7 heuristics)"
+#endif
+
+struct dn_cuda_conv_plan {
+    dn_cuda_conv_shape shape;
+    size_t ws_bytes;
+    cudnnTensorDescriptor_t x, y;
+    cudnnFilterDescriptor_t w;
+    cudnnConvolutionDescriptor_t conv;
+    cudnnConvolutionFwdAlgo_t fwd;
+    cudnnConvolutionBwdFilterAlgo_t bwd_filter;
+    cudnnConvolutionBwdDataAlgo_t bwd_data;
+};
+
+extern "C" void *dn_cuda_dnn_create(const char **why)
+{
+    cudnnHandle_t h = NULL;
+    cudnnStatus_t s = cudnnCreate(&h);
+    if (s == CUDNN_STATUS_SUCCESS) return h;
+    *why = cudnnGetErrorString(s);
+    return NULL;
+}
+
+extern "C" void dn_cuda_dnn_destroy(void *dnn)
+{
+    if (dnn) cudnnDestroy((cudnnHandle_t)dnn);
+}
+
+extern "C" void dn_cuda_conv_plan_free(dn_cuda_conv_plan *p)
+{
+    if (!p) return;
+    if (p->x) cudnnDestroyTensorDescriptor(p->x);
+    if (p->y) cudnnDestroyTensorDescriptor(p->y);
+    if (p->w) cudnnDestroyFilterDescriptor(p->w);
+    if (p->conv) cudnnDestroyConvolutionDescriptor(p->conv);
+    free(p);
+}
+
+/* The first usable entry of a heuristics list: succeeded, fits ws, no tensor
+ * ops; deterministic when one such exists. -1 when none is usable. */
+template <class Perf>
+static int pick(const Perf *perf, int n, size_t ws)
+{
+    for (int pass = 0; pass < 2; ++pass)
+        for (int i = 0; i < n; ++i) {
+            const Perf &p = perf[i];
+            if (p.status == CUDNN_STATUS_SUCCESS && p.memory <= ws &&
+                (p.mathType == CUDNN_FMA_MATH || p.mathType == CUDNN_DEFAULT_MATH) &&
+                (pass || p.determinism == CUDNN_DETERMINISTIC))
+                return i;
+        }
+    return -1;
+}
+
+#define ALGOS 16 /* more than any direction's algorithm count */
+
+static const char *make_plan(cudnnHandle_t h, dn_cuda_conv_plan *p)
+{
+    const dn_cuda_conv_shape *s = &p->shape;
+    cudnnStatus_t st;
+#define CHECK(call) do { if ((st = (call)) != CUDNN_STATUS_SUCCESS) return cudnnGetErrorString(st); } while (0)
+    CHECK(cudnnCreateTensorDescriptor(&p->x));
+    CHECK(cudnnCreateTensorDescriptor(&p->y));
+    CHECK(cudnnCreateFilterDescriptor(&p->w));
+    CHECK(cudnnCreateConvolutionDescriptor(&p->conv));
+    CHECK(cudnnSetTensor4dDescriptor(p->x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, s->batch, s->c, s->h, s->w));
+    CHECK(cudnnSetTensor4dDescriptor(p->y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, s->batch, s->filters, s->out_h,
+                                     s->out_w));
+    CHECK(cudnnSetFilter4dDescriptor(p->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, s->filters, s->c / s->groups,
+                                     s->size, s->size));
+    CHECK(cudnnSetConvolution2dDescriptor(p->conv, s->pad, s->pad, s->stride, s->stride, 1, 1,
+                                          CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+    CHECK(cudnnSetConvolutionGroupCount(p->conv, s->groups));
+    CHECK(cudnnSetConvolutionMathType(p->conv, CUDNN_FMA_MATH));
+    int n, c, oh, ow;
+    CHECK(cudnnGetConvolution2dForwardOutputDim(p->conv, p->x, p->w, &n, &c, &oh, &ow));
+    if (n != s->batch || c != s->filters || oh != s->out_h || ow != s->out_w)
+        return "cuDNN's output shape differs from the layer's";
+    cudnnConvolutionFwdAlgoPerf_t fwd[ALGOS];
+    cudnnConvolutionBwdFilterAlgoPerf_t bf[ALGOS];
+    cudnnConvolutionBwdDataAlgoPerf_t bd[ALGOS];
+    int nf, nbf, nbd;
+    CHECK(cudnnGetConvolutionForwardAlgorithm_v7(h, p->x, p->w, p->conv, p->y, ALGOS, &nf, fwd));
+    CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, p->x, p->y, p->conv, p->w, ALGOS, &nbf, bf));
+    CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, p->w, p->y, p->conv, p->x, ALGOS, &nbd, bd));
+#undef CHECK
+    int i = pick(fwd, nf, p->ws_bytes), j = pick(bf, nbf, p->ws_bytes), k = pick(bd, nbd, p->ws_bytes);
+    if (i < 0 || j < 0 || k < 0) return "no cuDNN algorithm fits the workspace";
+    p->fwd = fwd[i].algo;
+    p->bwd_filter = bf[j].algo;
+    p->bwd_data = bd[k].algo;
+    return NULL;
+}
+
+extern "C" const char *dn_cuda_conv_plan_update(void *dnn, dn_cuda_conv_plan **plan, const dn_cuda_conv_shape *s,
+                                                size_t ws_bytes)
+{
+    if (*plan && !memcmp(&(*plan)->shape, s, sizeof(*s)) && (*plan)->ws_bytes == ws_bytes) return NULL;
+    dn_cuda_conv_plan_free(*plan);
+    *plan = (dn_cuda_conv_plan *)calloc(1, sizeof(dn_cuda_conv_plan));
+    if (!*plan) return "out of host memory";
+    (*plan)->shape = *s;
+    (*plan)->ws_bytes = ws_bytes;
+    const char *why = make_plan((cudnnHandle_t)dnn, *plan);
+    if (why) {
+        dn_cuda_conv_plan_free(*plan);
+        *plan = NULL;
+    }
+    return why;
+}
+
+static const float one = 1.f, zero = 0.f;
+
+static const char *status(cudnnStatus_t s) { return s == CUDNN_STATUS_SUCCESS ? NULL : cudnnGetErrorString(s); }
+
+extern "C" const char *dn_cuda_conv_forward(void *dnn, const dn_cuda_conv_plan *p, const float *x, const float *w,
+                                            float *y, void *ws)
+{
+    return status(cudnnConvolutionForward((cudnnHandle_t)dnn, &one, p->x, x, p->w, w, p->conv, p->fwd, ws,
+                                          p->ws_bytes, &zero, p->y, y));
+}
+
+extern "C" const char *dn_cuda_conv_backward_filter(void *dnn, const dn_cuda_conv_plan *p, const float *x,
+                                                    const float *dy, float *dw, void *ws)
+{
+    return status(cudnnConvolutionBackwardFilter((cudnnHandle_t)dnn, &one, p->x, x, p->y, dy, p->conv,
+                                                 p->bwd_filter, ws, p->ws_bytes, &one, p->w, dw));
+}
+
+extern "C" const char *dn_cuda_conv_backward_data(void *dnn, const dn_cuda_conv_plan *p, const float *w,
+                                                  const float *dy, float *dx, void *ws)
+{
+    return status(cudnnConvolutionBackwardData((cudnnHandle_t)dnn, &one, p->w, w, p->y, dy, p->conv, p->bwd_data,
+                                               ws, p->ws_bytes, &one, p->x, dx));
+}
+
+#else /* no cuDNN: the layers never get a handle, so the rest is unreachable */
+
+static const char *const no_cudnn = "this build has no cuDNN (make GPU=1 CUDNN=1)";
+
+extern "C" void *dn_cuda_dnn_create(const char **why)
+{
+    *why = no_cudnn;
+    return NULL;
+}
+
+extern "C" void dn_cuda_dnn_destroy(void *) {}
+extern "C" void dn_cuda_conv_plan_free(dn_cuda_conv_plan *) {}
+
+extern "C" const char *dn_cuda_conv_plan_update(void *, dn_cuda_conv_plan **, const dn_cuda_conv_shape *, size_t)
+{
+    return no_cudnn;
+}
+
+extern "C" const char *dn_cuda_conv_forward(void *, const dn_cuda_conv_plan *, const float *, const float *, float *,
+                                            void *)
+{
+    return no_cudnn;
+}
+
+extern "C" const char *dn_cuda_conv_backward_filter(void *, const dn_cuda_conv_plan *, const float *, const float *,
+                                                    float *, void *)
+{
+    return no_cudnn;
+}
+
+extern "C" const char *dn_cuda_conv_backward_data(void *, const dn_cuda_conv_plan *, const float *, const float *,
+                                                  float *, void *)
+{
+    return no_cudnn;
+}
+
+#endif

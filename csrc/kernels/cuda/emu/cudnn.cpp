@@ -1,0 +1,281 @@
+/* cudnn.cpp: the emulator's cuDNN subset (emu/cudnn.h): descriptors as
+ * plain structs, the three convolution directions as direct loops in double
+ * over the emulator's device memory (host memory, ranges checked). */
+#include "cudnn.h"
+#include "cuda_runtime_api.h"
+
+struct cudnnContext {
+    int unused;
+};
+struct cudnnTensorStruct {
+    int n, c, h, w;
+};
+struct cudnnFilterStruct {
+    int k, c, h, w;
+};
+struct cudnnConvolutionStruct {
+    int pad_h, pad_w, u, v, groups;
+};
+
+/* The API functions have C linkage from their declarations in cudnn.h. */
+const char *cudnnGetErrorString(cudnnStatus_t s)
+{
+    switch (s) {
+    case CUDNN_STATUS_SUCCESS: return "CUDNN_STATUS_SUCCESS";
+    case CUDNN_STATUS_NOT_INITIALIZED: return "CUDNN_STATUS_NOT_INITIALIZED";
+    case CUDNN_STATUS_BAD_PARAM: return "CUDNN_STATUS_BAD_PARAM (emulator: bad shape, or memory outside a device allocation)";
+    case CUDNN_STATUS_NOT_SUPPORTED: return "CUDNN_STATUS_NOT_SUPPORTED";
+    }
+    return "unknown cuDNN status";
+}
+
+cudnnStatus_t cudnnCreate(cudnnHandle_t *h)
+{
+    *h = new cudnnContext();
+    return CUDNN_STATUS_SUCCESS;
+}
+
+cudnnStatus_t cudnnDestroy(cudnnHandle_t h)
+{
+    delete h;
+    return CUDNN_STATUS_SUCCESS;
+}
+
+#define DESCRIPTOR(type, create, destroy) \
+    cudnnStatus_t create(type **d) { *d = new type(); return CUDNN_STATUS_SUCCESS; } \
+    cudnnStatus_t destroy(type *d) { delete d; return CUDNN_STATUS_SUCCESS; }
+DESCRIPTOR(cudnnTensorStruct, cudnnCreateTensorDescriptor, cudnnDestroyTensorDescriptor)
+DESCRIPTOR(cudnnFilterStruct, cudnnCreateFilterDescriptor, cudnnDestroyFilterDescriptor)
+DESCRIPTOR(cudnnConvolutionStruct, cudnnCreateConvolutionDescriptor, cudnnDestroyConvolutionDescriptor)
+#undef DESCRIPTOR
+
+cudnnStatus_t cudnnSetTensor4dDescriptor(cudnnTensorDescriptor_t d, cudnnTensorFormat_t format, cudnnDataType_t type,
+                                         int n, int c, int h, int w)
+{
+    if (format != CUDNN_TENSOR_NCHW || type != CUDNN_DATA_FLOAT || n <= 0 || c <= 0 || h <= 0 || w <= 0)
+        return CUDNN_STATUS_BAD_PARAM;
+    *d = {n, c, h, w};
+    return CUDNN_STATUS_SUCCESS;
+}
+
+cudnnStatus_t cudnnSetFilter4dDescriptor(cudnnFilterDescriptor_t d, cudnnDataType_t type, cudnnTensorFormat_t format,
+                                         int k, int c, int h, int w)
+{
+    if (format != CUDNN_TENSOR_NCHW || type != CUDNN_DATA_FLOAT || k <= 0 || c <= 0 || h <= 0 || w <= 0)
+        return CUDNN_STATUS_BAD_PARAM;
+    *d = {k, c, h, w};
+    return CUDNN_STATUS_SUCCESS;
+}
+
+cudnnStatus_t cudnnSetConvolution2dDescriptor(cudnnConvolutionDescriptor_t d, int pad_h, int pad_w, int u, int v,
+                                              int dilation_h, int dilation_w, cudnnConvolutionMode_t mode,
+                                              cudnnDataType_t compute_type)
+{
+    if (pad_h < 0 || pad_w < 0 || u <= 0 || v <= 0 || dilation_h != 1 || dilation_w != 1 ||
+        mode != CUDNN_CROSS_CORRELATION || compute_type != CUDNN_DATA_FLOAT)
+        return CUDNN_STATUS_NOT_SUPPORTED;  /* what dnn.cu never asks for */
+    *d = {pad_h, pad_w, u, v, 1};
+    return CUDNN_STATUS_SUCCESS;
+}
+
+cudnnStatus_t cudnnSetConvolutionGroupCount(cudnnConvolutionDescriptor_t d, int groups)
+{
+    if (groups <= 0) return CUDNN_STATUS_BAD_PARAM;
+    d->groups = groups;
+    return CUDNN_STATUS_SUCCESS;
+}
+
+cudnnStatus_t cudnnSetConvolutionMathType(cudnnConvolutionDescriptor_t, cudnnMathType_t math)
+{
+    return math == CUDNN_FMA_MATH || math == CUDNN_DEFAULT_MATH ? CUDNN_STATUS_SUCCESS : CUDNN_STATUS_NOT_SUPPORTED;
+}
+
+/* The shapes of one convolution, checked against each other. */
+struct shape {
+    int n, c, h, w, k, cg, kg, r, s, oh, ow, pad_h, pad_w, u, v;
+};
+
+static bool make_shape(const cudnnConvolutionStruct *conv, const cudnnTensorStruct *x, const cudnnFilterStruct *f,
+                       shape *o)
+{
+    int g = conv->groups;
+    if (x->c % g || f->k % g || f->c != x->c / g) return false;
+    *o = {x->n, x->c, x->h, x->w, f->k, f->c, f->k / g, f->h, f->w,
+          (x->h + 2 * conv->pad_h - f->h) / conv->u + 1, (x->w + 2 * conv->pad_w - f->w) / conv->v + 1,
+          conv->pad_h, conv->pad_w, conv->u, conv->v};
+    return o->oh > 0 && o->ow > 0;
+}
+
+static bool same_output(const shape &s, const cudnnTensorStruct *y)
+{
+    return y->n == s.n && y->c == s.k && y->h == s.oh && y->w == s.ow;
+}
+
+cudnnStatus_t cudnnGetConvolution2dForwardOutputDim(const cudnnConvolutionDescriptor_t conv,
+                                                    const cudnnTensorDescriptor_t x, const cudnnFilterDescriptor_t w,
+                                                    int *n, int *c, int *h, int *wd)
+{
+    shape s;
+    if (!make_shape(conv, x, w, &s)) return CUDNN_STATUS_BAD_PARAM;
+    *n = s.n;
+    *c = s.k;
+    *h = s.oh;
+    *wd = s.ow;
+    return CUDNN_STATUS_SUCCESS;
+}
+
+/* The heuristics: first an algorithm whose workspace is the layer's im2col
+ * buffer (deterministic), then one that needs none (non-deterministic for
+ * the backward directions, as cuDNN's atomics-based ones). */
+template <class Perf, class Algo>
+static cudnnStatus_t heuristics(const shape &s, int requested, int *returned, Perf *perf, Algo first, Algo second,
+                                cudnnDeterminism_t second_det)
+{
+    if (requested < 1) return CUDNN_STATUS_BAD_PARAM;
+    size_t im2col = (size_t)s.cg * s.r * s.s * s.oh * s.ow * sizeof(float);
+    Perf list[2] = {{first, CUDNN_STATUS_SUCCESS, 1.f, im2col, CUDNN_DETERMINISTIC, CUDNN_FMA_MATH, {0}},
+                    {second, CUDNN_STATUS_SUCCESS, 2.f, 0, second_det, CUDNN_FMA_MATH, {0}}};
+    *returned = requested < 2 ? requested : 2;
+    for (int i = 0; i < *returned; ++i) perf[i] = list[i];
+    return CUDNN_STATUS_SUCCESS;
+}
+
+cudnnStatus_t cudnnGetConvolutionForwardAlgorithm_v7(cudnnHandle_t, const cudnnTensorDescriptor_t x,
+                                                     const cudnnFilterDescriptor_t w,
+                                                     const cudnnConvolutionDescriptor_t conv,
+                                                     const cudnnTensorDescriptor_t y, const int requested,
+                                                     int *returned, cudnnConvolutionFwdAlgoPerf_t *perf)
+{
+    shape s;
+    if (!make_shape(conv, x, w, &s) || !same_output(s, y)) return CUDNN_STATUS_BAD_PARAM;
+    return heuristics(s, requested, returned, perf, CUDNN_CONVOLUTION_FWD_ALGO_GEMM,
+                      CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, CUDNN_DETERMINISTIC);
+}
+
+cudnnStatus_t cudnnGetConvolutionBackwardFilterAlgorithm_v7(cudnnHandle_t, const cudnnTensorDescriptor_t x,
+                                                            const cudnnTensorDescriptor_t dy,
+                                                            const cudnnConvolutionDescriptor_t conv,
+                                                            const cudnnFilterDescriptor_t dw, const int requested,
+                                                            int *returned, cudnnConvolutionBwdFilterAlgoPerf_t *perf)
+{
+    shape s;
+    if (!make_shape(conv, x, dw, &s) || !same_output(s, dy)) return CUDNN_STATUS_BAD_PARAM;
+    return heuristics(s, requested, returned, perf, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1,
+                      CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0, CUDNN_NON_DETERMINISTIC);
+}
+
+cudnnStatus_t cudnnGetConvolutionBackwardDataAlgorithm_v7(cudnnHandle_t, const cudnnFilterDescriptor_t w,
+                                                          const cudnnTensorDescriptor_t dy,
+                                                          const cudnnConvolutionDescriptor_t conv,
+                                                          const cudnnTensorDescriptor_t dx, const int requested,
+                                                          int *returned, cudnnConvolutionBwdDataAlgoPerf_t *perf)
+{
+    shape s;
+    if (!make_shape(conv, dx, w, &s) || !same_output(s, dy)) return CUDNN_STATUS_BAD_PARAM;
+    return heuristics(s, requested, returned, perf, CUDNN_CONVOLUTION_BWD_DATA_ALGO_1,
+                      CUDNN_CONVOLUTION_BWD_DATA_ALGO_0, CUDNN_NON_DETERMINISTIC);
+}
+
+/* The checks every direction makes: shapes agree, the operands lie in device
+ * memory, and the algorithm's workspace (the first of the heuristics' list
+ * needs the im2col buffer) was given. */
+static bool operands_ok(const shape &s, const void *x, const void *w, const void *y, bool first_algo, const void *ws,
+                        size_t ws_bytes)
+{
+    size_t xn = (size_t)s.n * s.c * s.h * s.w, wn = (size_t)s.k * s.cg * s.r * s.s,
+           yn = (size_t)s.n * s.k * s.oh * s.ow;
+    size_t need = first_algo ? (size_t)s.cg * s.r * s.s * s.oh * s.ow * sizeof(float) : 0;
+    return dn_emu_on_device(x, xn * sizeof(float)) && dn_emu_on_device(w, wn * sizeof(float)) &&
+           dn_emu_on_device(y, yn * sizeof(float)) && ws_bytes >= need && (!need || dn_emu_on_device(ws, need));
+}
+
+/* f(n, k, oh, ow, ci, r, s, x index, w index) for every tap of the convolution
+ * that lands inside the input. */
+template <class F>
+static void taps(const shape &s, F f)
+{
+    for (int n = 0; n < s.n; ++n)
+        for (int k = 0; k < s.k; ++k) {
+            int g = k / s.kg;
+            for (int oh = 0; oh < s.oh; ++oh)
+                for (int ow = 0; ow < s.ow; ++ow) {
+                    size_t yi = (((size_t)n * s.k + k) * s.oh + oh) * s.ow + ow;
+                    for (int c = 0; c < s.cg; ++c)
+                        for (int r = 0; r < s.r; ++r) {
+                            int ih = oh * s.u - s.pad_h + r;
+                            if (ih < 0 || ih >= s.h) continue;
+                            for (int q = 0; q < s.s; ++q) {
+                                int iw = ow * s.v - s.pad_w + q;
+                                if (iw < 0 || iw >= s.w) continue;
+                                size_t xi = (((size_t)n * s.c + g * s.cg + c) * s.h + ih) * s.w + iw;
+                                size_t wi = (((size_t)k * s.cg + c) * s.r + r) * s.s + q;
+                                f(yi, xi, wi);
+                            }
+                        }
+                }
+        }
+}
+
+/* out[i] = alpha * acc[i] + beta * out[i] (out not read when beta is 0). */
+static void blend(float *out, const double *acc, size_t n, const void *alpha, const void *beta)
+{
+    float a = *static_cast<const float *>(alpha), b = *static_cast<const float *>(beta);
+    for (size_t i = 0; i < n; ++i) out[i] = (float)(a * acc[i] + (b != 0.f ? (double)b * out[i] : 0.0));
+}
+
+cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t, const void *alpha, const cudnnTensorDescriptor_t xd,
+                                      const void *x, const cudnnFilterDescriptor_t wd, const void *w,
+                                      const cudnnConvolutionDescriptor_t conv, cudnnConvolutionFwdAlgo_t algo,
+                                      void *ws, size_t ws_bytes, const void *beta,
+                                      const cudnnTensorDescriptor_t yd, void *y)
+{
+    shape s;
+    if (!make_shape(conv, xd, wd, &s) || !same_output(s, yd) ||
+        !operands_ok(s, x, w, y, algo == CUDNN_CONVOLUTION_FWD_ALGO_GEMM, ws, ws_bytes))
+        return CUDNN_STATUS_BAD_PARAM;
+    const float *xf = static_cast<const float *>(x), *wf = static_cast<const float *>(w);
+    size_t yn = (size_t)s.n * s.k * s.oh * s.ow;
+    double *acc = new double[yn]();
+    taps(s, [&](size_t yi, size_t xi, size_t wi) { acc[yi] += (double)xf[xi] * wf[wi]; });
+    blend(static_cast<float *>(y), acc, yn, alpha, beta);
+    delete[] acc;
+    return CUDNN_STATUS_SUCCESS;
+}
+
+cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t, const void *alpha, const cudnnTensorDescriptor_t xd,
+                                             const void *x, const cudnnTensorDescriptor_t dyd, const void *dy,
+                                             const cudnnConvolutionDescriptor_t conv,
+                                             cudnnConvolutionBwdFilterAlgo_t algo, void *ws, size_t ws_bytes,
+                                             const void *beta, const cudnnFilterDescriptor_t dwd, void *dw)
+{
+    shape s;
+    if (!make_shape(conv, xd, dwd, &s) || !same_output(s, dyd) ||
+        !operands_ok(s, x, dw, dy, algo == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1, ws, ws_bytes))
+        return CUDNN_STATUS_BAD_PARAM;
+    const float *xf = static_cast<const float *>(x), *dyf = static_cast<const float *>(dy);
+    size_t wn = (size_t)s.k * s.cg * s.r * s.s;
+    double *acc = new double[wn]();
+    taps(s, [&](size_t yi, size_t xi, size_t wi) { acc[wi] += (double)dyf[yi] * xf[xi]; });
+    blend(static_cast<float *>(dw), acc, wn, alpha, beta);
+    delete[] acc;
+    return CUDNN_STATUS_SUCCESS;
+}
+
+cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t, const void *alpha, const cudnnFilterDescriptor_t wd,
+                                           const void *w, const cudnnTensorDescriptor_t dyd, const void *dy,
+                                           const cudnnConvolutionDescriptor_t conv,
+                                           cudnnConvolutionBwdDataAlgo_t algo, void *ws, size_t ws_bytes,
+                                           const void *beta, const cudnnTensorDescriptor_t dxd, void *dx)
+{
+    shape s;
+    if (!make_shape(conv, dxd, wd, &s) || !same_output(s, dyd) ||
+        !operands_ok(s, dx, w, dy, algo == CUDNN_CONVOLUTION_BWD_DATA_ALGO_1, ws, ws_bytes))
+        return CUDNN_STATUS_BAD_PARAM;
+    const float *wf = static_cast<const float *>(w), *dyf = static_cast<const float *>(dy);
+    size_t xn = (size_t)s.n * s.c * s.h * s.w;
+    double *acc = new double[xn]();
+    taps(s, [&](size_t yi, size_t xi, size_t wi) { acc[xi] += (double)dyf[yi] * wf[wi]; });
+    blend(static_cast<float *>(dx), acc, xn, alpha, beta);
+    delete[] acc;
+    return CUDNN_STATUS_SUCCESS;
+}
