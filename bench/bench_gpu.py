@@ -60,7 +60,8 @@ def bench_one(cfg, args, rng):
     losses = [net.train_step(images, truth) for _ in range(args.steps)]
     net.layer_output(0)
     dt = (time.perf_counter() - t0) / args.steps
-    return {"cfg": os.path.basename(cfg), "seconds_per_step": dt, "images_per_second": args.images / dt,
+    return {"cfg": os.path.basename(cfg), "cudnn": net.cudnn, "seconds_per_step": dt,
+            "images_per_second": args.images / dt,
             "loss_first": float(losses[0]), "loss_last": float(losses[-1])}
 
 
@@ -90,7 +91,8 @@ def main():
             t = bench_one(all_ternary(cfg, tmp), args, rng)
             rows.append({"float": f, "ternary": t, "overhead": t["seconds_per_step"] / f["seconds_per_step"] - 1})
     print(f"\nGPU {args.gpu}, {args.size}x{args.size}, fp32, {args.images} images per step "
-          f"({args.images // args.sub_batch} x {args.sub_batch}), {args.steps} timed steps after {args.warmup}\n")
+          f"({args.images // args.sub_batch} x {args.sub_batch}), {args.steps} timed steps after {args.warmup}, "
+          f"convolutions on {'cuDNN' if rows[0]['float']['cudnn'] else 'im2col + GEMM'}\n")
     print("| cfg | float img/s | all-ternary img/s | ternary overhead |")
     print("|---|---:|---:|---:|")
     for r in rows:
