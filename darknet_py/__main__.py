@@ -197,10 +197,11 @@ def build_parser():
 
 def main(argv=None):
     """Run one command; returns the exit status (2 for bad input or usage)."""
+    from .errors import DarknetError
     args = build_parser().parse_args(argv)  # argparse itself exits 2 on bad usage
     try:
         return COMMANDS[args.command][2](args)
-    except (ValueError, OSError) as e:
+    except (ValueError, OSError, DarknetError) as e:
         print(f"darknet_py {args.command}: error: {e}", file=sys.stderr)
         return 2
 

@@ -198,6 +198,9 @@ def test_inference_on_missing_gpu_errors(synth_small, tmp_path):
     cfg = tiny_cfg(tmp_path / "t.cfg", batch=1, size=64)
     with pytest.raises(dn.DarknetError, match="GPU 0 requested"):
         dn.validate(synth_small, cfg, None, progress=False, device="cuda:0")
+    r = subprocess.run([sys.executable, "-m", "darknet_py", "map", synth_small, cfg, "", "--device", "cuda:0",
+                        "--no-progress"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "map: error: GPU 0 requested" in r.stderr, r.stderr
     img = open(os.path.join(os.path.dirname(synth_small), "2007_val.txt")).readline().strip()
     for cmd in (["map", synth_small, cfg, ""], ["test", synth_small, cfg, "", img, "-out", tmp_path / "p"]):
         r = run_darknet("detector", *cmd, "-gpus", "0", check=False)
