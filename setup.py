@@ -6,8 +6,8 @@ is used when cublas_v2.h is found in CUBLAS_DIR (default CUDA_PATH) unless
 CUBLAS=0; CUDNN=1 runs the convolutions on cuDNN (CUDNN_DIR, default
 CUDA_PATH: include/cudnn.h and lib64/ or lib/libcudnn.so*). DARKNET_GPU=emu
 builds the same backend against the CPU emulator of csrc/kernels/cuda/emu
-(the .cu files compiled as C++, its cuDNN subset included, no CUDA needed):
-for testing the backend's logic where there is no GPU. DARKNET_SANITIZE=1 builds
+(the .cu files compiled as C++, no CUDA needed; with its cuDNN subset unless
+CUDNN=0): for testing the backend's logic where there is no GPU. DARKNET_SANITIZE=1 builds
 with ASan+UBSan (scripts/sanitize.sh builds it outside the source tree)."""
 import glob
 import os
@@ -38,7 +38,7 @@ CUBLAS_DIR = os.environ.get("CUBLAS_DIR", CUDA_PATH)
 CUBLAS = os.environ.get("CUBLAS", "1" if os.path.exists(os.path.join(CUBLAS_DIR, "include", "cublas_v2.h"))
                         else "0") == "1"
 CUDNN_DIR = os.environ.get("CUDNN_DIR", CUDA_PATH)
-CUDNN = GPU and not EMU and os.environ.get("CUDNN", "0") == "1"
+CUDNN = GPU and os.environ.get("CUDNN", "1" if EMU else "0") == "1"
 if GPU and not EMU and not os.path.exists(NVCC):
     raise SystemExit(f"DARKNET_GPU=1: nvcc not found at {NVCC}; install the CUDA toolkit or set CUDA_PATH/NVCC")
 
@@ -101,12 +101,12 @@ class BuildExt(build_ext):
     def compile_emulated(self):
         """The .cu files as C++ against the emulator, plus its runtime."""
         cxx = os.environ.get("CXX", "c++")
-        flags = ["-std=c++17", "-O2", "-fPIC", "-Wall", "-Wno-unknown-pragmas", "-DDN_CUDA_EMU", "-DDN_USE_CUDNN",
-                 "-Icsrc/include", "-Icsrc/kernels/cuda/emu"]
+        flags = ["-std=c++17", "-O2", "-fPIC", "-Wall", "-Wno-unknown-pragmas", "-DDN_CUDA_EMU",
+                 "-Icsrc/include", "-Icsrc/kernels/cuda/emu"] + ["-DDN_USE_CUDNN"] * CUDNN
         srcs = [s for s in source_list("sources_gpu.txt") if s.endswith(".cu")] + EMU_SOURCES
         for ext in self.extensions:
             for src in srcs:
-                obj = os.path.join(self.build_temp, src + ".emu.o")
+                obj = os.path.join(self.build_temp, src + ".emu" + ".cudnn" * CUDNN + ".o")
                 os.makedirs(os.path.dirname(obj), exist_ok=True)
                 deps = [src] + glob.glob("csrc/kernels/cuda/*.h") + glob.glob("csrc/kernels/cuda/*.cuh") \
                     + glob.glob("csrc/kernels/cuda/emu/*")

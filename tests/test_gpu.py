@@ -102,35 +102,35 @@ def test_backend_on_the_cpu_emulator(tmp_path):
     (DARKNET_GPU=emu: the same kernels, network code and layers, the .cu
     files compiled as C++, the convolutions on the emulator's cuDNN subset)
     and run this file's GPU tests with it: every layer, the quantiser, host
-    writes, dropout, resizing, validation and the loss curves; then the conv
-    layers again without cuDNN (DARKNET_CUDNN=0: im2col + GEMM). About 4-5
-    minutes on 2 cores; DARKNET_SKIP_EMU=1 skips it."""
-    env = dict(os.environ, DARKNET_GPU="emu")
-    r = subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "-j", "2", "--build-temp",
-                        str(tmp_path / "bt"), "--build-lib", str(tmp_path / "bl")],
-                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    tree = tmp_path / "tree"
-    skip = shutil.ignore_patterns("_core*.so", "__pycache__", "*.pyc")
-    for d in ("tests", "darknet_py", "cfg"):
-        shutil.copytree(os.path.join(ROOT, d), tree / d, ignore=skip)
-    for so in (tmp_path / "bl" / "darknet_py").glob("_core*.so"):
-        shutil.copy(so, tree / "darknet_py")
-    env = dict(os.environ, DARKNET_SHARED=SHARED, DN_EMU_DEVICES="2")
-    env.pop("DARKNET_GPU", None)
-    # the tree's emulator build, which is not sanitized: under scripts/sanitize.sh
-    # without that build's path and preloaded ASan runtime
-    for k in ("DARKNET_PY_ROOT", "LD_PRELOAD"):
-        env.pop(k, None)
+    writes, dropout, resizing, validation and the loss curves. Then build it
+    without cuDNN (CUDNN=0, as a plain GPU=1 build) and run the conv layers
+    again on im2col + GEMM. About 4 minutes on 2 cores; DARKNET_SKIP_EMU=1
+    skips it."""
     runs = [("1", "layer_forward or ternarize or params_written or dropout or loss_curve or validate_on or resize "
                   "or cudnn_in_use"),
             ("0", "(layer_forward and conv) or resize or cudnn_in_use")]
     for cudnn, tests in runs:
-        env.update(DARKNET_CUDNN=cudnn, DARKNET_EXPECT_CUDNN=cudnn)
+        build = tmp_path / f"cudnn{cudnn}"
+        r = subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "-j", "2", "--build-temp",
+                            str(build / "bt"), "--build-lib", str(build / "bl")],
+                           cwd=ROOT, env=dict(os.environ, DARKNET_GPU="emu", CUDNN=cudnn), capture_output=True,
+                           text=True, timeout=1200)
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+        tree = build / "tree"
+        skip = shutil.ignore_patterns("_core*.so", "__pycache__", "*.pyc")
+        for d in ("tests", "darknet_py", "cfg"):
+            shutil.copytree(os.path.join(ROOT, d), tree / d, ignore=skip)
+        for so in (build / "bl" / "darknet_py").glob("_core*.so"):
+            shutil.copy(so, tree / "darknet_py")
+        env = dict(os.environ, DARKNET_SHARED=SHARED, DN_EMU_DEVICES="2", DARKNET_EXPECT_CUDNN=cudnn)
+        # the tree's emulator build, which is not sanitized: under scripts/sanitize.sh
+        # without that build's path and preloaded ASan runtime
+        for k in ("DARKNET_GPU", "DARKNET_CUDNN", "DARKNET_PY_ROOT", "LD_PRELOAD"):
+            env.pop(k, None)
         r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "gpu", "-k", tests,
                             "tests/test_gpu.py"], cwd=tree, env=env, capture_output=True, text=True, timeout=1200)
         out = r.stdout + r.stderr
-        assert r.returncode == 0 and " passed" in out and "skipped" not in out, f"DARKNET_CUDNN={cudnn}\n{out[-5000:]}"
+        assert r.returncode == 0 and " passed" in out and "skipped" not in out, f"CUDNN={cudnn}\n{out[-5000:]}"
 
 
 def test_parse_device_and_gpu_lists():
@@ -318,16 +318,19 @@ def test_conv_after_resize_gpu_vs_cpu(make_cfg, rng):
 
 @needs_gpu
 @pytest.mark.gpu
-def test_cudnn_in_use_as_built_and_asked(make_cfg):
+def test_cudnn_in_use_as_built_and_asked(make_cfg, monkeypatch):
     """Network.cudnn says whether the convolutions run on cuDNN; the runs that
     know which to expect (the emulator test, scripts/gpu_check.sh) say so in
     DARKNET_EXPECT_CUDNN."""
     expect = os.environ.get("DARKNET_EXPECT_CUDNN")
     if expect is None:
         pytest.skip("DARKNET_EXPECT_CUDNN is not set")
-    net = dn.Network(make_cfg(NET, conv()), device="cuda:0")
+    cfg = make_cfg(NET, conv())
+    net = dn.Network(cfg, device="cuda:0")
     assert net.cudnn == (expect == "1")
     assert not net.to("cpu").cudnn
+    monkeypatch.setenv("DARKNET_CUDNN", "0")
+    assert not dn.Network(cfg, device="cuda:0").cudnn
 
 
 @needs_gpu

@@ -105,8 +105,8 @@ void dn_cuda_ternarize_groups(const float *w, int groups, size_t per, float *t, 
 /* ---- dnn.cu (convolutions on cuDNN, builds with DN_USE_CUDNN) ----
  * Unlike the launchers above these report cuDNN's errors themselves: each
  * returns NULL on success, else a message (static storage). */
-/* A cuDNN handle for the current device; NULL with *why set in a build
- * without cuDNN or when it cannot be created. */
+/* A cuDNN handle for the current device; NULL with *why NULL in a build
+ * without cuDNN, NULL with *why the reason when it cannot be created. */
 void *dn_cuda_dnn_create(const char **why);
 void dn_cuda_dnn_destroy(void *dnn);
 typedef struct {
