@@ -55,17 +55,20 @@ extern "C" void dn_cuda_conv_plan_free(dn_cuda_conv_plan *p)
     free(p);
 }
 
-/* The first usable entry of a heuristics list: succeeded, fits ws, no tensor
- * ops; deterministic when one such exists. -1 when none is usable. */
-template <class Perf>
-static int pick(const Perf *perf, int n, size_t ws)
+/* The first usable entry of a heuristics list: succeeded, no tensor ops,
+ * its workspace (asked of cuDNN by need(algo, &bytes)) at most ws;
+ * deterministic when one such exists. -1 when none is usable. */
+template <class Perf, class Need>
+static int pick(const Perf *perf, int n, size_t ws, Need need)
 {
     for (int pass = 0; pass < 2; ++pass)
         for (int i = 0; i < n; ++i) {
             const Perf &p = perf[i];
-            if (p.status == CUDNN_STATUS_SUCCESS && p.memory <= ws &&
+            size_t bytes;
+            if (p.status == CUDNN_STATUS_SUCCESS &&
                 (p.mathType == CUDNN_FMA_MATH || p.mathType == CUDNN_DEFAULT_MATH) &&
-                (pass || p.determinism == CUDNN_DETERMINISTIC))
+                (pass || p.determinism == CUDNN_DETERMINISTIC) &&
+                need(p.algo, &bytes) == CUDNN_STATUS_SUCCESS && bytes <= ws)
                 return i;
         }
     return -1;
@@ -103,7 +106,15 @@ static const char *make_plan(cudnnHandle_t h, dn_cuda_conv_plan *p)
     CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, p->x, p->y, p->conv, p->w, ALGOS, &nbf, bf));
     CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, p->w, p->y, p->conv, p->x, ALGOS, &nbd, bd));
 #undef CHECK
-    int i = pick(fwd, nf, p->ws_bytes), j = pick(bf, nbf, p->ws_bytes), k = pick(bd, nbd, p->ws_bytes);
+    int i = pick(fwd, nf, p->ws_bytes, [&](cudnnConvolutionFwdAlgo_t a, size_t *b) {
+        return cudnnGetConvolutionForwardWorkspaceSize(h, p->x, p->w, p->conv, p->y, a, b);
+    });
+    int j = pick(bf, nbf, p->ws_bytes, [&](cudnnConvolutionBwdFilterAlgo_t a, size_t *b) {
+        return cudnnGetConvolutionBackwardFilterWorkspaceSize(h, p->x, p->y, p->conv, p->w, a, b);
+    });
+    int k = pick(bd, nbd, p->ws_bytes, [&](cudnnConvolutionBwdDataAlgo_t a, size_t *b) {
+        return cudnnGetConvolutionBackwardDataWorkspaceSize(h, p->w, p->y, p->conv, p->x, a, b);
+    });
     if (i < 0 || j < 0 || k < 0) return "no cuDNN algorithm fits the workspace";
     p->fwd = fwd[i].algo;
     p->bwd_filter = bf[j].algo;

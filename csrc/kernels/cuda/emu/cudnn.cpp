@@ -124,16 +124,23 @@ cudnnStatus_t cudnnGetConvolution2dForwardOutputDim(const cudnnConvolutionDescri
     return CUDNN_STATUS_SUCCESS;
 }
 
-/* The heuristics: first an algorithm whose workspace is the layer's im2col
- * buffer (deterministic), then one that needs none (non-deterministic for
- * the backward directions, as cuDNN's atomics-based ones). */
+/* The workspace of an algorithm: the first of the heuristics' list needs
+ * the layer's im2col buffer, the second none. */
+static size_t workspace(const shape &s, bool first_algo)
+{
+    return first_algo ? (size_t)s.cg * s.r * s.s * s.oh * s.ow * sizeof(float) : 0;
+}
+
+/* The heuristics: first an algorithm that needs a workspace (deterministic),
+ * then one that needs none (non-deterministic for the backward directions,
+ * as cuDNN's atomics-based ones). The memory fields stay 0: the caller is
+ * to ask cudnnGet*WorkspaceSize. */
 template <class Perf, class Algo>
-static cudnnStatus_t heuristics(const shape &s, int requested, int *returned, Perf *perf, Algo first, Algo second,
+static cudnnStatus_t heuristics(int requested, int *returned, Perf *perf, Algo first, Algo second,
                                 cudnnDeterminism_t second_det)
 {
     if (requested < 1) return CUDNN_STATUS_BAD_PARAM;
-    size_t im2col = (size_t)s.cg * s.r * s.s * s.oh * s.ow * sizeof(float);
-    Perf list[2] = {{first, CUDNN_STATUS_SUCCESS, 1.f, im2col, CUDNN_DETERMINISTIC, CUDNN_FMA_MATH, {0}},
+    Perf list[2] = {{first, CUDNN_STATUS_SUCCESS, 1.f, 0, CUDNN_DETERMINISTIC, CUDNN_FMA_MATH, {0}},
                     {second, CUDNN_STATUS_SUCCESS, 2.f, 0, second_det, CUDNN_FMA_MATH, {0}}};
     *returned = requested < 2 ? requested : 2;
     for (int i = 0; i < *returned; ++i) perf[i] = list[i];
@@ -148,7 +155,7 @@ cudnnStatus_t cudnnGetConvolutionForwardAlgorithm_v7(cudnnHandle_t, const cudnnT
 {
     shape s;
     if (!make_shape(conv, x, w, &s) || !same_output(s, y)) return CUDNN_STATUS_BAD_PARAM;
-    return heuristics(s, requested, returned, perf, CUDNN_CONVOLUTION_FWD_ALGO_GEMM,
+    return heuristics(requested, returned, perf, CUDNN_CONVOLUTION_FWD_ALGO_GEMM,
                       CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, CUDNN_DETERMINISTIC);
 }
 
@@ -160,7 +167,7 @@ cudnnStatus_t cudnnGetConvolutionBackwardFilterAlgorithm_v7(cudnnHandle_t, const
 {
     shape s;
     if (!make_shape(conv, x, dw, &s) || !same_output(s, dy)) return CUDNN_STATUS_BAD_PARAM;
-    return heuristics(s, requested, returned, perf, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1,
+    return heuristics(requested, returned, perf, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1,
                       CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0, CUDNN_NON_DETERMINISTIC);
 }
 
@@ -172,19 +179,54 @@ cudnnStatus_t cudnnGetConvolutionBackwardDataAlgorithm_v7(cudnnHandle_t, const c
 {
     shape s;
     if (!make_shape(conv, dx, w, &s) || !same_output(s, dy)) return CUDNN_STATUS_BAD_PARAM;
-    return heuristics(s, requested, returned, perf, CUDNN_CONVOLUTION_BWD_DATA_ALGO_1,
+    return heuristics(requested, returned, perf, CUDNN_CONVOLUTION_BWD_DATA_ALGO_1,
                       CUDNN_CONVOLUTION_BWD_DATA_ALGO_0, CUDNN_NON_DETERMINISTIC);
 }
 
+cudnnStatus_t cudnnGetConvolutionForwardWorkspaceSize(cudnnHandle_t, const cudnnTensorDescriptor_t x,
+                                                     const cudnnFilterDescriptor_t w,
+                                                     const cudnnConvolutionDescriptor_t conv,
+                                                     const cudnnTensorDescriptor_t y, cudnnConvolutionFwdAlgo_t algo,
+                                                     size_t *bytes)
+{
+    shape s;
+    if (!make_shape(conv, x, w, &s) || !same_output(s, y)) return CUDNN_STATUS_BAD_PARAM;
+    *bytes = workspace(s, algo == CUDNN_CONVOLUTION_FWD_ALGO_GEMM);
+    return CUDNN_STATUS_SUCCESS;
+}
+
+cudnnStatus_t cudnnGetConvolutionBackwardFilterWorkspaceSize(cudnnHandle_t, const cudnnTensorDescriptor_t x,
+                                                            const cudnnTensorDescriptor_t dy,
+                                                            const cudnnConvolutionDescriptor_t conv,
+                                                            const cudnnFilterDescriptor_t dw,
+                                                            cudnnConvolutionBwdFilterAlgo_t algo, size_t *bytes)
+{
+    shape s;
+    if (!make_shape(conv, x, dw, &s) || !same_output(s, dy)) return CUDNN_STATUS_BAD_PARAM;
+    *bytes = workspace(s, algo == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1);
+    return CUDNN_STATUS_SUCCESS;
+}
+
+cudnnStatus_t cudnnGetConvolutionBackwardDataWorkspaceSize(cudnnHandle_t, const cudnnFilterDescriptor_t w,
+                                                          const cudnnTensorDescriptor_t dy,
+                                                          const cudnnConvolutionDescriptor_t conv,
+                                                          const cudnnTensorDescriptor_t dx,
+                                                          cudnnConvolutionBwdDataAlgo_t algo, size_t *bytes)
+{
+    shape s;
+    if (!make_shape(conv, dx, w, &s) || !same_output(s, dy)) return CUDNN_STATUS_BAD_PARAM;
+    *bytes = workspace(s, algo == CUDNN_CONVOLUTION_BWD_DATA_ALGO_1);
+    return CUDNN_STATUS_SUCCESS;
+}
+
 /* The checks every direction makes: shapes agree, the operands lie in device
- * memory, and the algorithm's workspace (the first of the heuristics' list
- * needs the im2col buffer) was given. */
+ * memory, and the algorithm's workspace was given. */
 static bool operands_ok(const shape &s, const void *x, const void *w, const void *y, bool first_algo, const void *ws,
                         size_t ws_bytes)
 {
     size_t xn = (size_t)s.n * s.c * s.h * s.w, wn = (size_t)s.k * s.cg * s.r * s.s,
            yn = (size_t)s.n * s.k * s.oh * s.ow;
-    size_t need = first_algo ? (size_t)s.cg * s.r * s.s * s.oh * s.ow * sizeof(float) : 0;
+    size_t need = workspace(s, first_algo);
     return dn_emu_on_device(x, xn * sizeof(float)) && dn_emu_on_device(w, wn * sizeof(float)) &&
            dn_emu_on_device(y, yn * sizeof(float)) && ws_bytes >= need && (!need || dn_emu_on_device(ws, need));
 }

@@ -5,10 +5,13 @@
  * Names, argument orders and semantics follow cuDNN's documentation: NCHW
  * float tensors, filters K x C/groups x R x S, y = alpha * op + beta * y.
  * Pointers are checked against the device allocations; an operation reaching
- * outside one fails with CUDNN_STATUS_BAD_PARAM. The heuristics list two
- * algorithms per direction, the first needing more workspace than a layer's
- * im2col buffer, the backward ones non-deterministic, so the caller's choice
- * among them is exercised. */
+ * outside one fails with CUDNN_STATUS_BAD_PARAM, as does an algorithm given
+ * less workspace than it needs. The heuristics list two algorithms per
+ * direction: the first needs the layer's im2col buffer as workspace (which a
+ * network of 1x1 layers lacks), the second none and, for the backward
+ * directions, is non-deterministic, so the caller's choice among them is
+ * exercised; their memory fields stay 0, so the caller must ask
+ * cudnnGet*WorkspaceSize. */
 #ifndef DN_EMU_CUDNN_H
 #define DN_EMU_CUDNN_H
 
@@ -98,6 +101,22 @@ cudnnStatus_t cudnnGetConvolutionBackwardDataAlgorithm_v7(cudnnHandle_t handle, 
                                                           const cudnnConvolutionDescriptor_t conv,
                                                           const cudnnTensorDescriptor_t dx, const int requested,
                                                           int *returned, cudnnConvolutionBwdDataAlgoPerf_t *perf);
+
+cudnnStatus_t cudnnGetConvolutionForwardWorkspaceSize(cudnnHandle_t handle, const cudnnTensorDescriptor_t x,
+                                                     const cudnnFilterDescriptor_t w,
+                                                     const cudnnConvolutionDescriptor_t conv,
+                                                     const cudnnTensorDescriptor_t y, cudnnConvolutionFwdAlgo_t algo,
+                                                     size_t *bytes);
+cudnnStatus_t cudnnGetConvolutionBackwardFilterWorkspaceSize(cudnnHandle_t handle, const cudnnTensorDescriptor_t x,
+                                                            const cudnnTensorDescriptor_t dy,
+                                                            const cudnnConvolutionDescriptor_t conv,
+                                                            const cudnnFilterDescriptor_t dw,
+                                                            cudnnConvolutionBwdFilterAlgo_t algo, size_t *bytes);
+cudnnStatus_t cudnnGetConvolutionBackwardDataWorkspaceSize(cudnnHandle_t handle, const cudnnFilterDescriptor_t w,
+                                                          const cudnnTensorDescriptor_t dy,
+                                                          const cudnnConvolutionDescriptor_t conv,
+                                                          const cudnnTensorDescriptor_t dx,
+                                                          cudnnConvolutionBwdDataAlgo_t algo, size_t *bytes);
 
 cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t handle, const void *alpha, const cudnnTensorDescriptor_t xd,
                                       const void *x, const cudnnFilterDescriptor_t wd, const void *w,
