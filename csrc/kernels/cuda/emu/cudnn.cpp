@@ -106,9 +106,11 @@ static bool make_shape(const cudnnConvolutionStruct *conv, const cudnnTensorStru
     return o->oh > 0 && o->ow > 0;
 }
 
-static bool same_output(const shape &s, const cudnnTensorStruct *y)
+/* The shape of a convolution from x to y by filters f, which must agree. */
+static bool shapes(const cudnnConvolutionStruct *conv, const cudnnTensorStruct *x, const cudnnFilterStruct *f,
+                   const cudnnTensorStruct *y, shape *s)
 {
-    return y->n == s.n && y->c == s.k && y->h == s.oh && y->w == s.ow;
+    return make_shape(conv, x, f, s) && y->n == s->n && y->c == s->k && y->h == s->oh && y->w == s->ow;
 }
 
 cudnnStatus_t cudnnGetConvolution2dForwardOutputDim(const cudnnConvolutionDescriptor_t conv,
@@ -154,7 +156,7 @@ cudnnStatus_t cudnnGetConvolutionForwardAlgorithm_v7(cudnnHandle_t, const cudnnT
                                                      int *returned, cudnnConvolutionFwdAlgoPerf_t *perf)
 {
     shape s;
-    if (!make_shape(conv, x, w, &s) || !same_output(s, y)) return CUDNN_STATUS_BAD_PARAM;
+    if (!shapes(conv, x, w, y, &s)) return CUDNN_STATUS_BAD_PARAM;
     return heuristics(requested, returned, perf, CUDNN_CONVOLUTION_FWD_ALGO_GEMM,
                       CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, CUDNN_DETERMINISTIC);
 }
@@ -166,7 +168,7 @@ cudnnStatus_t cudnnGetConvolutionBackwardFilterAlgorithm_v7(cudnnHandle_t, const
                                                             int *returned, cudnnConvolutionBwdFilterAlgoPerf_t *perf)
 {
     shape s;
-    if (!make_shape(conv, x, dw, &s) || !same_output(s, dy)) return CUDNN_STATUS_BAD_PARAM;
+    if (!shapes(conv, x, dw, dy, &s)) return CUDNN_STATUS_BAD_PARAM;
     return heuristics(requested, returned, perf, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1,
                       CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0, CUDNN_NON_DETERMINISTIC);
 }
@@ -178,7 +180,7 @@ cudnnStatus_t cudnnGetConvolutionBackwardDataAlgorithm_v7(cudnnHandle_t, const c
                                                           int *returned, cudnnConvolutionBwdDataAlgoPerf_t *perf)
 {
     shape s;
-    if (!make_shape(conv, dx, w, &s) || !same_output(s, dy)) return CUDNN_STATUS_BAD_PARAM;
+    if (!shapes(conv, dx, w, dy, &s)) return CUDNN_STATUS_BAD_PARAM;
     return heuristics(requested, returned, perf, CUDNN_CONVOLUTION_BWD_DATA_ALGO_1,
                       CUDNN_CONVOLUTION_BWD_DATA_ALGO_0, CUDNN_NON_DETERMINISTIC);
 }
@@ -190,7 +192,7 @@ cudnnStatus_t cudnnGetConvolutionForwardWorkspaceSize(cudnnHandle_t, const cudnn
                                                      size_t *bytes)
 {
     shape s;
-    if (!make_shape(conv, x, w, &s) || !same_output(s, y)) return CUDNN_STATUS_BAD_PARAM;
+    if (!shapes(conv, x, w, y, &s)) return CUDNN_STATUS_BAD_PARAM;
     *bytes = workspace(s, algo == CUDNN_CONVOLUTION_FWD_ALGO_GEMM);
     return CUDNN_STATUS_SUCCESS;
 }
@@ -202,7 +204,7 @@ cudnnStatus_t cudnnGetConvolutionBackwardFilterWorkspaceSize(cudnnHandle_t, cons
                                                             cudnnConvolutionBwdFilterAlgo_t algo, size_t *bytes)
 {
     shape s;
-    if (!make_shape(conv, x, dw, &s) || !same_output(s, dy)) return CUDNN_STATUS_BAD_PARAM;
+    if (!shapes(conv, x, dw, dy, &s)) return CUDNN_STATUS_BAD_PARAM;
     *bytes = workspace(s, algo == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1);
     return CUDNN_STATUS_SUCCESS;
 }
@@ -214,7 +216,7 @@ cudnnStatus_t cudnnGetConvolutionBackwardDataWorkspaceSize(cudnnHandle_t, const 
                                                           cudnnConvolutionBwdDataAlgo_t algo, size_t *bytes)
 {
     shape s;
-    if (!make_shape(conv, dx, w, &s) || !same_output(s, dy)) return CUDNN_STATUS_BAD_PARAM;
+    if (!shapes(conv, dx, w, dy, &s)) return CUDNN_STATUS_BAD_PARAM;
     *bytes = workspace(s, algo == CUDNN_CONVOLUTION_BWD_DATA_ALGO_1);
     return CUDNN_STATUS_SUCCESS;
 }
@@ -231,8 +233,8 @@ static bool operands_ok(const shape &s, const void *x, const void *w, const void
            dn_emu_on_device(y, yn * sizeof(float)) && ws_bytes >= need && (!need || dn_emu_on_device(ws, need));
 }
 
-/* f(n, k, oh, ow, ci, r, s, x index, w index) for every tap of the convolution
- * that lands inside the input. */
+/* f(y index, x index, w index) for every tap of the convolution that lands
+ * inside the input. */
 template <class F>
 static void taps(const shape &s, F f)
 {
@@ -258,11 +260,32 @@ static void taps(const shape &s, F f)
         }
 }
 
-/* out[i] = alpha * acc[i] + beta * out[i] (out not read when beta is 0). */
-static void blend(float *out, const double *acc, size_t n, const void *alpha, const void *beta)
+enum target { TO_Y, TO_W, TO_X };
+
+/* One direction: the operand `to` (y, w or x) = alpha * (its sums over the
+ * taps of the other two) + beta * itself; beta 0: not read. */
+static cudnnStatus_t convolve(target to, const cudnnConvolutionStruct *conv, const cudnnTensorStruct *xd,
+                              const cudnnFilterStruct *wd, const cudnnTensorStruct *yd, const void *x, const void *w,
+                              const void *y, bool first_algo, const void *ws, size_t ws_bytes, const void *alpha,
+                              const void *beta)
 {
+    shape s;
+    if (!shapes(conv, xd, wd, yd, &s) || !operands_ok(s, x, w, y, first_algo, ws, ws_bytes))
+        return CUDNN_STATUS_BAD_PARAM;
+    float *xf = (float *)x, *wf = (float *)w, *yf = (float *)y;
+    float *out = to == TO_Y ? yf : to == TO_W ? wf : xf;
+    size_t n = to == TO_Y ? (size_t)s.n * s.k * s.oh * s.ow
+             : to == TO_W ? (size_t)s.k * s.cg * s.r * s.s : (size_t)s.n * s.c * s.h * s.w;
+    double *acc = new double[n]();
+    taps(s, [&](size_t yi, size_t xi, size_t wi) {
+        if (to == TO_Y) acc[yi] += (double)xf[xi] * wf[wi];
+        else if (to == TO_W) acc[wi] += (double)yf[yi] * xf[xi];
+        else acc[xi] += (double)yf[yi] * wf[wi];
+    });
     float a = *static_cast<const float *>(alpha), b = *static_cast<const float *>(beta);
     for (size_t i = 0; i < n; ++i) out[i] = (float)(a * acc[i] + (b != 0.f ? (double)b * out[i] : 0.0));
+    delete[] acc;
+    return CUDNN_STATUS_SUCCESS;
 }
 
 cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t, const void *alpha, const cudnnTensorDescriptor_t xd,
@@ -271,17 +294,8 @@ cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t, const void *alpha, const cu
                                       void *ws, size_t ws_bytes, const void *beta,
                                       const cudnnTensorDescriptor_t yd, void *y)
 {
-    shape s;
-    if (!make_shape(conv, xd, wd, &s) || !same_output(s, yd) ||
-        !operands_ok(s, x, w, y, algo == CUDNN_CONVOLUTION_FWD_ALGO_GEMM, ws, ws_bytes))
-        return CUDNN_STATUS_BAD_PARAM;
-    const float *xf = static_cast<const float *>(x), *wf = static_cast<const float *>(w);
-    size_t yn = (size_t)s.n * s.k * s.oh * s.ow;
-    double *acc = new double[yn]();
-    taps(s, [&](size_t yi, size_t xi, size_t wi) { acc[yi] += (double)xf[xi] * wf[wi]; });
-    blend(static_cast<float *>(y), acc, yn, alpha, beta);
-    delete[] acc;
-    return CUDNN_STATUS_SUCCESS;
+    return convolve(TO_Y, conv, xd, wd, yd, x, w, y, algo == CUDNN_CONVOLUTION_FWD_ALGO_GEMM, ws, ws_bytes, alpha,
+                    beta);
 }
 
 cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t, const void *alpha, const cudnnTensorDescriptor_t xd,
@@ -290,17 +304,8 @@ cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t, const void *alpha, c
                                              cudnnConvolutionBwdFilterAlgo_t algo, void *ws, size_t ws_bytes,
                                              const void *beta, const cudnnFilterDescriptor_t dwd, void *dw)
 {
-    shape s;
-    if (!make_shape(conv, xd, dwd, &s) || !same_output(s, dyd) ||
-        !operands_ok(s, x, dw, dy, algo == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1, ws, ws_bytes))
-        return CUDNN_STATUS_BAD_PARAM;
-    const float *xf = static_cast<const float *>(x), *dyf = static_cast<const float *>(dy);
-    size_t wn = (size_t)s.k * s.cg * s.r * s.s;
-    double *acc = new double[wn]();
-    taps(s, [&](size_t yi, size_t xi, size_t wi) { acc[wi] += (double)dyf[yi] * xf[xi]; });
-    blend(static_cast<float *>(dw), acc, wn, alpha, beta);
-    delete[] acc;
-    return CUDNN_STATUS_SUCCESS;
+    return convolve(TO_W, conv, xd, dwd, dyd, x, dw, dy, algo == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1, ws, ws_bytes,
+                    alpha, beta);
 }
 
 cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t, const void *alpha, const cudnnFilterDescriptor_t wd,
@@ -309,15 +314,6 @@ cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t, const void *alpha, con
                                            cudnnConvolutionBwdDataAlgo_t algo, void *ws, size_t ws_bytes,
                                            const void *beta, const cudnnTensorDescriptor_t dxd, void *dx)
 {
-    shape s;
-    if (!make_shape(conv, dxd, wd, &s) || !same_output(s, dyd) ||
-        !operands_ok(s, dx, w, dy, algo == CUDNN_CONVOLUTION_BWD_DATA_ALGO_1, ws, ws_bytes))
-        return CUDNN_STATUS_BAD_PARAM;
-    const float *wf = static_cast<const float *>(w), *dyf = static_cast<const float *>(dy);
-    size_t xn = (size_t)s.n * s.c * s.h * s.w;
-    double *acc = new double[xn]();
-    taps(s, [&](size_t yi, size_t xi, size_t wi) { acc[xi] += (double)dyf[yi] * wf[wi]; });
-    blend(static_cast<float *>(dx), acc, xn, alpha, beta);
-    delete[] acc;
-    return CUDNN_STATUS_SUCCESS;
+    return convolve(TO_X, conv, dxd, wd, dyd, dx, w, dy, algo == CUDNN_CONVOLUTION_BWD_DATA_ALGO_1, ws, ws_bytes,
+                    alpha, beta);
 }
