@@ -29,8 +29,17 @@ OBJS = $(SRCS:%.c=$(OBJDIR)/%.o) $(CU_SRCS:%.cu=$(OBJDIR)/%.cu.o)
 FLAVOR := build/.flavor$(if $(filter 1,$(SANITIZE)),-san)-$(if $(filter 1,$(GPU)),gpu$(if $(filter 1,$(CUDNN)),-cudnn),cpu)
 CLI_OBJS = $(CLI_SRCS:%.c=$(OBJDIR)/%.o)
 
-CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -fPIC -Icsrc/include $(shell pkg-config --cflags stb 2>/dev/null || echo -I/usr/include/stb)
-LDLIBS := -lstb -lm -lpthread
+# STB_PREFIX: a usr/ folder holding stb's headers and library where the system
+# has none (scripts/gpu_deps.sh unpacks Debian's packages for the GPU machine).
+ifdef STB_PREFIX
+STB_CFLAGS := -I$(STB_PREFIX)/include/stb
+STB_LIBS := -L$(STB_PREFIX)/lib/x86_64-linux-gnu -Wl,-rpath,$(abspath $(STB_PREFIX))/lib/x86_64-linux-gnu -lstb
+else
+STB_CFLAGS := $(shell pkg-config --cflags stb 2>/dev/null || echo -I/usr/include/stb)
+STB_LIBS := -lstb
+endif
+CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -fPIC -Icsrc/include $(STB_CFLAGS)
+LDLIBS := $(STB_LIBS) -lm -lpthread
 ifeq ($(DEBUG),1)
 CFLAGS += -O0 -g
 else
@@ -116,7 +125,7 @@ FUZZ_CC ?= $(shell command -v clang-14 || command -v clang)
 FUZZ_TARGETS := cfg weights packed labels image
 FUZZ_SECONDS ?= 60
 FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -Wall -Wextra -Wno-unknown-pragmas -Icsrc/include \
-	$(shell pkg-config --cflags stb 2>/dev/null || echo -I/usr/include/stb) \
+	$(STB_CFLAGS) \
 	-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_OBJS := $(SRCS:%.c=build/obj-fuzz/%.o)
 

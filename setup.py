@@ -133,19 +133,24 @@ elif GPU:
         lib = cudnn_library()
         gpu_link = [lib, "-Wl,-rpath," + os.path.dirname(lib)]
 
+# STB_PREFIX: a usr/ folder with stb's headers and library where the system has none (as in the Makefile)
+STB = os.environ.get("STB_PREFIX", "/usr")
+stb_lib = [os.path.join(os.path.abspath(STB), "lib", "x86_64-linux-gnu")] if "STB_PREFIX" in os.environ else []
+
 sanitize = os.environ.get("DARKNET_SANITIZE", "0") == "1"
 san_flags = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-O1", "-g"] if sanitize else []
 
 ext = Pybind11Extension(
     "darknet_py._core",
     sorted(glob.glob("csrc/python/*.cpp")) + c_sources() + gpu_c,
-    include_dirs=gpu_inc + ["csrc/include", "/usr/include/stb"],
+    include_dirs=gpu_inc + ["csrc/include", os.path.join(STB, "include", "stb")],
     define_macros=([("DN_USE_BLAS", "1")] if blas else []) + ([("DN_GPU", "1")] if GPU else []),
     # -fno-wrapv: Python's own CFLAGS carry -fwrapv, which costs some kernels
     extra_compile_args=["-O3", "-march=native", "-fopenmp", "-fno-wrapv", "-Wall"] + san_flags,
     extra_link_args=["-fopenmp"] + san_flags[:1] + gpu_link,
     libraries=["stb", "m"] + (["openblas"] if blas else []) + gpu_libs,
-    library_dirs=gpu_lib_dirs,
+    library_dirs=gpu_lib_dirs + stb_lib,
+    runtime_library_dirs=stb_lib,
     cxx_std=17,
 )
 
