@@ -36,12 +36,15 @@ if [ -n "$cap" ] && [ -z "${NVCC_ARCH:-}" ]; then export NVCC_ARCH="-gencode arc
     nvidia-smi -L 2>&1 || echo "nvidia-smi not found"
     NVCC=${NVCC:-$(command -v nvcc || echo ${CUDA_PATH:-/usr/local/cuda}/bin/nvcc)}
     if [ -x "$NVCC" ]; then
+        # the toolkit nvcc belongs to (nvcc may be a wrapper outside it)
+        top=$("$NVCC" -dryrun -c -x cu /dev/null -o /dev/null 2>&1 | sed -n 's/^#\$ TOP=//p' | head -1)
+        export NVCC CUDA_PATH=${CUDA_PATH:-$(cd "${top:-/usr/local/cuda}" && pwd)}
         export CUDNN=0
         for d in "${CUDNN_DIR:-}" "${CUDA_PATH:-/usr/local/cuda}" /usr \
                  "$($PY -c 'import nvidia.cudnn as c; print(list(c.__path__)[0])' 2>/dev/null)"; do
             if [ -n "$d" ] && [ -f "$d/include/cudnn.h" ]; then export CUDNN=1 CUDNN_DIR=$d; break; fi
         done
-        echo "== build with $NVCC (${NVCC_ARCH:-default archs}; cuDNN: ${CUDNN_DIR:-not found}; stb: ${STB_PREFIX:-/usr})"
+        echo "== build with $NVCC ($CUDA_PATH, ${NVCC_ARCH:-default archs}; cuDNN: ${CUDNN_DIR:-not found}; stb: ${STB_PREFIX:-/usr})"
         build() {
             if command -v make > /dev/null; then make -j"$JOBS" GPU=1 CUDNN=$CUDNN || return 1
             else echo "no make: ./darknet is not built (its tests skip)"; fi
