@@ -73,8 +73,10 @@ def staged_train(data, cfg, weights=None, *, plan="auto", iterations_per_stage=1
     done = json.load(open(done_path)) if os.path.exists(done_path) else {}
 
     def run(key, stage_cfg, init, iters):
+        """-> (min-loss weights, what a next stage starts from, min loss)"""
         if key in done and os.path.exists(done[key]["weights"]):
-            return done[key]["weights"], done[key]["min_loss"]
+            d = done[key]
+            return d["weights"], d.get("next", d["weights"]), d["min_loss"]
         # a stage stopped part-way continues from its .backup (float shadow
         # weights, the schedule where it stopped)
         backup = os.path.join(out_dir, key, os.path.splitext(os.path.basename(stage_cfg))[0] + ".backup")
@@ -83,11 +85,13 @@ def staged_train(data, cfg, weights=None, *, plan="auto", iterations_per_stage=1
                   clear=not resume, seed=seed, progress=progress, threads=threads, gpus=gpus)
         if r.interrupted:
             raise KeyboardInterrupt(f"staged training interrupted in {key}; run again to resume")
-        done[key] = {"weights": r.minloss, "min_loss": r.min_loss}
+        # the next stage starts from the min-loss float shadow weights of the
+        # ternary layers, not their TWN values
+        done[key] = {"weights": r.minloss, "next": r.minloss_backup or r.minloss, "min_loss": r.min_loss}
         tmp = done_path + ".tmp"
         json.dump(done, open(tmp, "w"), indent=1)
         os.replace(tmp, done_path)
-        return r.minloss, r.min_loss
+        return r.minloss, done[key]["next"], r.min_loss
 
     base = os.path.splitext(os.path.basename(cfg))[0]
     nconv = len(_stages.conv_indices(read_cfg(cfg)))
@@ -100,20 +104,20 @@ def staged_train(data, cfg, weights=None, *, plan="auto", iterations_per_stage=1
     fp_cfg = write_variant("FP", [], fp_iterations or iterations_per_stage, "full precision")
     fp_loss = float("nan")
     if weights is None:
-        weights, fp_loss = run("FP", fp_cfg, None, fp_iterations or iterations_per_stage)
+        weights, _, fp_loss = run("FP", fp_cfg, None, fp_iterations or iterations_per_stage)
     rows = [_row("FP", fp_cfg, weights, data, progress, device, fp_loss)]
     stage_cfgs = _stages.make_stages(cfg, plan, out_dir, iterations=iterations_per_stage,
                                      learning_rate=learning_rate)
     _stages.write_shell_script(data, stage_cfgs, weights, os.path.join(out_dir, "darknet.sh"),
                                backup_dir=out_dir)
-    prev = weights
+    init = weights
     for k, c in enumerate(stage_cfgs):
-        prev, loss = run(f"M{k}", c, prev, iterations_per_stage)
-        rows.append(_row(f"M{k}", c, prev, data, progress, device, loss))
+        w, init, loss = run(f"M{k}", c, init, iterations_per_stage)
+        rows.append(_row(f"M{k}", c, w, data, progress, device, loss))
     if baseline:
         total = iterations_per_stage * len(stage_cfgs)
         nost_cfg = write_variant("nostaged", range(nconv), total, "direct full-ternary baseline (no staging)")
-        w, loss = run("nostaged", nost_cfg, weights, total)
+        w, _, loss = run("nostaged", nost_cfg, weights, total)
         rows.append(_row("no staged", nost_cfg, w, data, progress, device, loss))
     md = table(rows)
     with open(os.path.join(out_dir, "results.md"), "w") as f:

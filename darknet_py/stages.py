@@ -138,8 +138,10 @@ def make_stages(cfg, plan="auto", out_dir=None, *, iterations=None, learning_rat
 
 def write_shell_script(data, stage_cfgs, weights, path, backup_dir="backup", darknet="./darknet"):
     """The seed's darknet.sh: one `darknet detector train` per stage (backup
-    folder <backup_dir>/M<k>), each from the previous stage's min-loss weights."""
-    lines = ["#!/bin/sh", "# Staged ternary training: each stage starts from the previous stage's min-loss weights.",
+    folder <backup_dir>/M<k>), each from the previous stage's min-loss weights,
+    with the float shadow weights of its ternary layers (.minloss.backup)."""
+    lines = ["#!/bin/sh", "# Staged ternary training: each stage starts from the previous stage's min-loss weights",
+             "# (.minloss.backup: the float shadow weights of the ternary layers, not their TWN values).",
              "set -e"]
     prev = weights
     for k, c in enumerate(stage_cfgs):
@@ -147,7 +149,8 @@ def write_shell_script(data, stage_cfgs, weights, path, backup_dir="backup", dar
         base = os.path.splitext(os.path.basename(c))[0]
         lines.append(f"mkdir -p {backup}")
         lines.append(f"{darknet} detector train {data} {c} {prev} -backup {backup} -clear")
-        prev = f"{backup}/{base}.minloss.weights"
+        ternary = any(s.get("ternary") == "1" for s in read_cfg(c))
+        prev = f"{backup}/{base}.minloss.{'backup' if ternary else 'weights'}"
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
     os.chmod(path, 0o755)

@@ -22,6 +22,7 @@ class TrainResult:
     history: list = field(default_factory=list)  # dicts: iteration, loss, avg_loss, learning_rate, map, ...
     best: str = None          # with map_every: the weights of the best mAP
     best_map: float = None
+    minloss_backup: str = None  # with ternary layers: min-loss weights with the float shadow weights
 
     @property
     def maps(self):
@@ -114,4 +115,4 @@ def train(data, cfg, weights=None, *, max_batches=None, backup=None, clear=False
         if bar is not None:
             bar.close()
     return TrainResult(r["final"], r["minloss"], r["backup"], r["min_loss"], r["iterations"],
-                       r["interrupted"], history, r["best"], r["best_map"])
+                       r["interrupted"], history, r["best"], r["best_map"], r["minloss_backup"])

@@ -33,9 +33,12 @@ def test_miniature_staged_run(synth_data, tmp_path):
     for r in rows:
         assert 0 <= r.map <= 1 and 0 <= r.iou <= 1 and os.path.exists(r.weights)
     assert rows[-1].packed_bytes < rows[0].packed_bytes
-    # each stage started from the previous stage's min-loss weights (darknet.sh says the same)
+    # each stage started from the previous stage's min-loss weights, with the float
+    # shadow weights of its ternary layers (darknet.sh says the same)
     sh = open(out / "darknet.sh").read()
-    assert f"{rows[1].weights}" in sh and f"{rows[0].weights}" in sh
+    m0_next = rows[1].weights[:-len("weights")] + "backup"
+    assert rows[1].weights.endswith(".minloss.weights") and os.path.exists(m0_next)
+    assert f" {m0_next} " in sh and f" {rows[0].weights} " in sh
     # the M3 weights are fully ternary: at most 3 distinct values per conv layer
     net = dn.Network(os.path.join(out, "mini_M3.cfg"), rows[4].weights)
     for i, l in enumerate(net.layers):
@@ -86,6 +89,7 @@ def test_a_stage_stopped_part_way_continues_from_its_backup(synth_data, tmp_path
                         out_dir=str(out), progress=False, threads=1)
     backup = out / "M1" / "mini_M1.backup"
     assert calls[-1][0] == "mini_M1.cfg" and calls[-1][2] and backup.exists()
+    assert calls[-1][1] == str(out / "M0" / "mini_M0.minloss.backup")  # M0's min-loss float weights
     assert dn.Network(str(out / "mini_M1.cfg"), str(backup)).seen > 0
     calls.clear()
     monkeypatch.setattr(training, "train", lambda data, cfg, weights=None, **kw:
@@ -94,4 +98,4 @@ def test_a_stage_stopped_part_way_continues_from_its_backup(synth_data, tmp_path
                            out_dir=str(out), progress=False, threads=1)
     assert [r.stage for r in rows] == ["FP", "M0", "M1", "M2", "M3", "no staged"]
     assert calls[0] == ("mini_M1.cfg", str(backup), False)  # FP and M0 were done: M1 resumes
-    assert calls[1][0] == "mini_M2.cfg" and calls[1][2] is True
+    assert calls[1] == ("mini_M2.cfg", str(out / "M1" / "mini_M1.minloss.backup"), True)

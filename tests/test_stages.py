@@ -69,4 +69,5 @@ def test_shell_script(tmp_path):
     text = open(sh).read().splitlines()
     trains = [l for l in text if "detector train" in l]
     assert len(trains) == 4 and trains[0].endswith("fp.weights -backup backup/M0 -clear")
-    assert "backup/M0/yolov2-tiny-voc-small_M0.minloss.weights -backup backup/M1" in trains[1]
+    # from the min-loss float shadow weights of the previous stage's ternary layers
+    assert "backup/M0/yolov2-tiny-voc-small_M0.minloss.backup -backup backup/M1" in trains[1]

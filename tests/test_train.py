@@ -180,6 +180,35 @@ def test_python_train_writes_checkpoints_and_history(synth_set, tmp_path):
     assert [h["loss"] for h in r3.history] == pytest.approx([h["loss"] for h in r2.history[:7]], rel=1e-5)
 
 
+def test_ternary_training_keeps_the_min_loss_float_weights(synth_set, tmp_path):
+    """With ternary layers, <cfg>.minloss.weights holds their TWN values and
+    <cfg>.minloss.backup the same min-loss weights with the float shadow
+    weights (what a next stage trains on from); without, no .minloss.backup."""
+    cfg = tiny_cfg(tmp_path / "t.cfg", batch=4, lr=0.001, burn_in=2, max_batches=12)
+    r = dn.train(synth_set / "synth.data", cfg, backup=tmp_path / "f", seed=1, progress=False)
+    assert r.minloss_backup is None and not any(p.suffix == ".backup" and "minloss" in p.name
+                                                for p in (tmp_path / "f").iterdir())
+    text = open(cfg).read().replace("[convolutional]\nbatch_normalize=1", "[convolutional]\nternary=1\nbatch_normalize=1")
+    open(cfg, "w").write(text)
+    r = dn.train(synth_set / "synth.data", cfg, backup=tmp_path / "t", seed=1, progress=False)
+    assert r.minloss_backup == str(tmp_path / "t" / "t.minloss.backup") and os.path.exists(r.minloss_backup)
+    ternary, shadow = dn.Network(cfg, r.minloss), dn.Network(cfg, r.minloss_backup)
+    assert ternary.seen == shadow.seen > 0
+    nt = 0
+    for i, l in enumerate(ternary.layers):
+        if l["type"] != "convolutional":
+            continue
+        pt, ps = ternary.params(i), shadow.params(i)
+        for k in pt:
+            if k != "weights":
+                np.testing.assert_array_equal(pt[k], ps[k])
+        if "ternary=1" in text and len(np.unique(pt["weights"])) <= 3 < len(np.unique(ps["weights"])):
+            t, _ = _core.ternarize(ps["weights"].ravel(), 1)
+            np.testing.assert_array_equal(t, pt["weights"].ravel())
+            nt += 1
+    assert nt == text.count("ternary=1")
+
+
 def test_sigkill_leaves_good_checkpoint_and_resume_continues(synth_set, tmp_path):
     if not os.path.exists(DARKNET_BIN):
         pytest.skip("./darknet not built")

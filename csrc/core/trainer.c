@@ -6,6 +6,8 @@
  *                            layers keep their float shadow weights here
  *   <base>_<N>.weights       at N % 10000 == 0, and every 100 below 1000
  *   <base>.minloss.weights   the weights at the minimum running average loss
+ *   <base>.minloss.backup    with ternary layers: the same with their float
+ *                            shadow weights (a next stage starts from it)
  *   <base>_final.weights     at the end
  *   <base>_best.weights      with map_every: the weights of the best mAP on the
  *                            valid list (computed every map_every iterations)
@@ -77,10 +79,12 @@ static void trainer_free(trainer *t)
     free(t->maps);
 }
 
-static dn_status flush_minloss(trainer *t, const char *path, int iteration)
+static dn_status flush_minloss(trainer *t, const dn_train_result *r, int iteration)
 {
     if (!t->best_dirty) return DN_OK;
-    dn_status st = dn_weights_write(t->net, path, -1, t->best, t->best_seen, 1);
+    dn_status st = dn_weights_write(t->net, r->minloss_path, -1, t->best, t->best_seen, 1);
+    if (st == DN_OK && *r->minloss_backup_path)
+        st = dn_weights_write(t->net, r->minloss_backup_path, -1, t->best, t->best_seen, 0);
     if (st == DN_OK) { t->best_dirty = 0; t->last_flush = iteration; }
     return st;
 }
@@ -109,6 +113,10 @@ static dn_status setup(trainer *t, const dn_train_opts *o, dn_train_result *r)
     snprintf(r->best_path, sizeof r->best_path, "%s_best.weights", t->prefix);
     snprintf(r->backup_path, sizeof r->backup_path, "%s.backup", t->prefix);
     snprintf(r->minloss_path, sizeof r->minloss_path, "%s.minloss.weights", t->prefix);
+    r->minloss_backup_path[0] = 0;
+    for (int i = 0; i < net->n; ++i)
+        if (net->layers[i].ternary)
+            snprintf(r->minloss_backup_path, sizeof r->minloss_backup_path, "%s.minloss.backup", t->prefix);
     snprintf(r->final_path, sizeof r->final_path, "%s_final.weights", t->prefix);
     for (int i = 0; i < net->n; ++i)
         if (net->layers[i].is_detector && net->layers[i].max_boxes > t->max_boxes) t->max_boxes = net->layers[i].max_boxes;
@@ -289,14 +297,14 @@ dn_status dn_train(const dn_train_opts *o, dn_train_result *r)
             memcpy(t.best, net->params, net->nparams * sizeof(float));
             t.best_seen = net->seen;
             t.best_dirty = 1;
-            if (iteration - t.last_flush >= 10) st = flush_minloss(&t, r->minloss_path, iteration);
+            if (iteration - t.last_flush >= 10) st = flush_minloss(&t, r, iteration);
         }
         int stop = o->callback ? o->callback(&s, o->user) : 0;
         if (st == DN_OK && (iteration % 100 == 0 || stop)) {
             st = dn_replicas_sync(&t.reps);
             dn_device_params_to_host(net);
             if (st == DN_OK) st = dn_weights_write(net, r->backup_path, -1, net->params, net->seen, 0);
-            if (st == DN_OK) st = flush_minloss(&t, r->minloss_path, iteration);
+            if (st == DN_OK) st = flush_minloss(&t, r, iteration);
             if (st == DN_OK) st = save_chart(&t);
         }
         if (st == DN_OK && (iteration % 10000 == 0 || (iteration < 1000 && iteration % 100 == 0))) {
@@ -312,7 +320,7 @@ dn_status dn_train(const dn_train_opts *o, dn_train_result *r)
         if (st == DN_OK) st = dn_network_save_weights(net, r->final_path, -1);
         if (st == DN_OK && best < 1e30f) st = recalibrate_best(&t, w0, h0);
     }
-    if (st == DN_OK) st = flush_minloss(&t, r->minloss_path, iteration);
+    if (st == DN_OK) st = flush_minloss(&t, r, iteration);
     if (st == DN_OK && t.navg) st = save_chart(&t);
     r->min_loss = best;
     r->iterations = iteration;

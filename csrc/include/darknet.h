@@ -195,6 +195,10 @@ typedef struct {
 
 typedef struct {
     char final_path[4096], minloss_path[4096], backup_path[4096], best_path[4096];
+    /* with ternary layers: <base>.minloss.backup, the min-loss weights with the
+     * float shadow weights of the ternary layers (minloss_path holds their TWN
+     * values), to train on from; else "" */
+    char minloss_backup_path[4096];
     float min_loss;          /* minimum running average loss */
     float best_map;          /* with map_every: the best mAP (-1: none computed) */
     int iterations;          /* batches done at the end */

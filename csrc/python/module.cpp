@@ -430,6 +430,7 @@ static py::dict train(const std::string &data, const std::string &cfg, py::objec
     py::dict out;
     out["final"] = std::string(r.final_path);
     out["minloss"] = std::string(r.minloss_path);
+    out["minloss_backup"] = *r.minloss_backup_path ? py::object(py::str(r.minloss_backup_path)) : py::object(py::none());
     out["backup"] = std::string(r.backup_path);
     out["min_loss"] = r.min_loss;
     out["iterations"] = r.iterations;
