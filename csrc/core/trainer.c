@@ -113,8 +113,7 @@ static dn_status setup(trainer *t, const dn_train_opts *o, dn_train_result *r)
     snprintf(r->best_path, sizeof r->best_path, "%s_best.weights", t->prefix);
     snprintf(r->backup_path, sizeof r->backup_path, "%s.backup", t->prefix);
     snprintf(r->minloss_path, sizeof r->minloss_path, "%s.minloss.weights", t->prefix);
-    r->minloss_backup_path[0] = 0;
-    for (int i = 0; i < net->n; ++i)
+    for (int i = 0; i < net->n && !*r->minloss_backup_path; ++i)
         if (net->layers[i].ternary)
             snprintf(r->minloss_backup_path, sizeof r->minloss_backup_path, "%s.minloss.backup", t->prefix);
     snprintf(r->final_path, sizeof r->final_path, "%s_final.weights", t->prefix);
