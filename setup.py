@@ -7,8 +7,9 @@ CUBLAS=0; CUDNN=1 runs the convolutions on cuDNN (CUDNN_DIR, default
 CUDA_PATH: include/cudnn.h and lib64/ or lib/libcudnn.so*). DARKNET_GPU=emu
 builds the same backend against the CPU emulator of csrc/kernels/cuda/emu
 (the .cu files compiled as C++, no CUDA needed; with its cuDNN subset unless
-CUDNN=0): for testing the backend's logic where there is no GPU. DARKNET_SANITIZE=1 builds
-with ASan+UBSan (scripts/sanitize.sh builds it outside the source tree)."""
+CUDNN=0): for testing the backend's logic where there is no GPU.
+DARKNET_SANITIZE=1 builds with ASan+UBSan (scripts/sanitize.sh builds it
+outside the source tree)."""
 import glob
 import os
 import subprocess

@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rm -rf .gpu_deps
 mkdir -p .gpu_deps/debs
-(cd .gpu_deps/debs && apt-get download libstb0 libstb-dev 2>/dev/null)
+(cd .gpu_deps/debs && apt-get download -q libstb0 libstb-dev)
 for deb in .gpu_deps/debs/*.deb; do dpkg -x "$deb" .gpu_deps; done
 rm -rf .gpu_deps/debs
 test -f .gpu_deps/usr/include/stb/stb_image.h && test -e .gpu_deps/usr/lib/x86_64-linux-gnu/libstb.so
