@@ -4,6 +4,8 @@
     net = dn.Network("cfg/yolov2-tiny-voc.cfg", "yolov2-tiny-voc.weights")
     for d in net.detect("dog.jpg"):
         print(d.label, d.confidence, d.box)
+    results = dn.detect("cfg/yolov2-tiny-voc.cfg", "yolov2-tiny-voc.weights", "images/",
+                        save_dir="out")           # one DetectResult per image
 
 The compiled core is imported on first use, so the pure-Python tools
 (darknet_py.voc, darknet_py.synth, darknet_py.cfgfile) work without it.
@@ -13,13 +15,14 @@ import importlib
 from .errors import (CfgParseError, DarknetError, DarknetIOError, DarknetValueError,
                      FormatError)
 
-_LAZY = {"Network": "network", "Detection": "network", "train": "training",
+_LAZY = {"Network": "network", "Detection": "detections", "DetectResult": "detections",
+         "detect": "detections", "train": "training",
          "TrainResult": "training", "validate": "evaluation", "evaluate": "evaluation",
          "staged_train": "staged"}
 _SUBMODULES = {"stages", "staged", "voc", "synth", "cfgfile", "names", "ternary"}
 
-__all__ = ["Network", "Detection", "train", "TrainResult", "validate", "evaluate", "staged_train",
-           "stages", "DarknetError", "DarknetIOError", "CfgParseError", "FormatError",
+__all__ = ["Network", "Detection", "DetectResult", "detect", "train", "TrainResult", "validate",
+           "evaluate", "staged_train", "stages", "DarknetError", "DarknetIOError", "CfgParseError", "FormatError",
            "DarknetValueError"]
 __version__ = "0.1.0"
 

@@ -115,7 +115,47 @@ def _valid(args):
     return 0
 
 
-# ---------------------------------------------------------------------------- table
+# ---------------------------------------------------------------------------- detect
+
+def _detect_args(p):
+    p.add_argument("cfg", help="network .cfg")
+    p.add_argument("weights", help=".weights or packed ternary file (\"\": random initialisation)")
+    p.add_argument("source", nargs="+", help="images, folders, list files (.txt) or glob patterns")
+    p.add_argument("--names", help="class names: a .names or .data file (default: VOC's for 20 classes)")
+    p.add_argument("--thresh", type=float, default=0.25, help="confidence threshold (default 0.25)")
+    p.add_argument("--nms", type=float, default=0.45, help="NMS IoU threshold (default 0.45)")
+    p.add_argument("--save-dir", help="write each image with its boxes drawn as <dir>/<name>.png")
+    p.add_argument("--save-labels", action="store_true",
+                   help="write Darknet label files where training reads them (images/ -> labels/)")
+    p.add_argument("--json", help="write the detections as AlexeyAB's result.json")
+    p.add_argument("--ternary-kernel", default="off", choices=("off", "float", "int8"),
+                   help="kernel of the ternary layers (default off)")
+    p.add_argument("--threads", type=int, default=0, help="threads (default: the library's)")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _detect(args):
+    import json
+    import os
+    from .detections import detect
+    results = detect(args.cfg, args.weights or None, args.source, thresh=args.thresh, nms=args.nms,
+                     names=args.names, device=args.device, ternary_kernel=args.ternary_kernel,
+                     threads=args.threads, save_dir=args.save_dir, save_labels=args.save_labels,
+                     progress=not args.no_progress)
+    for i, r in enumerate(results):
+        print(f"{r.path if r.path is not None else i}: {len(r)} objects")
+        for d in r:
+            l, t, w, h = d.box[0], d.box[1], d.xywh[2], d.xywh[3]
+            print(f"{d.label}: {d.confidence * 100:.0f}%\t(left_x: {l:4.0f}   top_y: {t:4.0f}   "
+                  f"width: {w:4.0f}   height: {h:4.0f})")
+    if args.json:
+        tmp = args.json + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump([r.to_dict(i + 1) for i, r in enumerate(results)], f, indent=1)
+        os.replace(tmp, args.json)
+    return 0
+
 
 # ---------------------------------------------------------------------------- train
 
@@ -173,6 +213,8 @@ def _staged(args):
 
 
 COMMANDS = {
+    "detect": ("detect objects in images, folders or lists, as `darknet detector test`",
+               _detect_args, _detect),
     "train": ("train a detector, as `darknet detector train`", _train_args, _train),
     "staged": ("the staged ternary training method M0..M3 with its results table", _staged_args, _staged),
     "synth-voc": ("generate a synthetic shapes data set in VOC format and convert it for "

@@ -25,7 +25,7 @@ import numpy as np
 
 from . import _core
 from .network import parse_device
-from .names import default_names, read_names
+from .names import data_names, data_options, default_names
 
 
 @dataclass
@@ -99,26 +99,6 @@ def _check_points(points):
         raise ValueError(f"points must be 0 (area), 11 or 101, got {points!r}")
 
 
-def _data_options(data):
-    """key = value options of a .data file ({} for None)."""
-    opts = {}
-    if data is not None:
-        with open(os.fspath(data)) as f:
-            for line in f:
-                key, sep, value = line.partition("=")
-                if sep and not key.lstrip().startswith("#"):
-                    opts[key.strip()] = value.strip()
-    return opts
-
-
-def _data_names(data, classes):
-    """Class names of a .data file (its names = file), else the defaults
-    (VOC's for 20 classes); padded to `classes` entries."""
-    path = _data_options(data).get("names")
-    names = read_names(path) if path else []
-    return names + default_names(classes)[len(names):]
-
-
 def _progress_bar(enabled, desc):
     """A progress(done, total) callable driving a tqdm bar, and its closer."""
     if not enabled:
@@ -161,7 +141,7 @@ def validate(data, cfg, weights=None, *, iou_thresh=0.5, thresh=0.25, points=0, 
                                       parse_device(device), cb, bool(return_detections))
     finally:
         close()
-    names = _data_names(data, core.summary()["classes"])
+    names = data_names(data, core.summary()["classes"])
     dets = truth = None
     if images is not None:
         dets, truth = {}, {}
@@ -180,8 +160,8 @@ def write_results(data, cfg, weights=None, *, out_dir=None, prefix="comp4_det_te
     tools. out_dir None: the .data file's `results`, else results/. device as validate."""
     if weights is not None and not os.path.isfile(os.fspath(weights)):
         raise FileNotFoundError(f"{weights}: weights file not found")
-    opts = _data_options(data)
-    names = _data_names(data, 20 if opts.get("classes") == "20" else 0)
+    opts = data_options(data)
+    names = data_names(data, 20 if opts.get("classes") == "20" else 0)
     if not opts.get("names") and opts.get("classes") != "20":
         names = []  # numbers, as ./darknet detector valid
     cb, close = _progress_bar(progress, os.path.basename(os.fspath(cfg)))

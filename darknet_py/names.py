@@ -1,4 +1,4 @@
-"""Class names: reading .names files and the PASCAL VOC default."""
+"""Class names: reading .names files and .data files, and the PASCAL VOC default."""
 import os
 
 VOC_NAMES = ["aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair",
@@ -19,3 +19,39 @@ def default_names(classes):
     if classes == len(VOC_NAMES):
         return list(VOC_NAMES)
     return [f"class_{i}" for i in range(classes)]
+
+
+def data_options(data):
+    """key = value options of a .data file ({} for None)."""
+    opts = {}
+    if data is not None:
+        with open(os.fspath(data)) as f:
+            for line in f:
+                key, sep, value = line.partition("=")
+                if sep and not key.lstrip().startswith("#"):
+                    opts[key.strip()] = value.strip()
+    return opts
+
+
+def data_names(data, classes):
+    """Class names of a .data file (its names = file), else the defaults
+    (VOC's for 20 classes); padded to `classes` entries."""
+    path = data_options(data).get("names")
+    names = read_names(path) if path else []
+    return names + default_names(classes)[len(names):]
+
+
+def resolve_names(names, classes):
+    """names as given to Network/detect: None (the defaults), a list, a
+    .names file or a .data file (its names = file); padded to `classes`."""
+    if names is None:
+        return default_names(classes)
+    if isinstance(names, (str, os.PathLike)):
+        path = os.fspath(names)
+        if path.endswith(".data"):
+            if not os.path.isfile(path):
+                raise FileNotFoundError(f"{path}: .data file not found")
+            return data_names(path, classes)
+        names = read_names(path)
+    names = [str(n) for n in names]
+    return names + default_names(classes)[len(names):]

@@ -1,27 +1,13 @@
 """Network: a Darknet network built from a .cfg, optionally with .weights,
 running on the C core. Images go in as paths or H x W x 3 uint8 arrays."""
-from dataclasses import dataclass
 import os
 
 import numpy as np
 
 from . import _core
+from .detections import DetectResult, Detection
 from .errors import DarknetValueError
-from .names import default_names, read_names
-
-
-@dataclass
-class Detection:
-    """One detected object; box corners are in pixels of the original image."""
-    label: str
-    class_id: int
-    confidence: float
-    box: tuple  # (left, top, right, bottom)
-
-    @property
-    def xywh(self):
-        l, t, r, b = self.box
-        return ((l + r) / 2, (t + b) / 2, r - l, b - t)
+from .names import resolve_names
 
 
 def parse_device(device):
@@ -57,6 +43,8 @@ class Network:
     (darknet_py.ternary.pack). ternary_kernel picks how ternary=1 conv layers
     run at inference: 'off' (float path with the TWN weights), 'float' (exact
     add/subtract) or 'int8' (int8 activations, integer accumulation).
+    names: a list, a .names file or a .data file (default: VOC's names for
+    20 classes, else class_0, class_1, ...).
     device='cuda:0' runs it on a CUDA device (DarknetError in a CPU build or
     without that device); 'cpu' (default) on the host.
     """
@@ -73,10 +61,7 @@ class Network:
             self._net.set_threads(int(threads))
         self.ternary_kernel = ternary_kernel
         self.to(device)
-        classes = self._classes()
-        if isinstance(names, (str, os.PathLike)):
-            names = read_names(os.fspath(names))
-        self.names = list(names) if names is not None else default_names(classes)
+        self.names = resolve_names(names, self._classes())
 
     def _classes(self):
         for l in reversed(self.layers):
@@ -194,9 +179,12 @@ class Network:
 
     def detect(self, image, thresh=0.25, nms=0.45):
         """Detect objects in an image (path or H x W x 3 uint8 RGB array).
-        Returns a list of Detection sorted by confidence."""
+        Returns a DetectResult: the list of Detection, by confidence, which
+        also draws (plot, save) and exports (to_dict, label_lines) itself."""
+        path = None
         if isinstance(image, (str, os.PathLike)):
-            image = _core.load_image(os.fspath(image))
+            path = os.fspath(image)
+            image = _core.load_image(path)
         image = np.ascontiguousarray(image)
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(f"detect: expected an H x W x 3 uint8 image, got {image.dtype} {image.shape}")
@@ -215,4 +203,5 @@ class Network:
                 name = self.names[k] if k < len(self.names) else str(k)
                 out.append(Detection(name, int(k), float(probs[i, k]), box))
         out.sort(key=lambda d: -d.confidence)
-        return out
+        return DetectResult(out, path=path, width=image.shape[1], height=image.shape[0],
+                            names=self.names, image=image)

@@ -111,10 +111,33 @@ static void label_append(char *label, const char *s)
     label[n] = 0;
 }
 
+void dn_image_draw_box(dn_image *im, double left, double top, double right, double bottom, int cls,
+                       int classes, const char *label)
+{
+    if (!im || !im->data || im->w <= 0 || im->h <= 0 || im->c <= 0 || classes <= 0 || cls < 0) return;
+    if (!isfinite(left) || !isfinite(top) || !isfinite(right) || !isfinite(bottom)) return;
+    int width = (int)(im->h * .006f);
+    if (width < 1) width = 1;
+    int offset = (int)((long long)cls * 123457 % classes);
+    float rgb[3] = {class_color(2, offset, classes), class_color(1, offset, classes),
+                    class_color(0, offset, classes)};
+    int l = to_pixel(left, im->w), r = to_pixel(right, im->w);
+    int t = to_pixel(top, im->h), b = to_pixel(bottom, im->h);
+    if (l < 0) l = 0;
+    if (r > im->w - 1) r = im->w - 1;
+    if (t < 0) t = 0;
+    if (b > im->h - 1) b = im->h - 1;
+    if (l > r || t > b) return;
+    char text[LABEL_MAX] = {0};
+    label_append(text, label ? label : "");
+    for (int k = 0; k < width; ++k) draw_box(im, l + k, t + k, r - k, b - k, rgb);
+    draw_label(im, t + width, l, text, rgb);
+}
+
 void dn_image_draw_detections(dn_image *im, const dn_detections *d, float thresh,
                               const char *const *names)
 {
-    if (!im || !im->data || im->w <= 0 || im->h <= 0 || im->c <= 0 || !d || !d->dets) return;
+    if (!d || !d->dets) return;
     for (int i = 0; i < d->n; ++i) {
         const dn_detection *det = &d->dets[i];
         char label[LABEL_MAX] = {0};
@@ -128,21 +151,8 @@ void dn_image_draw_detections(dn_image *im, const dn_detections *d, float thresh
             if (cls < 0) cls = j;
         }
         if (cls < 0) continue;
-        int width = (int)(im->h * .006f);
-        if (width < 1) width = 1;
-        int offset = (int)((long long)cls * 123457 % det->classes);
-        float rgb[3] = {class_color(2, offset, det->classes), class_color(1, offset, det->classes),
-                        class_color(0, offset, det->classes)};
         dn_box b = det->bbox;
-        if (!isfinite(b.x) || !isfinite(b.y) || !isfinite(b.w) || !isfinite(b.h)) continue;
-        int left = to_pixel(b.x - b.w / 2., im->w), right = to_pixel(b.x + b.w / 2., im->w);
-        int top = to_pixel(b.y - b.h / 2., im->h), bot = to_pixel(b.y + b.h / 2., im->h);
-        if (left < 0) left = 0;
-        if (right > im->w - 1) right = im->w - 1;
-        if (top < 0) top = 0;
-        if (bot > im->h - 1) bot = im->h - 1;
-        if (left > right || top > bot) continue;
-        for (int k = 0; k < width; ++k) draw_box(im, left + k, top + k, right - k, bot - k, rgb);
-        draw_label(im, top + width, left, label, rgb);
+        dn_image_draw_box(im, b.x - b.w / 2., b.y - b.h / 2., b.x + b.w / 2., b.y + b.h / 2., cls,
+                          det->classes, label);
     }
 }

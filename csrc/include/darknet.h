@@ -434,7 +434,12 @@ dn_status dn_image_save_png(const dn_image *im, const char *path);
 dn_status dn_image_letterbox(const dn_image *im, int w, int h, dn_image *out);
 dn_status dn_image_resize(const dn_image *im, int w, int h, dn_image *out);
 void dn_image_free(dn_image *im);
-/* Draw detections above thresh with their class names (may be NULL). */
+/* Draw one box, corners in pixels (clipped to the image), in the colour of
+ * class cls of classes, with label (printable ASCII) above it. */
+void dn_image_draw_box(dn_image *im, double left, double top, double right, double bottom, int cls,
+                       int classes, const char *label);
+/* Draw detections above thresh with their class names (may be NULL): one box
+ * per detection, labelled "name[, name...]" for its classes above thresh. */
 void dn_image_draw_detections(dn_image *im, const dn_detections *d, float thresh,
                               const char *const *names);
 

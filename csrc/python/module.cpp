@@ -260,14 +260,21 @@ struct Network {
 
 dn_network *core_network(py::handle obj) { return obj.cast<Network &>().net; }
 
-// Image helpers: HxWx3 uint8 -> letterboxed 1 x 3 x h x w float32 in [0,1].
-static py::array_t<float> letterbox_u8(py::array_t<uint8_t, py::array::c_style | py::array::forcecast> img,
-                                       int w, int h)
+// Image helpers: H x W x 3 uint8 arrays <-> the core's CHW float images.
+using u8array = py::array_t<uint8_t, py::array::c_style | py::array::forcecast>;
+
+static dn_image from_u8(const u8array &img)
 {
-    if (img.ndim() != 3 || img.shape(2) != 3)
-        throw py::value_error("expected an H x W x 3 uint8 image");
-    dn_image im, lb;
+    if (img.ndim() != 3 || img.shape(2) != 3) throw py::value_error("expected an H x W x 3 uint8 image");
+    dn_image im;
     check(dn_image_from_u8(&im, img.data(), (int)img.shape(1), (int)img.shape(0), 3));
+    return im;
+}
+
+// HxWx3 uint8 -> letterboxed 1 x 3 x h x w float32 in [0,1].
+static py::array_t<float> letterbox_u8(const u8array &img, int w, int h)
+{
+    dn_image im = from_u8(img), lb;
     dn_status st = dn_image_letterbox(&im, w, h, &lb);
     dn_image_free(&im);
     check(st);
@@ -277,10 +284,9 @@ static py::array_t<float> letterbox_u8(py::array_t<uint8_t, py::array::c_style |
     return out;
 }
 
-static py::array_t<uint8_t> load_image(const std::string &path)
+// A CHW float image in [0,1] as H x W x 3 uint8 (rounded, clipped).
+static py::array_t<uint8_t> to_u8(const dn_image &im)
 {
-    dn_image im;
-    check(dn_image_load(&im, path.c_str(), 3));
     py::array_t<uint8_t> out({im.h, im.w, 3});
     uint8_t *o = out.mutable_data();
     for (int y = 0; y < im.h; ++y)
@@ -289,8 +295,44 @@ static py::array_t<uint8_t> load_image(const std::string &path)
                 float v = im.data[((size_t)c * im.h + y) * im.w + x] * 255.f + .5f;
                 o[((size_t)y * im.w + x) * 3 + c] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
             }
+    return out;
+}
+
+static py::array_t<uint8_t> load_image(const std::string &path)
+{
+    dn_image im;
+    check(dn_image_load(&im, path.c_str(), 3));
+    py::array_t<uint8_t> out = to_u8(im);
     dn_image_free(&im);
     return out;
+}
+
+// A copy of img with boxes[i] = (left, top, right, bottom) in pixels drawn in
+// the colour of class ids[i] of classes, labelled labels[i] (as detector test).
+static py::array_t<uint8_t> draw_boxes(const u8array &img,
+                                       py::array_t<double, py::array::c_style | py::array::forcecast> boxes,
+                                       std::vector<int> ids, int classes, std::vector<std::string> labels)
+{
+    size_t n = ids.size();
+    if (labels.size() != n || (size_t)boxes.size() != 4 * n)
+        throw py::value_error("draw_boxes: expected n boxes of 4 corners, n class ids and n labels");
+    dn_image im = from_u8(img);
+    const double *b = boxes.data();
+    for (size_t i = 0; i < n; ++i)
+        dn_image_draw_box(&im, b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3], ids[i], classes,
+                          labels[i].c_str());
+    py::array_t<uint8_t> out = to_u8(im);
+    dn_image_free(&im);
+    return out;
+}
+
+// Write an H x W x 3 uint8 image as PNG (atomically).
+static void save_png(const u8array &img, const std::string &path)
+{
+    dn_image im = from_u8(img);
+    dn_status st = dn_image_save_png(&im, path.c_str());
+    dn_image_free(&im);
+    check(st);
 }
 
 // TWN quantiser: (ternary weights, alphas) with one alpha per group.
@@ -521,6 +563,9 @@ PYBIND11_MODULE(_core, m)
         .def_property_readonly("skipped", [](const Loader &l) { return dn_loader_skipped(l.ld); });
     m.def("letterbox", &letterbox_u8, py::arg("image"), py::arg("w"), py::arg("h"));
     m.def("load_image", &load_image, py::arg("path"));
+    m.def("draw_boxes", &draw_boxes, py::arg("image"), py::arg("boxes"), py::arg("ids"), py::arg("classes"),
+          py::arg("labels"));
+    m.def("save_png", &save_png, py::arg("image"), py::arg("path"));
     bind_eval(m);
     bind_ternary(m);
 }
