@@ -48,6 +48,16 @@ def test_detector_test_prints_and_draws(tmp_path, image, weights):
     assert png.size == (160, 120)
 
 
+def test_gpu_index_option_is_ignored_in_a_cpu_build(tmp_path, image, weights):
+    """Darknet's `-i 0` (AlexeyAB's scripts pass it everywhere) is not taken
+    for the image argument; a CPU build ignores it, as Darknet's does."""
+    if dn._core.cuda_compiled():
+        pytest.skip("a CUDA build takes -i N as -gpus N")
+    r = run_darknet("detector", "test", os.path.join(ROOT, "cfg", "voc.data"), TINY, weights, "-i", "0",
+                    image, "-thresh", "0.5", "-out", tmp_path / "p")
+    assert r.stdout.startswith(f"{image}: Predicted in ") and "dog: " in r.stdout
+
+
 def test_detector_test_reads_paths_from_stdin(tmp_path, image, weights):
     r = run_darknet("detector", "test", os.path.join(ROOT, "cfg", "voc.data"), TINY, weights,
                     "-out", tmp_path / "p", input=f"{image}\n{image}\n")

@@ -36,8 +36,21 @@ int cmd_partial(int argc, char **argv)
     return 0;
 }
 
+/* Darknet's `-i N` (the GPU index, for every command): in a CUDA build it
+ * is -gpus N unless -gpus is given; a CPU build ignores it, as Darknet's. */
+static void gpu_index_option(int *argc, char **argv)
+{
+    const char *i = cli_str(argc, argv, "-i", NULL);
+    if (!i || !dn_cuda_compiled()) return;
+    for (int k = 0; k < *argc; ++k)
+        if (!strcmp(argv[k], "-gpus")) return;
+    argv[(*argc)++] = "-gpus";  /* room: cli_str removed two entries */
+    argv[(*argc)++] = (char *)i;
+}
+
 int main(int argc, char **argv)
 {
+    gpu_index_option(&argc, argv);
     if (argc < 2) {
         usage(argv[0]);
         return 1;
