@@ -112,7 +112,10 @@ class Network:
     @property
     def layers(self):
         """One dict per layer: type, input_shape, output_shape, bflops, ...,
-        forward_ms (the layer's wall time in the last forward on the CPU)."""
+        forward_ms (the layer's wall time in the last forward on the CPU),
+        cudnn (a conv layer on cuDNN: the names of its forward, backward_filter
+        and backward_data algorithms and the workspace bytes they need; None
+        elsewhere)."""
         return self._net.layers
 
     @property

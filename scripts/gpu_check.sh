@@ -6,7 +6,8 @@
 # CPU, the device TWN quantiser vs the host one, loss curves, the staged
 # miniature run, two GPUs when present; with cuDNN, the conv layers once
 # more without it) and bench/bench_gpu.py (yolov2-voc and yolov2-tiny-voc
-# training images/s at 416, float vs all-ternary).
+# training images/s at 416, float vs all-ternary, with cuDNN's workspace
+# limit at its default of 1024 MB and at 0, the im2col buffer).
 #
 # Without stb on the machine (the device tool's image has none) it builds
 # against .gpu_deps/usr: run scripts/gpu_deps.sh here first and carry
@@ -74,7 +75,7 @@ if [ -n "$cap" ] && [ -z "${NVCC_ARCH:-}" ]; then export NVCC_ARCH="-gencode arc
     fi
     if [ "${SKIP_BENCH:-0}" != 1 ]; then
         echo "== bench/bench_gpu.py"
-        $PY bench/bench_gpu.py --json "$OUT/bench_gpu.json"
+        $PY bench/bench_gpu.py --limits cfg 0 --json "$OUT/bench_gpu.json"
     fi
     echo "== done: test_gpu.py exit status $TESTS"
     exit $TESTS

@@ -107,7 +107,7 @@ def test_backend_on_the_cpu_emulator(tmp_path):
     again on im2col + GEMM. About 4 minutes on 2 cores; DARKNET_SKIP_EMU=1
     skips it."""
     runs = [("1", "layer_forward or ternarize or params_written or dropout or loss_curve or validate_on or resize "
-                  "or cudnn_in_use"),
+                  "or cudnn_in_use or workspace_limit"),
             ("0", "(layer_forward and conv) or resize or cudnn_in_use")]
     for cudnn, tests in runs:
         build = tmp_path / f"cudnn{cudnn}"
@@ -314,6 +314,43 @@ def test_conv_after_resize_gpu_vs_cpu(make_cfg, rng):
         assert_close(cpu.backward(og), gpu.backward(og), f"{shape}: input gradient")
         for i in range(len(cpu.layers)):
             assert_close(cpu.grads(i)["weights"], gpu.grads(i)["weights"], f"{shape}: layer {i} weights gradient")
+
+
+@needs_gpu
+@pytest.mark.gpu
+def test_cudnn_algorithms_within_the_workspace_limit(make_cfg, rng):
+    """[net] workspace_size_limit_MB (default 1024) bounds the workspace of
+    cuDNN's algorithms, the device workspace grows to what the chosen ones
+    need, and the results still match the host. On the emulator the fastest
+    listed algorithm (FFT) needs more than the im2col buffer: taken by
+    default, passed over with the limit 0."""
+    layers = [conv(batch_normalize=1), conv(stride=2, filters=5), conv(size=1, pad=0, filters=4)]
+    emulated = "DN_EMU_DEVICES" in os.environ
+    for limit in (None, 0):
+        path = make_cfg(dict(NET, **({} if limit is None else {"workspace_size_limit_MB": limit})), *layers)
+        cpu, gpu = net_pair(path, NET["batch"])
+        if not gpu.cudnn:
+            pytest.skip("the convolutions do not run on cuDNN")
+        assert all(l["cudnn"] is None for l in cpu.layers)
+        x = rng.standard_normal((2, 4, 10, 12)).astype(np.float32)
+        yc, yg = cpu.forward(x), gpu.forward(x)
+        assert_close(yc, yg, f"limit {limit}: forward")
+        og = rng.standard_normal(yc.shape).astype(np.float32)
+        assert_close(cpu.backward(og), gpu.backward(og), f"limit {limit}: input gradient")
+        for i in range(3):
+            assert_close(cpu.grads(i)["weights"], gpu.grads(i)["weights"], f"limit {limit}: layer {i} weights")
+        for l in gpu.layers:
+            info = l["cudnn"]
+            assert set(info) == {"forward", "backward_filter", "backward_data", "workspace"}
+            c, h, w = l["input_shape"]
+            _, oh, ow = l["output_shape"]
+            im2col = c * l["size"] ** 2 * oh * ow * 4
+            if limit == 0:
+                assert info["workspace"] < 1 << 20
+            if emulated and l["size"] == 3:
+                want = ("GEMM", "ALGO_1", "ALGO_1") if limit == 0 else ("FFT", "FFT", "FFT")
+                assert (info["forward"], info["backward_filter"], info["backward_data"]) == want
+                assert info["workspace"] == (im2col if limit == 0 else im2col + (4 << 20))
 
 
 @needs_gpu

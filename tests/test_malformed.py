@@ -68,6 +68,8 @@ CFG = [
     ("lr-negative", NET + "learning_rate=-0.1\n" + CONV, CfgParseError, 5, "learning_rate must not be negative"),
     ("burn-in-negative", NET + "burn_in=-5\n" + CONV, CfgParseError, 5, "burn_in must not be negative"),
     ("max-batches-negative", NET + "max_batches=-1\n" + CONV, CfgParseError, 5, "max_batches must not be negative"),
+    ("workspace-limit-negative", NET + "workspace_size_limit_MB=-1\n" + CONV, CfgParseError, 5,
+     "workspace_size_limit_MB must be in [0, 2^30]"),
     ("policy-unknown", NET + "policy=cosine\n" + CONV, CfgParseError, 5, "unknown policy 'cosine'"),
     ("steps-scales-mismatch", NET + "policy=steps\nsteps=10,20\nscales=.1\n" + CONV, CfgParseError, 7,
      "steps has 2 entries but scales has 1"),

@@ -48,6 +48,7 @@ static void dn_gpu_output_to_host(const dn_network *net, int i) { (void)net; (vo
 static void dn_gpu_grads_to_host(dn_network *net) { (void)net; }
 static void dn_gpu_params_to_host(const dn_network *net) { (void)net; }
 static void dn_gpu_params_changed(dn_network *net) { (void)net; }
+static void dn_gpu_layer_info(const dn_network *net, int i, dn_layer_info *out) { (void)net; (void)i; (void)out; }
 #endif
 
 int dn_cuda_compiled(void)
@@ -126,6 +127,8 @@ void dn_device_zero_grads(dn_network *net)
 }
 
 dn_status dn_device_resize(dn_network *net) { return net->gpu ? dn_gpu_resize(net) : DN_OK; }
+
+void dn_device_layer_info(const dn_network *net, int i, dn_layer_info *out) { dn_gpu_layer_info(net, i, out); }
 
 void dn_device_free(dn_network *net)
 {

@@ -21,6 +21,9 @@ typedef struct {
     const char *section;
     dn_status (*forward)(dn_layer *l, dn_network *net, const float *input);
     dn_status (*backward)(dn_layer *l, dn_network *net, const float *input, float *input_delta);
+    /* Optional: the bytes of the shared workspace the layer needs at its
+     * current shape (without it: its im2col size, l->workspace floats). */
+    dn_status (*workspace)(dn_layer *l, dn_network *net, size_t *bytes);
 } dn_layer_gpu_ops;
 
 #define DN_GPU_SLOTS 4
@@ -45,6 +48,8 @@ struct dn_gpu_net {
     size_t input_cap;
     float *workspace;
     size_t workspace_cap;         /* floats */
+    size_t ws_limit;              /* bytes a cuDNN plan may use: net->workspace_limit, or the
+                                     largest im2col buffer when that is larger */
     float *host_tmp, *dev_tmp;    /* staging for host layers */
     size_t host_tmp_cap, dev_tmp_cap;
     int params_on_host;           /* net->params equals the device params */
@@ -85,5 +90,6 @@ void dn_gpu_output_to_host(const dn_network *net, int i);
 void dn_gpu_grads_to_host(dn_network *net);
 void dn_gpu_params_to_host(const dn_network *net);
 void dn_gpu_params_changed(dn_network *net);
+void dn_gpu_layer_info(const dn_network *net, int i, dn_layer_info *out);
 
 #endif

@@ -120,6 +120,7 @@ struct dn_network {
     size_t nparams;
     float *workspace;          /* shared scratch (im2col...) */
     size_t workspace_size;     /* floats */
+    size_t workspace_limit;    /* bytes a cuDNN algorithm may use ([net] workspace_size_limit_MB) */
     int train;                 /* 1: keep deltas, compute losses */
     int bn_fresh;              /* BN rolling statistics still at their random-init
                                   values: the first training batch sets them */
@@ -214,6 +215,8 @@ dn_status dn_device_train_step(dn_network *net, const float *images, const float
 dn_status dn_device_backward(dn_network *net, const float *out_grad, float *in_grad);
 void dn_device_zero_grads(dn_network *net);
 dn_status dn_device_resize(dn_network *net);
+/* The device-side fields of layer i's info (its cuDNN algorithms). */
+void dn_device_layer_info(const dn_network *net, int i, dn_layer_info *out);
 void dn_device_free(dn_network *net);
 void dn_device_output_to_host(const dn_network *net, int i);
 void dn_device_grads_to_host(dn_network *net);

@@ -145,6 +145,12 @@ static dn_status parse_net(dn_network *net, dn_cfg_section *s)
     TRY(dn_cfg_float(s, "aspect", 1, &hp->aspect));
     TRY(dn_cfg_int(s, "min_crop", net->w, &hp->min_crop));
     TRY(dn_cfg_int(s, "max_crop", net->w * 2, &hp->max_crop));
+    float mb;
+    TRY(dn_cfg_float(s, "workspace_size_limit_MB", 1024, &mb));
+    if (!(mb >= 0 && mb <= 1 << 30))
+        return dn_error(DN_ERR_PARSE, "%s:%d: [net] workspace_size_limit_MB must be in [0, 2^30], got %g", s->file,
+                        dn_cfg_line(s, "workspace_size_limit_MB"), (double)mb);
+    net->workspace_limit = (size_t)((double)mb * 1048576.0);
     return DN_OK;
 }
 
@@ -388,6 +394,7 @@ dn_status dn_network_layer_info(const dn_network *net, int i, dn_layer_info *out
     out->activation = "";
     for (int k = 0; k < l->nparams; ++k) out->nparams += l->params[k].n;
     if (l->ops->describe) l->ops->describe(l, out);
+    if (net->gpu) dn_device_layer_info(net, i, out);
     return DN_OK;
 }
 

@@ -82,6 +82,14 @@ int dn_gpu_device(const dn_network *net) { return net->gpu->device; }
 
 int dn_gpu_uses_cudnn(const dn_network *net) { return net->gpu->dnn != NULL; }
 
+void dn_gpu_layer_info(const dn_network *net, int i, dn_layer_info *out)
+{
+    const dn_cuda_conv_plan *p = net->gpu->layers[i].plan;
+    if (!p) return;
+    dn_cuda_conv_plan_algos(p, &out->cudnn_forward, &out->cudnn_backward_filter, &out->cudnn_backward_data);
+    out->cudnn_workspace = dn_cuda_conv_plan_workspace(p);
+}
+
 void *dn_gpu_slot(dn_layer *l, int k, size_t bytes)
 {
     struct dn_gpu_layer *gl = l->gpu;
@@ -228,6 +236,16 @@ dn_status dn_gpu_resize(dn_network *net)
         }
         gl->host_fresh = 0;
         if (l->workspace > ws) ws = l->workspace;
+    }
+    /* cuDNN's algorithms may use up to the limit; the workspace grows to
+     * what the chosen ones need (the layers' plans are made here) */
+    g->ws_limit = net->workspace_limit > ws * sizeof(float) ? net->workspace_limit : ws * sizeof(float);
+    for (int i = 0; i < net->n; ++i) {
+        dn_layer *l = &net->layers[i];
+        size_t bytes;
+        if (!g->layers[i].ops || !g->layers[i].ops->workspace) continue;
+        TRY(g->layers[i].ops->workspace(l, net, &bytes));
+        if ((bytes + sizeof(float) - 1) / sizeof(float) > ws) ws = (bytes + sizeof(float) - 1) / sizeof(float);
     }
     if (ws > g->workspace_cap || !g->workspace) {
         dev_free(&g->workspace);

@@ -54,6 +54,12 @@ typedef struct {
     double forward_ms;      /* wall time of this layer in the last host forward (0: not
                                run; a layer whose output the previous one wrote, fused,
                                counts there) */
+    /* A conv layer on cuDNN, once it ran: cuDNN's names of its algorithms
+     * (e.g. "IMPLICIT_PRECOMP_GEMM"), else NULL; and the workspace bytes they
+     * need, at most [net] workspace_size_limit_MB (default 1024) or the
+     * im2col buffer when that is larger. */
+    const char *cudnn_forward, *cudnn_backward_filter, *cudnn_backward_data;
+    size_t cudnn_workspace;
 } dn_layer_info;
 
 /* Parse cfg and build a network with random (seeded) weights.

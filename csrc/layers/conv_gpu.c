@@ -63,14 +63,24 @@ static dn_status dnn_check(const dn_layer *l, const char *why)
     return why ? dn_error(DN_ERR_STATE, "layer %d [convolutional]: cuDNN: %s", l->index, why) : DN_OK;
 }
 
-/* The layer's cuDNN plan for its current shape and the network's workspace. */
+/* The layer's cuDNN plan for its current shape and the network's workspace
+ * limit (made when the network's buffers are sized, so the workspace fits it). */
 static dn_status dnn_plan(dn_layer *l, dn_network *net)
 {
     const dn_conv *p = l->priv;
     dn_cuda_conv_shape s = {l->batch, l->c, l->h, l->w, p->filters, p->size, p->stride, p->pad, p->groups,
                             l->out_h, l->out_w};
-    return dnn_check(l, dn_cuda_conv_plan_update(net->gpu->dnn, &l->gpu->plan, &s,
-                                                 net->gpu->workspace_cap * sizeof(float)));
+    return dnn_check(l, dn_cuda_conv_plan_update(net->gpu->dnn, &l->gpu->plan, &s, net->gpu->ws_limit));
+}
+
+/* The workspace the layer needs: its plan's on cuDNN, else the im2col buffer. */
+static dn_status conv_workspace_gpu(dn_layer *l, dn_network *net, size_t *bytes)
+{
+    *bytes = l->workspace * sizeof(float);
+    if (!net->gpu->dnn) return DN_OK;
+    dn_status rc = dnn_plan(l, net);
+    if (rc == DN_OK) *bytes = dn_cuda_conv_plan_workspace(l->gpu->plan);
+    return rc;
 }
 
 static dn_status conv_run(dn_layer *l, dn_network *net, const float *weights, const float *input, float *output)
@@ -200,4 +210,4 @@ static dn_status conv_backward_gpu(dn_layer *l, dn_network *net, const float *in
     return DN_OK;
 }
 
-const dn_layer_gpu_ops dn_conv_gpu_ops = {"convolutional", conv_forward_gpu, conv_backward_gpu};
+const dn_layer_gpu_ops dn_conv_gpu_ops = {"convolutional", conv_forward_gpu, conv_backward_gpu, conv_workspace_gpu};

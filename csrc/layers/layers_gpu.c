@@ -261,12 +261,12 @@ static dn_status dropout_backward(dn_layer *l, dn_network *net, const float *inp
     return DN_OK;
 }
 
-const dn_layer_gpu_ops dn_maxpool_gpu_ops = {"maxpool", maxpool_forward, maxpool_backward};
-const dn_layer_gpu_ops dn_avgpool_gpu_ops = {"avgpool", avgpool_forward, avgpool_backward};
-const dn_layer_gpu_ops dn_route_gpu_ops = {"route", route_forward, route_backward};
-const dn_layer_gpu_ops dn_reorg_gpu_ops = {"reorg", reorg_forward, reorg_backward};
-const dn_layer_gpu_ops dn_upsample_gpu_ops = {"upsample", upsample_forward, upsample_backward};
-const dn_layer_gpu_ops dn_shortcut_gpu_ops = {"shortcut", shortcut_forward, shortcut_backward};
-const dn_layer_gpu_ops dn_connected_gpu_ops = {"connected", connected_forward, connected_backward};
-const dn_layer_gpu_ops dn_softmax_gpu_ops = {"softmax", softmax_forward, softmax_backward};
-const dn_layer_gpu_ops dn_dropout_gpu_ops = {"dropout", dropout_forward, dropout_backward};
+const dn_layer_gpu_ops dn_maxpool_gpu_ops = {"maxpool", maxpool_forward, maxpool_backward, NULL};
+const dn_layer_gpu_ops dn_avgpool_gpu_ops = {"avgpool", avgpool_forward, avgpool_backward, NULL};
+const dn_layer_gpu_ops dn_route_gpu_ops = {"route", route_forward, route_backward, NULL};
+const dn_layer_gpu_ops dn_reorg_gpu_ops = {"reorg", reorg_forward, reorg_backward, NULL};
+const dn_layer_gpu_ops dn_upsample_gpu_ops = {"upsample", upsample_forward, upsample_backward, NULL};
+const dn_layer_gpu_ops dn_shortcut_gpu_ops = {"shortcut", shortcut_forward, shortcut_backward, NULL};
+const dn_layer_gpu_ops dn_connected_gpu_ops = {"connected", connected_forward, connected_backward, NULL};
+const dn_layer_gpu_ops dn_softmax_gpu_ops = {"softmax", softmax_forward, softmax_backward, NULL};
+const dn_layer_gpu_ops dn_dropout_gpu_ops = {"dropout", dropout_forward, dropout_backward, NULL};

@@ -252,6 +252,16 @@ struct Network {
             d["classes"] = f.classes;
             d["num"] = f.num;
             d["forward_ms"] = f.forward_ms;
+            if (f.cudnn_forward) {
+                py::dict c;
+                c["forward"] = f.cudnn_forward;
+                c["backward_filter"] = f.cudnn_backward_filter;
+                c["backward_data"] = f.cudnn_backward_data;
+                c["workspace"] = f.cudnn_workspace;
+                d["cudnn"] = c;
+            } else {
+                d["cudnn"] = py::none();
+            }
             out.append(d);
         }
         return out;

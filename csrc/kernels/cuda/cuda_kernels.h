@@ -115,13 +115,18 @@ typedef struct {
     int out_h, out_w;
 } dn_cuda_conv_shape;
 typedef struct dn_cuda_conv_plan dn_cuda_conv_plan;
-/* Make *plan fit shape s and a workspace of ws_bytes (kept when it already
- * does; *plan NULL after a failure). */
+/* Make *plan fit shape s with algorithms using at most limit bytes of
+ * workspace (kept when it already does; *plan NULL after a failure). */
 const char *dn_cuda_conv_plan_update(void *dnn, dn_cuda_conv_plan **plan, const dn_cuda_conv_shape *s,
-                                     size_t ws_bytes);
+                                     size_t limit);
 void dn_cuda_conv_plan_free(dn_cuda_conv_plan *plan);
+/* The workspace bytes the plan's algorithms need (<= its limit). */
+size_t dn_cuda_conv_plan_workspace(const dn_cuda_conv_plan *plan);
+/* cuDNN's names of the plan's forward, backward-filter and backward-data algorithms. */
+void dn_cuda_conv_plan_algos(const dn_cuda_conv_plan *plan, const char **fwd, const char **bwd_filter,
+                             const char **bwd_data);
 /* y = conv(x, w); dw += dL/dw (from x, dy); dx += dL/dx (from w, dy). ws:
- * the plan's ws_bytes of device workspace. */
+ * dn_cuda_conv_plan_workspace(p) bytes of device workspace. */
 const char *dn_cuda_conv_forward(void *dnn, const dn_cuda_conv_plan *p, const float *x, const float *w, float *y,
                                  void *ws);
 const char *dn_cuda_conv_backward_filter(void *dnn, const dn_cuda_conv_plan *p, const float *x, const float *dy,

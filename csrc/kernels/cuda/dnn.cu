@@ -5,8 +5,11 @@
  * correlation with the layer's padding, stride and groups, FMA math (no
  * TF32 tensor cores, so results agree with the host's float path to float
  * rounding), and for each direction the first algorithm of cuDNN's
- * heuristics that succeeds and fits the workspace, a deterministic one when
- * any fits, so that training runs repeat. Without DN_USE_CUDNN,
+ * heuristics that succeeds and whose workspace fits the limit ([net]
+ * workspace_size_limit_MB, or the im2col buffer when larger), a
+ * deterministic one when any fits, so that training runs repeat. The
+ * network's workspace then grows to what the chosen algorithms need, as
+ * Darknet's does. Without DN_USE_CUDNN,
  * dn_cuda_dnn_create gives NULL and the layers use im2col + GEMM. */
 #include "cuda_kernels.h"
 
@@ -22,7 +25,7 @@
 
 struct dn_cuda_conv_plan {
     dn_cuda_conv_shape shape;
-    size_t ws_bytes;
+    size_t limit, need;         /* workspace bytes: allowed, and used by the algorithms */
     cudnnTensorDescriptor_t x, y;
     cudnnFilterDescriptor_t w;
     cudnnConvolutionDescriptor_t conv;
@@ -56,10 +59,11 @@ extern "C" void dn_cuda_conv_plan_free(dn_cuda_conv_plan *p)
 }
 
 /* The first usable entry of a heuristics list: succeeded, no tensor ops,
- * its workspace (asked of cuDNN by need(algo, &bytes)) at most ws;
- * deterministic when one such exists. -1 when none is usable. */
+ * its workspace (asked of cuDNN by need(algo, &bytes)) at most limit;
+ * deterministic when one such exists. -1 when none is usable; else *used
+ * grows to its workspace. */
 template <class Perf, class Need>
-static int pick(const Perf *perf, int n, size_t ws, Need need)
+static int pick(const Perf *perf, int n, size_t limit, Need need, size_t *used)
 {
     for (int pass = 0; pass < 2; ++pass)
         for (int i = 0; i < n; ++i) {
@@ -68,8 +72,10 @@ static int pick(const Perf *perf, int n, size_t ws, Need need)
             if (p.status == CUDNN_STATUS_SUCCESS &&
                 (p.mathType == CUDNN_FMA_MATH || p.mathType == CUDNN_DEFAULT_MATH) &&
                 (pass || p.determinism == CUDNN_DETERMINISTIC) &&
-                need(p.algo, &bytes) == CUDNN_STATUS_SUCCESS && bytes <= ws)
+                need(p.algo, &bytes) == CUDNN_STATUS_SUCCESS && bytes <= limit) {
+                if (bytes > *used) *used = bytes;
                 return i;
+            }
         }
     return -1;
 }
@@ -106,15 +112,15 @@ static const char *make_plan(cudnnHandle_t h, dn_cuda_conv_plan *p)
     CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, p->x, p->y, p->conv, p->w, ALGOS, &nbf, bf));
     CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, p->w, p->y, p->conv, p->x, ALGOS, &nbd, bd));
 #undef CHECK
-    int i = pick(fwd, nf, p->ws_bytes, [&](cudnnConvolutionFwdAlgo_t a, size_t *b) {
+    int i = pick(fwd, nf, p->limit, [&](cudnnConvolutionFwdAlgo_t a, size_t *b) {
         return cudnnGetConvolutionForwardWorkspaceSize(h, p->x, p->w, p->conv, p->y, a, b);
-    });
-    int j = pick(bf, nbf, p->ws_bytes, [&](cudnnConvolutionBwdFilterAlgo_t a, size_t *b) {
+    }, &p->need);
+    int j = pick(bf, nbf, p->limit, [&](cudnnConvolutionBwdFilterAlgo_t a, size_t *b) {
         return cudnnGetConvolutionBackwardFilterWorkspaceSize(h, p->x, p->y, p->conv, p->w, a, b);
-    });
-    int k = pick(bd, nbd, p->ws_bytes, [&](cudnnConvolutionBwdDataAlgo_t a, size_t *b) {
+    }, &p->need);
+    int k = pick(bd, nbd, p->limit, [&](cudnnConvolutionBwdDataAlgo_t a, size_t *b) {
         return cudnnGetConvolutionBackwardDataWorkspaceSize(h, p->w, p->y, p->conv, p->x, a, b);
-    });
+    }, &p->need);
     if (i < 0 || j < 0 || k < 0) return "no cuDNN algorithm fits the workspace";
     p->fwd = fwd[i].algo;
     p->bwd_filter = bf[j].algo;
@@ -123,20 +129,71 @@ static const char *make_plan(cudnnHandle_t h, dn_cuda_conv_plan *p)
 }
 
 extern "C" const char *dn_cuda_conv_plan_update(void *dnn, dn_cuda_conv_plan **plan, const dn_cuda_conv_shape *s,
-                                                size_t ws_bytes)
+                                                size_t limit)
 {
-    if (*plan && !memcmp(&(*plan)->shape, s, sizeof(*s)) && (*plan)->ws_bytes == ws_bytes) return NULL;
+    if (*plan && !memcmp(&(*plan)->shape, s, sizeof(*s)) && (*plan)->limit == limit) return NULL;
     dn_cuda_conv_plan_free(*plan);
     *plan = (dn_cuda_conv_plan *)calloc(1, sizeof(dn_cuda_conv_plan));
     if (!*plan) return "out of host memory";
     (*plan)->shape = *s;
-    (*plan)->ws_bytes = ws_bytes;
+    (*plan)->limit = limit;
     const char *why = make_plan((cudnnHandle_t)dnn, *plan);
     if (why) {
         dn_cuda_conv_plan_free(*plan);
         *plan = NULL;
     }
     return why;
+}
+
+extern "C" size_t dn_cuda_conv_plan_workspace(const dn_cuda_conv_plan *p) { return p->need; }
+
+static const char *fwd_name(cudnnConvolutionFwdAlgo_t a)
+{
+    switch (a) {
+    case CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM: return "IMPLICIT_GEMM";
+    case CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM: return "IMPLICIT_PRECOMP_GEMM";
+    case CUDNN_CONVOLUTION_FWD_ALGO_GEMM: return "GEMM";
+    case CUDNN_CONVOLUTION_FWD_ALGO_DIRECT: return "DIRECT";
+    case CUDNN_CONVOLUTION_FWD_ALGO_FFT: return "FFT";
+    case CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING: return "FFT_TILING";
+    case CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD: return "WINOGRAD";
+    case CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED: return "WINOGRAD_NONFUSED";
+    default: return "other";
+    }
+}
+
+static const char *bwd_filter_name(cudnnConvolutionBwdFilterAlgo_t a)
+{
+    switch (a) {
+    case CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0: return "ALGO_0";
+    case CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1: return "ALGO_1";
+    case CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT: return "FFT";
+    case CUDNN_CONVOLUTION_BWD_FILTER_ALGO_3: return "ALGO_3";
+    case CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED: return "WINOGRAD_NONFUSED";
+    case CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING: return "FFT_TILING";
+    default: return "other";
+    }
+}
+
+static const char *bwd_data_name(cudnnConvolutionBwdDataAlgo_t a)
+{
+    switch (a) {
+    case CUDNN_CONVOLUTION_BWD_DATA_ALGO_0: return "ALGO_0";
+    case CUDNN_CONVOLUTION_BWD_DATA_ALGO_1: return "ALGO_1";
+    case CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT: return "FFT";
+    case CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING: return "FFT_TILING";
+    case CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD: return "WINOGRAD";
+    case CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED: return "WINOGRAD_NONFUSED";
+    default: return "other";
+    }
+}
+
+extern "C" void dn_cuda_conv_plan_algos(const dn_cuda_conv_plan *p, const char **fwd, const char **bwd_filter,
+                                        const char **bwd_data)
+{
+    *fwd = fwd_name(p->fwd);
+    *bwd_filter = bwd_filter_name(p->bwd_filter);
+    *bwd_data = bwd_data_name(p->bwd_data);
 }
 
 static const float one = 1.f, zero = 0.f;
@@ -147,21 +204,21 @@ extern "C" const char *dn_cuda_conv_forward(void *dnn, const dn_cuda_conv_plan *
                                             float *y, void *ws)
 {
     return status(cudnnConvolutionForward((cudnnHandle_t)dnn, &one, p->x, x, p->w, w, p->conv, p->fwd, ws,
-                                          p->ws_bytes, &zero, p->y, y));
+                                          p->need, &zero, p->y, y));
 }
 
 extern "C" const char *dn_cuda_conv_backward_filter(void *dnn, const dn_cuda_conv_plan *p, const float *x,
                                                     const float *dy, float *dw, void *ws)
 {
     return status(cudnnConvolutionBackwardFilter((cudnnHandle_t)dnn, &one, p->x, x, p->y, dy, p->conv,
-                                                 p->bwd_filter, ws, p->ws_bytes, &one, p->w, dw));
+                                                 p->bwd_filter, ws, p->need, &one, p->w, dw));
 }
 
 extern "C" const char *dn_cuda_conv_backward_data(void *dnn, const dn_cuda_conv_plan *p, const float *w,
                                                   const float *dy, float *dx, void *ws)
 {
     return status(cudnnConvolutionBackwardData((cudnnHandle_t)dnn, &one, p->w, w, p->y, dy, p->conv, p->bwd_data,
-                                               ws, p->ws_bytes, &one, p->x, dx));
+                                               ws, p->need, &one, p->x, dx));
 }
 
 #else /* no cuDNN: the layers never get a handle, so the rest is unreachable */
@@ -176,6 +233,8 @@ extern "C" void *dn_cuda_dnn_create(const char **why)
 
 extern "C" void dn_cuda_dnn_destroy(void *) {}
 extern "C" void dn_cuda_conv_plan_free(dn_cuda_conv_plan *) {}
+extern "C" size_t dn_cuda_conv_plan_workspace(const dn_cuda_conv_plan *) { return 0; }
+extern "C" void dn_cuda_conv_plan_algos(const dn_cuda_conv_plan *, const char **, const char **, const char **) {}
 
 extern "C" const char *dn_cuda_conv_plan_update(void *, dn_cuda_conv_plan **, const dn_cuda_conv_shape *, size_t)
 {

@@ -126,25 +126,48 @@ cudnnStatus_t cudnnGetConvolution2dForwardOutputDim(const cudnnConvolutionDescri
     return CUDNN_STATUS_SUCCESS;
 }
 
-/* The workspace of an algorithm: the first of the heuristics' list needs
- * the layer's im2col buffer, the second none. */
-static size_t workspace(const shape &s, bool first_algo)
+/* The algorithms the heuristics list, by the workspace they need: FFT
+ * (named so; deterministic) 4 MiB more than the im2col buffer, GEMM (and
+ * the backward ALGO_1, deterministic) the im2col buffer, the rest none. */
+enum ws_kind { WS_NONE, WS_IM2COL, WS_LARGE };
+
+static size_t workspace(const shape &s, ws_kind kind)
 {
-    return first_algo ? (size_t)s.cg * s.r * s.s * s.oh * s.ow * sizeof(float) : 0;
+    size_t im2col = (size_t)s.cg * s.r * s.s * s.oh * s.ow * sizeof(float);
+    return kind == WS_LARGE ? im2col + (4 << 20) : kind == WS_IM2COL ? im2col : 0;
 }
 
-/* The heuristics: first an algorithm that needs a workspace (deterministic),
- * then one that needs none (non-deterministic for the backward directions,
- * as cuDNN's atomics-based ones). The memory fields stay 0: the caller is
- * to ask cudnnGet*WorkspaceSize. */
+static ws_kind kind_of(cudnnConvolutionFwdAlgo_t a)
+{
+    return a == CUDNN_CONVOLUTION_FWD_ALGO_FFT ? WS_LARGE : a == CUDNN_CONVOLUTION_FWD_ALGO_GEMM ? WS_IM2COL : WS_NONE;
+}
+
+static ws_kind kind_of(cudnnConvolutionBwdFilterAlgo_t a)
+{
+    return a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT ? WS_LARGE
+         : a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1 ? WS_IM2COL : WS_NONE;
+}
+
+static ws_kind kind_of(cudnnConvolutionBwdDataAlgo_t a)
+{
+    return a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT ? WS_LARGE
+         : a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_1 ? WS_IM2COL : WS_NONE;
+}
+
+/* The heuristics, fastest first as cuDNN ranks them: the FFT algorithm, one
+ * that needs the im2col buffer (both deterministic), then one that needs
+ * none (non-deterministic for the backward directions, as cuDNN's
+ * atomics-based ones). The memory fields stay 0: the caller is to ask
+ * cudnnGet*WorkspaceSize. */
 template <class Perf, class Algo>
-static cudnnStatus_t heuristics(int requested, int *returned, Perf *perf, Algo first, Algo second,
-                                cudnnDeterminism_t second_det)
+static cudnnStatus_t heuristics(int requested, int *returned, Perf *perf, Algo large, Algo im2col, Algo none,
+                                cudnnDeterminism_t none_det)
 {
     if (requested < 1) return CUDNN_STATUS_BAD_PARAM;
-    Perf list[2] = {{first, CUDNN_STATUS_SUCCESS, 1.f, 0, CUDNN_DETERMINISTIC, CUDNN_FMA_MATH, {0}},
-                    {second, CUDNN_STATUS_SUCCESS, 2.f, 0, second_det, CUDNN_FMA_MATH, {0}}};
-    *returned = requested < 2 ? requested : 2;
+    Perf list[3] = {{large, CUDNN_STATUS_SUCCESS, 1.f, 0, CUDNN_DETERMINISTIC, CUDNN_FMA_MATH, {0}},
+                    {im2col, CUDNN_STATUS_SUCCESS, 2.f, 0, CUDNN_DETERMINISTIC, CUDNN_FMA_MATH, {0}},
+                    {none, CUDNN_STATUS_SUCCESS, 3.f, 0, none_det, CUDNN_FMA_MATH, {0}}};
+    *returned = requested < 3 ? requested : 3;
     for (int i = 0; i < *returned; ++i) perf[i] = list[i];
     return CUDNN_STATUS_SUCCESS;
 }
@@ -157,7 +180,7 @@ cudnnStatus_t cudnnGetConvolutionForwardAlgorithm_v7(cudnnHandle_t, const cudnnT
 {
     shape s;
     if (!shapes(conv, x, w, y, &s)) return CUDNN_STATUS_BAD_PARAM;
-    return heuristics(requested, returned, perf, CUDNN_CONVOLUTION_FWD_ALGO_GEMM,
+    return heuristics(requested, returned, perf, CUDNN_CONVOLUTION_FWD_ALGO_FFT, CUDNN_CONVOLUTION_FWD_ALGO_GEMM,
                       CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, CUDNN_DETERMINISTIC);
 }
 
@@ -169,8 +192,9 @@ cudnnStatus_t cudnnGetConvolutionBackwardFilterAlgorithm_v7(cudnnHandle_t, const
 {
     shape s;
     if (!shapes(conv, x, dw, dy, &s)) return CUDNN_STATUS_BAD_PARAM;
-    return heuristics(requested, returned, perf, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1,
-                      CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0, CUDNN_NON_DETERMINISTIC);
+    return heuristics(requested, returned, perf, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT,
+                      CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0,
+                      CUDNN_NON_DETERMINISTIC);
 }
 
 cudnnStatus_t cudnnGetConvolutionBackwardDataAlgorithm_v7(cudnnHandle_t, const cudnnFilterDescriptor_t w,
@@ -181,8 +205,8 @@ cudnnStatus_t cudnnGetConvolutionBackwardDataAlgorithm_v7(cudnnHandle_t, const c
 {
     shape s;
     if (!shapes(conv, dx, w, dy, &s)) return CUDNN_STATUS_BAD_PARAM;
-    return heuristics(requested, returned, perf, CUDNN_CONVOLUTION_BWD_DATA_ALGO_1,
-                      CUDNN_CONVOLUTION_BWD_DATA_ALGO_0, CUDNN_NON_DETERMINISTIC);
+    return heuristics(requested, returned, perf, CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT,
+                      CUDNN_CONVOLUTION_BWD_DATA_ALGO_1, CUDNN_CONVOLUTION_BWD_DATA_ALGO_0, CUDNN_NON_DETERMINISTIC);
 }
 
 cudnnStatus_t cudnnGetConvolutionForwardWorkspaceSize(cudnnHandle_t, const cudnnTensorDescriptor_t x,
@@ -193,7 +217,7 @@ cudnnStatus_t cudnnGetConvolutionForwardWorkspaceSize(cudnnHandle_t, const cudnn
 {
     shape s;
     if (!shapes(conv, x, w, y, &s)) return CUDNN_STATUS_BAD_PARAM;
-    *bytes = workspace(s, algo == CUDNN_CONVOLUTION_FWD_ALGO_GEMM);
+    *bytes = workspace(s, kind_of(algo));
     return CUDNN_STATUS_SUCCESS;
 }
 
@@ -205,7 +229,7 @@ cudnnStatus_t cudnnGetConvolutionBackwardFilterWorkspaceSize(cudnnHandle_t, cons
 {
     shape s;
     if (!shapes(conv, x, dw, dy, &s)) return CUDNN_STATUS_BAD_PARAM;
-    *bytes = workspace(s, algo == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1);
+    *bytes = workspace(s, kind_of(algo));
     return CUDNN_STATUS_SUCCESS;
 }
 
@@ -217,18 +241,18 @@ cudnnStatus_t cudnnGetConvolutionBackwardDataWorkspaceSize(cudnnHandle_t, const 
 {
     shape s;
     if (!shapes(conv, dx, w, dy, &s)) return CUDNN_STATUS_BAD_PARAM;
-    *bytes = workspace(s, algo == CUDNN_CONVOLUTION_BWD_DATA_ALGO_1);
+    *bytes = workspace(s, kind_of(algo));
     return CUDNN_STATUS_SUCCESS;
 }
 
 /* The checks every direction makes: shapes agree, the operands lie in device
  * memory, and the algorithm's workspace was given. */
-static bool operands_ok(const shape &s, const void *x, const void *w, const void *y, bool first_algo, const void *ws,
+static bool operands_ok(const shape &s, const void *x, const void *w, const void *y, ws_kind kind, const void *ws,
                         size_t ws_bytes)
 {
     size_t xn = (size_t)s.n * s.c * s.h * s.w, wn = (size_t)s.k * s.cg * s.r * s.s,
            yn = (size_t)s.n * s.k * s.oh * s.ow;
-    size_t need = workspace(s, first_algo);
+    size_t need = workspace(s, kind);
     return dn_emu_on_device(x, xn * sizeof(float)) && dn_emu_on_device(w, wn * sizeof(float)) &&
            dn_emu_on_device(y, yn * sizeof(float)) && ws_bytes >= need && (!need || dn_emu_on_device(ws, need));
 }
@@ -266,11 +290,11 @@ enum target { TO_Y, TO_W, TO_X };
  * taps of the other two) + beta * itself; beta 0: not read. */
 static cudnnStatus_t convolve(target to, const cudnnConvolutionStruct *conv, const cudnnTensorStruct *xd,
                               const cudnnFilterStruct *wd, const cudnnTensorStruct *yd, const void *x, const void *w,
-                              const void *y, bool first_algo, const void *ws, size_t ws_bytes, const void *alpha,
+                              const void *y, ws_kind kind, const void *ws, size_t ws_bytes, const void *alpha,
                               const void *beta)
 {
     shape s;
-    if (!shapes(conv, xd, wd, yd, &s) || !operands_ok(s, x, w, y, first_algo, ws, ws_bytes))
+    if (!shapes(conv, xd, wd, yd, &s) || !operands_ok(s, x, w, y, kind, ws, ws_bytes))
         return CUDNN_STATUS_BAD_PARAM;
     float *xf = (float *)x, *wf = (float *)w, *yf = (float *)y;
     float *out = to == TO_Y ? yf : to == TO_W ? wf : xf;
@@ -294,7 +318,7 @@ cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t, const void *alpha, const cu
                                       void *ws, size_t ws_bytes, const void *beta,
                                       const cudnnTensorDescriptor_t yd, void *y)
 {
-    return convolve(TO_Y, conv, xd, wd, yd, x, w, y, algo == CUDNN_CONVOLUTION_FWD_ALGO_GEMM, ws, ws_bytes, alpha,
+    return convolve(TO_Y, conv, xd, wd, yd, x, w, y, kind_of(algo), ws, ws_bytes, alpha,
                     beta);
 }
 
@@ -304,7 +328,7 @@ cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t, const void *alpha, c
                                              cudnnConvolutionBwdFilterAlgo_t algo, void *ws, size_t ws_bytes,
                                              const void *beta, const cudnnFilterDescriptor_t dwd, void *dw)
 {
-    return convolve(TO_W, conv, xd, dwd, dyd, x, dw, dy, algo == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1, ws, ws_bytes,
+    return convolve(TO_W, conv, xd, dwd, dyd, x, dw, dy, kind_of(algo), ws, ws_bytes,
                     alpha, beta);
 }
 
@@ -314,6 +338,6 @@ cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t, const void *alpha, con
                                            cudnnConvolutionBwdDataAlgo_t algo, void *ws, size_t ws_bytes,
                                            const void *beta, const cudnnTensorDescriptor_t dxd, void *dx)
 {
-    return convolve(TO_X, conv, dxd, wd, dyd, dx, w, dy, algo == CUDNN_CONVOLUTION_BWD_DATA_ALGO_1, ws, ws_bytes,
+    return convolve(TO_X, conv, dxd, wd, dyd, dx, w, dy, kind_of(algo), ws, ws_bytes,
                     alpha, beta);
 }
