@@ -18,11 +18,11 @@ from .errors import (CfgParseError, DarknetError, DarknetIOError, DarknetValueEr
 _LAZY = {"Network": "network", "Detection": "detections", "DetectResult": "detections",
          "detect": "detections", "train": "training",
          "TrainResult": "training", "validate": "evaluation", "evaluate": "evaluation",
-         "staged_train": "staged"}
+         "staged_train": "staged", "calc_anchors": "anchors"}
 _SUBMODULES = {"stages", "staged", "voc", "synth", "cfgfile", "names", "ternary"}
 
 __all__ = ["Network", "Detection", "DetectResult", "detect", "train", "TrainResult", "validate",
-           "evaluate", "staged_train", "stages", "DarknetError", "DarknetIOError", "CfgParseError", "FormatError",
+           "evaluate", "staged_train", "calc_anchors", "stages", "DarknetError", "DarknetIOError", "CfgParseError", "FormatError",
            "DarknetValueError"]
 __version__ = "0.1.0"
 

@@ -157,6 +157,25 @@ def _detect(args):
     return 0
 
 
+# ---------------------------------------------------------------------------- calc-anchors
+
+def _anchors_args(p):
+    p.add_argument("data", help=".data file (its train list and classes)")
+    p.add_argument("--num", type=int, default=9, help="number of anchors (default 9)")
+    p.add_argument("--width", type=int, default=416, help="network input width (default 416)")
+    p.add_argument("--height", type=int, default=416, help="network input height (default 416)")
+    p.add_argument("--list", help="image list to use instead of the .data file's train")
+
+
+def _anchors(args):
+    from .anchors import calc_anchors
+    r = calc_anchors(args.data, args.num, args.width, args.height, image_list=args.list)
+    print(f"{r.boxes} boxes, {args.num} anchors at {r.width} x {r.height}, avg IoU = {100 * r.avg_iou:.2f}%")
+    print(f"[yolo] anchors = {r.cfg()}")
+    print(f"[region] anchors = {r.cfg(stride=32)}")
+    return 0
+
+
 # ---------------------------------------------------------------------------- train
 
 def _train_args(p):
@@ -219,6 +238,8 @@ COMMANDS = {
     "staged": ("the staged ternary training method M0..M3 with its results table", _staged_args, _staged),
     "synth-voc": ("generate a synthetic shapes data set in VOC format and convert it for "
                   "Darknet", _synth_voc_args, _synth_voc),
+    "calc-anchors": ("anchor boxes for a data set (k-means, 1 - IoU), as `darknet detector calc_anchors`",
+                     _anchors_args, _anchors),
     "voc-label": ("convert a PASCAL VOCdevkit into Darknet labels, lists and voc.data",
                   _voc_label_args, _voc_label),
     "map": ("mean average precision of a detector over the valid list, as "

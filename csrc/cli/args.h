@@ -26,6 +26,8 @@ int cmd_detector(int argc, char **argv);
 /* detector map | valid | recall (validate.c); sub is argv[2]. */
 int cmd_detector_valid(int argc, char **argv, const char *sub);
 int cmd_partial(int argc, char **argv);
+/* detector calc_anchors (anchors.c). */
+int cmd_detector_anchors(int argc, char **argv);
 /* ternary pack | unpack | info (ternary.c). */
 int cmd_ternary(int argc, char **argv);
 

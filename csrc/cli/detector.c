@@ -309,6 +309,7 @@ int cmd_detector(int argc, char **argv)
     if (!strcmp(argv[2], "test")) return detector_test(argc, argv);
     if (!strcmp(argv[2], "train")) return detector_train(argc, argv);
     if (!strcmp(argv[2], "map") || !strcmp(argv[2], "valid") || !strcmp(argv[2], "recall")) return cmd_detector_valid(argc, argv, argv[2]);
+    if (!strcmp(argv[2], "calc_anchors")) return cmd_detector_anchors(argc, argv);
     fprintf(stderr, "darknet detector: unknown subcommand '%s'\n", argv[2]);
     return 1;
 }

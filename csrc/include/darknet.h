@@ -458,6 +458,14 @@ dn_status dn_label_path(const char *image_path, char *out, size_t cap);
  * without objects). A bad line is an error naming file and line. */
 dn_status dn_labels_load(const char *label_path, int classes, dn_label **out, int *n);
 
+/* Anchor boxes for the images of a list (AlexeyAB's `detector calc_anchors`):
+ * k-means with distance 1 - IoU over the sizes of every labelled box, in
+ * pixels of a width x height input. anchors: 2n floats (w, h pairs, sorted
+ * by area); avg_iou: the mean over the boxes of their best IoU with an
+ * anchor; nboxes (may be NULL): the boxes used. Deterministic. */
+dn_status dn_anchors_compute(const char *list_path, int classes, int n, int width, int height, float *anchors,
+                             float *avg_iou, int *nboxes);
+
 typedef struct dn_loader dn_loader;
 typedef struct {
     const char *list_path;  /* file with one image path per line */

@@ -345,6 +345,21 @@ static void save_png(const u8array &img, const std::string &path)
     check(st);
 }
 
+// Anchors of an image list: (n x 2 array of w, h in pixels, avg IoU, boxes).
+static py::tuple calc_anchors(const std::string &list, int classes, int n, int width, int height)
+{
+    py::array_t<float> a({n > 0 ? n : 0, 2});
+    float avg_iou = 0;
+    int boxes = 0;
+    dn_status st;
+    {
+        py::gil_scoped_release nogil;
+        st = dn_anchors_compute(list.c_str(), classes, n, width, height, a.mutable_data(), &avg_iou, &boxes);
+    }
+    check(st);
+    return py::make_tuple(a, avg_iou, boxes);
+}
+
 // TWN quantiser: (ternary weights, alphas) with one alpha per group.
 static py::tuple ternarize(farray w, int groups)
 {
@@ -562,6 +577,8 @@ PYBIND11_MODULE(_core, m)
     m.def("ternarize", &ternarize, py::arg("w"), py::arg("groups") = 1);
     m.def("label_path", &label_path, py::arg("image_path"));
     m.def("load_labels", &load_labels, py::arg("path"), py::arg("classes") = 0);
+    m.def("calc_anchors", &calc_anchors, py::arg("list"), py::arg("classes"), py::arg("n"), py::arg("width"),
+          py::arg("height"));
     py::class_<Loader>(m, "Loader")
         .def(py::init<const std::string &, int, int, int, bool, float, float, float, float, uint64_t, int>(),
              py::arg("list"), py::arg("batch"), py::arg("classes"), py::arg("max_boxes") = 90,
