@@ -5,6 +5,19 @@ VOC_NAMES = ["aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "ca
              "cow", "diningtable", "dog", "horse", "motorbike", "person", "pottedplant",
              "sheep", "sofa", "train", "tvmonitor"]
 
+# Darknet's data/coco.names order
+COCO_NAMES = ["person", "bicycle", "car", "motorbike", "aeroplane", "bus", "train", "truck",
+              "boat", "traffic light", "fire hydrant", "stop sign", "parking meter", "bench",
+              "bird", "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra",
+              "giraffe", "backpack", "umbrella", "handbag", "tie", "suitcase", "frisbee", "skis",
+              "snowboard", "sports ball", "kite", "baseball bat", "baseball glove", "skateboard",
+              "surfboard", "tennis racket", "bottle", "wine glass", "cup", "fork", "knife",
+              "spoon", "bowl", "banana", "apple", "sandwich", "orange", "broccoli", "carrot",
+              "hot dog", "pizza", "donut", "cake", "chair", "sofa", "pottedplant", "bed",
+              "diningtable", "toilet", "tvmonitor", "laptop", "mouse", "remote", "keyboard",
+              "cell phone", "microwave", "oven", "toaster", "sink", "refrigerator", "book",
+              "clock", "vase", "scissors", "teddy bear", "hair drier", "toothbrush"]
+
 
 def read_names(path):
     """One class name per line; blank lines are ignored."""
@@ -15,9 +28,10 @@ def read_names(path):
 
 
 def default_names(classes):
-    """VOC names for 20 classes, else class_0 ... class_{n-1}."""
-    if classes == len(VOC_NAMES):
-        return list(VOC_NAMES)
+    """VOC's names for 20 classes, COCO's for 80, else class_0 ... class_{n-1}."""
+    for names in (VOC_NAMES, COCO_NAMES):
+        if classes == len(names):
+            return list(names)
     return [f"class_{i}" for i in range(classes)]
 
 

@@ -58,6 +58,34 @@ def test_gpu_index_option_is_ignored_in_a_cpu_build(tmp_path, image, weights):
     assert r.stdout.startswith(f"{image}: Predicted in ") and "dog: " in r.stdout
 
 
+def test_names_default_to_voc_or_coco(make_cfg, tmp_path, image):
+    """Without a .names file a 20-class model speaks VOC's names and an
+    80-class one COCO's (pjreddie's `./darknet detect cfg/yolov3.cfg ...`
+    prints "dog: 99%"), in the binary and in Python, in Darknet's order."""
+    from darknet_py.names import COCO_NAMES, VOC_NAMES, default_names
+    from conftest import REF_CFG
+    for n, ref in ((20, "voc.names"), (80, "coco.names")):
+        path = os.path.join(REF_CFG, ref)
+        if os.path.exists(path):
+            assert default_names(n) == [l.strip() for l in open(path) if l.strip()]
+    assert default_names(80) == COCO_NAMES and default_names(20) == VOC_NAMES and default_names(3)[2] == "class_2"
+    cfg = make_cfg({"width": 32, "height": 32, "channels": 3},
+                   ("convolutional", {"size": 1, "stride": 1, "filters": 85, "activation": "linear"}),
+                   ("region", {"anchors": "2,2", "num": 1, "classes": 80, "coords": 4, "softmax": 1}))
+    net = dn.Network(cfg)
+    p = net.params(0)
+    p["weights"][:] = 0
+    p["biases"][:] = 0
+    p["biases"][4] = 5         # objectness
+    p["biases"][5 + 16] = 12   # class 16: "dog" in COCO's order
+    weights = tmp_path / "coco.weights"
+    net.save_weights(weights)
+    r = run_darknet("detect", cfg, weights, image, "-thresh", "0.5", "-out", tmp_path / "p")
+    lines = [l for l in r.stdout.splitlines()[1:] if l.strip()]
+    assert lines and all(l.startswith("dog: ") for l in lines)
+    assert {d.label for d in dn.Network(cfg, weights).detect(image, thresh=0.5)} == {"dog"}
+
+
 def test_detector_test_reads_paths_from_stdin(tmp_path, image, weights):
     r = run_darknet("detector", "test", os.path.join(ROOT, "cfg", "voc.data"), TINY, weights,
                     "-out", tmp_path / "p", input=f"{image}\n{image}\n")

@@ -19,8 +19,9 @@ int cli_gpus(const char *list, int nogpu, int *gpus, int cap, int *n);
  * the host). cpu_kernel (-ternary_kernel float or int8, CPU kernels) keeps
  * the host, and with -gpus it is an error. Returns 1 (message printed) on error. */
 int cli_device(int *argc, char **argv, int cpu_kernel, int *gpu);
-/* The 20 PASCAL VOC class names, used when a 20-class model has no .names file. */
-extern const char *const cli_voc_names[20];
+/* The class names of a model without a .names file: PASCAL VOC's for 20
+ * classes, COCO's for 80 (as Darknet's detect), else NULL. */
+const char *const *cli_default_names(int classes);
 
 int cmd_detector(int argc, char **argv);
 /* detector map | valid | recall (validate.c); sub is argv[2]. */

@@ -14,14 +14,16 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* Class names for n classes: from the .data file, else VOC's for 20 classes;
- * entries without a name are NULL (printed as the class number). */
+/* Class names for n classes: from the .data file, else VOC's or COCO's
+ * (cli_default_names); entries without a name are NULL (printed as the
+ * class number). */
 static const char **names_for(const dn_data *d, int n)
 {
     const char **names = calloc((size_t)n + 1, sizeof(char *));
+    const char *const *defaults = d->names ? NULL : cli_default_names(n);
     for (int i = 0; names && i < n; ++i) {
         if (d->names && i < d->nnames) names[i] = d->names[i];
-        else if (n == 20 && !d->names) names[i] = cli_voc_names[i];
+        else if (defaults) names[i] = defaults[i];
     }
     return names;
 }

@@ -10,12 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Class names: the .data file's, else VOC's for a 20-class detector. */
+/* Class names: the .data file's, else VOC's or COCO's (cli_default_names). */
 static const char *const *class_names(const dn_data *d, int classes, int *n)
 {
     if (d->names) { *n = d->nnames; return (const char *const *)d->names; }
-    *n = classes == 20 ? 20 : 0;
-    return classes == 20 ? cli_voc_names : NULL;
+    const char *const *names = cli_default_names(classes);
+    *n = names ? classes : 0;
+    return names;
 }
 
 static int progress_line(int done, int total, void *user)
