@@ -48,14 +48,19 @@ def test_detector_test_prints_and_draws(tmp_path, image, weights):
     assert png.size == (160, 120)
 
 
-def test_gpu_index_option_is_ignored_in_a_cpu_build(tmp_path, image, weights):
-    """Darknet's `-i 0` (AlexeyAB's scripts pass it everywhere) is not taken
-    for the image argument; a CPU build ignores it, as Darknet's does."""
+def test_alexeyab_options_leave_the_arguments_alone(tmp_path, image, weights):
+    """AlexeyAB's scripts pass `-i 0` (the GPU index; a CPU build ignores it,
+    as Darknet's does) and display/stream options: none of them is taken for
+    the image argument, and those that would change the run get a note."""
     if dn._core.cuda_compiled():
         pytest.skip("a CUDA build takes -i N as -gpus N")
-    r = run_darknet("detector", "test", os.path.join(ROOT, "cfg", "voc.data"), TINY, weights, "-i", "0",
-                    image, "-thresh", "0.5", "-out", tmp_path / "p")
+    data = os.path.join(ROOT, "cfg", "voc.data")
+    r = run_darknet("detector", "test", data, TINY, weights, "-i", "0", "-dont_show", "-ext_output",
+                    "-mjpeg_port", "8090", "-letter_box", image, "-thresh", "0.5", "-out", tmp_path / "p")
     assert r.stdout.startswith(f"{image}: Predicted in ") and "dog: " in r.stdout
+    assert r.stderr.strip() == "darknet: -mjpeg_port is not supported here: ignored"
+    r = run_darknet("detector", "map", data, TINY, weights, "-dont_show", "-json_port", "8070", check=False)
+    assert "-json_port is not supported here: ignored" in r.stderr and "8070" not in r.stderr
 
 
 def test_names_default_to_voc_or_coco(make_cfg, tmp_path, image):

@@ -197,8 +197,6 @@ static int detector_test(int argc, char **argv)
     dn_ternary_kernel tk;
     if (dn_ternary_kernel_parse(cli_str(&argc, argv, "-ternary_kernel", "off"), &tk) != DN_OK)
         return cli_fail("detector test");
-    cli_flag(&argc, argv, "-dont_show");
-    cli_flag(&argc, argv, "-ext_output");
     int gpu;
     if (cli_device(&argc, argv, tk != DN_TERNARY_OFF, &gpu)) return 1;
     if (argc < 6) {
@@ -278,7 +276,6 @@ static int detector_train(int argc, char **argv)
     o.max_batches = cli_int(&argc, argv, "-max_batches", 0);
     o.backup = cli_str(&argc, argv, "-backup", NULL);
     o.max_skips = cli_int(&argc, argv, "-max_skips", -1);
-    cli_flag(&argc, argv, "-dont_show");
     const char *gpus_arg = cli_str(&argc, argv, "-gpus", NULL);
     int nogpu = cli_flag(&argc, argv, "-nogpu");
     if (argc < 5) {

@@ -48,9 +48,25 @@ static void gpu_index_option(int *argc, char **argv)
     argv[(*argc)++] = (char *)i;
 }
 
+/* AlexeyAB's options for windows, streams and extra printing, which this
+ * binary has none of: taken out of argv (with their values), so that his
+ * scripts run unchanged; those that would change what a run does get a note. */
+static void foreign_options(int *argc, char **argv)
+{
+    static const struct { const char *name; int has_value, quiet; } opts[] = {
+        {"-dont_show", 0, 1}, {"-ext_output", 0, 1}, {"-letter_box", 0, 1}, {"-show_imgs", 0, 1},
+        {"-mjpeg_port", 1, 0}, {"-json_port", 1, 0}, {"-http_post_host", 1, 0}, {"-benchmark_layers", 0, 0}};
+    for (size_t k = 0; k < sizeof opts / sizeof opts[0]; ++k) {
+        int found = opts[k].has_value ? cli_str(argc, argv, opts[k].name, NULL) != NULL
+                                      : cli_flag(argc, argv, opts[k].name);
+        if (found && !opts[k].quiet) fprintf(stderr, "darknet: %s is not supported here: ignored\n", opts[k].name);
+    }
+}
+
 int main(int argc, char **argv)
 {
     gpu_index_option(&argc, argv);
+    foreign_options(&argc, argv);
     if (argc < 2) {
         usage(argv[0]);
         return 1;

@@ -60,7 +60,6 @@ int cmd_detector_valid(int argc, char **argv, const char *sub)
     o.ternary_kernel = tk;
     const char *prefix = cli_str(&argc, argv, "-out", NULL);
     int quiet = cli_flag(&argc, argv, "-quiet");
-    cli_flag(&argc, argv, "-dont_show");
     if (cli_device(&argc, argv, tk != DN_TERNARY_OFF, &o.gpu)) return 1;
     if (argc < 6) return usage(argv[0], sub);
     if (o.eval.points != 0 && o.eval.points != 11 && o.eval.points != 101) {
