@@ -32,6 +32,7 @@ class DetectResult(list):
     the image's path (None for an array), width, height and class names.
 
     >>> r = net.detect("dog.jpg")
+    >>> r.boxes, r.confidences, r.class_ids     # NumPy arrays, one row per detection
     >>> r.save("dog-boxes.png"); r.to_dict(); r.label_lines()
     """
 
@@ -44,6 +45,19 @@ class DetectResult(list):
     def __repr__(self):
         where = self.path if self.path is not None else "array"
         return f"DetectResult({where!r}, {self.width}x{self.height}, {len(self)} detections)"
+
+    @property
+    def boxes(self):
+        """n x 4 float64 array of (left, top, right, bottom) in pixels."""
+        return np.array([d.box for d in self], dtype=np.float64).reshape(-1, 4)
+
+    @property
+    def confidences(self):
+        return np.array([d.confidence for d in self], dtype=np.float64)
+
+    @property
+    def class_ids(self):
+        return np.array([d.class_id for d in self], dtype=np.int64)
 
     def image(self):
         """The original image, H x W x 3 uint8 (read again from path)."""

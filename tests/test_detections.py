@@ -80,6 +80,11 @@ def test_same_detections_as_network_detect(model):
         assert {d.label for d in r} == {"dog", "cat"}
         im = Image.open(path)
         assert (r.width, r.height) == im.size
+        np.testing.assert_array_equal(r.boxes, [d.box for d in ref])
+        np.testing.assert_array_equal(r.confidences, [d.confidence for d in ref])
+        np.testing.assert_array_equal(r.class_ids, [d.class_id for d in ref])
+    empty = DetectResult(width=4, height=4)
+    assert empty.boxes.shape == (0, 4) and empty.confidences.shape == (0,) and empty.class_ids.dtype == np.int64
 
 
 def test_plot_matches_detector_test_png(model, tmp_path):
