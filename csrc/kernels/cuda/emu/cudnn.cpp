@@ -209,16 +209,24 @@ cudnnStatus_t cudnnGetConvolutionBackwardDataAlgorithm_v7(cudnnHandle_t, const c
                       CUDNN_CONVOLUTION_BWD_DATA_ALGO_1, CUDNN_CONVOLUTION_BWD_DATA_ALGO_0, CUDNN_NON_DETERMINISTIC);
 }
 
+/* What cudnnGet*WorkspaceSize answer: the bytes of an algorithm of that kind. */
+static cudnnStatus_t workspace_size(const cudnnConvolutionStruct *conv, const cudnnTensorStruct *x,
+                                    const cudnnFilterStruct *w, const cudnnTensorStruct *y, ws_kind kind,
+                                    size_t *bytes)
+{
+    shape s;
+    if (!shapes(conv, x, w, y, &s)) return CUDNN_STATUS_BAD_PARAM;
+    *bytes = workspace(s, kind);
+    return CUDNN_STATUS_SUCCESS;
+}
+
 cudnnStatus_t cudnnGetConvolutionForwardWorkspaceSize(cudnnHandle_t, const cudnnTensorDescriptor_t x,
                                                      const cudnnFilterDescriptor_t w,
                                                      const cudnnConvolutionDescriptor_t conv,
                                                      const cudnnTensorDescriptor_t y, cudnnConvolutionFwdAlgo_t algo,
                                                      size_t *bytes)
 {
-    shape s;
-    if (!shapes(conv, x, w, y, &s)) return CUDNN_STATUS_BAD_PARAM;
-    *bytes = workspace(s, kind_of(algo));
-    return CUDNN_STATUS_SUCCESS;
+    return workspace_size(conv, x, w, y, kind_of(algo), bytes);
 }
 
 cudnnStatus_t cudnnGetConvolutionBackwardFilterWorkspaceSize(cudnnHandle_t, const cudnnTensorDescriptor_t x,
@@ -227,10 +235,7 @@ cudnnStatus_t cudnnGetConvolutionBackwardFilterWorkspaceSize(cudnnHandle_t, cons
                                                             const cudnnFilterDescriptor_t dw,
                                                             cudnnConvolutionBwdFilterAlgo_t algo, size_t *bytes)
 {
-    shape s;
-    if (!shapes(conv, x, dw, dy, &s)) return CUDNN_STATUS_BAD_PARAM;
-    *bytes = workspace(s, kind_of(algo));
-    return CUDNN_STATUS_SUCCESS;
+    return workspace_size(conv, x, dw, dy, kind_of(algo), bytes);
 }
 
 cudnnStatus_t cudnnGetConvolutionBackwardDataWorkspaceSize(cudnnHandle_t, const cudnnFilterDescriptor_t w,
@@ -239,10 +244,7 @@ cudnnStatus_t cudnnGetConvolutionBackwardDataWorkspaceSize(cudnnHandle_t, const 
                                                           const cudnnTensorDescriptor_t dx,
                                                           cudnnConvolutionBwdDataAlgo_t algo, size_t *bytes)
 {
-    shape s;
-    if (!shapes(conv, dx, w, dy, &s)) return CUDNN_STATUS_BAD_PARAM;
-    *bytes = workspace(s, kind_of(algo));
-    return CUDNN_STATUS_SUCCESS;
+    return workspace_size(conv, dx, w, dy, kind_of(algo), bytes);
 }
 
 /* The checks every direction makes: shapes agree, the operands lie in device
