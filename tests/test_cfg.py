@@ -93,7 +93,8 @@ def test_unknown_option_warns_with_line(make_cfg, capfd):
     p = make_cfg("[net]\nwidth=8\nheight=8\nchannels=3\nmosaic=1\n[convolutional]\nfilters=2\nmy_fork_key=3\n")
     net = dn.Network(p)
     err = capfd.readouterr().err
-    assert f"{p}:5: unused option 'mosaic = 1' in [net]" in err
+    # an AlexeyAB key that is not implemented says so and what differs
+    assert f"{p}:5: [net] mosaic=1 (AlexeyAB's 4-image mosaic augmentation) is not implemented" in err
     assert f"{p}:8: unused option 'my_fork_key = 3' in [convolutional]" in err
     assert net.layers[0]["filters"] == 2
 

@@ -184,10 +184,11 @@ def test_cfg_missing_and_directory(tmp_path):
 
 def test_unknown_key_is_a_warning_with_line(tmp_path, capfd):
     p = tmp_path / "fork.cfg"
-    p.write_text(NET + "mosaic=1\n" + CONV + "iou_loss=ciou\n")
+    p.write_text(NET + "cutmix=1\n" + CONV + "iou_loss=ciou\n")
     assert dn.Network(p).layers[0]["filters"] == 4
     err = capfd.readouterr().err
-    assert f"{p}:5: unused option 'mosaic = 1'" in err and f"{p}:11: unused option 'iou_loss = ciou'" in err
+    assert f"{p}:5: [net] cutmix=1 (AlexeyAB's CutMix augmentation) is not implemented" in err
+    assert f"{p}:11: unused option 'iou_loss = ciou'" in err  # a [yolo] key in a [convolutional]
 
 
 # ------------------------------------------------- .data, .names and lists

@@ -27,6 +27,12 @@ int cli_flag(int *argc, char **argv, const char *name)
     return 1;
 }
 
+int cli_letterbox(int *argc, char **argv)
+{
+    int on = cli_flag(argc, argv, "-letter_box"), off = cli_flag(argc, argv, "-no_letter_box");
+    return on ? 1 : off ? 0 : -1;
+}
+
 const char *cli_str(int *argc, char **argv, const char *name, const char *def)
 {
     int i = find(*argc, argv, name);

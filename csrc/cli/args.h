@@ -4,6 +4,9 @@
 #define DN_CLI_ARGS_H
 
 int cli_flag(int *argc, char **argv, const char *name);
+/* Input placement: -letter_box (AlexeyAB's flag) 1, -no_letter_box 0,
+ * neither -1 (the cfg's choice, dn_network_letterbox). */
+int cli_letterbox(int *argc, char **argv);
 int cli_int(int *argc, char **argv, const char *name, int def);
 float cli_float(int *argc, char **argv, const char *name, float def);
 const char *cli_str(int *argc, char **argv, const char *name, const char *def);

@@ -1,5 +1,6 @@
-/* detector.c: `darknet detector test` (and `detect`): letterbox each image to
- * the network input, run it, decode and NMS the boxes, print them Darknet
+/* detector.c: `darknet detector test` (and `detect`): letterbox or stretch each
+ * image to the network input (the cfg's placement, or -letter_box /
+ * -no_letter_box), run it, decode and NMS the boxes, print them Darknet
  * style and write predictions.png with the boxes drawn; `-out x.json` and
  * `-save_labels` also write AlexeyAB's JSON results and Darknet label files
  * (boxes clipped to the image, as darknet_py's DetectResult). `detector train`:
@@ -141,14 +142,16 @@ static int test_one(dn_network *net, const dn_data *data, const char *path, test
     int b, c, h, w;
     dn_network_input_shape(net, &b, &c, &h, &w);
     if (dn_image_load(&im, path, 3) != DN_OK) return cli_fail("detector test");
-    if (dn_image_letterbox(&im, w, h, &sized) != DN_OK) { dn_image_free(&im); return cli_fail("detector test"); }
+    const int letterbox = dn_network_letterbox(net);
+    dn_status st = letterbox ? dn_image_letterbox(&im, w, h, &sized) : dn_image_resize(&im, w, h, &sized);
+    if (st != DN_OK) { dn_image_free(&im); return cli_fail("detector test"); }
     double t0 = dn_seconds();
-    dn_status st = dn_network_forward(net, sized.data);
+    st = dn_network_forward(net, sized.data);
     double t1 = dn_seconds();
     dn_image_free(&sized);
     dn_detections dets;
-    if (st == DN_OK) st = dn_network_detections(net, 0, im.w, im.h, o->thresh, 1, 0, &dets);
-    if (st == DN_OK && o->nms > 0 && (st = dn_nms_sort(&dets, o->nms)) != DN_OK) dn_detections_free(&dets);
+    if (st == DN_OK) st = dn_network_detections(net, 0, im.w, im.h, o->thresh, letterbox, 0, &dets);
+    if (st == DN_OK && o->nms > 0 && (st = dn_network_nms(net, &dets, o->nms)) != DN_OK) dn_detections_free(&dets);
     if (st != DN_OK) { dn_image_free(&im); return cli_fail("detector test"); }
     printf("%s: Predicted in %f seconds.\n", path, t1 - t0);
     const char **names = names_for(data, dets.classes);
@@ -194,13 +197,14 @@ static int detector_test(int argc, char **argv)
     o.png = json ? "predictions" : out;
     o.save_labels = cli_flag(&argc, argv, "-save_labels");
     int nthreads = cli_int(&argc, argv, "-nthreads", 0);
+    int letterbox = cli_letterbox(&argc, argv);
     dn_ternary_kernel tk;
     if (dn_ternary_kernel_parse(cli_str(&argc, argv, "-ternary_kernel", "off"), &tk) != DN_OK)
         return cli_fail("detector test");
     int gpu;
     if (cli_device(&argc, argv, tk != DN_TERNARY_OFF, &gpu)) return 1;
     if (argc < 6) {
-        fprintf(stderr, "usage: %s detector test <data> <cfg> <weights> [image] [-thresh t] [-out name|result.json] [-save_labels] [-ternary_kernel off|float|int8] [-gpus N | -nogpu]\n", argv[0]);
+        fprintf(stderr, "usage: %s detector test <data> <cfg> <weights> [image] [-thresh t] [-out name|result.json] [-save_labels] [-ternary_kernel off|float|int8] [-letter_box | -no_letter_box] [-gpus N | -nogpu]\n", argv[0]);
         return 1;
     }
     const char *datafile = argv[3], *cfg = argv[4], *weights = argv[5];
@@ -212,6 +216,7 @@ static int detector_test(int argc, char **argv)
     if (dn_network_load(&net, cfg, 1, 0) != DN_OK) { dn_data_free(&data); return cli_fail("detector test"); }
     dn_network_set_threads(net, nthreads);
     dn_network_set_ternary_kernel(net, tk);
+    dn_network_set_letterbox(net, letterbox);
     int rc = 0;
     char json_tmp[4200] = "";
     if (*weights && dn_network_load_weights(net, weights, -1) != DN_OK) rc = cli_fail("detector test");

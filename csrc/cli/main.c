@@ -54,7 +54,7 @@ static void gpu_index_option(int *argc, char **argv)
 static void foreign_options(int *argc, char **argv)
 {
     static const struct { const char *name; int has_value, quiet; } opts[] = {
-        {"-dont_show", 0, 1}, {"-ext_output", 0, 1}, {"-letter_box", 0, 1}, {"-show_imgs", 0, 1},
+        {"-dont_show", 0, 1}, {"-ext_output", 0, 1}, {"-show_imgs", 0, 1},
         {"-mjpeg_port", 1, 0}, {"-json_port", 1, 0}, {"-http_post_host", 1, 0}, {"-benchmark_layers", 0, 0}};
     for (size_t k = 0; k < sizeof opts / sizeof opts[0]; ++k) {
         int found = opts[k].has_value ? cli_str(argc, argv, opts[k].name, NULL) != NULL

@@ -1,7 +1,8 @@
 /* validate.c: `darknet detector map | valid | recall` over the .data file's
- * valid list, with Darknet's settings (map/valid: letterbox, decode at .005,
- * per-class NMS .45; recall: plain resize, decode at .001, NMS .4 by
- * objectness). The work is the core's dn_validate*; this file parses the
+ * valid list, with Darknet's settings (map/valid: the cfg's input placement
+ * (dn_network_letterbox; -letter_box / -no_letter_box override it), decode at
+ * .005, per-class NMS .45 of the cfg's nms_kind; recall: plain resize, decode
+ * at .001, NMS .4 by objectness). The work is the core's dn_validate*; this file parses the
  * options and prints. */
 #include "args.h"
 #include "darknet.h"
@@ -40,7 +41,7 @@ static int recall_line(const dn_valid_image *im, void *user)
 
 static int usage(const char *prog, const char *sub)
 {
-    fprintf(stderr, "usage: %s detector %s <data> <cfg> <weights>%s [-ternary_kernel off|float|int8] [-gpus N | -nogpu]\n",
+    fprintf(stderr, "usage: %s detector %s <data> <cfg> <weights>%s [-ternary_kernel off|float|int8] [-letter_box | -no_letter_box] [-gpus N | -nogpu]\n",
             prog, sub, !strcmp(sub, "map") ? " [-thresh t] [-iou_thresh 0.5] [-points 0|11|101]"
             : !strcmp(sub, "valid") ? " [-out prefix]" : "");
     return 1;
@@ -58,6 +59,7 @@ int cmd_detector_valid(int argc, char **argv, const char *sub)
     if (dn_ternary_kernel_parse(cli_str(&argc, argv, "-ternary_kernel", "off"), &tk) != DN_OK)
         return cli_fail("detector");
     o.ternary_kernel = tk;
+    o.letterbox = cli_letterbox(&argc, argv);
     const char *prefix = cli_str(&argc, argv, "-out", NULL);
     int quiet = cli_flag(&argc, argv, "-quiet");
     if (cli_device(&argc, argv, tk != DN_TERNARY_OFF, &o.gpu)) return 1;
@@ -107,7 +109,7 @@ int cmd_detector_valid(int argc, char **argv, const char *sub)
         o.det_thresh = .001f;
         o.nms = .4f;
         o.nms_objectness = 1;
-        o.letterbox = 0;
+        if (o.letterbox < 0) o.letterbox = 0;
         o.progress = NULL;
         o.on_image = recall_line;
         o.image_user = &s;

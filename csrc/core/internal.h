@@ -105,6 +105,8 @@ typedef struct {
     float angle, saturation, exposure, hue, aspect;
     int min_crop, max_crop;
     float jitter; int random;      /* from the detector layer, for the loader */
+    float resize;                  /* AlexeyAB's [yolo] resize: random scale of the crop (1: none) */
+    int flip;                      /* random horizontal flips (AlexeyAB's [net] flip, default 1) */
 } dn_hparams;
 
 struct dn_network {
@@ -127,6 +129,11 @@ struct dn_network {
     int bn_average;            /* > 0: recalibrating, this is batch k of a plain average */
     int nthreads;
     int ternary_kernel;        /* dn_ternary_kernel of ternary conv inference */
+    int alexeyab;              /* the cfg uses AlexeyAB's options ([yolo] or [net] keys of his fork) */
+    int letterbox;             /* input placement: 1 letterbox, 0 stretch (dn_network_letterbox) */
+    int cfg_letterbox;         /* the cfg's choice (dn_network_set_letterbox(net, -1) goes back to it) */
+    int nms_kind;              /* dn_nms_kind of the last [yolo] layer that names one */
+    float beta_nms;            /* its beta_nms (DIoU-NMS) */
     /* What the caches derived from the params (conv.h: dn_wstamp) compare:
      * params_version is bumped by dn_params_changed after the library writes
      * net->params (see there); params_views is set once writable views

@@ -95,6 +95,41 @@ static dn_status parse_policy(dn_cfg_section *s, dn_hparams *hp)
 
 #define TRY(x) do { dn_status st_ = (x); if (st_ != DN_OK) return st_; } while (0)
 
+/* [net] keys only AlexeyAB's fork has. letter_box and flip are honoured; the
+ * augmentations and the weight averaging that are not implemented here are
+ * named in a warning when they are on, with what differs. Any of them marks
+ * the cfg as his dialect. */
+static dn_status parse_net_alexeyab(dn_network *net, dn_cfg_section *s)
+{
+    static const struct { const char *key, *what; } off[] = {
+        {"mosaic", "4-image mosaic augmentation"}, {"cutmix", "CutMix augmentation"},
+        {"mixup", "MixUp augmentation"}, {"blur", "blur augmentation"},
+        {"gaussian_noise", "Gaussian-noise augmentation"},
+        {"ema_alpha", "exponential moving average of the weights"},
+        {"adversarial_lr", "adversarial augmentation"}, {"contrastive", "contrastive loss"},
+    };
+    for (size_t k = 0; k < sizeof off / sizeof off[0]; ++k) {
+        if (!dn_cfg_has(s, off[k].key)) continue;
+        float v;
+        TRY(dn_cfg_float(s, off[k].key, 0, &v));
+        net->alexeyab = 1;
+        if (v != 0)
+            dn_warn("%s:%d: [net] %s=%g (AlexeyAB's %s) is not implemented: training runs without it, "
+                    "so it differs from his trainer; inference is unaffected",
+                    s->file, dn_cfg_line(s, off[k].key), off[k].key, (double)v, off[k].what);
+    }
+    net->letterbox = -1;
+    if (dn_cfg_has(s, "letter_box")) {
+        net->alexeyab = 1;
+        TRY(dn_cfg_int(s, "letter_box", 0, &net->letterbox));
+        if (net->letterbox != 0 && net->letterbox != 1)
+            return dn_error(DN_ERR_PARSE, "%s:%d: [net] letter_box must be 0 or 1, got %d", s->file,
+                            dn_cfg_line(s, "letter_box"), net->letterbox);
+    }
+    TRY(dn_cfg_int(s, "flip", 1, &net->hp.flip));
+    return DN_OK;
+}
+
 static dn_status parse_net(dn_network *net, dn_cfg_section *s)
 {
     dn_hparams *hp = &net->hp;
@@ -151,7 +186,7 @@ static dn_status parse_net(dn_network *net, dn_cfg_section *s)
         return dn_error(DN_ERR_PARSE, "%s:%d: [net] workspace_size_limit_MB must be in [0, 2^30], got %g", s->file,
                         dn_cfg_line(s, "workspace_size_limit_MB"), (double)mb);
     net->workspace_limit = (size_t)((double)mb * 1048576.0);
-    return DN_OK;
+    return parse_net_alexeyab(net, s);
 }
 
 static void layer_free(dn_layer *l)
@@ -278,6 +313,8 @@ static dn_status build(dn_network *net, dn_cfg *cfg, int batch)
         dn_cfg_warn_unused(s);
     }
     TRY(alloc_params(net));
+    net->cfg_letterbox = net->letterbox >= 0 ? net->letterbox : !net->alexeyab;
+    net->letterbox = net->cfg_letterbox;
     net->bn_fresh = 1;
     for (int i = 0; i < net->n; ++i)
         if (net->layers[i].ops->init_params) net->layers[i].ops->init_params(&net->layers[i], net);
@@ -300,6 +337,13 @@ dn_status dn_network_load(dn_network **out, const char *cfg_path, int batch, uin
     if (st != DN_OK) { dn_network_free(net); return st; }
     *out = net;
     return DN_OK;
+}
+
+int dn_network_letterbox(const dn_network *net) { return net->letterbox; }
+int dn_network_is_alexeyab(const dn_network *net) { return net->alexeyab; }
+void dn_network_set_letterbox(dn_network *net, int letterbox)
+{
+    net->letterbox = letterbox < 0 ? net->cfg_letterbox : letterbox != 0;
 }
 
 dn_status dn_network_resize(dn_network *net, int batch, int w, int h)

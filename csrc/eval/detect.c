@@ -8,6 +8,7 @@
  * do_nms_sort: suppressed probabilities become 0, detections are reordered.
  */
 #include "detect.h"
+#include "../layers/boxes.h"
 
 #include <float.h>
 #include <math.h>
@@ -217,10 +218,23 @@ static int cand_compare(const void *pa, const void *pb)
  * its arithmetic (vectorisable: no branches, the division always defined),
  * so every IoU is the same float. GCC vectorises the loop only when told
  * that no floating-point trap is watched (results are unchanged). */
+dn_status dn_nms_sort(dn_detections *d, float iou_thresh)
+{
+    return dn_nms(d, iou_thresh, DN_NMS_DEFAULT, 0);
+}
+
+dn_status dn_network_nms(const dn_network *net, dn_detections *d, float iou_thresh)
+{
+    return dn_nms(d, iou_thresh, (dn_nms_kind)net->nms_kind, net->beta_nms);
+}
+
+/* AlexeyAB's diounms_sort compares the same pairs in the same order as
+ * do_nms_sort; greedynms suppresses by his box_diou, iou - (d^2/c^2)^0.6
+ * (whatever beta_nms says), diounms by iou - (d^2/c^2)^beta_nms. */
 #if defined(__GNUC__) && !defined(__clang__)
 __attribute__((optimize("no-trapping-math")))
 #endif
-dn_status dn_nms_sort(dn_detections *d, float iou_thresh)
+dn_status dn_nms(dn_detections *d, float iou_thresh, dn_nms_kind kind, float beta)
 {
     if (!d || d->n <= 0 || d->classes <= 0) return DN_OK;
     /* Detections with objectness 0 go to the end and are ignored. */
@@ -254,7 +268,14 @@ dn_status dn_nms_sort(dn_detections *d, float iou_thresh)
             A[a] = x.w * x.h;
             live[a] = 1;
         }
-        for (int a = 0; a < n; ++a) {
+        const int diou = kind == DN_NMS_GREEDY || kind == DN_NMS_DIOU;
+        const float exponent = kind == DN_NMS_GREEDY ? .6f : beta;
+        for (int a = 0; a < n && diou; ++a) {
+            if (live[a] == 0) continue;
+            for (int b = a + 1; b < n; ++b)
+                if (dn_box_diou_nms(d->dets[c[a].i].bbox, d->dets[c[b].i].bbox, exponent) > iou_thresh) live[b] = 0;
+        }
+        for (int a = 0; a < n && !diou; ++a) {
             if (live[a] == 0) continue;
             const float l = L[a], t = T[a], r = R[a], bo = B[a], area = A[a];
             for (int b = a + 1; b < n; ++b) {

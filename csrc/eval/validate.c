@@ -2,9 +2,9 @@
  * and `detector recall`.
  *
  * For each path of an image list (one per line): load the image, letterbox
- * (or plainly resize) it to the network input, forward, decode at det_thresh
+ * or stretch it to the network input (dn_network_letterbox, or the option), forward, decode at det_thresh
  * with boxes in pixels of the original image, NMS (per class as Darknet's
- * do_nms_sort, or by objectness as its do_nms_obj), and read the ground truth:
+ * do_nms_sort or the cfg's AlexeyAB nms_kind, or by objectness as its do_nms_obj), and read the ground truth:
  * the Darknet label file (dn_label_path; relative `class cx cy w h`, scaled
  * to pixels) and, next to it, the difficult objects in <label>.difficult.txt.
  * Every (detection, class) with prob > det_thresh becomes one scored entry,
@@ -29,7 +29,7 @@ void dn_validate_opts_default(dn_validate_opts *o)
     o->eval.points = 0;
     o->det_thresh = .005f;
     o->nms = .45f;
-    o->letterbox = 1;
+    o->letterbox = -1;
     o->gpu = -1;
 }
 
@@ -154,6 +154,7 @@ static dn_status run_open(run_state *r, const dn_validate_opts *o)
     if (st == DN_OK && r->data.classes && r->data.classes != r->classes)
         st = dn_error(DN_ERR_VALUE, "%s has classes = %d but the detector of %s has %d",
                       o->data, r->data.classes, o->cfg, r->classes);
+    if (st == DN_OK && o->letterbox >= 0) dn_network_set_letterbox(r->net, o->letterbox);
     if (st == DN_OK) st = dn_network_set_ternary_kernel(r->net, (dn_ternary_kernel)o->ternary_kernel);
     if (st == DN_OK && o->gpu >= 0) st = dn_network_set_device(r->net, o->gpu);
     if (st != DN_OK) { run_close(r); return st; }
@@ -173,20 +174,21 @@ static dn_status run_image(run_state *r, const dn_validate_opts *o, int index, s
     dn_image im, sized;
     dn_status st = dn_image_load(&im, path, c);
     if (st != DN_OK) return st;
-    st = o->letterbox ? dn_image_letterbox(&im, w, h, &sized) : dn_image_resize(&im, w, h, &sized);
+    const int letterbox = dn_network_letterbox(r->net);
+    st = letterbox ? dn_image_letterbox(&im, w, h, &sized) : dn_image_resize(&im, w, h, &sized);
     if (st != DN_OK) { dn_image_free(&im); return st; }
     st = dn_network_forward(r->net, sized.data);
     dn_image_free(&sized);
     double t1 = dn_seconds();
     dn_detections dets;
     memset(&dets, 0, sizeof dets);
-    if (st == DN_OK) st = dn_network_detections(r->net, 0, im.w, im.h, o->det_thresh, o->letterbox, 0, &dets);
+    if (st == DN_OK) st = dn_network_detections(r->net, 0, im.w, im.h, o->det_thresh, letterbox, 0, &dets);
     dn_eval_det *entries = NULL;
     dn_eval_truth *truth = NULL;
     int nentries = 0, ntruth = 0;
     if (st == DN_OK && o->nms > 0) {
         if (o->nms_objectness) nms_objectness(&dets, o->nms);
-        else st = dn_nms_sort(&dets, o->nms);
+        else st = dn_network_nms(r->net, &dets, o->nms);
     }
     double t2 = dn_seconds();
     if (st == DN_OK) {

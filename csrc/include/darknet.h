@@ -80,6 +80,17 @@ dn_status dn_network_forward(dn_network *net, const float *input);
 void dn_network_set_threads(dn_network *net, int nthreads);
 
 int dn_network_num_layers(const dn_network *net);
+/* How images are placed on the network input, for inference and training:
+ * 1 letterbox (aspect kept, grey borders: pjreddie's Darknet), 0 stretch to
+ * the input size (AlexeyAB's, unless his cfg says letter_box=1). Decided by
+ * the cfg: [net] letter_box when present, else stretch for a cfg in
+ * AlexeyAB's dialect (a [yolo] option or [net] key only his fork has, see
+ * README) and letterbox otherwise. The setter overrides it (1, 0; -1 goes
+ * back to the cfg's choice). */
+int dn_network_letterbox(const dn_network *net);
+void dn_network_set_letterbox(dn_network *net, int letterbox);
+/* 1 when the cfg is in AlexeyAB's dialect (see dn_network_letterbox). */
+int dn_network_is_alexeyab(const dn_network *net);
 void dn_network_input_shape(const dn_network *net, int *batch, int *c, int *h, int *w);
 dn_status dn_network_layer_info(const dn_network *net, int i, dn_layer_info *out);
 /* Output of layer i (batch*outputs floats) or NULL for a bad index. An
@@ -239,6 +250,15 @@ void dn_detections_free(dn_detections *d);
 /* Darknet's per-class sort NMS: suppressed probabilities are set to 0 and
  * the detections end in Darknet's order. Fails only without memory. */
 dn_status dn_nms_sort(dn_detections *d, float iou_thresh);
+/* AlexeyAB's NMS kinds ([yolo] nms_kind), per class by probability as
+ * dn_nms_sort, suppressing when a measure exceeds iou_thresh: DEFAULT the
+ * IoU (dn_nms_sort), GREEDY (his greedynms) iou - (d^2/c^2)^0.6, DIOU
+ * iou - (d^2/c^2)^beta (d: centre distance, c: enclosing diagonal). */
+typedef enum { DN_NMS_DEFAULT = 0, DN_NMS_GREEDY, DN_NMS_DIOU } dn_nms_kind;
+dn_status dn_nms(dn_detections *d, float iou_thresh, dn_nms_kind kind, float beta);
+/* The network's NMS: the kind and beta_nms of its last [yolo] layer that
+ * names one (as AlexeyAB's detector), else DEFAULT. */
+dn_status dn_network_nms(const dn_network *net, dn_detections *d, float iou_thresh);
 float dn_box_iou(dn_box a, dn_box b);
 
 /* ---- .data and .names files ---------------------------------------- */
@@ -342,7 +362,8 @@ typedef struct {
     float det_thresh;           /* decoding threshold (Darknet's map/valid: .005) */
     float nms;                  /* NMS IoU, 0: none (Darknet: .45, per class) */
     int nms_objectness;         /* 1: class-agnostic NMS by objectness (Darknet's recall) */
-    int letterbox;              /* 1: letterboxed input (map, valid); 0: plain resize (recall) */
+    int letterbox;              /* input placement: -1 (default) the network's (dn_network_letterbox),
+                                 * 1 letterbox, 0 plain resize (recall) */
     int nthreads;               /* <= 0: library default */
     dn_progress_fn progress;    /* after each image, or NULL */
     void *progress_user;
@@ -354,7 +375,7 @@ typedef struct {
 } dn_validate_opts;
 
 /* Darknet's `detector map` settings: iou .5, thresh .25, points 0,
- * det_thresh .005, nms .45 per class, letterbox. */
+ * det_thresh .005, nms .45 per class (the cfg's nms_kind), the cfg's input placement. */
 void dn_validate_opts_default(dn_validate_opts *o);
 /* Run the list and evaluate; out may be NULL (only the callbacks run). */
 dn_status dn_validate(const dn_validate_opts *o, dn_eval_result *out);

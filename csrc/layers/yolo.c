@@ -1,20 +1,27 @@
-/* yolo.c: [yolo] layer, the YOLOv3 detector head.
+/* yolo.c: [yolo] layer, the YOLOv3 detector head, with AlexeyAB's options.
  *
  * Input and output are w x h x len(mask)*(classes+5). Layout of one image:
  * mask anchor n, entry e, cell loc (row-major) at
  * n*w*h*(classes+5) + e*w*h + loc; entries are x, y, w, h, objectness, then
  * the classes. Forward (Darknet's forward_yolo_layer, inference part):
- * logistic on x, y, objectness and the classes. anchors (num pairs, in input
- * pixels) are shared by all [yolo] layers; mask picks this layer's. No saved
- * tensors.
- * Training (net->train): the forward then computes Darknet's yolo loss
- * (yolo_loss below) into l->delta, which is dL/d(input), so backward only
- * adds it to the input's delta (Darknet's backward_yolo_layer).
+ * logistic on x, y, objectness and the classes (none with new_coords=1, whose
+ * preceding conv has activation=logistic), then x, y -> s*x - (s-1)/2 with
+ * s = scale_x_y. anchors (num pairs, in input pixels) are shared by all
+ * [yolo] layers; mask picks this layer's. No saved tensors.
+ * Training (net->train): the forward then computes the yolo loss (yolo_loss
+ * below) into l->delta, which is dL/d(input), so backward only adds it to the
+ * input's delta (Darknet's backward_yolo_layer).
+ * Two dialects: a section with any option of AlexeyAB's fork (scale_x_y,
+ * iou_loss, iou_normalizer, ... see alexeyab_keys) trains as his trainer
+ * (accumulating box deltas, normalizers, iou_thresh, his class rule); one
+ * without trains exactly as pjreddie's.
  */
 #include "../core/internal.h"
 #include "../eval/detect.h"
+#include "boxes.h"
 #include "../kernels/cpu/parallel.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,10 +36,105 @@ typedef struct {
     float *anchors;          /* [total][2]: width, height in input pixels */
     int random, max_boxes;
     float jitter, ignore_thresh, truth_thresh;
+    /* AlexeyAB's options (defaults: his) */
+    int alexeyab;            /* the section uses his options: his loss rules */
+    float scale_x_y;
+    int new_coords;          /* x, y, w, h arrive through a logistic; w = (2 t_w)^2 anchor */
+    dn_iou_kind iou_loss, iou_thresh_kind;
+    float iou_normalizer, cls_normalizer, obj_normalizer;
+    float iou_thresh;        /* extra positive anchors: shape overlap with the truth above it */
+    float max_delta;         /* clip of the IoU-loss box deltas */
+    float label_smooth_eps;
+    int objectness_smooth;
     /* Statistics of the last training forward (Darknet prints them). */
     float avg_iou, recall, recall75, avg_obj, avg_anyobj;
     int count;
 } dn_yolo;
+
+static const char *const alexeyab_keys[] = {
+    "scale_x_y", "new_coords", "iou_loss", "iou_thresh_kind", "iou_normalizer", "cls_normalizer",
+    "obj_normalizer", "iou_thresh", "max_delta", "label_smooth_eps", "objectness_smooth", "resize",
+    "nms_kind", "beta_nms",
+};
+
+/* A float option that must lie in [lo, hi]. */
+static dn_status float_in(dn_cfg_section *s, const char *key, float def, float lo, float hi, float *out)
+{
+    TRY(dn_cfg_float(s, key, def, out));
+    if (!(*out >= lo && *out <= hi))
+        return dn_error(DN_ERR_PARSE, "%s:%d: [yolo] %s must be in [%g, %g], got %g", s->file, dn_cfg_line(s, key),
+                        key, (double)lo, hi == FLT_MAX ? INFINITY : (double)hi, (double)*out);
+    return DN_OK;
+}
+
+static dn_status iou_kind(dn_cfg_section *s, const char *key, dn_iou_kind *out)
+{
+    const char *v = dn_cfg_str(s, key, *out == DN_IOU_MSE ? "mse" : "iou");
+    int k = dn_iou_kind_parse(v);
+    if (k < 0)
+        return dn_error(DN_ERR_PARSE, "%s:%d: [yolo] unknown %s '%s' (mse, iou, giou, diou or ciou)", s->file,
+                        dn_cfg_line(s, key), key, v);
+    *out = (dn_iou_kind)k;
+    return DN_OK;
+}
+
+static dn_status parse_alexeyab(dn_yolo *p, dn_cfg_section *s, dn_network *net)
+{
+    for (size_t k = 0; k < sizeof alexeyab_keys / sizeof alexeyab_keys[0]; ++k)
+        if (dn_cfg_has(s, alexeyab_keys[k])) p->alexeyab = 1;
+    net->alexeyab |= p->alexeyab;
+    TRY(float_in(s, "scale_x_y", 1, 1e-6f, 1e6f, &p->scale_x_y));
+    TRY(dn_cfg_int(s, "new_coords", 0, &p->new_coords));
+    if (p->new_coords != 0 && p->new_coords != 1)
+        return dn_error(DN_ERR_PARSE, "%s:%d: [yolo] new_coords must be 0 or 1, got %d", s->file,
+                        dn_cfg_line(s, "new_coords"), p->new_coords);
+    p->iou_loss = DN_IOU_MSE;
+    TRY(iou_kind(s, "iou_loss", &p->iou_loss));
+    p->iou_thresh_kind = DN_IOU_IOU;
+    TRY(iou_kind(s, "iou_thresh_kind", &p->iou_thresh_kind));
+    /* pjreddie's loss has no normalizers: 1; AlexeyAB's default box weight is .75 */
+    TRY(float_in(s, "iou_normalizer", p->alexeyab ? .75f : 1, 0, FLT_MAX, &p->iou_normalizer));
+    TRY(float_in(s, "cls_normalizer", 1, 0, FLT_MAX, &p->cls_normalizer));
+    TRY(float_in(s, "obj_normalizer", 1, 0, FLT_MAX, &p->obj_normalizer));
+    TRY(float_in(s, "iou_thresh", 1, 0, 1, &p->iou_thresh));
+    TRY(float_in(s, "max_delta", FLT_MAX, 0, FLT_MAX, &p->max_delta));
+    TRY(float_in(s, "label_smooth_eps", 0, 0, 1, &p->label_smooth_eps));
+    TRY(dn_cfg_int(s, "objectness_smooth", 0, &p->objectness_smooth));
+    if (p->objectness_smooth != 0 && p->objectness_smooth != 1)
+        return dn_error(DN_ERR_PARSE, "%s:%d: [yolo] objectness_smooth must be 0 or 1, got %d", s->file,
+                        dn_cfg_line(s, "objectness_smooth"), p->objectness_smooth);
+    TRY(float_in(s, "resize", 1, 1e-3f, 1e3f, &net->hp.resize));
+    TRY(float_in(s, "ignore_thresh", p->ignore_thresh, 0, 1, &p->ignore_thresh));
+    if (!(p->truth_thresh >= 0))
+        return dn_error(DN_ERR_PARSE, "%s:%d: [yolo] truth_thresh must not be negative, got %g", s->file,
+                        dn_cfg_line(s, "truth_thresh"), (double)p->truth_thresh);
+    if (!(p->jitter >= 0 && p->jitter < 1))
+        return dn_error(DN_ERR_PARSE, "%s:%d: [yolo] jitter must be in [0, 1), got %g", s->file,
+                        dn_cfg_line(s, "jitter"), (double)p->jitter);
+    /* cornersnms: his [yolo] parser gives it the default NMS (only his
+     * [Gaussian_yolo] has corners) */
+    static const char *const nms_names[] = {"default", "greedynms", "diounms", "cornersnms"};
+    static const int nms_kinds[] = {DN_NMS_DEFAULT, DN_NMS_GREEDY, DN_NMS_DIOU, DN_NMS_DEFAULT};
+    if (dn_cfg_has(s, "nms_kind")) {
+        const char *v = dn_cfg_str(s, "nms_kind", "default");
+        int k = 0;
+        while (k < 4 && strcmp(v, nms_names[k])) ++k;
+        if (k == 4)
+            return dn_error(DN_ERR_PARSE, "%s:%d: [yolo] unknown nms_kind '%s' (default, greedynms, diounms or cornersnms)",
+                            s->file, dn_cfg_line(s, "nms_kind"), v);
+        net->nms_kind = nms_kinds[k];
+    } else {
+        net->nms_kind = DN_NMS_DEFAULT; /* the last [yolo] layer decides, as in his detector */
+    }
+    TRY(float_in(s, "beta_nms", .6f, 0, 1e3f, &net->beta_nms));
+    static const char *const refused[] = {"focal_loss", "counters_per_class", "track_history_size",
+                                          "embedding_layer", "map"};
+    for (size_t k = 0; k < sizeof refused / sizeof refused[0]; ++k)
+        if (dn_cfg_has(s, refused[k]))
+            return dn_error(DN_ERR_UNSUPPORTED, "%s:%d: [yolo] %s (AlexeyAB's) is not supported", s->file,
+                            dn_cfg_line(s, refused[k]), refused[k]);
+    return DN_OK;
+}
 
 static dn_status yolo_parse(dn_layer *l, dn_cfg_section *s, dn_network *net)
 {
@@ -48,9 +150,6 @@ static dn_status yolo_parse(dn_layer *l, dn_cfg_section *s, dn_network *net)
     TRY(dn_cfg_float(s, "jitter", .2f, &p->jitter));
     TRY(dn_cfg_float(s, "ignore_thresh", .5f, &p->ignore_thresh));
     TRY(dn_cfg_float(s, "truth_thresh", 1.f, &p->truth_thresh));
-    if (dn_cfg_has(s, "map"))
-        return dn_error(DN_ERR_UNSUPPORTED, "%s:%d: [yolo] map= (class map) is not supported",
-                        s->file, dn_cfg_line(s, "map"));
     if (p->classes < 1 || p->total < 1)
         return dn_error(DN_ERR_PARSE, "%s:%d: [yolo] need classes >= 1 and num >= 1 (got classes=%d num=%d)",
                         s->file, s->line, p->classes, p->total);
@@ -86,7 +185,7 @@ static dn_status yolo_parse(dn_layer *l, dn_cfg_section *s, dn_network *net)
                         s->file, s->line, l->c, l->c, want);
     net->hp.jitter = p->jitter;
     net->hp.random = p->random;
-    return DN_OK;
+    return parse_alexeyab(p, s, net);
 }
 
 static dn_status yolo_resize(dn_layer *l, dn_network *net)
@@ -110,23 +209,37 @@ static dn_status yolo_resize(dn_layer *l, dn_network *net)
  * end the cost is their squared norm and they are negated into dL/d(input).
  * Per cell (i, j) and mask anchor n with output o (logistic x, y,
  * objectness, classes) and best IoU of its predicted box with any truth:
- *  - objectness: 0 - o, or 0 when best IoU > ignore_thresh;
+ *  - objectness: obj_norm*(0 - o), or 0 when the best IoU > ignore_thresh
+ *    (AlexeyAB: the best IoU over truths while some class probability of the
+ *    cell is > .25; with objectness_smooth the delta becomes
+ *    max(that, obj_norm*(iou - o)) instead of 0);
  *  - best IoU > truth_thresh (never with Darknet's truth_thresh=1):
- *    objectness 1 - o, classes and box towards that truth as below;
+ *    as a positive below;
  * then per truth box (x, y, w, h, class): the anchor among all `num` whose
  * shape overlaps the truth's best (anchor/net size vs w, h, both centred at
  * 0); when it is one of this layer's (mask), at the truth's cell
- * i = (int)(x*w), j = (int)(y*h):
- *  - box, scale s = 2 - w*h: s*(tx - o_x), s*(ty - o_y) with tx = x*w - i,
- *    ty = y*h - j, and s*(tw - o_w), s*(th - o_h) with
- *    tw = log(w*net_w/anchor_w), th = log(h*net_h/anchor_h);
- *  - objectness 1 - o; classes [c == class] - o_c (when another truth
- *    already set this anchor's classes, only the new class is set).
- * Darknet applies no logistic derivative: for x, y, objectness and classes
- * the delta target - sigmoid(input) is exactly the gradient of the binary
- * cross-entropy (times s for x, y) w.r.t. the input; for w, h it is the
- * gradient of s/2*(t - input)^2. The IoU decisions are constants for the
- * gradient, as in Darknet. */
+ * i = (int)(x*w), j = (int)(y*h), a positive:
+ *  - box (pjreddie, and iou_loss=mse), scale s = 2 - w*h, k = iou_normalizer:
+ *    s*k*(tx - o_x), s*k*(ty - o_y) with tx = x*w - i, ty = y*h - j, and
+ *    s*k*(tw - o_w), s*k*(th - o_h) with tw = log(w*net_w/anchor_w) (new_coords:
+ *    sqrt(w*net_w/(4 anchor_w))), th alike; AlexeyAB's adds to what is there;
+ *  - box (iou_loss=iou|giou|diou|ciou): k times the step of boxes.c on the
+ *    predicted box, w and h also times exp(o_w), exp(o_h) (not with
+ *    new_coords), non-finite values 0, each clipped to +-max_delta, added;
+ *  - objectness obj_norm*(1 - o) (objectness_smooth: only where no delta is);
+ *  - classes y - o_c with y = [c == class] smoothed to y(1 - eps) + eps/2
+ *    (label_smooth_eps); when this anchor already has a class delta (another
+ *    truth) only the truth's class is set (pjreddie tests the first class
+ *    entry, AlexeyAB the truth's own);
+ * and (AlexeyAB, iou_thresh < 1) every other anchor of the mask whose shape
+ * overlaps the truth's by more than iou_thresh (iou_thresh_kind) gets the
+ * same positive at that cell; then the box deltas of each anchor with an
+ * objectness delta are divided by its count of positive class deltas.
+ * Darknet applies no logistic derivative (nor scale_x_y): for x, y,
+ * objectness and classes the delta target - sigmoid(input) is exactly the
+ * gradient of the binary cross-entropy (times s for x, y) w.r.t. the input;
+ * for w, h with mse it is the gradient of s/2*(t - input)^2. The IoU
+ * decisions are constants for the gradient, as in Darknet. */
 
 /* o: cell (i, j), mask anchor with anchors index a: o[e*wh] is entry e. */
 static dn_box yolo_box(const dn_yolo *p, const float *o, int a, int i, int j, int lw, int lh,
@@ -135,33 +248,117 @@ static dn_box yolo_box(const dn_yolo *p, const float *o, int a, int i, int j, in
     dn_box b;
     b.x = (i + o[0]) / lw;
     b.y = (j + o[wh]) / lh;
-    b.w = expf(o[2 * wh]) * p->anchors[2 * a] / netw;
-    b.h = expf(o[3 * wh]) * p->anchors[2 * a + 1] / neth;
+    if (p->new_coords) {
+        b.w = o[2 * wh] * o[2 * wh] * 4 * p->anchors[2 * a] / netw;
+        b.h = o[3 * wh] * o[3 * wh] * 4 * p->anchors[2 * a + 1] / neth;
+    } else {
+        b.w = expf(o[2 * wh]) * p->anchors[2 * a] / netw;
+        b.h = expf(o[3 * wh]) * p->anchors[2 * a + 1] / neth;
+    }
     return b;
+}
+
+static float fix_delta(float v, float max_delta)
+{
+    if (!isfinite(v)) return 0;
+    return v > max_delta ? max_delta : v < -max_delta ? -max_delta : v;
 }
 
 /* Darknet's delta_yolo_box; returns the IoU of the predicted box with the truth. */
 static float yolo_delta_box(const dn_yolo *p, dn_box truth, const float *o, float *d, int a, int i,
-                            int j, int lw, int lh, int netw, int neth, size_t wh, float scale)
+                            int j, int lw, int lh, int netw, int neth, size_t wh)
 {
-    float iou = dn_box_iou(yolo_box(p, o, a, i, j, lw, lh, netw, neth, wh), truth);
-    float tx = truth.x * lw - i, ty = truth.y * lh - j;
-    float tw = logf(truth.w * netw / p->anchors[2 * a]), th = logf(truth.h * neth / p->anchors[2 * a + 1]);
-    d[0] = scale * (tx - o[0]);
-    d[wh] = scale * (ty - o[wh]);
-    d[2 * wh] = scale * (tw - o[2 * wh]);
-    d[3 * wh] = scale * (th - o[3 * wh]);
+    dn_box pred = yolo_box(p, o, a, i, j, lw, lh, netw, neth, wh);
+    float iou = dn_box_iou(pred, truth);
+    float k = p->iou_normalizer;
+    if (p->iou_loss == DN_IOU_MSE) {
+        float s = 2 - truth.w * truth.h;
+        float t[4] = {truth.x * lw - i, truth.y * lh - j, 0, 0};
+        if (p->new_coords) {
+            t[2] = sqrtf(truth.w * netw / (4 * p->anchors[2 * a]));
+            t[3] = sqrtf(truth.h * neth / (4 * p->anchors[2 * a + 1]));
+        } else {
+            t[2] = logf(truth.w * netw / p->anchors[2 * a]);
+            t[3] = logf(truth.h * neth / p->anchors[2 * a + 1]);
+        }
+        for (int e = 0; e < 4; ++e) {
+            float v = s * k * (t[e] - o[e * wh]);
+            d[e * wh] = p->alexeyab ? d[e * wh] + v : v;
+        }
+        return iou;
+    }
+    if (pred.w == 0) pred.w = 1; /* as AlexeyAB's, against a division by 0 */
+    if (pred.h == 0) pred.h = 1;
+    float step[4];
+    dn_box_overlap_step(pred, truth, p->iou_loss, step);
+    if (!p->new_coords) {
+        step[2] *= expf(o[2 * wh]);
+        step[3] *= expf(o[3 * wh]);
+    }
+    for (int e = 0; e < 4; ++e) d[e * wh] += fix_delta(step[e] * k, p->max_delta);
     return iou;
 }
 
 /* Darknet's delta_yolo_class; o, d: the first class entry of a cell and anchor. */
-static void yolo_delta_class(const float *o, float *d, int cls, int classes, size_t wh)
+static void yolo_delta_class(const dn_yolo *p, const float *o, float *d, int cls, size_t wh)
 {
-    if (d[0] != 0) {
-        d[cls * wh] = 1 - o[cls * wh];
+    const float eps = p->label_smooth_eps, on = 1 - eps / 2, off = eps / 2; /* y(1 - eps) + eps/2 */
+    if (p->alexeyab ? d[cls * wh] != 0 : d[0] != 0) {
+        d[cls * wh] = on - o[cls * wh];
         return;
     }
-    for (int c = 0; c < classes; ++c) d[c * wh] = (c == cls) - o[c * wh];
+    for (int c = 0; c < p->classes; ++c) d[c * wh] = (c == cls ? on : off) - o[c * wh];
+}
+
+/* AlexeyAB's compare_yolo_class: some class probability of the cell is > .25. */
+static int some_class(const dn_yolo *p, const float *o, size_t wh)
+{
+    for (int c = 0; c < p->classes; ++c)
+        if (o[(5 + c) * wh] > .25f) return 1;
+    return 0;
+}
+
+typedef struct {
+    double iou_sum, obj_sum;
+    int count, recall, recall75;
+} yolo_stats;
+
+/* A positive: truth r at cell (i, j) for mask anchor n (anchors index a). */
+static void yolo_positive(const dn_yolo *p, const float *r, const float *out, float *delta, int n, int i, int j,
+                          int lw, int lh, int netw, int neth, yolo_stats *st)
+{
+    size_t wh = (size_t)lw * lh, at = n * ((size_t)p->classes + 5) * wh + (size_t)j * lw + i;
+    const float *o = out + at;
+    float *d = delta + at;
+    dn_box tb = {r[0], r[1], r[2], r[3]};
+    float iou = yolo_delta_box(p, tb, o, d, p->mask[n], i, j, lw, lh, netw, neth, wh);
+    float obj = p->obj_normalizer * (1 - o[4 * wh]);
+    if (!p->objectness_smooth || d[4 * wh] == 0) d[4 * wh] = obj;
+    int cls = (int)r[4];
+    if (cls >= 0 && cls < p->classes) yolo_delta_class(p, o + 5 * wh, d + 5 * wh, cls, wh);
+    if (st) {
+        st->iou_sum += iou;
+        st->obj_sum += o[4 * wh];
+        st->recall += iou > .5f;
+        st->recall75 += iou > .75f;
+        ++st->count;
+    }
+}
+
+/* AlexeyAB's averaging with iou_thresh: where an anchor has an objectness
+ * delta, its box deltas are divided by the number of its classes with a
+ * positive delta (the truths that were added there). */
+static void average_boxes(const dn_yolo *p, float *delta, size_t wh)
+{
+    for (int n = 0; n < p->n; ++n)
+        for (size_t loc = 0; loc < wh; ++loc) {
+            float *d = delta + n * ((size_t)p->classes + 5) * wh + loc;
+            if (d[4 * wh] == 0) continue;
+            int k = 0;
+            for (int c = 0; c < p->classes; ++c) k += d[(5 + c) * wh] > 0;
+            if (k > 1)
+                for (int e = 0; e < 4; ++e) d[e * wh] /= k;
+        }
 }
 
 static void yolo_loss(dn_layer *l, dn_network *net)
@@ -169,8 +366,8 @@ static void yolo_loss(dn_layer *l, dn_network *net)
     dn_yolo *p = l->priv;
     int lw = l->w, lh = l->h, netw = net->w, neth = net->h;
     size_t wh = (size_t)lw * lh, entries = (size_t)p->classes + 5;
-    double iou_sum = 0, obj_sum = 0, anyobj_sum = 0;
-    int count = 0, recall = 0, recall75 = 0;
+    double anyobj_sum = 0;
+    yolo_stats st = {0, 0, 0, 0, 0};
     memset(l->delta, 0, (size_t)l->batch * l->outputs * sizeof(float));
     for (int b = 0; b < l->batch; ++b) {
         const float *out = l->output + b * l->outputs, *truth;
@@ -195,22 +392,21 @@ static void yolo_loss(dn_layer *l, dn_network *net)
                     }
                     float obj = o[4 * wh];
                     anyobj_sum += obj;
-                    d[4 * wh] = 0 - obj;
-                    if (best > p->ignore_thresh) d[4 * wh] = 0;
-                    if (best > p->truth_thresh) {
-                        const float *r = truth + 5 * best_t;
-                        int cls = (int)r[4];
-                        d[4 * wh] = 1 - obj;
-                        if (cls >= 0 && cls < p->classes) yolo_delta_class(o + 5 * wh, d + 5 * wh, cls, p->classes, wh);
-                        yolo_delta_box(p, (dn_box){r[0], r[1], r[2], r[3]}, o, d, p->mask[n], i, j, lw, lh,
-                                       netw, neth, wh, 2 - r[2] * r[3]);
+                    d[4 * wh] = p->obj_normalizer * (0 - obj);
+                    float match = p->alexeyab && !some_class(p, o, wh) ? 0 : best;
+                    if (match > p->ignore_thresh) {
+                        float smooth = p->obj_normalizer * (match - obj);
+                        if (!p->objectness_smooth) d[4 * wh] = 0;
+                        else if (smooth > d[4 * wh]) d[4 * wh] = smooth;
                     }
+                    if (best > p->truth_thresh)
+                        yolo_positive(p, truth + 5 * best_t, out, delta, n, i, j, lw, lh, netw, neth, NULL);
                 }
         for (int t = 0; t < nt; ++t) {
             const float *r = truth + 5 * t;
-            dn_box tb = {r[0], r[1], r[2], r[3]}, shape = {0, 0, r[2], r[3]};
+            dn_box shape = {0, 0, r[2], r[3]};
             float best = 0;
-            int best_a = 0, n = -1;
+            int best_a = 0;
             for (int a = 0; a < p->total; ++a) {
                 float iou = dn_box_iou((dn_box){0, 0, p->anchors[2 * a] / netw, p->anchors[2 * a + 1] / neth}, shape);
                 if (iou > best) {
@@ -218,30 +414,26 @@ static void yolo_loss(dn_layer *l, dn_network *net)
                     best_a = a;
                 }
             }
-            for (int k = 0; k < p->n && n < 0; ++k)
-                if (p->mask[k] == best_a) n = k;
-            if (n < 0) continue;
-            int i = dn_truth_cell(tb.x, lw), j = dn_truth_cell(tb.y, lh);
-            size_t at = n * entries * wh + (size_t)j * lw + i;
-            const float *o = out + at;
-            float *d = delta + at;
-            float iou = yolo_delta_box(p, tb, o, d, best_a, i, j, lw, lh, netw, neth, wh, 2 - tb.w * tb.h);
-            d[4 * wh] = 1 - o[4 * wh];
-            int cls = (int)r[4];
-            if (cls >= 0 && cls < p->classes) yolo_delta_class(o + 5 * wh, d + 5 * wh, cls, p->classes, wh);
-            iou_sum += iou;
-            obj_sum += o[4 * wh];
-            recall += iou > .5f;
-            recall75 += iou > .75f;
-            ++count;
+            int i = dn_truth_cell(r[0], lw), j = dn_truth_cell(r[1], lh);
+            for (int n = 0; n < p->n; ++n)
+                if (p->mask[n] == best_a) yolo_positive(p, r, out, delta, n, i, j, lw, lh, netw, neth, &st);
+            if (p->iou_thresh >= 1) continue;
+            for (int n = 0; n < p->n; ++n) {
+                int a = p->mask[n];
+                if (a == best_a) continue;
+                dn_box ab = {0, 0, p->anchors[2 * a] / netw, p->anchors[2 * a + 1] / neth};
+                if (dn_box_overlap(ab, shape, p->iou_thresh_kind) > p->iou_thresh)
+                    yolo_positive(p, r, out, delta, n, i, j, lw, lh, netw, neth, &st);
+            }
         }
+        if (p->iou_thresh < 1) average_boxes(p, delta, wh);
     }
     l->cost = dn_detector_cost(l->delta, (size_t)l->batch * l->outputs);
-    p->count = count;
-    p->avg_iou = count ? (float)(iou_sum / count) : 0;
-    p->recall = count ? (float)recall / count : 0;
-    p->recall75 = count ? (float)recall75 / count : 0;
-    p->avg_obj = count ? (float)(obj_sum / count) : 0;
+    p->count = st.count;
+    p->avg_iou = st.count ? (float)(st.iou_sum / st.count) : 0;
+    p->recall = st.count ? (float)st.recall / st.count : 0;
+    p->recall75 = st.count ? (float)st.recall75 / st.count : 0;
+    p->avg_obj = st.count ? (float)(st.obj_sum / st.count) : 0;
     p->avg_anyobj = (float)(anyobj_sum / ((double)l->batch * p->n * wh));
 }
 
@@ -253,7 +445,8 @@ typedef struct {
 } yolo_job;
 
 /* Item it: entries [e0, e0 + ENTRY_BLOCK) of one image and anchor, copied,
- * then the logistic on all but w and h (entries 2 and 3). */
+ * then the logistic on all but w and h (entries 2 and 3; none with
+ * new_coords), and x, y scaled by scale_x_y about 0.5. */
 static void yolo_forward_item(void *ctx, int it, int tid)
 {
     (void)tid;
@@ -264,8 +457,13 @@ static void yolo_forward_item(void *ctx, int it, int tid)
     const size_t wh = (size_t)j->l->w * j->l->h, off = ((size_t)(it / nblk) * entries + e0) * wh; /* it / nblk = b*n + anchor */
     float *o = j->l->output + off;
     memcpy(o, j->input + off, (size_t)(e1 - e0) * wh * sizeof(float));
-    for (int e = e0; e < e1; ++e)
-        if (e != 2 && e != 3) dn_activate(o + (size_t)(e - e0) * wh, wh, DN_ACT_LOGISTIC);
+    const float s = p->scale_x_y, shift = -.5f * (s - 1);
+    for (int e = e0; e < e1; ++e) {
+        float *v = o + (size_t)(e - e0) * wh;
+        if (e != 2 && e != 3 && !p->new_coords) dn_activate(v, wh, DN_ACT_LOGISTIC);
+        if (e < 2 && s != 1)
+            for (size_t k = 0; k < wh; ++k) v[k] = v[k] * s + shift;
+    }
 }
 
 /* input, l->output: batch x [n][classes+5][h][w]. */
@@ -281,10 +479,10 @@ static void yolo_forward(dn_layer *l, dn_network *net, const float *input)
 static int yolo_classes(const dn_layer *l) { return ((const dn_yolo *)l->priv)->classes; }
 
 /* out: one image [n][classes+5][h][w]. Darknet's get_yolo_detections, in its
- * order (cell, then anchor), keeping objectness > thresh:
- * x = (col + out_x)/w, y = (row + out_y)/h,
- * bw = exp(tw)*anchor_w[mask[n]]/netw, bh = exp(th)*anchor_h[mask[n]]/neth;
- * prob[c] = objectness*class, kept when > thresh. */
+ * order (cell, then anchor), keeping objectness > thresh, boxes as yolo_box:
+ * x = (col + out_x)/w, y = (row + out_y)/h, bw = exp(tw)*anchor_w[mask[n]]/netw
+ * (new_coords: tw^2*4*anchor_w/netw), bh alike; prob[c] = objectness*class,
+ * kept when > thresh. */
 static int yolo_decode(const dn_layer *l, const float *out, int netw, int neth, float thresh,
                        dn_detection *dets)
 {
@@ -300,8 +498,9 @@ static int yolo_decode(const dn_layer *l, const float *out, int netw, int neth, 
                 int row = loc / l->w, col = loc % l->w, a = p->mask[n];
                 d->bbox.x = (col + e[0]) / l->w;
                 d->bbox.y = (row + e[wh]) / l->h;
-                d->bbox.w = (float)(exp(e[2 * (size_t)wh]) * p->anchors[2 * a] / netw);
-                d->bbox.h = (float)(exp(e[3 * (size_t)wh]) * p->anchors[2 * a + 1] / neth);
+                double tw = e[2 * (size_t)wh], th = e[3 * (size_t)wh];
+                d->bbox.w = (float)((p->new_coords ? tw * tw * 4 : exp(tw)) * p->anchors[2 * a] / netw);
+                d->bbox.h = (float)((p->new_coords ? th * th * 4 : exp(th)) * p->anchors[2 * a + 1] / neth);
                 d->objectness = obj;
                 d->classes = p->classes;
                 for (int c = 0; c < p->classes; ++c) {
