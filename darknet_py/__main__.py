@@ -80,6 +80,15 @@ def _eval_common_args(p):
     p.add_argument("--threads", type=int, default=0, help="threads (default: the library's)")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _letterbox_args(p)
+
+
+def _letterbox_args(p):
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--letter-box", dest="letterbox", action="store_true", default=None,
+                   help="letterbox the images (default: as the cfg says)")
+    g.add_argument("--no-letter-box", dest="letterbox", action="store_false",
+                   help="stretch the images to the input (default: as the cfg says)")
 
 
 def _map_args(p):
@@ -95,7 +104,7 @@ def _map(args):
     from .evaluation import validate
     r = validate(args.data, args.cfg, args.weights or None, iou_thresh=args.iou_thresh, thresh=args.thresh,
                  points=args.points, progress=not args.no_progress, image_list=args.list,
-                 threads=args.threads, device=args.device)
+                 threads=args.threads, device=args.device, letterbox=args.letterbox)
     print(r.table(), end="")
     return 0
 
@@ -111,7 +120,8 @@ def _valid_args(p):
 def _valid(args):
     from .evaluation import write_results
     write_results(args.data, args.cfg, args.weights or None, out_dir=args.out_dir, prefix=args.prefix,
-                  image_list=args.list, threads=args.threads, device=args.device, progress=not args.no_progress)
+                  image_list=args.list, threads=args.threads, device=args.device, progress=not args.no_progress,
+                  letterbox=args.letterbox)
     return 0
 
 
@@ -124,6 +134,7 @@ def _detect_args(p):
     p.add_argument("--names", help="class names: a .names or .data file (default: VOC's for 20 classes)")
     p.add_argument("--thresh", type=float, default=0.25, help="confidence threshold (default 0.25)")
     p.add_argument("--nms", type=float, default=0.45, help="NMS IoU threshold (default 0.45)")
+    _letterbox_args(p)
     p.add_argument("--save-dir", help="write each image with its boxes drawn as <dir>/<name>.png")
     p.add_argument("--save-labels", action="store_true",
                    help="write Darknet label files where training reads them (images/ -> labels/)")
@@ -142,7 +153,7 @@ def _detect(args):
     results = detect(args.cfg, args.weights or None, args.source, thresh=args.thresh, nms=args.nms,
                      names=args.names, device=args.device, ternary_kernel=args.ternary_kernel,
                      threads=args.threads, save_dir=args.save_dir, save_labels=args.save_labels,
-                     progress=not args.no_progress)
+                     progress=not args.no_progress, letterbox=args.letterbox)
     for i, r in enumerate(results):
         print(f"{r.path if r.path is not None else i}: {len(r)} objects")
         for d in r:
@@ -189,13 +200,17 @@ def _train_args(p):
     p.add_argument("--threads", type=int, help="CPU threads")
     p.add_argument("--gpus", help="CUDA devices, e.g. 0 or 0,1 (default: the CPU)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _letterbox_args(p)
+    p.add_argument("--bn-recalibrate", type=int, choices=(0, 1),
+                   help="re-estimate the batch-norm statistics at the end (default: only from scratch)")
 
 
 def _train(args):
     from .training import train
     r = train(args.data, args.cfg, args.weights, max_batches=args.max_batches, backup=args.backup,
               clear=args.clear, seed=args.seed, threads=args.threads, progress=not args.no_progress,
-              gpus=args.gpus)
+              gpus=args.gpus, letterbox=args.letterbox,
+              bn_recalibrate=None if args.bn_recalibrate is None else bool(args.bn_recalibrate))
     print(f"{'stopped' if r.interrupted else 'done'} after {r.iterations} batches; "
           f"final: {r.final if not r.interrupted else r.backup}; min-loss ({r.min_loss:.4f}): {r.minloss}")
     return 0

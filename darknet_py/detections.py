@@ -158,7 +158,7 @@ def _write_labels(result):
 
 
 def detect(cfg, weights, source, *, thresh=0.25, nms=0.45, names=None, device="cpu",
-           ternary_kernel="off", threads=None, save_dir=None, save_labels=False, progress=True):
+           ternary_kernel="off", threads=None, save_dir=None, save_labels=False, progress=True, letterbox=None):
     """Run a detector over images, as `./darknet detector test data cfg weights`.
 
     source: an image path, a folder, a list file (.txt), a glob pattern, an
@@ -166,7 +166,9 @@ def detect(cfg, weights, source, *, thresh=0.25, nms=0.45, names=None, device="c
     file or a .data file (default: VOC's names for 20 classes). save_dir:
     write each image with its boxes drawn as <save_dir>/<name>.png.
     save_labels: write Darknet label files where training looks for them
-    (images/ -> labels/, .jpg -> .txt), as `-save_labels`.
+    (images/ -> labels/, .jpg -> .txt), as `-save_labels`. letterbox:
+    None places images as the cfg says (Network.letterbox), True/False
+    letterboxes/stretches (as -letter_box / -no_letter_box).
 
     Returns one DetectResult (a list of Detection) per image, in order.
     """
@@ -175,7 +177,7 @@ def detect(cfg, weights, source, *, thresh=0.25, nms=0.45, names=None, device="c
     if save_labels and any(not isinstance(x, str) for x in items):
         raise ValueError("detect: save_labels needs image paths, not arrays")
     net = Network(cfg, weights, names=names, threads=threads, ternary_kernel=ternary_kernel,
-                  device=device)
+                  device=device, letterbox=letterbox)
     if save_dir is not None:
         os.makedirs(os.fspath(save_dir), exist_ok=True)
     bar = None

@@ -115,10 +115,12 @@ def _progress_bar(enabled, desc):
 
 
 def validate(data, cfg, weights=None, *, iou_thresh=0.5, thresh=0.25, points=0, progress=True,
-             image_list=None, threads=None, device="cpu", return_detections=False):
+             image_list=None, threads=None, device="cpu", return_detections=False, letterbox=None):
     """Run a detector over the .data file's `valid` list (or image_list) and score it
-    as `./darknet detector map data cfg weights`: letterboxed input, boxes decoded
-    at .005 and NMS .45, labels from Darknet label files (difficult objects from
+    as `./darknet detector map data cfg weights`: input placed as the cfg says
+    (Network.letterbox; letterbox=True/False overrides it, as -letter_box /
+    -no_letter_box), boxes decoded at .005 and NMS .45 of the cfg's nms_kind,
+    labels from Darknet label files (difficult objects from
     <label>.difficult.txt). weights=None keeps the cfg's random initialisation.
     device: 'cpu', 'cuda' or 'cuda:N', as Network(device=...).
 
@@ -138,7 +140,8 @@ def validate(data, cfg, weights=None, *, iou_thresh=0.5, thresh=0.25, points=0, 
                                       None if image_list is None else os.fspath(image_list),
                                       float(iou_thresh),
                                       float(thresh), int(points), .005, .45, int(threads or 0),
-                                      parse_device(device), cb, bool(return_detections))
+                                      parse_device(device), cb, bool(return_detections),
+                                      _letterbox_arg(letterbox))
     finally:
         close()
     names = data_names(data, core.summary()["classes"])
@@ -153,8 +156,13 @@ def validate(data, cfg, weights=None, *, iou_thresh=0.5, thresh=0.25, points=0, 
     return EvalResult(core, names, dets, truth)
 
 
+def _letterbox_arg(letterbox):
+    """None (the cfg's placement) / True / False -> -1 / 1 / 0."""
+    return -1 if letterbox is None else int(bool(letterbox))
+
+
 def write_results(data, cfg, weights=None, *, out_dir=None, prefix="comp4_det_test_", image_list=None,
-                  threads=None, device="cpu", progress=True):
+                  threads=None, device="cpu", progress=True, letterbox=None):
     """`./darknet detector valid`: write <out_dir>/<prefix><class name>.txt with lines
     `image_id score xmin ymin xmax ymax` (VOC's 1-based pixels) for external VOC
     tools. out_dir None: the .data file's `results`, else results/. device as validate."""
@@ -170,7 +178,7 @@ def write_results(data, cfg, weights=None, *, out_dir=None, prefix="comp4_det_te
                             None if weights is None else os.fspath(weights),
                             None if image_list is None else os.fspath(image_list),
                             None if out_dir is None else os.fspath(out_dir), prefix, names,
-                            .005, .45, int(threads or 0), parse_device(device), cb)
+                            .005, .45, int(threads or 0), parse_device(device), cb, _letterbox_arg(letterbox))
     finally:
         close()
 

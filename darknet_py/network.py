@@ -50,7 +50,7 @@ class Network:
     """
 
     def __init__(self, cfg, weights=None, *, batch=1, seed=0, names=None, threads=None,
-                 ternary_kernel="off", device="cpu"):
+                 ternary_kernel="off", device="cpu", letterbox=None):
         cfg = os.fspath(cfg)
         _check_file(cfg, "cfg file")
         self.cfg = cfg
@@ -60,6 +60,7 @@ class Network:
         if threads:
             self._net.set_threads(int(threads))
         self.ternary_kernel = ternary_kernel
+        self.letterbox = letterbox
         self.to(device)
         self.names = resolve_names(names, self._classes())
 
@@ -68,6 +69,25 @@ class Network:
             if l["type"] in ("region", "yolo", "detection"):
                 return l.get("classes", 0)
         return 0
+
+    @property
+    def letterbox(self):
+        """How detect() places an image on the input: True letterbox (pjreddie's
+        Darknet), False stretch (AlexeyAB's, unless his cfg says letter_box=1).
+        From the cfg: [net] letter_box when present, else stretch for a cfg in
+        AlexeyAB's dialect (Network.alexeyab) and letterbox otherwise. Set True
+        or False to override, None to go back to the cfg's."""
+        return self._net.letterbox
+
+    @letterbox.setter
+    def letterbox(self, value):
+        self._net.letterbox = None if value is None else bool(value)
+
+    @property
+    def alexeyab(self):
+        """True when the cfg uses options only AlexeyAB's fork has ([yolo]
+        scale_x_y, iou_loss, nms_kind, ...; [net] mosaic, letter_box, ...)."""
+        return self._net.alexeyab
 
     # --- device ---
     def to(self, device):
@@ -192,9 +212,10 @@ class Network:
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(f"detect: expected an H x W x 3 uint8 image, got {image.dtype} {image.shape}")
         _, _, h, w = self.input_shape
-        x = _core.letterbox(image, w, h)
+        letterbox = self.letterbox
+        x = _core.letterbox(image, w, h, letterbox)
         self.forward(x)
-        boxes, _, probs = self._net.detections(0, image.shape[1], image.shape[0], thresh, True, False, nms)
+        boxes, _, probs = self._net.detections(0, image.shape[1], image.shape[0], thresh, letterbox, False, nms)
         out = []
         for i in range(len(boxes)):
             for k in np.nonzero(probs[i] > thresh)[0]:

@@ -53,7 +53,7 @@ def _gpu_list(gpus):
 
 def train(data, cfg, weights=None, *, max_batches=None, backup=None, clear=False, seed=None,
           progress=True, callback=None, threads=None, max_skips=-1, map_every=0, verbose=False,
-          gpus=None):
+          gpus=None, letterbox=None, bn_recalibrate=None):
     """Train a detector as `./darknet detector train data cfg [weights]`.
 
     map_every=N computes the mAP on the .data file's valid list every N
@@ -66,6 +66,17 @@ def train(data, cfg, weights=None, *, max_batches=None, backup=None, clear=False
     gpus=[0] trains on CUDA device 0, gpus=[0, 1] data-parallel on two (as
     `-gpus 0,1`; weights averaged every 4 batches); None trains on the CPU.
     A CPU build or a machine without the device raises DarknetError.
+
+    Images are placed on the input as the cfg says (pjreddie's letterbox
+    jitter, or AlexeyAB's crop stretched to the input, or letterboxed with
+    his letter_box=1); letterbox=True/False overrides it (CLI: -letter_box /
+    -no_letter_box).
+    bn_recalibrate=None re-estimates the batch-norm statistics at the end only
+    when training from scratch (no weights): a fine-tune keeps Darknet's
+    running averages, so a pretrained model is never made worse by it;
+    True/False forces it on/off (CLI: -bn_recalibrate 1|0).
+    clear=True resets the images-seen counter (as -clear), so the cfg's
+    burn_in and schedule start again from iteration 0.
 
     callback(iteration, stats) is called after every batch; returning True stops
     training (a checkpoint is written first). Ctrl-C and SIGTERM (when train
@@ -108,7 +119,9 @@ def train(data, cfg, weights=None, *, max_batches=None, backup=None, clear=False
                         None if weights is None else os.fspath(weights),
                         None if backup is None else os.fspath(backup),
                         int(max_batches or 0), bool(clear), int(seed or 0), int(threads or 0),
-                        not verbose, int(max_skips), int(map_every), on_iteration, gpu_list)
+                        not verbose, int(max_skips), int(map_every), on_iteration, gpu_list,
+                        0 if letterbox is None else (1 if letterbox else -1),
+                        0 if bn_recalibrate is None else (1 if bn_recalibrate else -1))
     finally:
         if main_thread:
             signal.signal(signal.SIGTERM, old_term)

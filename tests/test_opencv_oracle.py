@@ -26,10 +26,10 @@ anchor of the mask), which is both OpenCV's row order and ours:
 OpenCV conventions accounted for (OpenCV's RegionLayer, which its Darknet
 importer makes of each [yolo]):
   - it reads `thresh` (default 0.2) and `nms_threshold` from the [yolo]
-    section; class scores <= thresh are zeroed, and nms_threshold > 0 (0.4 by
-    default in older importers) runs a per-class NMS inside the layer. The
-    cfg copy given to OpenCV sets thresh=THRESH and nms_threshold=0; ours gets
-    THRESH as the detections() argument and nms=0.
+    section; class scores <= thresh are zeroed, and nms_threshold > 0 (0 by
+    default in OpenCV 4.14, 0.4 in some older importers) runs a per-class NMS
+    inside the layer. The cfg copy given to OpenCV sets thresh=THRESH and
+    nms_threshold=0; ours gets THRESH as the detections() argument and nms=0.
   - every cell and anchor is a row (objectness is never zeroed: classfix=0);
     x, y, w, h are relative to the network input (its blob size);
   - scale_x_y: x = (col + (sigmoid(tx) - 0.5) * scale_x_y + 0.5) / grid_w
@@ -42,6 +42,11 @@ the 1x1 conv before each [yolo] is rescaled (per output channel, so that its
 pre-activation has std 1.5 on the first image, biases N(0, 1); t_w, t_h std
 0.5, bias 0) before the weights are saved for both sides; otherwise exp(t_w)
 overflows and sigmoids saturate.
+Agreement is ~1e-3 px and ~1e-5 in scores, so the 1 px tolerance (the issue's)
+is loose: a missing scale_x_y moves x, y by at most
+(scale_x_y - 1) / 2 * stride, 0.8 px for every [yolo] of stock yolov4 and
+yolov4-tiny; the copies with scale_x_y 1.15 (2.4 px at stride 32) and 1.3
+(4.8 px) are there to catch it.
 """
 import os
 import re
@@ -82,10 +87,15 @@ CASES = {
 IMAGES = ("000009.jpg", "000012.jpg")
 
 
-def _image_dir():
-    for d in JPEGS:
-        if all(os.path.exists(os.path.join(d, f)) for f in IMAGES):
-            return d
+def _images():
+    """Two VOC JPEGs: IMAGES from VOC2007, else the first two of voc-mini."""
+    full, mini = JPEGS
+    if all(os.path.exists(os.path.join(full, f)) for f in IMAGES):
+        return [os.path.join(full, f) for f in IMAGES]
+    if os.path.isdir(mini):
+        found = sorted(f for f in os.listdir(mini) if f.endswith(".jpg"))[:2]
+        if len(found) == 2:
+            return [os.path.join(mini, f) for f in found]
     return None
 
 
@@ -150,11 +160,11 @@ def _run(name, tmp_path_factory):
     if name in _CACHE:
         return _CACHE[name]
     cfg, weights, size, yolo_opts = CASES[name]
-    img_dir = _image_dir()
+    images = _images()
     for p in (cfg, weights):
         if p is not None and not os.path.exists(p):
             pytest.skip(f"{p} is not there (../shared)")
-    if img_dir is None:
+    if images is None:
         pytest.skip("no VOC JPEGs under ../shared/data")
     d = tmp_path_factory.mktemp("oracle")
     net_opts = {"batch": 1, "subdivisions": 1}
@@ -167,8 +177,8 @@ def _run(name, tmp_path_factory):
     net = dn.Network(ours_cfg, weights)
     _, c, h, w = net.input_shape
     blobs = []
-    for f in IMAGES:
-        img = cv2.imread(os.path.join(img_dir, f))
+    for f in images:
+        img = cv2.imread(f)
         img = cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR)
         blob = cv2.dnn.blobFromImage(img, 1 / 255.0, (w, h), swapRB=True, crop=False)
         mine = img[:, :, ::-1].transpose(2, 0, 1).astype(np.float32) / 255.0

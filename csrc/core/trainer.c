@@ -13,10 +13,12 @@
  *                            valid list (computed every map_every iterations)
  *   chart.png                the average loss and mAP curves
  * The min-loss snapshot is kept in memory at every new minimum and written at
- * least every 10 iterations, at each backup and at the end. At the end, the
- * final and the min-loss weights get their batch-norm statistics recalibrated
- * on RECAL_BATCHES training batches (Darknet's running average lags behind
- * the weights in short runs).
+ * least every 10 iterations, at each backup and at the end. At the end of a
+ * run from scratch (or with bn_recalibrate=1), the final and the min-loss
+ * weights get their batch-norm statistics recalibrated on RECAL_BATCHES
+ * batches of un-augmented training images (Darknet's running average lags
+ * behind the weights in short runs); a fine-tune keeps Darknet's running
+ * averages, so that a pretrained model's statistics are never replaced.
  */
 #include "internal.h"
 #include "replicas.h"
@@ -49,6 +51,8 @@ static dn_status ensure_dir(const char *dir)
 typedef struct {
     dn_network *net;
     dn_loader *loader;
+    dn_loader *recal_loader; /* un-augmented batches for the BN recalibration, or NULL */
+    int recalibrate;
     dn_data data;
     float *images, *truth, *best;
     uint64_t best_seen;
@@ -68,6 +72,7 @@ typedef struct {
 static void trainer_free(trainer *t)
 {
     dn_loader_close(t->loader);
+    dn_loader_close(t->recal_loader);
     dn_replicas_free(&t->reps);
     dn_network_free(t->net);
     dn_data_free(&t->data);
@@ -120,9 +125,22 @@ static dn_status setup(trainer *t, const dn_train_opts *o, dn_train_result *r)
     for (int i = 0; i < net->n; ++i)
         if (net->layers[i].is_detector && net->layers[i].max_boxes > t->max_boxes) t->max_boxes = net->layers[i].max_boxes;
     if (!t->max_boxes) return dn_error(DN_ERR_VALUE, "%s: the network has no detector layer to train", o->cfg);
-    dn_loader_opts lo = {t->data.train, net->hp.batch, t->data.classes, t->max_boxes, 1, net->hp.jitter,
-                         net->hp.hue, net->hp.saturation, net->hp.exposure, 0, o->seed, o->max_skips};
+    if (o->letterbox) dn_network_set_letterbox(net, o->letterbox > 0);
+    int lb = dn_network_letterbox(net);
+    dn_loader_opts lo = {.list_path = t->data.train, .batch = net->hp.batch, .classes = t->data.classes,
+                         .max_boxes = t->max_boxes, .augment = 1, .jitter = net->hp.jitter, .hue = net->hp.hue,
+                         .saturation = net->hp.saturation, .exposure = net->hp.exposure, .seed = o->seed,
+                         .max_skips = o->max_skips, .resize = net->hp.resize, .no_flip = !net->hp.flip,
+                         .placement = !lb ? DN_PLACE_CROP_STRETCH
+                                    : net->alexeyab ? DN_PLACE_CROP_LETTERBOX : DN_PLACE_JITTER};
     if ((st = dn_loader_open(&t->loader, &lo)) != DN_OK) return st;
+    /* the recalibration batches: training images placed as at inference, no augmentation */
+    dn_loader_opts ro = lo;
+    ro.augment = 0;
+    ro.letterbox = lb;
+    ro.seed = o->seed + 1;
+    t->recalibrate = o->bn_recalibrate > 0 || (o->bn_recalibrate == 0 && !(o->weights && *o->weights));
+    if (t->recalibrate && (st = dn_loader_open(&t->recal_loader, &ro)) != DN_OK) return st;
     t->truth = dn_calloc((size_t)t->ngpus * net->hp.batch * t->max_boxes * 5, sizeof(float));
     t->best = dn_calloc(net->nparams, sizeof(float));
     if (!t->truth || !t->best) return DN_ERR_NOMEM;
@@ -138,7 +156,7 @@ static dn_status recalibrate(trainer *t, int w0, int h0)
     float *images = st == DN_OK ? malloc(n * sizeof(float)) : NULL;
     if (st == DN_OK && !images) st = dn_error(DN_ERR_NOMEM, "out of memory for recalibration");
     for (int k = 0; st == DN_OK && k < RECAL_BATCHES; ++k) {
-        st = dn_loader_next(t->loader, w0, h0, images, t->truth);
+        st = dn_loader_next(t->recal_loader, w0, h0, images, t->truth);
         if (st == DN_OK) {
             net->bn_average = k * (net->hp.batch / net->batch) + 1;
             for (int s = 0; s < net->hp.batch / net->batch; ++s, ++net->bn_average)
@@ -315,9 +333,9 @@ dn_status dn_train(const dn_train_opts *o, dn_train_result *r)
     }
     if (st == DN_OK && !r->interrupted) {
         st = dn_replicas_sync(&t.reps);
-        if (st == DN_OK) st = recalibrate(&t, w0, h0);
+        if (st == DN_OK && t.recalibrate) st = recalibrate(&t, w0, h0);
         if (st == DN_OK) st = dn_network_save_weights(net, r->final_path, -1);
-        if (st == DN_OK && best < 1e30f) st = recalibrate_best(&t, w0, h0);
+        if (st == DN_OK && t.recalibrate && best < 1e30f) st = recalibrate_best(&t, w0, h0);
     }
     if (st == DN_OK) st = flush_minloss(&t, r, iteration);
     if (st == DN_OK && t.navg) st = save_chart(&t);

@@ -1,6 +1,7 @@
 /* loader.c: the training data loader. A list of image paths; each batch picks
  * images at random (with replacement, as Darknet), loads them with their
- * labels, augments them as Darknet's detector training does, and writes the
+ * labels, augments them as Darknet's detector training does (pjreddie's
+ * placement or AlexeyAB's crop, dn_placement), and writes the
  * batch as images [batch][3][h][w] and truth [batch][max_boxes][5].
  * The next batch is built on a background thread while the caller computes.
  * Randomness comes from (seed, batch index), so timing never changes results.
@@ -10,6 +11,7 @@
 #include "../core/fileio.h"
 
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +40,45 @@ static float rand_scale(uint64_t *s, float x)
     return dn_rand_uniform(s) < .5f ? v : 1.f / v;
 }
 
+/* AlexeyAB's crop (DN_PLACE_CROP_*): edges moved inward (+) or outward (-)
+ * by up to jitter of the image size and by resize, widened to the input's
+ * aspect for letterbox. Returns the crop as left, top, width, height. */
+static void crop_box(const dn_loader_opts *o, uint64_t *rng, int ow, int oh, int w, int h, float crop[4])
+{
+    int dw = (int)(ow * o->jitter), dh = (int)(oh * o->jitter);
+    float pl = (int)rand_range(rng, -dw, dw), pr = (int)rand_range(rng, -dw, dw);
+    float pt = (int)rand_range(rng, -dh, dh), pb = (int)rand_range(rng, -dh, dh);
+    float rz = o->resize > 0 ? o->resize : 1;
+    if (rz != 1) {
+        float rd = rz > 1 ? 1 / rz : rz, ru = rz < 1 ? 1 / rz : rz;
+        float minw = (int)(ow * (1 - 1 / rd) / 2), maxw = rz < 1 ? 0 : (int)(ow * (1 - 1 / ru) / 2);
+        float minh = (int)(oh * (1 - 1 / rd) / 2), maxh = rz < 1 ? 0 : (int)(oh * (1 - 1 / ru) / 2);
+        float r1 = dn_rand_uniform(rng), r2 = dn_rand_uniform(rng); /* left/top share r1, right/bottom r2 */
+        pl += (int)(minw + (maxw - minw) * r1);
+        pt += (int)(minh + (maxh - minh) * r1);
+        pr += (int)(minw + (maxw - minw) * r2);
+        pb += (int)(minh + (maxh - minh) * r2);
+    }
+    if (o->placement == DN_PLACE_CROP_LETTERBOX) {
+        float img_ar = (float)ow / oh, net_ar = (float)w / h;
+        if (img_ar / net_ar > 1) {
+            float d = (int)((ow / net_ar - oh) / 2);
+            pt -= d;
+            pb -= d;
+        } else {
+            float d = (int)((oh * net_ar - ow) / 2);
+            pl -= d;
+            pr -= d;
+        }
+    }
+    crop[0] = pl;
+    crop[1] = pt;
+    crop[2] = ow - pl - pr;
+    crop[3] = oh - pt - pb;
+    if (crop[2] < 1) crop[2] = 1;
+    if (crop[3] < 1) crop[3] = 1;
+}
+
 /* Load image path i and its labels into one slot of a batch. */
 static dn_status load_one(dn_loader *ld, const char *path, uint64_t *rng, int w, int h,
                           float *image, float *truth)
@@ -56,7 +97,27 @@ static dn_status load_one(dn_loader *ld, const char *path, uint64_t *rng, int w,
     for (size_t i = 0; i < npix; ++i) image[i] = .5f;
     float sx = 1, sy = 1, dx = 0, dy = 0;
     int flip = 0;
-    if (ld->o.augment) {
+    if (ld->o.augment && ld->o.placement != DN_PLACE_JITTER) {
+        float crop[4];
+        crop_box(&ld->o, rng, orig.w, orig.h, w, h, crop);
+        size_t opix = (size_t)orig.w * orig.h;
+        for (int c = 0; c < 3; ++c) { /* the mean colour past the image, as his OpenCV loader */
+            double m = 0;
+            for (size_t i = 0; i < opix; ++i) m += orig.data[c * opix + i];
+            for (size_t i = 0; i < (size_t)w * h; ++i) image[c * (size_t)w * h + i] = (float)(m / opix);
+        }
+        /* the whole image scaled by w / crop width, shifted by the crop's left edge */
+        int nw = (int)(orig.w * w / crop[2] + .5f), nh = (int)(orig.h * h / crop[3] + .5f);
+        int px = (int)floorf(-crop[0] * w / crop[2] + .5f), py = (int)floorf(-crop[1] * h / crop[3] + .5f);
+        dn_place_image(&orig, nw, nh, px, py, &canvas);
+        flip = !ld->o.no_flip && dn_rand_uniform(rng) < .5f;
+        if (flip) dn_flip_image(&canvas);
+        float dhue = rand_range(rng, -ld->o.hue, ld->o.hue);
+        float dsat = rand_scale(rng, ld->o.saturation), dexp = rand_scale(rng, ld->o.exposure);
+        dn_distort_image(&canvas, dhue, dsat, dexp);
+        sx = (float)nw / w; sy = (float)nh / h;
+        dx = (float)px / w; dy = (float)py / h;
+    } else if (ld->o.augment) {
         float jw = ld->o.jitter * orig.w, jh = ld->o.jitter * orig.h;
         float ar = (orig.w + rand_range(rng, -jw, jw)) / (orig.h + rand_range(rng, -jh, jh));
         float nw, nh;
@@ -66,10 +127,18 @@ static dn_status load_one(dn_loader *ld, const char *path, uint64_t *rng, int w,
         float dhue = rand_range(rng, -ld->o.hue, ld->o.hue);
         float dsat = rand_scale(rng, ld->o.saturation), dexp = rand_scale(rng, ld->o.exposure);
         dn_distort_image(&canvas, dhue, dsat, dexp);
-        flip = dn_rand_uniform(rng) < .5f;
+        flip = !ld->o.no_flip && dn_rand_uniform(rng) < .5f;
         if (flip) dn_flip_image(&canvas);
         sx = (float)(int)nw / w; sy = (float)(int)nh / h;
         dx = (float)(int)px / w; dy = (float)(int)py / h;
+    } else if (ld->o.letterbox) { /* Darknet's letterbox_image */
+        int nw = w, nh = h;
+        if ((float)w / orig.w < (float)h / orig.h) nh = (int)((int64_t)orig.h * w / orig.w);
+        else nw = (int)((int64_t)orig.w * h / orig.h);
+        int px = (w - nw) / 2, py = (h - nh) / 2;
+        dn_place_image(&orig, nw, nh, px, py, &canvas);
+        sx = (float)nw / w; sy = (float)nh / h;
+        dx = (float)px / w; dy = (float)py / h;
     } else {
         dn_place_image(&orig, w, h, 0, 0, &canvas);
     }

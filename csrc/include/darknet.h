@@ -208,6 +208,11 @@ typedef struct {
     void *user;
     const int *gpus;         /* CUDA devices to train on (data parallel), or NULL */
     int ngpus;               /* entries in gpus; 0: train on the host */
+    int letterbox;           /* input placement: 0 the cfg's (dn_network_letterbox), 1 letterbox, -1 stretch */
+    int bn_recalibrate;      /* re-estimate the batch-norm statistics of the final and min-loss
+                                weights at the end on RECAL batches of un-augmented training images:
+                                0 (default) only when training from scratch (no weights), 1 always,
+                                -1 never (a fine-tune keeps Darknet's running averages) */
 } dn_train_opts;
 
 typedef struct {
@@ -488,6 +493,13 @@ dn_status dn_anchors_compute(const char *list_path, int classes, int n, int widt
                              float *avg_iou, int *nboxes);
 
 typedef struct dn_loader dn_loader;
+/* Training placement: JITTER is pjreddie's (random aspect change, scaled to
+ * fit, random offset, grey around: a letterbox with jitter); CROP_STRETCH is
+ * AlexeyAB's (a crop whose four edges move by up to jitter of the image
+ * size, and by [yolo] resize, stretched to the input, the mean colour where
+ * it extends past the image); CROP_LETTERBOX the same with the crop widened
+ * to the input's aspect (his letter_box=1). */
+typedef enum { DN_PLACE_JITTER = 0, DN_PLACE_CROP_STRETCH, DN_PLACE_CROP_LETTERBOX } dn_placement;
 typedef struct {
     const char *list_path;  /* file with one image path per line */
     int batch;              /* images per batch */
@@ -497,6 +509,9 @@ typedef struct {
     int letterbox;          /* augment=0 only: letterbox instead of plain resize */
     uint64_t seed;
     int max_skips;          /* unreadable images/labels tolerated before an error (<0: unlimited) */
+    int placement;          /* augment=1: dn_placement, how the image lands on the input */
+    float resize;           /* DN_PLACE_CROP_*: AlexeyAB's [yolo] resize (0 or 1: none) */
+    int no_flip;            /* 1: no random horizontal flips ([net] flip=0) */
 } dn_loader_opts;
 
 dn_status dn_loader_open(dn_loader **out, const dn_loader_opts *opts);

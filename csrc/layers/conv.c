@@ -96,6 +96,21 @@ static dn_status conv_parse(dn_layer *l, dn_cfg_section *s, dn_network *net)
         return dn_error(DN_ERR_PARSE, "%s:%d: [convolutional] ternary_scale must be layer or filter, got '%s'",
                         s->file, dn_cfg_line(s, "ternary_scale"), tscale);
     p->ternary_per_filter = !strcmp(tscale, "filter");
+    /* AlexeyAB's binary weights and XNOR inputs, and his other conv variants:
+     * refused rather than run as a plain float conv with other results */
+    const struct { const char *key; float neutral; } refused[] = {
+        {"xnor", 0}, {"binary", 0}, {"bin_output", 0}, {"antialiasing", 0}, {"assisted_excitation", 0},
+        {"sway", 0}, {"rotate", 0}, {"stretch", 0}, {"stretch_sway", 0}, {"coordconv", 0}, {"dilation", 1},
+        {"stride_x", (float)p->stride}, {"stride_y", (float)p->stride}, {"share_index", -1e9f}};
+    for (size_t k = 0; k < sizeof refused / sizeof refused[0]; ++k) {
+        float v = refused[k].neutral;
+        TRY(dn_cfg_float(s, refused[k].key, v, &v));
+        if (!strncmp(refused[k].key, "stride_", 7) && v < 1) v = (float)p->stride; /* his: < 1 means stride */
+        if (v != refused[k].neutral)
+            return dn_error(DN_ERR_UNSUPPORTED, "%s:%d: [convolutional] %s=%g (AlexeyAB's) is not supported%s",
+                            s->file, dn_cfg_line(s, refused[k].key), refused[k].key, (double)v,
+                            k < 2 ? "; ternary=1 is this project's low-bit convolution" : "");
+    }
     size_t n = (size_t)p->filters;
     TRY(dn_layer_add_param(l, "biases", n, DN_PARAM_TRAIN));
     if (p->batch_normalize) {

@@ -216,7 +216,7 @@ struct RunArgs {
     RunCtx ctx;
 
     RunArgs(py::object data_, const std::string &cfg_, py::object weights_, py::object list_, float det_thresh,
-            float nms, int nthreads, int gpu, py::object progress)
+            float nms, int nthreads, int gpu, py::object progress, int letterbox)
         : data(opt_str(data_)), cfg(cfg_), weights(opt_str(weights_)), list(opt_str(list_))
     {
         dn_validate_opts_default(&o);
@@ -228,6 +228,7 @@ struct RunArgs {
         o.nms = nms;
         o.nthreads = nthreads;
         o.gpu = gpu;
+        o.letterbox = letterbox;
         ctx.progress = progress;
         o.progress = progress_cb;
         o.progress_user = &ctx;
@@ -244,9 +245,9 @@ struct RunArgs {
 // -> (EvalResult, [captured image dicts] or None)
 py::tuple validate(py::object data, const std::string &cfg, py::object weights, py::object list,
                    float iou_thresh, float thresh, int points, float det_thresh, float nms, int nthreads, int gpu,
-                   py::object progress, bool capture)
+                   py::object progress, bool capture, int letterbox)
 {
-    RunArgs a(data, cfg, weights, list, det_thresh, nms, nthreads, gpu, progress);
+    RunArgs a(data, cfg, weights, list, det_thresh, nms, nthreads, gpu, progress, letterbox);
     a.o.eval = eval_opts(iou_thresh, thresh, points);
     if (capture) {
         a.o.on_image = image_cb;
@@ -265,9 +266,9 @@ py::tuple validate(py::object data, const std::string &cfg, py::object weights, 
 
 void write_results(py::object data, const std::string &cfg, py::object weights, py::object list,
                    py::object dir, py::object prefix, const std::vector<std::string> &names, float det_thresh,
-                   float nms, int nthreads, int gpu, py::object progress)
+                   float nms, int nthreads, int gpu, py::object progress, int letterbox)
 {
-    RunArgs a(data, cfg, weights, list, det_thresh, nms, nthreads, gpu, progress);
+    RunArgs a(data, cfg, weights, list, det_thresh, nms, nthreads, gpu, progress, letterbox);
     std::string d = opt_str(dir), p = opt_str(prefix);
     std::vector<const char *> n;
     for (const auto &s : names) n.push_back(s.c_str());
@@ -293,9 +294,9 @@ void bind_eval(py::module_ &m)
           py::arg("list") = py::none(), py::arg("iou_thresh") = .5f, py::arg("thresh") = .25f,
           py::arg("points") = 0, py::arg("det_thresh") = .005f, py::arg("nms") = .45f,
           py::arg("nthreads") = 0, py::arg("gpu") = -1, py::arg("progress") = py::none(),
-          py::arg("capture") = false);
+          py::arg("capture") = false, py::arg("letterbox") = -1);
     m.def("write_results", &write_results, py::arg("data"), py::arg("cfg"), py::arg("weights") = py::none(),
           py::arg("list") = py::none(), py::arg("dir") = py::none(), py::arg("prefix") = py::none(),
           py::arg("names") = std::vector<std::string>(), py::arg("det_thresh") = .005f, py::arg("nms") = .45f,
-          py::arg("nthreads") = 0, py::arg("gpu") = -1, py::arg("progress") = py::none());
+          py::arg("nthreads") = 0, py::arg("gpu") = -1, py::arg("progress") = py::none(), py::arg("letterbox") = -1);
 }

@@ -115,7 +115,7 @@ struct Network {
     {
         dn_detections d;
         check(dn_network_detections(net, b, img_w, img_h, thresh, letterbox, relative, &d));
-        dn_status st = nms > 0 ? dn_nms_sort(&d, nms) : DN_OK;
+        dn_status st = nms > 0 ? dn_network_nms(net, &d, nms) : DN_OK;
         if (st != DN_OK) {
             dn_detections_free(&d);
             check(st);
@@ -281,11 +281,11 @@ static dn_image from_u8(const u8array &img)
     return im;
 }
 
-// HxWx3 uint8 -> letterboxed 1 x 3 x h x w float32 in [0,1].
-static py::array_t<float> letterbox_u8(const u8array &img, int w, int h)
+// HxWx3 uint8 -> letterboxed (or stretched) 1 x 3 x h x w float32 in [0,1].
+static py::array_t<float> letterbox_u8(const u8array &img, int w, int h, bool letterbox)
 {
     dn_image im = from_u8(img), lb;
-    dn_status st = dn_image_letterbox(&im, w, h, &lb);
+    dn_status st = letterbox ? dn_image_letterbox(&im, w, h, &lb) : dn_image_resize(&im, w, h, &lb);
     dn_image_free(&im);
     check(st);
     py::array_t<float> out({1, 3, h, w});
@@ -465,7 +465,7 @@ static int train_callback(const dn_train_stats *s, void *user)
 static py::dict train(const std::string &data, const std::string &cfg, py::object weights,
                       py::object backup, int max_batches, bool clear, uint64_t seed, int nthreads,
                       bool quiet, int max_skips, int map_every, py::object callback,
-                      std::vector<int> gpus)
+                      std::vector<int> gpus, int letterbox, int bn_recalibrate)
 {
     std::string w = weights.is_none() ? "" : weights.cast<std::string>();
     std::string b = backup.is_none() ? "" : backup.cast<std::string>();
@@ -486,6 +486,8 @@ static py::dict train(const std::string &data, const std::string &cfg, py::objec
     o.user = &ctx;
     o.gpus = gpus.empty() ? nullptr : gpus.data();
     o.ngpus = (int)gpus.size();
+    o.letterbox = letterbox;
+    o.bn_recalibrate = bn_recalibrate;
     dn_train_result r;
     dn_status st;
     {
@@ -552,6 +554,9 @@ PYBIND11_MODULE(_core, m)
         .def_property_readonly("input_shape", &Network::input_shape)
         .def_property_readonly("layers", &Network::layers)
         .def_property_readonly("learning_rate", [](Network &n) { return dn_network_learning_rate(n.net); })
+        .def_property("letterbox", [](const Network &n) { return dn_network_letterbox(n.net) != 0; },
+                      [](Network &n, py::object v) { dn_network_set_letterbox(n.net, v.is_none() ? -1 : v.cast<bool>()); })
+        .def_property_readonly("alexeyab", [](const Network &n) { return dn_network_is_alexeyab(n.net) != 0; })
         .def_property_readonly("current_batch", [](const Network &n) { return dn_network_current_batch(n.net); })
         .def_property("seen", [](const Network &n) { return dn_network_seen(n.net); },
                       [](Network &n, uint64_t s) { dn_network_set_seen(n.net, s); });
@@ -559,7 +564,7 @@ PYBIND11_MODULE(_core, m)
           py::arg("backup") = py::none(), py::arg("max_batches") = 0, py::arg("clear") = false,
           py::arg("seed") = 0, py::arg("nthreads") = 0, py::arg("quiet") = true,
           py::arg("max_skips") = -1, py::arg("map_every") = 0, py::arg("callback") = py::none(),
-          py::arg("gpus") = std::vector<int>());
+          py::arg("gpus") = std::vector<int>(), py::arg("letterbox") = 0, py::arg("bn_recalibrate") = 0);
     m.def("cuda_compiled", []() { return dn_cuda_compiled() != 0; });
     m.def("cuda_device_count", []() { return dn_cuda_device_count(); });
     m.def("cuda_ternarize", [](farray w, int groups, int gpu) {
@@ -588,7 +593,7 @@ PYBIND11_MODULE(_core, m)
         .def("next", &Loader::next, py::arg("w"), py::arg("h"))
         .def_property_readonly("size", [](const Loader &l) { return dn_loader_size(l.ld); })
         .def_property_readonly("skipped", [](const Loader &l) { return dn_loader_skipped(l.ld); });
-    m.def("letterbox", &letterbox_u8, py::arg("image"), py::arg("w"), py::arg("h"));
+    m.def("letterbox", &letterbox_u8, py::arg("image"), py::arg("w"), py::arg("h"), py::arg("letterbox") = true);
     m.def("load_image", &load_image, py::arg("path"));
     m.def("draw_boxes", &draw_boxes, py::arg("image"), py::arg("boxes"), py::arg("ids"), py::arg("classes"),
           py::arg("labels"));
