@@ -228,6 +228,10 @@ def _staged_args(p):
     p.add_argument("--learning-rate", type=float, help="learning rate of every stage (default: the cfg's)")
     p.add_argument("--out", default="runs/staged", help="output folder (default runs/staged)")
     p.add_argument("--no-baseline", action="store_true", help="skip the direct full-ternary baseline")
+    p.add_argument("--fp-reference", action="store_true",
+                   help="also fine-tune the float model as long as all the stages (row 'FP fine-tuned')")
+    p.add_argument("--batch", type=int, help="[net] batch of every run (default: the cfg's)")
+    p.add_argument("--subdivisions", type=int, help="[net] subdivisions of every run (default: the cfg's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, help="CPU threads")
     p.add_argument("--gpus", help="CUDA devices to train on, e.g. 0 or 0,1 (default: the CPU)")
@@ -240,7 +244,8 @@ def _staged(args):
                         iterations_per_stage=args.iterations, fp_iterations=args.fp_iterations,
                         learning_rate=args.learning_rate, baseline=not args.no_baseline,
                         out_dir=args.out, seed=args.seed, threads=args.threads, gpus=args.gpus,
-                        progress=not args.no_progress)
+                        progress=not args.no_progress, fp_reference=args.fp_reference, batch=args.batch,
+                        subdivisions=args.subdivisions)
     print(table(rows))
     print(f"written: {args.out}/results.md, results.json, darknet.sh")
     return 0

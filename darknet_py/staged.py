@@ -56,12 +56,16 @@ def table(rows):
 
 def staged_train(data, cfg, weights=None, *, plan="auto", iterations_per_stage=1000, fp_iterations=None,
                  baseline=True, out_dir="runs/staged", learning_rate=None, seed=0, progress=True,
-                 threads=None, gpus=None):
+                 threads=None, gpus=None, fp_reference=False, batch=None, subdivisions=None):
     """Run the staged method; returns the list of StageRow (FP first, "no
     staged" last) and writes out_dir/results.md and results.json.
 
     weights: full-precision weights to start from; None trains them first for
     fp_iterations (default: iterations_per_stage) from random initialisation.
+    fp_reference: also fine-tune the full-precision model for as many
+    iterations as all the stages together (row "FP fine-tuned"), the fair
+    float reference (part of a stage's gain can be extra training).
+    learning_rate, batch, subdivisions: override the cfg's in every run.
     gpus: CUDA devices to train on, as train(gpus=...); every stage is then
     validated on the first."""
     from .training import _gpu_list, train
@@ -98,7 +102,8 @@ def staged_train(data, cfg, weights=None, *, plan="auto", iterations_per_stage=1
 
     def write_variant(name, ternary, iters, note):
         path = os.path.join(out_dir, f"{base}_{name}.cfg")
-        write_cfg(_stages.stage_sections(cfg, ternary, iters, learning_rate), path, header=note)
+        write_cfg(_stages.stage_sections(cfg, ternary, iters, learning_rate, batch, subdivisions), path,
+                  header=note)
         return path
 
     fp_cfg = write_variant("FP", [], fp_iterations or iterations_per_stage, "full precision")
@@ -107,7 +112,12 @@ def staged_train(data, cfg, weights=None, *, plan="auto", iterations_per_stage=1
         weights, _, fp_loss = run("FP", fp_cfg, None, fp_iterations or iterations_per_stage)
     rows = [_row("FP", fp_cfg, weights, data, progress, device, fp_loss)]
     stage_cfgs = _stages.make_stages(cfg, plan, out_dir, iterations=iterations_per_stage,
-                                     learning_rate=learning_rate)
+                                     learning_rate=learning_rate, batch=batch, subdivisions=subdivisions)
+    total = iterations_per_stage * len(stage_cfgs)
+    if fp_reference:
+        ref_cfg = write_variant("FPref", [], total, "full precision, fine-tuned as long as all the stages")
+        w, _, loss = run("FPref", ref_cfg, weights, total)
+        rows.append(_row("FP fine-tuned", ref_cfg, w, data, progress, device, loss))
     _stages.write_shell_script(data, stage_cfgs, weights, os.path.join(out_dir, "darknet.sh"),
                                backup_dir=out_dir)
     init = weights
@@ -115,7 +125,6 @@ def staged_train(data, cfg, weights=None, *, plan="auto", iterations_per_stage=1
         w, init, loss = run(f"M{k}", c, init, iterations_per_stage)
         rows.append(_row(f"M{k}", c, w, data, progress, device, loss))
     if baseline:
-        total = iterations_per_stage * len(stage_cfgs)
         nost_cfg = write_variant("nostaged", range(nconv), total, "direct full-ternary baseline (no staging)")
         w, _, loss = run("nostaged", nost_cfg, weights, total)
         rows.append(_row("no staged", nost_cfg, w, data, progress, device, loss))

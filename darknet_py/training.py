@@ -71,10 +71,12 @@ def train(data, cfg, weights=None, *, max_batches=None, backup=None, clear=False
     jitter, or AlexeyAB's crop stretched to the input, or letterboxed with
     his letter_box=1); letterbox=True/False overrides it (CLI: -letter_box /
     -no_letter_box).
-    bn_recalibrate=None re-estimates the batch-norm statistics at the end only
-    when training from scratch (no weights): a fine-tune keeps Darknet's
-    running averages, so a pretrained model is never made worse by it;
-    True/False forces it on/off (CLI: -bn_recalibrate 1|0).
+    bn_recalibrate=None re-estimates the batch-norm statistics at the end
+    (population statistics of 512 un-augmented training images) when
+    training from scratch, and in a fine-tune only when the weights moved
+    (relative change > 1e-3): Darknet's running averages lag behind moving
+    weights, while a run that leaves the weights in place keeps the pretrained
+    statistics. True/False forces it on/off (CLI: -bn_recalibrate 1|0).
     clear=True resets the images-seen counter (as -clear), so the cfg's
     burn_in and schedule start again from iteration 0.
 

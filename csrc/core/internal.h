@@ -174,6 +174,18 @@ static inline float dn_bn_momentum(const dn_network *net)
     return net->bn_average > 0 ? 1.f / net->bn_average : (net->bn_fresh ? 1.f : .01f);
 }
 
+/* Batch-norm recalibration to the population statistics of some images
+ * (train.c): begin, one step per sub-batch (net->batch images), end (which
+ * writes the variances and restores the training mode). */
+typedef struct {
+    int k, was_train;
+    float *prev;     /* rolling means after the previous step, all BN channels */
+    double *sum_sq;  /* sum over steps of the step's mean squared */
+} dn_bn_recal;
+dn_status dn_bn_recal_begin(dn_network *net, dn_bn_recal *r);
+dn_status dn_bn_recal_step(dn_network *net, dn_bn_recal *r, const float *images);
+dn_status dn_bn_recal_end(dn_network *net, dn_bn_recal *r);
+
 /* Uniform float in [0,1) and standard normal from net->rng. */
 float dn_rand_uniform(uint64_t *state);
 float dn_rand_normal(uint64_t *state);

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+
 dn_status dn_network_set_train(dn_network *net, int on)
 {
     if (!on) { net->train = 0; return DN_OK; }
@@ -120,24 +121,101 @@ dn_status dn_network_train_step(dn_network *net, const float *images, const floa
     return DN_OK;
 }
 
+/* ---- batch-norm recalibration: population statistics ----
+ * Sub-batch k (from 1) runs with BN momentum 1/k, so the rolling mean and
+ * variance become the plain averages of the sub-batches' means m_k and
+ * variances v_k. The population variance also needs the spread of the
+ * means: var = mean_k(v_k) + mean_k(m_k^2) - mean_k(m_k)^2. m_k is read back
+ * from the rolling mean after each sub-batch (m_k = k*r_k - (k-1)*r_{k-1});
+ * the sums of m_k^2 are kept here and added at the end. */
+
+/* Visit every rolling mean / variance pair: fn(mean, var, n, offset of the
+ * pair's first channel among all BN channels, ctx). Returns the channel count. */
+static size_t bn_pairs(dn_network *net, void (*fn)(float *, float *, size_t, size_t, void *), void *ctx)
+{
+    size_t at = 0;
+    for (int i = 0; i < net->n; ++i) {
+        dn_param *m = dn_layer_param(&net->layers[i], "rolling_mean");
+        dn_param *v = dn_layer_param(&net->layers[i], "rolling_variance");
+        if (!m || !v) continue;
+        if (fn) fn(m->data, v->data, m->n, at, ctx);
+        at += m->n;
+    }
+    return at;
+}
+
+static void bn_add_squares(float *mean, float *var, size_t n, size_t at, void *ctx)
+{
+    (void)var;
+    dn_bn_recal *r = ctx;
+    for (size_t c = 0; c < n; ++c) {
+        double m = (double)r->k * mean[c] - (double)(r->k - 1) * r->prev[at + c];
+        r->sum_sq[at + c] += m * m;
+        r->prev[at + c] = mean[c];
+    }
+}
+
+static void bn_finish(float *mean, float *var, size_t n, size_t at, void *ctx)
+{
+    dn_bn_recal *r = ctx;
+    for (size_t c = 0; c < n; ++c) {
+        double v = var[c] + r->sum_sq[at + c] / r->k - (double)mean[c] * mean[c];
+        var[c] = (float)(v > 0 ? v : 0);
+    }
+}
+
+dn_status dn_bn_recal_begin(dn_network *net, dn_bn_recal *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->was_train = net->train;
+    if (!r->was_train) {
+        dn_status st = dn_network_set_train(net, 1);
+        if (st != DN_OK) return st;
+    }
+    size_t n = bn_pairs(net, NULL, NULL);
+    r->prev = dn_calloc(n ? n : 1, sizeof(float));
+    r->sum_sq = dn_calloc(n ? n : 1, sizeof(double));
+    if (!r->prev || !r->sum_sq) {
+        dn_bn_recal_end(net, r);
+        return DN_ERR_NOMEM;
+    }
+    return DN_OK;
+}
+
+dn_status dn_bn_recal_step(dn_network *net, dn_bn_recal *r, const float *images)
+{
+    net->bn_average = ++r->k;
+    dn_status st = dn_network_forward(net, images);
+    net->bn_average = 0;
+    if (st != DN_OK) return st;
+    dn_device_params_to_host(net);
+    bn_pairs(net, bn_add_squares, r);
+    return DN_OK;
+}
+
+dn_status dn_bn_recal_end(dn_network *net, dn_bn_recal *r)
+{
+    if (r->k > 0 && r->sum_sq) {
+        bn_pairs(net, bn_finish, r);
+        dn_params_changed(net);
+    }
+    free(r->prev);
+    free(r->sum_sq);
+    int was_train = r->was_train;
+    memset(r, 0, sizeof(*r));
+    return was_train ? DN_OK : dn_network_set_train(net, 0);
+}
+
 dn_status dn_network_bn_recalibrate(dn_network *net, const float *images, int n)
 {
     if (n <= 0 || n % net->batch)
         return dn_error(DN_ERR_VALUE, "bn_recalibrate: %d images is not a multiple of the batch (%d)", n, net->batch);
-    int was_train = net->train;
-    if (!was_train) {
-        dn_status st = dn_network_set_train(net, 1);
-        if (st != DN_OK) return st;
-    }
-    for (int s = 0; s < n / net->batch; ++s) {
-        net->bn_average = s + 1;
-        dn_network_forward(net, images + (size_t)s * net->batch * net->inputs);
-    }
-    net->bn_average = 0;
-    /* the rolling statistics; on a device they are written there (the host
-     * copy is refreshed on demand, and detaching bumps the version) */
-    if (!net->gpu) dn_params_changed(net);
-    return was_train ? DN_OK : dn_network_set_train(net, 0);
+    dn_bn_recal r;
+    dn_status st = dn_bn_recal_begin(net, &r);
+    for (int s = 0; st == DN_OK && s < n / net->batch; ++s)
+        st = dn_bn_recal_step(net, &r, images + (size_t)s * net->batch * net->inputs);
+    dn_status end = dn_bn_recal_end(net, &r);
+    return st != DN_OK ? st : end;
 }
 
 dn_status dn_network_backward(dn_network *net, const float *out_grad, float *in_grad)

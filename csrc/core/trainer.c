@@ -15,21 +15,27 @@
  * The min-loss snapshot is kept in memory at every new minimum and written at
  * least every 10 iterations, at each backup and at the end. At the end of a
  * run from scratch (or with bn_recalibrate=1), the final and the min-loss
- * weights get their batch-norm statistics recalibrated on RECAL_BATCHES
- * batches of un-augmented training images (Darknet's running average lags
- * behind the weights in short runs); a fine-tune keeps Darknet's running
- * averages, so that a pretrained model's statistics are never replaced.
+ * weights get their batch-norm statistics recalibrated to the population
+ * statistics of RECAL_IMAGES un-augmented training images (Darknet's running
+ * average lags behind the weights in short runs). A fine-tune (initial
+ * weights, bn_recalibrate 0) does so only when it moved the weights by more
+ * than RECAL_MOVED; one that left them in place (rate 0, burn-in) keeps the
+ * pretrained statistics as Darknet's running averages left them.
  */
 #include "internal.h"
 #include "replicas.h"
 #include "../eval/chart.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
-#define RECAL_BATCHES 8
+#define RECAL_IMAGES 512
+/* A fine-tune recalibrates when it moved the trained params by more than
+ * this (relative L2); below, the pretrained statistics are kept. */
+#define RECAL_MOVED 1e-3
 
 /* "cfg/yolov2-voc.cfg" -> "yolov2-voc" */
 static void cfg_base(const char *cfg, char *out, size_t cap)
@@ -53,6 +59,7 @@ typedef struct {
     dn_loader *loader;
     dn_loader *recal_loader; /* un-augmented batches for the BN recalibration, or NULL */
     int recalibrate;
+    float *start;            /* a fine-tune's initial params (bn_recalibrate 0), or NULL */
     dn_data data;
     float *images, *truth, *best;
     uint64_t best_seen;
@@ -79,6 +86,7 @@ static void trainer_free(trainer *t)
     free(t->images);
     free(t->truth);
     free(t->best);
+    free(t->start);
     free(t->avg_hist);
     free(t->map_iters);
     free(t->maps);
@@ -140,14 +148,20 @@ static dn_status setup(trainer *t, const dn_train_opts *o, dn_train_result *r)
     ro.letterbox = lb;
     ro.seed = o->seed + 1;
     t->recalibrate = o->bn_recalibrate > 0 || (o->bn_recalibrate == 0 && !(o->weights && *o->weights));
-    if (t->recalibrate && (st = dn_loader_open(&t->recal_loader, &ro)) != DN_OK) return st;
+    if (o->bn_recalibrate == 0 && !t->recalibrate) { /* a fine-tune: decided at the end by how far it went */
+        t->start = malloc(net->nparams * sizeof(float));
+        if (!t->start) return dn_error(DN_ERR_NOMEM, "out of memory for a copy of the weights");
+        memcpy(t->start, net->params, net->nparams * sizeof(float));
+    }
+    if ((t->recalibrate || t->start) && (st = dn_loader_open(&t->recal_loader, &ro)) != DN_OK) return st;
     t->truth = dn_calloc((size_t)t->ngpus * net->hp.batch * t->max_boxes * 5, sizeof(float));
     t->best = dn_calloc(net->nparams, sizeof(float));
     if (!t->truth || !t->best) return DN_ERR_NOMEM;
     return DN_OK;
 }
 
-/* Recalibrate the BN statistics of the current params at the cfg input size. */
+/* Recalibrate the BN statistics of the current params at the cfg input size
+ * to the population statistics of RECAL_IMAGES un-augmented training images. */
 static dn_status recalibrate(trainer *t, int w0, int h0)
 {
     dn_network *net = t->net;
@@ -155,18 +169,35 @@ static dn_status recalibrate(trainer *t, int w0, int h0)
     size_t n = (size_t)net->hp.batch * net->inputs;
     float *images = st == DN_OK ? malloc(n * sizeof(float)) : NULL;
     if (st == DN_OK && !images) st = dn_error(DN_ERR_NOMEM, "out of memory for recalibration");
-    for (int k = 0; st == DN_OK && k < RECAL_BATCHES; ++k) {
+    dn_bn_recal r;
+    if (st == DN_OK) st = dn_bn_recal_begin(net, &r);
+    else memset(&r, 0, sizeof r);
+    for (int k = 0; st == DN_OK && k * net->hp.batch < RECAL_IMAGES; ++k) {
         st = dn_loader_next(t->recal_loader, w0, h0, images, t->truth);
-        if (st == DN_OK) {
-            net->bn_average = k * (net->hp.batch / net->batch) + 1;
-            for (int s = 0; s < net->hp.batch / net->batch; ++s, ++net->bn_average)
-                dn_network_forward(net, images + (size_t)s * net->batch * net->inputs);
-        }
+        for (int s = 0; st == DN_OK && s < net->hp.batch / net->batch; ++s)
+            st = dn_bn_recal_step(net, &r, images + (size_t)s * net->batch * net->inputs);
     }
-    net->bn_average = 0;
-    if (!net->gpu) dn_params_changed(net); /* the rolling statistics (as dn_network_bn_recalibrate) */
+    dn_status end = r.prev ? dn_bn_recal_end(net, &r) : DN_OK;
     free(images);
-    return st;
+    return st != DN_OK ? st : end;
+}
+
+/* Relative L2 change of the trained params from t->start (rolling
+ * statistics aside): how far a fine-tune moved the weights. */
+static double weights_moved(trainer *t, const float *params)
+{
+    const dn_network *net = t->net;
+    double d = 0, w = 0;
+    for (int i = 0; i < net->n; ++i)
+        for (int k = 0; k < net->layers[i].nparams; ++k) {
+            const dn_param *p = &net->layers[i].params[k];
+            if (!(p->flags & DN_PARAM_TRAIN)) continue;
+            for (size_t j = p->offset; j < p->offset + p->n; ++j) {
+                d += ((double)params[j] - t->start[j]) * ((double)params[j] - t->start[j]);
+                w += (double)t->start[j] * t->start[j];
+            }
+        }
+    return w > 0 ? sqrt(d / w) : 0;
 }
 
 /* The same for the min-loss snapshot: swap it in, recalibrate, keep the result. */
@@ -333,6 +364,11 @@ dn_status dn_train(const dn_train_opts *o, dn_train_result *r)
     }
     if (st == DN_OK && !r->interrupted) {
         st = dn_replicas_sync(&t.reps);
+        if (t.start) { /* a fine-tune that moved the weights: Darknet's running averages lag behind them */
+            dn_device_params_to_host(net);
+            t.recalibrate = weights_moved(&t, net->params) > RECAL_MOVED;
+            if (!t.recalibrate && best < 1e30f) t.recalibrate = weights_moved(&t, t.best) > RECAL_MOVED;
+        }
         if (st == DN_OK && t.recalibrate) st = recalibrate(&t, w0, h0);
         if (st == DN_OK) st = dn_network_save_weights(net, r->final_path, -1);
         if (st == DN_OK && t.recalibrate && best < 1e30f) st = recalibrate_best(&t, w0, h0);

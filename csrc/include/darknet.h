@@ -210,9 +210,11 @@ typedef struct {
     int ngpus;               /* entries in gpus; 0: train on the host */
     int letterbox;           /* input placement: 0 the cfg's (dn_network_letterbox), 1 letterbox, -1 stretch */
     int bn_recalibrate;      /* re-estimate the batch-norm statistics of the final and min-loss
-                                weights at the end on RECAL batches of un-augmented training images:
-                                0 (default) only when training from scratch (no weights), 1 always,
-                                -1 never (a fine-tune keeps Darknet's running averages) */
+                                weights at the end (population statistics of 512 un-augmented
+                                training images): 0 (default) when training from scratch, and in a
+                                fine-tune only when it moved the weights (relative change > 1e-3),
+                                so a run that leaves them (rate 0, burn-in) keeps the pretrained
+                                statistics; 1 always; -1 never */
 } dn_train_opts;
 
 typedef struct {

@@ -214,7 +214,8 @@ static dn_status yolo_resize(dn_layer *l, dn_network *net)
  *    cell is > .25; with objectness_smooth the delta becomes
  *    max(that, obj_norm*(iou - o)) instead of 0);
  *  - best IoU > truth_thresh (never with Darknet's truth_thresh=1):
- *    as a positive below;
+ *    as a positive below (with objectness_smooth, objectness and the
+ *    truth's class then target iou^2);
  * then per truth box (x, y, w, h, class): the anchor among all `num` whose
  * shape overlaps the truth's best (anchor/net size vs w, h, both centred at
  * 0); when it is one of this layer's (mask), at the truth's cell
@@ -399,8 +400,14 @@ static void yolo_loss(dn_layer *l, dn_network *net)
                         if (!p->objectness_smooth) d[4 * wh] = 0;
                         else if (smooth > d[4 * wh]) d[4 * wh] = smooth;
                     }
-                    if (best > p->truth_thresh)
+                    if (best > p->truth_thresh) {
                         yolo_positive(p, truth + 5 * best_t, out, delta, n, i, j, lw, lh, netw, neth, NULL);
+                        if (p->objectness_smooth) { /* AlexeyAB: targets iou^2 for objectness and class */
+                            int cls = (int)truth[5 * best_t + 4];
+                            d[4 * wh] = p->obj_normalizer * (best * best - obj);
+                            d[(5 + cls) * wh] = best * best - o[(5 + cls) * wh];
+                        }
+                    }
                 }
         for (int t = 0; t < nt; ++t) {
             const float *r = truth + 5 * t;

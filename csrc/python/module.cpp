@@ -397,9 +397,11 @@ struct Loader {
     std::string list;
 
     Loader(const std::string &list_path, int batch, int classes, int max_boxes, bool augment,
-           float jitter, float hue, float saturation, float exposure, uint64_t seed, int max_skips)
+           float jitter, float hue, float saturation, float exposure, uint64_t seed, int max_skips,
+           int placement, float resize, bool letterbox, bool flip)
         : list(list_path)
     {
+        o.placement = placement; o.resize = resize; o.letterbox = letterbox; o.no_flip = !flip;
         o.list_path = list.c_str();
         o.batch = batch; o.classes = classes; o.max_boxes = max_boxes; o.augment = augment;
         o.jitter = jitter; o.hue = hue; o.saturation = saturation; o.exposure = exposure;
@@ -585,11 +587,13 @@ PYBIND11_MODULE(_core, m)
     m.def("calc_anchors", &calc_anchors, py::arg("list"), py::arg("classes"), py::arg("n"), py::arg("width"),
           py::arg("height"));
     py::class_<Loader>(m, "Loader")
-        .def(py::init<const std::string &, int, int, int, bool, float, float, float, float, uint64_t, int>(),
+        .def(py::init<const std::string &, int, int, int, bool, float, float, float, float, uint64_t, int, int,
+                      float, bool, bool>(),
              py::arg("list"), py::arg("batch"), py::arg("classes"), py::arg("max_boxes") = 90,
              py::arg("augment") = true, py::arg("jitter") = .2f, py::arg("hue") = .1f,
              py::arg("saturation") = 1.5f, py::arg("exposure") = 1.5f, py::arg("seed") = 0,
-             py::arg("max_skips") = -1)
+             py::arg("max_skips") = -1, py::arg("placement") = 0, py::arg("resize") = 1.f,
+             py::arg("letterbox") = false, py::arg("flip") = true)
         .def("next", &Loader::next, py::arg("w"), py::arg("h"))
         .def_property_readonly("size", [](const Loader &l) { return dn_loader_size(l.ld); })
         .def_property_readonly("skipped", [](const Loader &l) { return dn_loader_skipped(l.ld); });
