@@ -149,3 +149,21 @@ def test_reference_cfg_loads_and_runs(path):
     y = net.forward(x)
     assert np.all(np.isfinite(y))
     assert y.shape[1:] == net.layers[-1]["output_shape"]
+
+
+def test_input_placement_follows_the_dialect(make_cfg):
+    """pjreddie's cfgs letterbox, AlexeyAB's stretch unless [net] letter_box=1;
+    the setter overrides, None goes back to the cfg's choice."""
+    base = "[net]\nwidth=32\nheight=32\nchannels=3\n{net}\n[convolutional]\nfilters=18\nsize=1\n[yolo]\nmask=0,1,2\nnum=3\nclasses=1\n{yolo}\n"
+    cases = [("", "", False, True), ("", "scale_x_y=1.05", True, False), ("", "nms_kind=greedynms", True, False),
+             ("letter_box=1", "iou_loss=ciou", True, True), ("letter_box=0", "", True, False),
+             ("mosaic=0", "", True, False)]
+    for net_opt, yolo_opt, alexeyab, letterbox in cases:
+        net = dn.Network(make_cfg(base.format(net=net_opt, yolo=yolo_opt)))
+        assert (net.alexeyab, net.letterbox) == (alexeyab, letterbox), (net_opt, yolo_opt)
+        net.letterbox = not letterbox
+        assert net.letterbox == (not letterbox)
+        net.letterbox = None
+        assert net.letterbox == letterbox
+    with pytest.raises(dn.CfgParseError, match=r"net\d+\.cfg:5: \[net\] letter_box must be 0 or 1"):
+        dn.Network(make_cfg(base.format(net="letter_box=2", yolo="")))

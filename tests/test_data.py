@@ -93,6 +93,49 @@ def test_augmented_boxes_follow_the_pixels(tmp_path):
             np.testing.assert_allclose(bright_box(images[b]), t[:4], atol=3 / 80)
 
 
+@pytest.mark.parametrize("placement,resize", [(1, 1.), (1, 1.5), (1, .7), (2, 1.), (2, 1.5)])
+def test_alexeyab_placements_boxes_follow_the_pixels(tmp_path, placement, resize):
+    """AlexeyAB's crop (1: stretched, 2: widened to the input's aspect, his
+    letter_box=1), with [yolo] resize: the labels follow the pixels."""
+    ld = _core.Loader(make_set(tmp_path), batch=8, classes=3, max_boxes=5, augment=True, jitter=.3, hue=0,
+                      saturation=1, exposure=1, seed=7, placement=placement, resize=resize)
+    seen_aspects = []
+    for _ in range(3):
+        images, truth = ld.next(80, 80)
+        for b in range(8):
+            t = truth[b, 0]
+            if t[2] == 0:  # the crop missed the box: the image must have no white either
+                assert not np.any(images[b].mean(0) > .75)
+                continue
+            np.testing.assert_allclose(bright_box(images[b]), t[:4], atol=3 / 80)
+            seen_aspects.append(t[2] / t[3])
+    assert seen_aspects
+
+
+def test_letterbox_crop_keeps_the_aspect(tmp_path):
+    """With placement 2 and no jitter the 96 x 64 image keeps its aspect on an
+    80 x 80 input (bands above and below); with 1 it is stretched to fill it."""
+    lst = make_set(tmp_path, n=2)
+    for placement, want in ((2, 64 / 96), (1, 1.)):
+        ld = _core.Loader(lst, batch=2, classes=3, max_boxes=5, augment=True, jitter=0, hue=0,
+                          saturation=1, exposure=1, flip=False, placement=placement)
+        images, truth = ld.next(80, 80)
+        labels = [_core.load_labels(p.replace("JPEGImages", "labels").replace(".png", ".txt"), 3)[0]
+                  for p in open(lst).read().split()]
+        for b in range(2):
+            k = [i for i, l in enumerate(labels) if int(l[0]) == int(truth[b, 0, 4])][0]
+            ratio = (truth[b, 0, 3] / truth[b, 0, 2]) / (labels[k][4] / labels[k][3])  # h/w relative to the image's
+            assert ratio == pytest.approx(want, abs=.03)
+
+
+def test_loader_letterbox_without_augmentation(tmp_path):
+    ld = _core.Loader(make_set(tmp_path), batch=4, classes=3, max_boxes=5, augment=False, letterbox=True)
+    images, truth = ld.next(96, 96)  # 96 x 64 images: 16-pixel grey bands above and below
+    for b in range(4):
+        assert np.allclose(images[b, :, :16], .5) and np.allclose(images[b, :, -16:], .5)
+        np.testing.assert_allclose(bright_box(images[b]), truth[b, 0, :4], atol=2 / 96)
+
+
 def test_loader_is_deterministic_and_size_independent_of_timing(tmp_path):
     lst = make_set(tmp_path)
     a = _core.Loader(lst, batch=3, classes=3, max_boxes=4, seed=11)
