@@ -74,7 +74,7 @@ def train(data, cfg, weights=None, *, max_batches=None, backup=None, clear=False
     bn_recalibrate=None re-estimates the batch-norm statistics at the end
     (population statistics of 512 un-augmented training images) when
     training from scratch, and in a fine-tune only when the weights moved
-    (relative change > 1e-3): Darknet's running averages lag behind moving
+    (relative change > 3e-4): Darknet's running averages lag behind moving
     weights, while a run that leaves the weights in place keeps the pretrained
     statistics. True/False forces it on/off (CLI: -bn_recalibrate 1|0).
     clear=True resets the images-seen counter (as -clear), so the cfg's

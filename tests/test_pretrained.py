@@ -69,6 +69,6 @@ def test_finetune_rate_zero_changes_nothing(voc07, tmp_path):
 
 
 def test_short_finetune_keeps_accuracy(voc07, tmp_path):
-    cfg, final = finetune(tmp_path, voc07, 0.0005, 20)
+    cfg, final = finetune(tmp_path, voc07, 0.00003, 20)
     before, after = map_of(voc07, CFG, WEIGHTS), map_of(voc07, cfg, final)
     assert after > before - 1.0

@@ -35,7 +35,7 @@
 #define RECAL_IMAGES 512
 /* A fine-tune recalibrates when it moved the trained params by more than
  * this (relative L2); below, the pretrained statistics are kept. */
-#define RECAL_MOVED 1e-3
+#define RECAL_MOVED 3e-4
 
 /* "cfg/yolov2-voc.cfg" -> "yolov2-voc" */
 static void cfg_base(const char *cfg, char *out, size_t cap)

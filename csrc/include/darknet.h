@@ -212,7 +212,7 @@ typedef struct {
     int bn_recalibrate;      /* re-estimate the batch-norm statistics of the final and min-loss
                                 weights at the end (population statistics of 512 un-augmented
                                 training images): 0 (default) when training from scratch, and in a
-                                fine-tune only when it moved the weights (relative change > 1e-3),
+                                fine-tune only when it moved the weights (relative change > 3e-4),
                                 so a run that leaves them (rate 0, burn-in) keeps the pretrained
                                 statistics; 1 always; -1 never */
 } dn_train_opts;
