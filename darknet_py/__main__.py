@@ -222,7 +222,9 @@ def _staged_args(p):
     p.add_argument("data", help=".data file")
     p.add_argument("cfg", help="full-precision network cfg (ternary flags are set per stage)")
     p.add_argument("weights", nargs="?", help="full-precision weights (default: train them first)")
-    p.add_argument("--plan", default="auto", help="auto | generic | yolov2-voc | yolov3-voc | yolov3-tiny-voc")
+    p.add_argument("--plan", default="auto",
+                   help="auto | generic | sensitivity (measured per layer on training images) | yolov2-voc | "
+                        "yolov3-voc | yolov3-tiny-voc")
     p.add_argument("--iterations", type=int, default=1000, help="batches per stage (default 1000)")
     p.add_argument("--fp-iterations", type=int, help="batches of full-precision training when no weights are given")
     p.add_argument("--learning-rate", type=float, help="learning rate of every stage (default: the cfg's)")

@@ -45,6 +45,18 @@ def _row(stage, cfg, weights, data, progress, device, min_loss=float("nan")):
                     min_loss)
 
 
+def _train_sample(data, out_dir, n):
+    """A list file of n images spread evenly over the .data file's train list."""
+    from .names import data_options
+    with open(data_options(data)["train"]) as f:
+        paths = [l.strip() for l in f if l.strip()]
+    step = max(1, len(paths) // max(1, n))
+    path = os.path.join(out_dir, "sensitivity_images.txt")
+    with open(path, "w") as f:
+        f.write("\n".join(paths[::step][:n]) + "\n")
+    return path
+
+
 def table(rows):
     """The method's results table as markdown."""
     out = ["| Stage | ternary layers | mAP | IoU | .weights | packed |", "|-|-|-|-|-|-|"]
@@ -56,7 +68,8 @@ def table(rows):
 
 def staged_train(data, cfg, weights=None, *, plan="auto", iterations_per_stage=1000, fp_iterations=None,
                  baseline=True, out_dir="runs/staged", learning_rate=None, seed=0, progress=True,
-                 threads=None, gpus=None, fp_reference=False, batch=None, subdivisions=None):
+                 threads=None, gpus=None, fp_reference=False, batch=None, subdivisions=None,
+                 sensitivity_images=200):
     """Run the staged method; returns the list of StageRow (FP first, "no
     staged" last) and writes out_dir/results.md and results.json.
 
@@ -66,6 +79,10 @@ def staged_train(data, cfg, weights=None, *, plan="auto", iterations_per_stage=1
     iterations as all the stages together (row "FP fine-tuned"), the fair
     float reference (part of a stage's gain can be extra training).
     learning_rate, batch, subdivisions: override the cfg's in every run.
+    plan="sensitivity" measures each conv layer's sensitivity first (the mAP
+    lost with only that layer ternary, on sensitivity_images images spread
+    over the training list, never the valid list; saved in
+    out_dir/sensitivity.json) and stages the least sensitive layers first.
     gpus: CUDA devices to train on, as train(gpus=...); every stage is then
     validated on the first."""
     from .training import _gpu_list, train
@@ -111,6 +128,11 @@ def staged_train(data, cfg, weights=None, *, plan="auto", iterations_per_stage=1
     if weights is None:
         weights, _, fp_loss = run("FP", fp_cfg, None, fp_iterations or iterations_per_stage)
     rows = [_row("FP", fp_cfg, weights, data, progress, device, fp_loss)]
+    if isinstance(plan, str) and plan == "sensitivity":
+        drops = _stages.layer_sensitivity(data, cfg, weights, os.path.join(out_dir, "sensitivity.json"),
+                                          image_list=_train_sample(data, out_dir, sensitivity_images),
+                                          progress=progress, threads=threads)["drop"]
+        plan = _stages.sensitivity_plan(drops)
     stage_cfgs = _stages.make_stages(cfg, plan, out_dir, iterations=iterations_per_stage,
                                      learning_rate=learning_rate, batch=batch, subdivisions=subdivisions)
     total = iterations_per_stage * len(stage_cfgs)

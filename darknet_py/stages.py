@@ -4,7 +4,9 @@ A plan is a list of stages; each stage is the list of conv layer indices
 (counted from 0 over the [convolutional] sections) that are ternary in it.
 Built-in plans reproduce the method's published staging; `generic_plan`
 works for any cfg: M0 = the last few conv layers before the detectors,
-M1 ~ 40%, M2 = all but the first conv and the detector convs, M3 = all.
+M1 ~ 40%, M2 = all but the first conv and the detector convs, M3 = all;
+`sensitivity_plan` orders the layers by measured sensitivity (the mAP lost
+with only that layer ternary, `layer_sensitivity`), least sensitive first.
 """
 import os
 
@@ -53,6 +55,55 @@ def generic_plan(sections, fractions=(0.18, 0.4)):
     return stages + [sorted(middle), list(range(n))]
 
 
+def sensitivity_plan(drops, fractions=(0.18, 0.4, 0.9)):
+    """A plan from per-layer sensitivities (drops[k]: the mAP lost with only
+    conv layer k ternary): the least sensitive layers first, M0..M2 holding
+    the given fractions of the conv layers, M3 all of them."""
+    order = sorted(range(len(drops)), key=lambda k: (drops[k], k))
+    n = len(order)
+    return [sorted(order[:max(1, round(f * n))]) for f in fractions] + [list(range(n))]
+
+
+def layer_sensitivity(data, cfg, weights, out=None, *, image_list=None, progress=True, threads=None):
+    """The mAP lost with only conv layer k ternary (its TWN values, the
+    pretrained batch-norm statistics kept), for every conv layer k, on
+    image_list (default: the .data file's valid list; pass training images
+    to keep test images out of the choice). Returns {"base": float mAP,
+    "drop": [base - mAP with k ternary]}. With out, the result is written
+    there as JSON as it grows and a finished or partial file is resumed."""
+    import json
+    from .evaluation import validate
+    cfg = os.fspath(cfg)
+    n = len(conv_indices(read_cfg(cfg)))
+    res = json.load(open(out)) if out and os.path.exists(out) else {}
+    maps = res.get("maps", {})
+    kw = dict(image_list=image_list, progress=False, threads=threads)
+    if "base" not in res:
+        res["base"] = validate(data, cfg, weights, **kw).map
+    tmp = (out or os.path.join(os.path.dirname(os.path.abspath(cfg)), "sensitivity")) + ".cfg"
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=n, initial=len(maps), desc="sensitivity", unit="layer")
+    for k in range(n):
+        if str(k) in maps:
+            continue
+        write_cfg(stage_sections(cfg, [k]), tmp)
+        maps[str(k)] = validate(data, tmp, weights, **kw).map
+        res["maps"] = maps
+        if out:
+            with open(out + ".tmp", "w") as f:
+                json.dump(res, f, indent=1)
+            os.replace(out + ".tmp", out)
+        if bar is not None:
+            bar.update()
+    if bar is not None:
+        bar.close()
+    if os.path.exists(tmp):
+        os.remove(tmp)
+    return {"base": res["base"], "drop": [res["base"] - maps[str(k)] for k in range(n)]}
+
+
 def _signature(sections):
     return [(s.name, s.get("filters"), s.get("size"), s.get("stride"), s.get("layers"), s.get("from"))
             for s in sections[1:]]
@@ -81,7 +132,8 @@ def resolve_plan(cfg, plan="auto"):
         stages = generic_plan(sections)
     elif isinstance(plan, str):
         if plan not in BUILTIN_PLANS:
-            raise ValueError(f"unknown plan {plan!r}; built-in plans: {', '.join(BUILTIN_PLANS)}, auto, generic")
+            raise ValueError(f"unknown plan {plan!r}; built-in plans: {', '.join(BUILTIN_PLANS)}, auto, generic "
+                             f"(and sensitivity in staged_train, which measures it)")
         stages = BUILTIN_PLANS[plan]
     else:
         stages = [sorted(set(int(i) for i in s)) for s in plan]

@@ -99,3 +99,53 @@ def test_a_stage_stopped_part_way_continues_from_its_backup(synth_data, tmp_path
     assert [r.stage for r in rows] == ["FP", "M0", "M1", "M2", "M3", "no staged"]
     assert calls[0] == ("mini_M1.cfg", str(backup), False)  # FP and M0 were done: M1 resumes
     assert calls[1] == ("mini_M2.cfg", str(out / "M1" / "mini_M1.minloss.backup"), True)
+
+
+def test_sensitivity_plan_orders_layers_by_measured_drop():
+    from darknet_py.stages import sensitivity_plan
+    drops = [5.0, 0.1, 2.0, -0.3, 0.1, 9.0, 1.0, 0.5, 3.0, 0.2]
+    plan = sensitivity_plan(drops, fractions=(0.2, 0.5, 0.9))
+    assert plan[0] == [1, 3]  # the two least sensitive (a tie goes to the lower index: 1 before 4)
+    assert plan[1] == sorted([3, 1, 4, 9, 7])
+    assert 5 not in plan[2] and len(plan[2]) == 9
+    assert plan[3] == list(range(10))
+    assert all(set(a) <= set(b) for a, b in zip(plan, plan[1:]))  # stages only add layers
+
+
+def test_layer_sensitivity_measures_each_layer_and_resumes(synth_data, tmp_path):
+    from darknet_py import stages
+    cfg = tiny_cfg(tmp_path / "mini.cfg", batch=4, lr=0.001, burn_in=2, max_batches=10)
+    r = dn.train(synth_data, cfg, max_batches=6, backup=str(tmp_path), progress=False, threads=1)
+    out = str(tmp_path / "sens.json")
+    s = stages.layer_sensitivity(synth_data, cfg, r.final, out, progress=False, threads=1)
+    n = len(stages.conv_indices(read_cfg(cfg)))
+    assert len(s["drop"]) == n
+    # each drop is the float mAP minus the mAP with that layer alone ternary
+    base = dn.validate(synth_data, cfg, r.final, progress=False).map
+    assert s["base"] == pytest.approx(base)
+    one = str(tmp_path / "one.cfg")
+    from darknet_py.cfgfile import write_cfg
+    write_cfg(stages.stage_sections(cfg, [1]), one)
+    assert s["drop"][1] == pytest.approx(base - dn.validate(synth_data, one, r.final, progress=False).map)
+    # resume: a finished layer is read back, not measured again
+    saved = json.load(open(out))
+    saved["maps"]["0"] = -5.0
+    json.dump(saved, open(out, "w"))
+    again = stages.layer_sensitivity(synth_data, cfg, r.final, out, progress=False, threads=1)
+    assert again["drop"][0] == pytest.approx(base + 5.0) and again["drop"][1:] == pytest.approx(s["drop"][1:])
+
+
+def test_staged_train_sensitivity_plan_uses_training_images(synth_data, tmp_path):
+    cfg = tiny_cfg(tmp_path / "mini.cfg", batch=4, lr=0.001, burn_in=2, max_batches=10)
+    out = tmp_path / "run"
+    rows = dn.staged_train(synth_data, cfg, None, plan="sensitivity", iterations_per_stage=2, fp_iterations=3,
+                           out_dir=str(out), progress=False, threads=1, baseline=False, fp_reference=True,
+                           sensitivity_images=5)
+    assert [r.stage for r in rows] == ["FP", "FP fine-tuned", "M0", "M1", "M2", "M3"]
+    listed = open(out / "sensitivity_images.txt").read().split()
+    train = open(dn.names.data_options(synth_data)["train"]).read().split()
+    valid = open(dn.names.data_options(synth_data)["valid"]).read().split()
+    assert listed and set(listed) <= set(train) and not set(listed) & set(valid)
+    drops = json.load(open(out / "sensitivity.json"))
+    assert len(drops["maps"]) == rows[0].conv_layers
+    assert rows[-1].ternary_layers == rows[-1].conv_layers
