@@ -1,5 +1,6 @@
 """Shared test helpers. Tests import darknet_py from this checkout (built in
 place by scripts/test.sh); data from ../shared is optional and skips cleanly."""
+import ctypes
 import os
 import subprocess
 import sys
@@ -18,6 +19,38 @@ SEED_CFG = os.path.join(SHARED, "reference", "seed-cfg")
 VOC_ROOT = os.environ.get("DARKNET_VOC_ROOT", os.path.join(SHARED, "data", "voc-mini"))
 DARKNET_BIN = os.environ.get("DARKNET_BIN", os.path.join(ROOT, "darknet"))
 DARKNET_LIB = os.environ.get("DARKNET_LIB", os.path.join(ROOT, "libdarknet.so"))
+
+
+# The C structs of dn_box, dn_detection and dn_detections, for tests that call
+# the library through ctypes.
+class Box(ctypes.Structure):
+    _fields_ = [("x", ctypes.c_float), ("y", ctypes.c_float), ("w", ctypes.c_float), ("h", ctypes.c_float)]
+
+
+class Det(ctypes.Structure):
+    _fields_ = [("bbox", Box), ("objectness", ctypes.c_float), ("classes", ctypes.c_int),
+                ("prob", ctypes.POINTER(ctypes.c_float))]
+
+
+class Dets(ctypes.Structure):
+    _fields_ = [("n", ctypes.c_int), ("classes", ctypes.c_int), ("dets", ctypes.POINTER(Det)),
+                ("prob_storage", ctypes.POINTER(ctypes.c_float))]
+
+
+def c_detections(boxes, objs, probs):
+    """A dn_detections over boxes, objectness and a float32 probs array
+    (rows become the detections' prob views). Returns (dets, its Det array,
+    probs as float32, probs' base address)."""
+    probs = np.ascontiguousarray(probs, np.float32)
+    n, classes = probs.shape
+    arr = (Det * n)()
+    base = probs.ctypes.data
+    for i in range(n):
+        arr[i].bbox = Box(*boxes[i])
+        arr[i].objectness = objs[i]
+        arr[i].classes = classes
+        arr[i].prob = ctypes.cast(base + 4 * classes * i, ctypes.POINTER(ctypes.c_float))
+    return Dets(n, classes, arr, None), arr, probs, base
 
 
 def pytest_configure(config):

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 import darknet_py as dn
-from conftest import DARKNET_LIB
+from conftest import DARKNET_LIB, Box, Dets, c_detections
 
 NET_W, NET_H = 16, 12          # network input
 LW, LH = 8, 6                  # [yolo] grid
@@ -495,20 +495,6 @@ def test_forward_scale_x_y_and_new_coords(make_cfg, rng, s, new_coords):
 
 
 # ================================================================ 2. boxes
-
-
-class Box(ctypes.Structure):
-    _fields_ = [("x", ctypes.c_float), ("y", ctypes.c_float), ("w", ctypes.c_float), ("h", ctypes.c_float)]
-
-
-class Det(ctypes.Structure):
-    _fields_ = [("bbox", Box), ("objectness", ctypes.c_float), ("classes", ctypes.c_int),
-                ("prob", ctypes.POINTER(ctypes.c_float))]
-
-
-class Dets(ctypes.Structure):
-    _fields_ = [("n", ctypes.c_int), ("classes", ctypes.c_int), ("dets", ctypes.POINTER(Det)),
-                ("prob_storage", ctypes.POINTER(ctypes.c_float))]
 
 
 @pytest.fixture(scope="module")
@@ -986,16 +972,7 @@ def nms_ref(boxes, objs, probs, thresh, kind, beta):
 
 
 def run_nms(lib, boxes, objs, probs, thresh, kind, beta):
-    probs = np.ascontiguousarray(probs, np.float32)
-    n, classes = probs.shape
-    arr = (Det * n)()
-    base = probs.ctypes.data
-    for i in range(n):
-        arr[i].bbox = Box(*boxes[i])
-        arr[i].objectness = objs[i]
-        arr[i].classes = classes
-        arr[i].prob = ctypes.cast(base + 4 * classes * i, ctypes.POINTER(ctypes.c_float))
-    d = Dets(n, classes, arr, None)
+    d, arr, probs, _ = c_detections(boxes, objs, probs)
     assert lib.dn_nms(ctypes.byref(d), thresh, kind, beta) == 0
     return probs
 

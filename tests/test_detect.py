@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import darknet_py as dn
-from conftest import DARKNET_LIB, REF_CFG, SEED_CFG
+from conftest import DARKNET_LIB, REF_CFG, SEED_CFG, Box, Dets, c_detections
 
 # ---------------------------------------------------------------- references
 
@@ -454,20 +454,6 @@ def test_correct_boxes_integer_division(make_cfg):
 LIB = DARKNET_LIB
 
 
-class Box(ctypes.Structure):
-    _fields_ = [("x", ctypes.c_float), ("y", ctypes.c_float), ("w", ctypes.c_float), ("h", ctypes.c_float)]
-
-
-class Det(ctypes.Structure):
-    _fields_ = [("bbox", Box), ("objectness", ctypes.c_float), ("classes", ctypes.c_int),
-                ("prob", ctypes.POINTER(ctypes.c_float))]
-
-
-class Dets(ctypes.Structure):
-    _fields_ = [("n", ctypes.c_int), ("classes", ctypes.c_int), ("dets", ctypes.POINTER(Det)),
-                ("prob_storage", ctypes.POINTER(ctypes.c_float))]
-
-
 @pytest.fixture(scope="module")
 def lib():
     if not os.path.exists(LIB):
@@ -493,16 +479,8 @@ def test_box_iou_by_hand(lib):
 
 def run_nms(lib, boxes, objs, probs, thresh):
     """Returns probs after dn_nms_sort, rows in the input order."""
-    probs = np.ascontiguousarray(probs, np.float32)
+    d, arr, probs, base = c_detections(boxes, objs, probs)
     n, classes = probs.shape
-    arr = (Det * n)()
-    base = probs.ctypes.data
-    for i in range(n):
-        arr[i].bbox = Box(*boxes[i])
-        arr[i].objectness = objs[i]
-        arr[i].classes = classes
-        arr[i].prob = ctypes.cast(base + 4 * classes * i, ctypes.POINTER(ctypes.c_float))
-    d = Dets(n, classes, arr, None)
     lib.dn_nms_sort(ctypes.byref(d), thresh)
     order = [(ctypes.cast(arr[i].prob, ctypes.c_void_p).value - base) // (4 * classes) for i in range(n)]
     assert sorted(order) == list(range(n))

@@ -11,7 +11,7 @@ import pytest
 
 import darknet_py as dn
 from darknet_py import _core
-from conftest import DARKNET_LIB
+from conftest import DARKNET_LIB, Box, Det, Dets  # noqa: F401 (Det: the layout of Dets)
 
 LIB = DARKNET_LIB
 
@@ -19,20 +19,6 @@ LIB = DARKNET_LIB
 class Image(ctypes.Structure):
     _fields_ = [("w", ctypes.c_int), ("h", ctypes.c_int), ("c", ctypes.c_int),
                 ("data", ctypes.POINTER(ctypes.c_float))]
-
-
-class Box(ctypes.Structure):
-    _fields_ = [("x", ctypes.c_float), ("y", ctypes.c_float), ("w", ctypes.c_float), ("h", ctypes.c_float)]
-
-
-class Det(ctypes.Structure):
-    _fields_ = [("bbox", Box), ("objectness", ctypes.c_float), ("classes", ctypes.c_int),
-                ("prob", ctypes.POINTER(ctypes.c_float))]
-
-
-class Dets(ctypes.Structure):
-    _fields_ = [("n", ctypes.c_int), ("classes", ctypes.c_int), ("dets", ctypes.POINTER(Det)),
-                ("prob_storage", ctypes.POINTER(ctypes.c_float))]
 
 
 @pytest.fixture(scope="module")
