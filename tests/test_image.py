@@ -11,7 +11,7 @@ import pytest
 
 import darknet_py as dn
 from darknet_py import _core
-from conftest import DARKNET_LIB, Box, Det, Dets  # noqa: F401 (Det: the layout of Dets)
+from conftest import DARKNET_LIB, Box, Det, Dets
 
 LIB = DARKNET_LIB
 
