@@ -67,9 +67,9 @@ static dn_status float_in(dn_cfg_section *s, const char *key, float def, float l
     return DN_OK;
 }
 
-static dn_status iou_kind(dn_cfg_section *s, const char *key, dn_iou_kind *out)
+static dn_status iou_kind(dn_cfg_section *s, const char *key, const char *def, dn_iou_kind *out)
 {
-    const char *v = dn_cfg_str(s, key, *out == DN_IOU_MSE ? "mse" : "iou");
+    const char *v = dn_cfg_str(s, key, def);
     int k = dn_iou_kind_parse(v);
     if (k < 0)
         return dn_error(DN_ERR_PARSE, "%s:%d: [yolo] unknown %s '%s' (mse, iou, giou, diou or ciou)", s->file,
@@ -88,12 +88,11 @@ static dn_status parse_alexeyab(dn_yolo *p, dn_cfg_section *s, dn_network *net)
     if (p->new_coords != 0 && p->new_coords != 1)
         return dn_error(DN_ERR_PARSE, "%s:%d: [yolo] new_coords must be 0 or 1, got %d", s->file,
                         dn_cfg_line(s, "new_coords"), p->new_coords);
-    p->iou_loss = DN_IOU_MSE;
-    TRY(iou_kind(s, "iou_loss", &p->iou_loss));
-    p->iou_thresh_kind = DN_IOU_IOU;
-    TRY(iou_kind(s, "iou_thresh_kind", &p->iou_thresh_kind));
+    TRY(iou_kind(s, "iou_loss", "mse", &p->iou_loss));
+    TRY(iou_kind(s, "iou_thresh_kind", "iou", &p->iou_thresh_kind));
     /* pjreddie's loss has no normalizers: 1; AlexeyAB's default box weight is .75 */
     TRY(float_in(s, "iou_normalizer", p->alexeyab ? .75f : 1, 0, FLT_MAX, &p->iou_normalizer));
+    /* read and checked, but as in his source it only weighs counters_per_class (refused below) */
     TRY(float_in(s, "cls_normalizer", 1, 0, FLT_MAX, &p->cls_normalizer));
     TRY(float_in(s, "obj_normalizer", 1, 0, FLT_MAX, &p->obj_normalizer));
     TRY(float_in(s, "iou_thresh", 1, 0, 1, &p->iou_thresh));
@@ -104,7 +103,9 @@ static dn_status parse_alexeyab(dn_yolo *p, dn_cfg_section *s, dn_network *net)
         return dn_error(DN_ERR_PARSE, "%s:%d: [yolo] objectness_smooth must be 0 or 1, got %d", s->file,
                         dn_cfg_line(s, "objectness_smooth"), p->objectness_smooth);
     TRY(float_in(s, "resize", 1, 1e-3f, 1e3f, &net->hp.resize));
-    TRY(float_in(s, "ignore_thresh", p->ignore_thresh, 0, 1, &p->ignore_thresh));
+    if (!(p->ignore_thresh >= 0 && p->ignore_thresh <= 1))
+        return dn_error(DN_ERR_PARSE, "%s:%d: [yolo] ignore_thresh must be in [0, 1], got %g", s->file,
+                        dn_cfg_line(s, "ignore_thresh"), (double)p->ignore_thresh);
     if (!(p->truth_thresh >= 0))
         return dn_error(DN_ERR_PARSE, "%s:%d: [yolo] truth_thresh must not be negative, got %g", s->file,
                         dn_cfg_line(s, "truth_thresh"), (double)p->truth_thresh);
