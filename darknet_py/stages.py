@@ -55,6 +55,38 @@ def generic_plan(sections, fractions=(0.18, 0.4)):
     return stages + [sorted(middle), list(range(n))]
 
 
+def conv_kinds(sections):
+    """The kind of each conv layer: 'first', 'detector' (feeds a detector
+    layer), 'depthwise' (groups = input channels > 1), 'pointwise' (1x1) or
+    '3x3+' (any other)."""
+    convs = conv_indices(sections)
+    det = set(detector_convs(sections))
+    kinds = []
+    for k, i in enumerate(convs):
+        s = sections[i]
+        groups, size = int(s.get("groups", 1)), int(s.get("size", 1))
+        filters = int(s.get("filters", 1))
+        kinds.append("first" if k == 0 else "detector" if k in det else
+                     "depthwise" if groups > 1 and groups == filters else "pointwise" if size == 1 else "3x3+")
+    return kinds
+
+
+def sensitivity_table(cfg, drops):
+    """Markdown: per conv kind, the number of layers and the mean and largest
+    mAP drop (points) with one such layer ternary; then the five most
+    sensitive layers."""
+    kinds = conv_kinds(read_cfg(os.fspath(cfg)))
+    rows = ["| conv kind | layers | mean drop | largest drop |", "|-|-|-|-|"]
+    for kind in ("first", "depthwise", "pointwise", "3x3+", "detector"):
+        d = [100 * drops[k] for k in range(len(drops)) if kinds[k] == kind]
+        if d:
+            rows.append(f"| {kind} | {len(d)} | {sum(d) / len(d):.2f} | {max(d):.2f} |")
+    worst = sorted(range(len(drops)), key=lambda k: -drops[k])[:5]
+    rows.append("")
+    rows.append("Most sensitive: " + ", ".join(f"conv {k} ({kinds[k]}) {100 * drops[k]:.2f}" for k in worst))
+    return "\n".join(rows)
+
+
 def sensitivity_plan(drops, fractions=(0.18, 0.4, 0.9)):
     """A plan from per-layer sensitivities (drops[k]: the mAP lost with only
     conv layer k ternary): the least sensitive layers first, M0..M2 holding

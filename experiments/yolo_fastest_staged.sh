@@ -18,7 +18,7 @@ STAGE_ITERS=${STAGE_ITERS:-500}
 SEEDS=${SEEDS:-"0 1 2"}
 LR=${LR:-0.0001}
 BATCH=${BATCH:-16}
-PLAN=${PLAN:-generic}
+PLAN=${PLAN:-sensitivity}
 mkdir -p "$OUT"
 DATA="$OUT/voc/voc.data"   # train = 2007 train + val (trainval), valid = 2007 test.txt
 [ -f "$DATA" ] || $PY -m darknet_py voc-label "$VOC_ROOT/VOCdevkit" "$OUT/voc" --sets train val test --no-progress
@@ -27,9 +27,10 @@ for seed in $SEEDS; do
         --plan "$PLAN" --iterations "$STAGE_ITERS" --learning-rate "$LR" --batch "$BATCH" --subdivisions 1 \
         --fp-reference --out "$OUT/seed$seed" --seed "$seed" ${THREADS:+--threads "$THREADS"} --no-progress
 done
-$PY - "$OUT" $SEEDS <<'PYEOF'
-import json, statistics, sys
-out, seeds = sys.argv[1], sys.argv[2:]
+$PY - "$OUT" "$MODEL_DIR/yolo-fastest-voc.cfg" $SEEDS <<'PYEOF'
+import json, os, statistics, sys
+from darknet_py.stages import sensitivity_table
+out, cfg, seeds = sys.argv[1], sys.argv[2], sys.argv[3:]
 rows = []
 for s in seeds:
     try:
@@ -47,6 +48,12 @@ for stage in dict.fromkeys(r["stage"] for r in rows):
     lines.append(f"| {stage} | {rs[0]['ternary_layers']}/{rs[0]['conv_layers']} | {statistics.mean(m):.2f}{spread} | "
                  f"{100 * statistics.mean(r['iou'] for r in rs):.2f} | {len(rs)} | "
                  f"{rs[0]['weights_bytes'] / 1e6:.2f} MB | {rs[0]['packed_bytes'] / 1e6:.3f} MB |")
+sens = f"{out}/seed{seeds[0]}/sensitivity.json"
+if os.path.exists(sens):
+    s = json.load(open(sens))
+    drops = [s["base"] - s["maps"][str(k)] for k in range(len(s["maps"]))]
+    lines += ["", f"Sensitivity (mAP points lost with one conv layer ternary, on 200 training images; "
+              f"float {100 * s['base']:.2f}):", "", sensitivity_table(cfg, drops)]
 open(f"{out}/results.md", "w").write("\n".join(lines) + "\n")
 print("\n".join(lines))
 PYEOF

@@ -149,3 +149,19 @@ def test_staged_train_sensitivity_plan_uses_training_images(synth_data, tmp_path
     drops = json.load(open(out / "sensitivity.json"))
     assert len(drops["maps"]) == rows[0].conv_layers
     assert rows[-1].ternary_layers == rows[-1].conv_layers
+
+
+def test_conv_kinds_and_sensitivity_table(tmp_path):
+    from darknet_py import stages
+    p = tmp_path / "dw.cfg"
+    p.write_text("[net]\nwidth=32\nheight=32\nchannels=3\n"
+                 "[convolutional]\nfilters=8\nsize=3\nstride=2\npad=1\nactivation=leaky\n"
+                 "[convolutional]\nfilters=8\ngroups=8\nsize=3\npad=1\nactivation=leaky\n"
+                 "[convolutional]\nfilters=16\nsize=1\nactivation=leaky\n"
+                 "[convolutional]\nfilters=16\nsize=3\npad=1\nactivation=leaky\n"
+                 "[convolutional]\nfilters=18\nsize=1\nactivation=linear\n"
+                 "[yolo]\nmask=0,1,2\nnum=3\nclasses=1\n")
+    assert stages.conv_kinds(read_cfg(str(p))) == ["first", "depthwise", "pointwise", "3x3+", "detector"]
+    md = stages.sensitivity_table(str(p), [.01, .30, .02, .04, .0])
+    assert "| depthwise | 1 | 30.00 | 30.00 |" in md and "| first | 1 | 1.00 | 1.00 |" in md
+    assert md.splitlines()[-1].startswith("Most sensitive: conv 1 (depthwise) 30.00, conv 3 (3x3+) 4.00")
