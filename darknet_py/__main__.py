@@ -232,6 +232,11 @@ def _staged_args(p):
     p.add_argument("--no-baseline", action="store_true", help="skip the direct full-ternary baseline")
     p.add_argument("--fp-reference", action="store_true",
                    help="also fine-tune the float model as long as all the stages (row 'FP fine-tuned')")
+    p.add_argument("--ternary-scale", choices=("layer", "filter"), help="alpha per layer (default) or per filter")
+    p.add_argument("--keep-float", nargs="+", default=(), choices=("first", "detector", "depthwise", "pointwise", "3x3+"),
+                   help="conv kinds kept float: a mixed-precision variant (rows 'M<k> mixed')")
+    p.add_argument("--bn-recalibrate", type=int, choices=(0, 1),
+                   help="re-estimate the batch-norm statistics after each run (default: when it moved the weights)")
     p.add_argument("--batch", type=int, help="[net] batch of every run (default: the cfg's)")
     p.add_argument("--subdivisions", type=int, help="[net] subdivisions of every run (default: the cfg's)")
     p.add_argument("--seed", type=int, default=0)
@@ -247,7 +252,9 @@ def _staged(args):
                         learning_rate=args.learning_rate, baseline=not args.no_baseline,
                         out_dir=args.out, seed=args.seed, threads=args.threads, gpus=args.gpus,
                         progress=not args.no_progress, fp_reference=args.fp_reference, batch=args.batch,
-                        subdivisions=args.subdivisions)
+                        subdivisions=args.subdivisions, ternary_scale=args.ternary_scale,
+                        keep_float=tuple(args.keep_float),
+                        bn_recalibrate=None if args.bn_recalibrate is None else bool(args.bn_recalibrate))
     print(table(rows))
     print(f"written: {args.out}/results.md, results.json, darknet.sh")
     return 0

@@ -69,7 +69,7 @@ def table(rows):
 def staged_train(data, cfg, weights=None, *, plan="auto", iterations_per_stage=1000, fp_iterations=None,
                  baseline=True, out_dir="runs/staged", learning_rate=None, seed=0, progress=True,
                  threads=None, gpus=None, fp_reference=False, batch=None, subdivisions=None,
-                 sensitivity_images=200):
+                 sensitivity_images=200, ternary_scale=None, keep_float=(), bn_recalibrate=None):
     """Run the staged method; returns the list of StageRow (FP first, "no
     staged" last) and writes out_dir/results.md and results.json.
 
@@ -83,6 +83,12 @@ def staged_train(data, cfg, weights=None, *, plan="auto", iterations_per_stage=1
     lost with only that layer ternary, on sensitivity_images images spread
     over the training list, never the valid list; saved in
     out_dir/sensitivity.json) and stages the least sensitive layers first.
+    ternary_scale="filter": one alpha per filter instead of per layer.
+    keep_float: conv kinds that stay float ("first", "detector", "depthwise",
+    "pointwise", "3x3+"; stages.conv_kinds): a mixed-precision variant, whose
+    rows are named "M<k> mixed" and never count as full ternary.
+    bn_recalibrate: as train() (default: re-estimated when a run moved the
+    weights).
     gpus: CUDA devices to train on, as train(gpus=...); every stage is then
     validated on the first."""
     from .training import _gpu_list, train
@@ -103,7 +109,8 @@ def staged_train(data, cfg, weights=None, *, plan="auto", iterations_per_stage=1
         backup = os.path.join(out_dir, key, os.path.splitext(os.path.basename(stage_cfg))[0] + ".backup")
         resume = os.path.exists(backup)
         r = train(data, stage_cfg, backup if resume else init, max_batches=iters, backup=os.path.join(out_dir, key),
-                  clear=not resume, seed=seed, progress=progress, threads=threads, gpus=gpus)
+                  clear=not resume, seed=seed, progress=progress, threads=threads, gpus=gpus,
+                  bn_recalibrate=bn_recalibrate)
         if r.interrupted:
             raise KeyboardInterrupt(f"staged training interrupted in {key}; run again to resume")
         # the next stage starts from the min-loss float shadow weights of the
@@ -119,8 +126,8 @@ def staged_train(data, cfg, weights=None, *, plan="auto", iterations_per_stage=1
 
     def write_variant(name, ternary, iters, note):
         path = os.path.join(out_dir, f"{base}_{name}.cfg")
-        write_cfg(_stages.stage_sections(cfg, ternary, iters, learning_rate, batch, subdivisions), path,
-                  header=note)
+        write_cfg(_stages.stage_sections(cfg, ternary, iters, learning_rate, batch, subdivisions, ternary_scale),
+                  path, header=note)
         return path
 
     fp_cfg = write_variant("FP", [], fp_iterations or iterations_per_stage, "full precision")
@@ -134,7 +141,8 @@ def staged_train(data, cfg, weights=None, *, plan="auto", iterations_per_stage=1
                                           progress=progress, threads=threads)["drop"]
         plan = _stages.sensitivity_plan(drops)
     stage_cfgs = _stages.make_stages(cfg, plan, out_dir, iterations=iterations_per_stage,
-                                     learning_rate=learning_rate, batch=batch, subdivisions=subdivisions)
+                                     learning_rate=learning_rate, batch=batch, subdivisions=subdivisions,
+                                     ternary_scale=ternary_scale, keep_float=keep_float)
     total = iterations_per_stage * len(stage_cfgs)
     if fp_reference:
         ref_cfg = write_variant("FPref", [], total, "full precision, fine-tuned as long as all the stages")
@@ -145,11 +153,13 @@ def staged_train(data, cfg, weights=None, *, plan="auto", iterations_per_stage=1
     init = weights
     for k, c in enumerate(stage_cfgs):
         w, init, loss = run(f"M{k}", c, init, iterations_per_stage)
-        rows.append(_row(f"M{k}", c, w, data, progress, device, loss))
+        rows.append(_row(f"M{k}" + (" mixed" if keep_float else ""), c, w, data, progress, device, loss))
     if baseline:
-        nost_cfg = write_variant("nostaged", range(nconv), total, "direct full-ternary baseline (no staging)")
+        kinds = _stages.conv_kinds(read_cfg(cfg))
+        nost_cfg = write_variant("nostaged", [k for k in range(nconv) if kinds[k] not in keep_float], total,
+                                 "direct ternary baseline (no staging)")
         w, _, loss = run("nostaged", nost_cfg, weights, total)
-        rows.append(_row("no staged", nost_cfg, w, data, progress, device, loss))
+        rows.append(_row("no staged" + (" mixed" if keep_float else ""), nost_cfg, w, data, progress, device, loss))
     md = table(rows)
     with open(os.path.join(out_dir, "results.md"), "w") as f:
         f.write(md + "\n")

@@ -165,3 +165,20 @@ def test_conv_kinds_and_sensitivity_table(tmp_path):
     md = stages.sensitivity_table(str(p), [.01, .30, .02, .04, .0])
     assert "| depthwise | 1 | 30.00 | 30.00 |" in md and "| first | 1 | 1.00 | 1.00 |" in md
     assert md.splitlines()[-1].startswith("Most sensitive: conv 1 (depthwise) 30.00, conv 3 (3x3+) 4.00")
+
+
+def test_mixed_precision_and_per_filter_stage_cfgs(tmp_path):
+    """keep_float leaves those conv kinds float in every stage (so M3 is not
+    full ternary); ternary_scale='filter' lands on the ternary layers only."""
+    from darknet_py import stages
+    p = tmp_path / "dw.cfg"
+    p.write_text("[net]\nwidth=32\nheight=32\nchannels=3\n"
+                 + "".join("[convolutional]\nfilters=8\nsize=3\npad=1\nactivation=leaky\n" for _ in range(4))
+                 + "[convolutional]\nfilters=18\nsize=1\nactivation=linear\n[yolo]\nmask=0,1,2\nnum=3\nclasses=1\n")
+    paths = stages.make_stages(str(p), "generic", str(tmp_path / "out"), keep_float=("first", "detector"),
+                               ternary_scale="filter")
+    last = read_cfg(paths[-1])
+    convs = [s for s in last if s.name == "convolutional"]
+    assert [s.get("ternary") for s in convs] == [None, "1", "1", "1", None]
+    assert [s.get("ternary_scale") for s in convs] == [None, "filter", "filter", "filter", None]
+    assert dn.Network(paths[-1]).layers[1]["ternary"]
