@@ -69,7 +69,8 @@ def table(rows):
 def staged_train(data, cfg, weights=None, *, plan="auto", iterations_per_stage=1000, fp_iterations=None,
                  baseline=True, out_dir="runs/staged", learning_rate=None, seed=0, progress=True,
                  threads=None, gpus=None, fp_reference=False, batch=None, subdivisions=None,
-                 sensitivity_images=200, ternary_scale=None, keep_float=(), bn_recalibrate=None):
+                 sensitivity_images=200, ternary_scale=None, keep_float=(), bn_recalibrate=None,
+                 average_last=0):
     """Run the staged method; returns the list of StageRow (FP first, "no
     staged" last) and writes out_dir/results.md and results.json.
 
@@ -88,7 +89,8 @@ def staged_train(data, cfg, weights=None, *, plan="auto", iterations_per_stage=1
     "pointwise", "3x3+"; stages.conv_kinds): a mixed-precision variant, whose
     rows are named "M<k> mixed" and never count as full ternary.
     bn_recalibrate: as train() (default: re-estimated when a run moved the
-    weights).
+    weights). average_last: as train(), in every ternary run (the stages and
+    the direct baseline).
     gpus: CUDA devices to train on, as train(gpus=...); every stage is then
     validated on the first."""
     from .training import _gpu_list, train
@@ -110,12 +112,16 @@ def staged_train(data, cfg, weights=None, *, plan="auto", iterations_per_stage=1
         resume = os.path.exists(backup)
         r = train(data, stage_cfg, backup if resume else init, max_batches=iters, backup=os.path.join(out_dir, key),
                   clear=not resume, seed=seed, progress=progress, threads=threads, gpus=gpus,
-                  bn_recalibrate=bn_recalibrate)
+                  bn_recalibrate=bn_recalibrate, average_last=average_last if key[0] in "Mn" else 0)
         if r.interrupted:
             raise KeyboardInterrupt(f"staged training interrupted in {key}; run again to resume")
         # the next stage starts from the min-loss float shadow weights of the
-        # ternary layers, not their TWN values
-        done[key] = {"weights": r.minloss, "next": r.minloss_backup or r.minloss, "min_loss": r.min_loss}
+        # ternary layers, not their TWN values; with average_last from the
+        # final (averaged) weights and their float shadow weights (.backup)
+        if average_last and key[0] in "Mn":
+            done[key] = {"weights": r.final, "next": r.backup, "min_loss": r.min_loss}
+        else:
+            done[key] = {"weights": r.minloss, "next": r.minloss_backup or r.minloss, "min_loss": r.min_loss}
         tmp = done_path + ".tmp"
         json.dump(done, open(tmp, "w"), indent=1)
         os.replace(tmp, done_path)

@@ -53,7 +53,7 @@ def _gpu_list(gpus):
 
 def train(data, cfg, weights=None, *, max_batches=None, backup=None, clear=False, seed=None,
           progress=True, callback=None, threads=None, max_skips=-1, map_every=0, verbose=False,
-          gpus=None, letterbox=None, bn_recalibrate=None):
+          gpus=None, letterbox=None, bn_recalibrate=None, average_last=0):
     """Train a detector as `./darknet detector train data cfg [weights]`.
 
     map_every=N computes the mAP on the .data file's valid list every N
@@ -77,6 +77,9 @@ def train(data, cfg, weights=None, *, max_batches=None, backup=None, clear=False
     (relative change > 3e-4): Darknet's running averages lag behind moving
     weights, while a run that leaves the weights in place keeps the pretrained
     statistics. True/False forces it on/off (CLI: -bn_recalibrate 1|0).
+    average_last=N makes the final weights the average of the weights after
+    each of the last N iterations (CLI: -average_last N), which damps the
+    straight-through oscillation of ternary layers at the end.
     clear=True resets the images-seen counter (as -clear), so the cfg's
     burn_in and schedule start again from iteration 0.
 
@@ -123,7 +126,7 @@ def train(data, cfg, weights=None, *, max_batches=None, backup=None, clear=False
                         int(max_batches or 0), bool(clear), int(seed or 0), int(threads or 0),
                         not verbose, int(max_skips), int(map_every), on_iteration, gpu_list,
                         0 if letterbox is None else (1 if letterbox else -1),
-                        0 if bn_recalibrate is None else (1 if bn_recalibrate else -1))
+                        0 if bn_recalibrate is None else (1 if bn_recalibrate else -1), int(average_last))
     finally:
         if main_thread:
             signal.signal(signal.SIGTERM, old_term)

@@ -351,3 +351,25 @@ def test_map_during_training_keeps_best_and_draws_chart(synth_set, tmp_path):
     px = np.asarray(chart.convert("RGB"))
     assert ((px[:, :, 2] > 200) & (px[:, :, 0] < 80)).sum() > 50   # blue loss curve
     assert ((px[:, :, 0] > 200) & (px[:, :, 1] < 60)).sum() > 10   # red mAP points
+
+
+def test_average_last_is_the_mean_of_the_last_weights(synth_set, tmp_path):
+    """average_last=3: the final weights are the mean of the weights after
+    each of the last three iterations, taken here from runs stopped there and
+    resumed (no momentum, so that a resumed run is the same run; no BN
+    recalibration)."""
+    text = open(tiny_cfg(tmp_path / "t.cfg", batch=4, lr=0.001, max_batches=8)).read()
+    cfg = tmp_path / "m0.cfg"
+    cfg.write_text(text.replace("momentum=0.9", "momentum=0"))
+    data = str(synth_set / "synth.data")
+    kw = dict(seed=3, threads=1, progress=False, bn_recalibrate=False)
+    ends = []
+    prev = None
+    for n in (6, 7, 8):  # resume step by step: the weights after iterations 6, 7, 8
+        r = dn.train(data, str(cfg), prev, max_batches=n, backup=str(tmp_path / f"s{n}"), clear=prev is None, **kw)
+        prev = r.backup
+        ends.append(np.fromfile(r.final, np.float32)[5:])  # after the header (5 words: 3 ints + uint64)
+    r = dn.train(data, str(cfg), max_batches=8, backup=str(tmp_path / "avg"), average_last=3, **kw)
+    avg = np.fromfile(r.final, np.float32)[5:]
+    np.testing.assert_allclose(avg, np.mean(ends, axis=0), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(avg, ends[-1])  # it is not the last weights

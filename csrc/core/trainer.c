@@ -2,13 +2,15 @@
  * darknet_py.train(): load the .data, cfg and weights; loop over batches from
  * the background loader; print Darknet's per-iteration line; write
  * checkpoints atomically in the backup folder:
- *   <base>.backup            every 100 iterations (resume from it); ternary
- *                            layers keep their float shadow weights here
+ *   <base>.backup            every 100 iterations and at the end (resume
+ *                            from it); ternary layers keep their float
+ *                            shadow weights here
  *   <base>_<N>.weights       at N % 10000 == 0, and every 100 below 1000
  *   <base>.minloss.weights   the weights at the minimum running average loss
  *   <base>.minloss.backup    with ternary layers: the same with their float
  *                            shadow weights (a next stage starts from it)
- *   <base>_final.weights     at the end
+ *   <base>_final.weights     at the end (with average_last: the average of
+ *                            the weights of the last N iterations)
  *   <base>_best.weights      with map_every: the weights of the best mAP on the
  *                            valid list (computed every map_every iterations)
  *   chart.png                the average loss and mAP curves
@@ -60,6 +62,8 @@ typedef struct {
     dn_loader *recal_loader; /* un-augmented batches for the BN recalibration, or NULL */
     int recalibrate;
     float *start;            /* a fine-tune's initial params (bn_recalibrate 0), or NULL */
+    float *avg;              /* with average_last: the running average of the params, or NULL */
+    int navg_params;         /* iterations averaged into avg */
     dn_data data;
     float *images, *truth, *best;
     uint64_t best_seen;
@@ -87,6 +91,7 @@ static void trainer_free(trainer *t)
     free(t->truth);
     free(t->best);
     free(t->start);
+    free(t->avg);
     free(t->avg_hist);
     free(t->map_iters);
     free(t->maps);
@@ -139,6 +144,7 @@ static dn_status setup(trainer *t, const dn_train_opts *o, dn_train_result *r)
                          .max_boxes = t->max_boxes, .augment = 1, .jitter = net->hp.jitter, .hue = net->hp.hue,
                          .saturation = net->hp.saturation, .exposure = net->hp.exposure, .seed = o->seed,
                          .max_skips = o->max_skips, .resize = net->hp.resize, .no_flip = !net->hp.flip,
+                         .first_batch = (uint64_t)dn_network_current_batch(net) * (uint64_t)t->ngpus,
                          .placement = !lb ? DN_PLACE_CROP_STRETCH
                                     : net->alexeyab ? DN_PLACE_CROP_LETTERBOX : DN_PLACE_JITTER};
     if ((st = dn_loader_open(&t->loader, &lo)) != DN_OK) return st;
@@ -347,6 +353,16 @@ dn_status dn_train(const dn_train_opts *o, dn_train_result *r)
             t.best_dirty = 1;
             if (iteration - t.last_flush >= 10) st = flush_minloss(&t, r, iteration);
         }
+        if (o->average_last > 0 && iteration > net->hp.max_batches - o->average_last) {
+            if (!t.avg && !(t.avg = malloc(net->nparams * sizeof(float)))) {
+                st = dn_error(DN_ERR_NOMEM, "out of memory for the weight average");
+                break;
+            }
+            dn_device_params_to_host(net);
+            float k = (float)++t.navg_params;
+            for (size_t j = 0; j < net->nparams; ++j)
+                t.avg[j] = k == 1 ? net->params[j] : t.avg[j] + (net->params[j] - t.avg[j]) / k;
+        }
         int stop = o->callback ? o->callback(&s, o->user) : 0;
         if (st == DN_OK && (iteration % 100 == 0 || stop)) {
             st = dn_replicas_sync(&t.reps);
@@ -364,6 +380,10 @@ dn_status dn_train(const dn_train_opts *o, dn_train_result *r)
     }
     if (st == DN_OK && !r->interrupted) {
         st = dn_replicas_sync(&t.reps);
+        if (t.navg_params > 1) {
+            memcpy(net->params, t.avg, net->nparams * sizeof(float));
+            dn_params_changed(net);
+        }
         if (t.start) { /* a fine-tune that moved the weights: Darknet's running averages lag behind them */
             dn_device_params_to_host(net);
             t.recalibrate = weights_moved(&t, net->params) > RECAL_MOVED;
@@ -371,6 +391,8 @@ dn_status dn_train(const dn_train_opts *o, dn_train_result *r)
         }
         if (st == DN_OK && t.recalibrate) st = recalibrate(&t, w0, h0);
         if (st == DN_OK) st = dn_network_save_weights(net, r->final_path, -1);
+        dn_device_params_to_host(net); /* the end state, float shadow weights included */
+        if (st == DN_OK) st = dn_weights_write(net, r->backup_path, -1, net->params, net->seen, 0);
         if (st == DN_OK && t.recalibrate && best < 1e30f) st = recalibrate_best(&t, w0, h0);
     }
     if (st == DN_OK) st = flush_minloss(&t, r, iteration);

@@ -244,6 +244,7 @@ dn_status dn_loader_open(dn_loader **out, const dn_loader_opts *opts)
     if (!ld) return DN_ERR_NOMEM;
     ld->o = *opts;
     ld->o.list_path = NULL;
+    ld->next_index = opts->first_batch;
     ld->ptruth = dn_calloc((size_t)opts->batch * 5 * opts->max_boxes, sizeof(float));
     dn_status st = ld->ptruth ? dn_read_list(opts->list_path, &ld->paths, &ld->n) : DN_ERR_NOMEM;
     if (st != DN_OK) { dn_loader_close(ld); return st; }

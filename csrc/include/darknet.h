@@ -215,6 +215,9 @@ typedef struct {
                                 fine-tune only when it moved the weights (relative change > 3e-4),
                                 so a run that leaves them (rate 0, burn-in) keeps the pretrained
                                 statistics; 1 always; -1 never */
+    int average_last;        /* > 0: the final weights are the average of the weights after each of
+                                the last N iterations (damps the straight-through oscillation of
+                                ternary layers at the end; their float shadow weights are averaged) */
 } dn_train_opts;
 
 typedef struct {
@@ -514,6 +517,7 @@ typedef struct {
     int placement;          /* augment=1: dn_placement, how the image lands on the input */
     float resize;           /* DN_PLACE_CROP_*: AlexeyAB's [yolo] resize (0 or 1: none) */
     int no_flip;            /* 1: no random horizontal flips ([net] flip=0) */
+    uint64_t first_batch;   /* index of the first batch (a resumed run goes on with the same batches) */
 } dn_loader_opts;
 
 dn_status dn_loader_open(dn_loader **out, const dn_loader_opts *opts);

@@ -467,7 +467,7 @@ static int train_callback(const dn_train_stats *s, void *user)
 static py::dict train(const std::string &data, const std::string &cfg, py::object weights,
                       py::object backup, int max_batches, bool clear, uint64_t seed, int nthreads,
                       bool quiet, int max_skips, int map_every, py::object callback,
-                      std::vector<int> gpus, int letterbox, int bn_recalibrate)
+                      std::vector<int> gpus, int letterbox, int bn_recalibrate, int average_last)
 {
     std::string w = weights.is_none() ? "" : weights.cast<std::string>();
     std::string b = backup.is_none() ? "" : backup.cast<std::string>();
@@ -490,6 +490,7 @@ static py::dict train(const std::string &data, const std::string &cfg, py::objec
     o.ngpus = (int)gpus.size();
     o.letterbox = letterbox;
     o.bn_recalibrate = bn_recalibrate;
+    o.average_last = average_last;
     dn_train_result r;
     dn_status st;
     {
@@ -566,7 +567,8 @@ PYBIND11_MODULE(_core, m)
           py::arg("backup") = py::none(), py::arg("max_batches") = 0, py::arg("clear") = false,
           py::arg("seed") = 0, py::arg("nthreads") = 0, py::arg("quiet") = true,
           py::arg("max_skips") = -1, py::arg("map_every") = 0, py::arg("callback") = py::none(),
-          py::arg("gpus") = std::vector<int>(), py::arg("letterbox") = 0, py::arg("bn_recalibrate") = 0);
+          py::arg("gpus") = std::vector<int>(), py::arg("letterbox") = 0, py::arg("bn_recalibrate") = 0,
+          py::arg("average_last") = 0);
     m.def("cuda_compiled", []() { return dn_cuda_compiled() != 0; });
     m.def("cuda_device_count", []() { return dn_cuda_device_count(); });
     m.def("cuda_ternarize", [](farray w, int groups, int gpu) {
