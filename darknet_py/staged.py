@@ -110,15 +110,16 @@ def staged_train(data, cfg, weights=None, *, plan="auto", iterations_per_stage=1
         # weights, the schedule where it stopped)
         backup = os.path.join(out_dir, key, os.path.splitext(os.path.basename(stage_cfg))[0] + ".backup")
         resume = os.path.exists(backup)
+        averaged = average_last if key not in ("FP", "FPref") else 0  # the ternary runs
         r = train(data, stage_cfg, backup if resume else init, max_batches=iters, backup=os.path.join(out_dir, key),
                   clear=not resume, seed=seed, progress=progress, threads=threads, gpus=gpus,
-                  bn_recalibrate=bn_recalibrate, average_last=average_last if key[0] in "Mn" else 0)
+                  bn_recalibrate=bn_recalibrate, average_last=averaged)
         if r.interrupted:
             raise KeyboardInterrupt(f"staged training interrupted in {key}; run again to resume")
         # the next stage starts from the min-loss float shadow weights of the
         # ternary layers, not their TWN values; with average_last from the
         # final (averaged) weights and their float shadow weights (.backup)
-        if average_last and key[0] in "Mn":
+        if averaged:
             done[key] = {"weights": r.final, "next": r.backup, "min_loss": r.min_loss}
         else:
             done[key] = {"weights": r.minloss, "next": r.minloss_backup or r.minloss, "min_loss": r.min_loss}

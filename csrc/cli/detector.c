@@ -143,7 +143,7 @@ static int test_one(dn_network *net, const dn_data *data, const char *path, test
     dn_network_input_shape(net, &b, &c, &h, &w);
     if (dn_image_load(&im, path, 3) != DN_OK) return cli_fail("detector test");
     const int letterbox = dn_network_letterbox(net);
-    dn_status st = letterbox ? dn_image_letterbox(&im, w, h, &sized) : dn_image_resize(&im, w, h, &sized);
+    dn_status st = dn_image_fit(&im, w, h, letterbox, &sized);
     if (st != DN_OK) { dn_image_free(&im); return cli_fail("detector test"); }
     double t0 = dn_seconds();
     st = dn_network_forward(net, sized.data);

@@ -2,8 +2,8 @@
  * valid list, with Darknet's settings (map/valid: the cfg's input placement
  * (dn_network_letterbox; -letter_box / -no_letter_box override it), decode at
  * .005, per-class NMS .45 of the cfg's nms_kind; recall: plain resize, decode
- * at .001, NMS .4 by objectness). The work is the core's dn_validate*; this file parses the
- * options and prints. */
+ * at .001, NMS .4 by objectness). The work is the core's dn_validate*; this
+ * file parses the options and prints. */
 #include "args.h"
 #include "darknet.h"
 

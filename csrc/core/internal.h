@@ -186,6 +186,10 @@ dn_status dn_bn_recal_begin(dn_network *net, dn_bn_recal *r);
 dn_status dn_bn_recal_step(dn_network *net, dn_bn_recal *r, const float *images);
 dn_status dn_bn_recal_end(dn_network *net, dn_bn_recal *r);
 
+/* Darknet's letterbox size (image.c): an iw x ih image scaled to fit w x h
+ * keeping its aspect, in its integer arithmetic (at least 1 x 1). */
+void dn_letterbox_size(int iw, int ih, int w, int h, int *new_w, int *new_h);
+
 /* Uniform float in [0,1) and standard normal from net->rng. */
 float dn_rand_uniform(uint64_t *state);
 float dn_rand_normal(uint64_t *state);

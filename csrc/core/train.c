@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 dn_status dn_network_set_train(dn_network *net, int on)
 {
     if (!on) { net->train = 0; return DN_OK; }

@@ -49,6 +49,11 @@ static dn_status fail(dn_image *out, const dn_image *in, dn_status st)
     return st;
 }
 
+dn_status dn_image_fit(const dn_image *im, int w, int h, int letterbox, dn_image *out)
+{
+    return letterbox ? dn_image_letterbox(im, w, h, out) : dn_image_resize(im, w, h, out);
+}
+
 void dn_image_free(dn_image *im)
 {
     if (!im) return;
@@ -205,9 +210,21 @@ dn_status dn_image_resize(const dn_image *im, int w, int h, dn_image *out)
     return DN_OK;
 }
 
+void dn_letterbox_size(int iw, int ih, int w, int h, int *new_w, int *new_h)
+{
+    if ((float)w / iw < (float)h / ih) {
+        *new_w = w;
+        *new_h = (int)(((int64_t)ih * w) / iw);
+    } else {
+        *new_h = h;
+        *new_w = (int)(((int64_t)iw * h) / ih);
+    }
+    if (*new_w < 1) *new_w = 1;
+    if (*new_h < 1) *new_h = 1;
+}
+
 /* im: c x ih x iw -> out: c x h x w. Scale to fit keeping the aspect ratio
- * (Darknet's integer arithmetic for the new size), paste centred on a canvas
- * of 0.5. */
+ * (dn_letterbox_size), paste centred on a canvas of 0.5. */
 dn_status dn_image_letterbox(const dn_image *im, int w, int h, dn_image *out)
 {
     dn_status st = check_image(im, "letterbox");
@@ -215,15 +232,7 @@ dn_status dn_image_letterbox(const dn_image *im, int w, int h, dn_image *out)
     if (w <= 0 || h <= 0)
         return fail(out, im, dn_error(DN_ERR_VALUE, "letterbox: target size %d x %d is not positive", w, h));
     int new_w, new_h;
-    if ((float)w / im->w < (float)h / im->h) {
-        new_w = w;
-        new_h = (int)(((int64_t)im->h * w) / im->w);
-    } else {
-        new_h = h;
-        new_w = (int)(((int64_t)im->w * h) / im->h);
-    }
-    if (new_w < 1) new_w = 1;
-    if (new_h < 1) new_h = 1;
+    dn_letterbox_size(im->w, im->h, w, h, &new_w, &new_h);
     dn_image resized, r;
     st = dn_image_resize(im, new_w, new_h, &resized);
     if (st != DN_OK) return fail(out, im, st);

@@ -131,14 +131,16 @@ static dn_status load_one(dn_loader *ld, const char *path, uint64_t *rng, int w,
         if (flip) dn_flip_image(&canvas);
         sx = (float)(int)nw / w; sy = (float)(int)nh / h;
         dx = (float)(int)px / w; dy = (float)(int)py / h;
-    } else if (ld->o.letterbox) { /* Darknet's letterbox_image */
-        int nw = w, nh = h;
-        if ((float)w / orig.w < (float)h / orig.h) nh = (int)((int64_t)orig.h * w / orig.w);
-        else nw = (int)((int64_t)orig.w * h / orig.h);
-        int px = (w - nw) / 2, py = (h - nh) / 2;
-        dn_place_image(&orig, nw, nh, px, py, &canvas);
+    } else if (ld->o.letterbox) { /* as at inference: dn_image_letterbox */
+        dn_image lb;
+        st = dn_image_letterbox(&orig, w, h, &lb);
+        if (st != DN_OK) { dn_image_free(&orig); free(labels); return st; }
+        memcpy(image, lb.data, npix * sizeof(float));
+        dn_image_free(&lb);
+        int nw, nh;
+        dn_letterbox_size(orig.w, orig.h, w, h, &nw, &nh);
         sx = (float)nw / w; sy = (float)nh / h;
-        dx = (float)px / w; dy = (float)py / h;
+        dx = (float)((w - nw) / 2) / w; dy = (float)((h - nh) / 2) / h;
     } else {
         dn_place_image(&orig, w, h, 0, 0, &canvas);
     }

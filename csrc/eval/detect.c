@@ -77,20 +77,12 @@ void dn_detector_backward(dn_layer *l, dn_network *net, const float *input, floa
 
 /* Boxes d[n] relative to the network input (netw x neth) -> relative to, or
  * in pixels of, the w x h image. With letterbox the image was scaled to
- * new_w x new_h (Darknet's integer arithmetic) and centred. */
+ * new_w x new_h (dn_letterbox_size) and centred. */
 static void correct_boxes(dn_detection *d, int n, int w, int h, int netw, int neth,
                           int letterbox, int relative)
 {
     int new_w = netw, new_h = neth;
-    if (letterbox) {
-        if ((float)netw / w < (float)neth / h) {
-            new_w = netw;
-            new_h = (int)(((int64_t)h * netw) / w);
-        } else {
-            new_h = neth;
-            new_w = (int)(((int64_t)w * neth) / h);
-        }
-    }
+    if (letterbox) dn_letterbox_size(w, h, netw, neth, &new_w, &new_h);
     for (int i = 0; i < n; ++i) {
         dn_box b = d[i].bbox;
         b.x = (float)((b.x - (netw - new_w) / 2. / netw) / ((float)new_w / netw));
@@ -217,18 +209,8 @@ static int cand_compare(const void *pa, const void *pb)
  * areas are computed as dn_box_iou computes them, and the inner loop repeats
  * its arithmetic (vectorisable: no branches, the division always defined),
  * so every IoU is the same float. GCC vectorises the loop only when told
- * that no floating-point trap is watched (results are unchanged). */
-dn_status dn_nms_sort(dn_detections *d, float iou_thresh)
-{
-    return dn_nms(d, iou_thresh, DN_NMS_DEFAULT, 0);
-}
-
-dn_status dn_network_nms(const dn_network *net, dn_detections *d, float iou_thresh)
-{
-    return dn_nms(d, iou_thresh, (dn_nms_kind)net->nms_kind, net->beta_nms);
-}
-
-/* AlexeyAB's diounms_sort compares the same pairs in the same order as
+ * that no floating-point trap is watched (results are unchanged).
+ * AlexeyAB's diounms_sort compares the same pairs in the same order as
  * do_nms_sort; greedynms suppresses by his box_diou, iou - (d^2/c^2)^0.6
  * (whatever beta_nms says), diounms by iou - (d^2/c^2)^beta_nms. */
 #if defined(__GNUC__) && !defined(__clang__)
@@ -293,4 +275,14 @@ dn_status dn_nms(dn_detections *d, float iou_thresh, dn_nms_kind kind, float bet
     free(c);
     free(edges);
     return DN_OK;
+}
+
+dn_status dn_nms_sort(dn_detections *d, float iou_thresh)
+{
+    return dn_nms(d, iou_thresh, DN_NMS_DEFAULT, 0);
+}
+
+dn_status dn_network_nms(const dn_network *net, dn_detections *d, float iou_thresh)
+{
+    return dn_nms(d, iou_thresh, (dn_nms_kind)net->nms_kind, net->beta_nms);
 }

@@ -2,9 +2,10 @@
  * and `detector recall`.
  *
  * For each path of an image list (one per line): load the image, letterbox
- * or stretch it to the network input (dn_network_letterbox, or the option), forward, decode at det_thresh
- * with boxes in pixels of the original image, NMS (per class as Darknet's
- * do_nms_sort or the cfg's AlexeyAB nms_kind, or by objectness as its do_nms_obj), and read the ground truth:
+ * or stretch it to the network input (dn_network_letterbox, or the option),
+ * forward, decode at det_thresh with boxes in pixels of the original image,
+ * NMS (per class as Darknet's do_nms_sort or the cfg's AlexeyAB nms_kind, or
+ * by objectness as its do_nms_obj), and read the ground truth:
  * the Darknet label file (dn_label_path; relative `class cx cy w h`, scaled
  * to pixels) and, next to it, the difficult objects in <label>.difficult.txt.
  * Every (detection, class) with prob > det_thresh becomes one scored entry,
@@ -175,7 +176,7 @@ static dn_status run_image(run_state *r, const dn_validate_opts *o, int index, s
     dn_status st = dn_image_load(&im, path, c);
     if (st != DN_OK) return st;
     const int letterbox = dn_network_letterbox(r->net);
-    st = letterbox ? dn_image_letterbox(&im, w, h, &sized) : dn_image_resize(&im, w, h, &sized);
+    st = dn_image_fit(&im, w, h, letterbox, &sized);
     if (st != DN_OK) { dn_image_free(&im); return st; }
     st = dn_network_forward(r->net, sized.data);
     dn_image_free(&sized);

@@ -470,6 +470,9 @@ dn_status dn_image_from_u8(dn_image *out, const uint8_t *hwc, int w, int h, int 
 dn_status dn_image_save_png(const dn_image *im, const char *path);
 dn_status dn_image_letterbox(const dn_image *im, int w, int h, dn_image *out);
 dn_status dn_image_resize(const dn_image *im, int w, int h, dn_image *out);
+/* An image placed on a w x h network input: letterboxed or stretched
+ * (dn_network_letterbox says which a network wants). */
+dn_status dn_image_fit(const dn_image *im, int w, int h, int letterbox, dn_image *out);
 void dn_image_free(dn_image *im);
 /* Draw one box, corners in pixels (clipped to the image), in the colour of
  * class cls of classes, with label (printable ASCII) above it. */

@@ -285,7 +285,7 @@ static dn_image from_u8(const u8array &img)
 static py::array_t<float> letterbox_u8(const u8array &img, int w, int h, bool letterbox)
 {
     dn_image im = from_u8(img), lb;
-    dn_status st = letterbox ? dn_image_letterbox(&im, w, h, &lb) : dn_image_resize(&im, w, h, &lb);
+    dn_status st = dn_image_fit(&im, w, h, letterbox, &lb);
     dn_image_free(&im);
     check(st);
     py::array_t<float> out({1, 3, h, w});
