@@ -239,6 +239,8 @@ def _staged_args(p):
                    help="re-estimate the batch-norm statistics after each run (default: when it moved the weights)")
     p.add_argument("--average-last", type=int, default=0,
                    help="final weights of each ternary run: the average over its last N iterations")
+    p.add_argument("--distill", type=float, default=0.0,
+                   help="weight of knowledge distillation from the float model in every ternary run (default 0: off)")
     p.add_argument("--batch", type=int, help="[net] batch of every run (default: the cfg's)")
     p.add_argument("--subdivisions", type=int, help="[net] subdivisions of every run (default: the cfg's)")
     p.add_argument("--seed", type=int, default=0)
@@ -255,7 +257,7 @@ def _staged(args):
                         out_dir=args.out, seed=args.seed, threads=args.threads, gpus=args.gpus,
                         progress=not args.no_progress, fp_reference=args.fp_reference, batch=args.batch,
                         subdivisions=args.subdivisions, ternary_scale=args.ternary_scale,
-                        keep_float=tuple(args.keep_float), average_last=args.average_last,
+                        keep_float=tuple(args.keep_float), average_last=args.average_last, distill=args.distill,
                         bn_recalibrate=None if args.bn_recalibrate is None else bool(args.bn_recalibrate))
     print(table(rows))
     print(f"written: {args.out}/results.md, results.json, darknet.sh")

@@ -196,6 +196,14 @@ class Network:
         {'biases': ..., 'scales': ..., 'rolling_mean': ..., 'rolling_variance': ..., 'weights': ...}"""
         return self._net.params(int(i))
 
+    def set_teacher(self, teacher, weight=1.0):
+        """Distil from teacher (a Network, or None to stop): each training
+        forward runs it on the same input and each detector layer adds weight
+        times its loss towards the teacher's matching detector outputs
+        (dn_network_set_teacher). The teacher is kept alive by this network."""
+        self._net.set_teacher(None if teacher is None else teacher._net, float(weight))
+        self._teacher = teacher
+
     def resize(self, width, height, batch=None):
         b = self.input_shape[0] if batch is None else batch
         self._net.resize(b, width, height)

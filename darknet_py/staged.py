@@ -70,7 +70,7 @@ def staged_train(data, cfg, weights=None, *, plan="auto", iterations_per_stage=1
                  baseline=True, out_dir="runs/staged", learning_rate=None, seed=0, progress=True,
                  threads=None, gpus=None, fp_reference=False, batch=None, subdivisions=None,
                  sensitivity_images=200, ternary_scale=None, keep_float=(), bn_recalibrate=None,
-                 average_last=0):
+                 average_last=0, distill=0.0):
     """Run the staged method; returns the list of StageRow (FP first, "no
     staged" last) and writes out_dir/results.md and results.json.
 
@@ -91,6 +91,9 @@ def staged_train(data, cfg, weights=None, *, plan="auto", iterations_per_stage=1
     bn_recalibrate: as train() (default: re-estimated when a run moved the
     weights). average_last: as train(), in every ternary run (the stages and
     the direct baseline).
+    distill: > 0 trains every ternary run (the stages and the direct
+    baseline) with knowledge distillation from the full-precision model on
+    the detector outputs, at this weight (train(teacher=..., distill=...)).
     gpus: CUDA devices to train on, as train(gpus=...); every stage is then
     validated on the first."""
     from .training import _gpu_list, train
@@ -110,16 +113,17 @@ def staged_train(data, cfg, weights=None, *, plan="auto", iterations_per_stage=1
         # weights, the schedule where it stopped)
         backup = os.path.join(out_dir, key, os.path.splitext(os.path.basename(stage_cfg))[0] + ".backup")
         resume = os.path.exists(backup)
-        averaged = average_last if key not in ("FP", "FPref") else 0  # the ternary runs
+        ternary = key not in ("FP", "FPref")
+        extra = dict(teacher=(fp_cfg, weights), distill=distill) if ternary and distill > 0 else {}
         r = train(data, stage_cfg, backup if resume else init, max_batches=iters, backup=os.path.join(out_dir, key),
                   clear=not resume, seed=seed, progress=progress, threads=threads, gpus=gpus,
-                  bn_recalibrate=bn_recalibrate, average_last=averaged)
+                  bn_recalibrate=bn_recalibrate, average_last=average_last if ternary else 0, **extra)
         if r.interrupted:
             raise KeyboardInterrupt(f"staged training interrupted in {key}; run again to resume")
         # the next stage starts from the min-loss float shadow weights of the
         # ternary layers, not their TWN values; with average_last from the
         # final (averaged) weights and their float shadow weights (.backup)
-        if averaged:
+        if ternary and average_last:
             done[key] = {"weights": r.final, "next": r.backup, "min_loss": r.min_loss}
         else:
             done[key] = {"weights": r.minloss, "next": r.minloss_backup or r.minloss, "min_loss": r.min_loss}
@@ -156,7 +160,7 @@ def staged_train(data, cfg, weights=None, *, plan="auto", iterations_per_stage=1
         w, _, loss = run("FPref", ref_cfg, weights, total)
         rows.append(_row("FP fine-tuned", ref_cfg, w, data, progress, device, loss))
     _stages.write_shell_script(data, stage_cfgs, weights, os.path.join(out_dir, "darknet.sh"),
-                               backup_dir=out_dir)
+                               backup_dir=out_dir, teacher=(fp_cfg, weights, distill) if distill > 0 else None)
     init = weights
     for k, c in enumerate(stage_cfgs):
         w, init, loss = run(f"M{k}", c, init, iterations_per_stage)

@@ -228,10 +228,11 @@ def make_stages(cfg, plan="auto", out_dir=None, *, iterations=None, learning_rat
     return paths
 
 
-def write_shell_script(data, stage_cfgs, weights, path, backup_dir="backup", darknet="./darknet"):
+def write_shell_script(data, stage_cfgs, weights, path, backup_dir="backup", darknet="./darknet", teacher=None):
     """The seed's darknet.sh: one `darknet detector train` per stage (backup
     folder <backup_dir>/M<k>), each from the previous stage's min-loss weights,
-    with the float shadow weights of its ternary layers (.minloss.backup)."""
+    with the float shadow weights of its ternary layers (.minloss.backup).
+    teacher=(cfg, weights, distill): every stage distils from that model."""
     lines = ["#!/bin/sh", "# Staged ternary training: each stage starts from the previous stage's min-loss weights",
              "# (.minloss.backup: the float shadow weights of the ternary layers, not their TWN values).",
              "set -e"]
@@ -240,7 +241,8 @@ def write_shell_script(data, stage_cfgs, weights, path, backup_dir="backup", dar
         backup = os.path.join(backup_dir, f"M{k}")
         base = os.path.splitext(os.path.basename(c))[0]
         lines.append(f"mkdir -p {backup}")
-        lines.append(f"{darknet} detector train {data} {c} {prev} -backup {backup} -clear")
+        opts = f" -teacher {teacher[1]} -teacher_cfg {teacher[0]} -distill {teacher[2]}" if teacher else ""
+        lines.append(f"{darknet} detector train {data} {c} {prev} -backup {backup} -clear{opts}")
         ternary = any(s.get("ternary") == "1" for s in read_cfg(c))
         prev = f"{backup}/{base}.minloss.{'backup' if ternary else 'weights'}"
     with open(path, "w") as f:

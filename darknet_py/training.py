@@ -53,7 +53,7 @@ def _gpu_list(gpus):
 
 def train(data, cfg, weights=None, *, max_batches=None, backup=None, clear=False, seed=None,
           progress=True, callback=None, threads=None, max_skips=-1, map_every=0, verbose=False,
-          gpus=None, letterbox=None, bn_recalibrate=None, average_last=0):
+          gpus=None, letterbox=None, bn_recalibrate=None, average_last=0, teacher=None, distill=1.0):
     """Train a detector as `./darknet detector train data cfg [weights]`.
 
     map_every=N computes the mAP on the .data file's valid list every N
@@ -80,6 +80,10 @@ def train(data, cfg, weights=None, *, max_batches=None, backup=None, clear=False
     average_last=N makes the final weights the average of the weights after
     each of the last N iterations (CLI: -average_last N), which damps the
     straight-through oscillation of ternary layers at the end.
+    teacher=weights or (cfg, weights): knowledge distillation from that
+    network (cfg: default this cfg), run in inference mode on each batch; each
+    detector layer adds distill times its loss towards the teacher's outputs
+    (CLI: -teacher weights -teacher_cfg cfg -distill W; host only).
     clear=True resets the images-seen counter (as -clear), so the cfg's
     burn_in and schedule start again from iteration 0.
 
@@ -93,6 +97,12 @@ def train(data, cfg, weights=None, *, max_batches=None, backup=None, clear=False
             raise FileNotFoundError(f"{p}: {what} not found")
     if weights is not None and not os.path.isfile(os.fspath(weights)):
         raise FileNotFoundError(f"{weights}: weights file not found")
+    teacher_cfg, teacher_w = teacher if isinstance(teacher, (tuple, list)) else (None, teacher)
+    for p, what in ((teacher_cfg, "teacher cfg file"), (teacher_w, "teacher weights file")):
+        if p is not None and not os.path.isfile(os.fspath(p)):
+            raise FileNotFoundError(f"{p}: {what} not found")
+    if not (float(distill) > 0):
+        raise ValueError(f"distill must be > 0, got {distill}")
     total = max_batches or net_option(os.fspath(cfg), "max_batches", 0, int)
     history = []
     bar = None
@@ -126,7 +136,9 @@ def train(data, cfg, weights=None, *, max_batches=None, backup=None, clear=False
                         int(max_batches or 0), bool(clear), int(seed or 0), int(threads or 0),
                         not verbose, int(max_skips), int(map_every), on_iteration, gpu_list,
                         0 if letterbox is None else (1 if letterbox else -1),
-                        0 if bn_recalibrate is None else (1 if bn_recalibrate else -1), int(average_last))
+                        0 if bn_recalibrate is None else (1 if bn_recalibrate else -1), int(average_last),
+                        None if teacher_w is None else os.fspath(teacher_w),
+                        None if teacher_cfg is None else os.fspath(teacher_cfg), float(distill))
     finally:
         if main_thread:
             signal.signal(signal.SIGTERM, old_term)

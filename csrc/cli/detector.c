@@ -286,10 +286,13 @@ static int detector_train(int argc, char **argv)
     int recal = cli_int(&argc, argv, "-bn_recalibrate", -2);
     o.bn_recalibrate = recal == -2 ? 0 : recal ? 1 : -1;
     o.average_last = cli_int(&argc, argv, "-average_last", 0);
+    o.teacher = cli_str(&argc, argv, "-teacher", NULL);
+    o.teacher_cfg = cli_str(&argc, argv, "-teacher_cfg", NULL);
+    o.distill = cli_float(&argc, argv, "-distill", 1);
     const char *gpus_arg = cli_str(&argc, argv, "-gpus", NULL);
     int nogpu = cli_flag(&argc, argv, "-nogpu");
     if (argc < 5) {
-        fprintf(stderr, "usage: %s detector train <data> <cfg> [weights] [-clear] [-map [-map_every N]] [-nthreads N] [-seed S] [-backup dir] [-max_skips N] [-letter_box | -no_letter_box] [-bn_recalibrate 0|1] [-average_last N] [-gpus 0,1 | -nogpu]\n", argv[0]);
+        fprintf(stderr, "usage: %s detector train <data> <cfg> [weights] [-clear] [-map [-map_every N]] [-nthreads N] [-seed S] [-backup dir] [-max_skips N] [-letter_box | -no_letter_box] [-bn_recalibrate 0|1] [-average_last N] [-teacher weights [-teacher_cfg cfg] [-distill W]] [-gpus 0,1 | -nogpu]\n", argv[0]);
         return 1;
     }
     int gpus[16];

@@ -80,6 +80,9 @@ static void detach(dn_network *net)
 dn_status dn_network_set_device(dn_network *net, int gpu)
 {
     detach(net);
+    if (gpu >= 0 && net->teacher)
+        return dn_error(DN_ERR_UNSUPPORTED, "set_device: %s distils from a teacher, which trains on the host only",
+                        net->cfg_path);
     return gpu < 0 ? DN_OK : dn_gpu_attach(net, gpu);
 }
 

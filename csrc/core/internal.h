@@ -59,6 +59,11 @@ typedef struct {
     /* Fill the type-specific fields of info (may be NULL). */
     void (*describe)(const dn_layer *l, dn_layer_info *info);
     void (*free_priv)(dn_layer *l);
+    /* Optional, detectors (training, after forward): add the distillation
+     * loss towards teacher, the teacher's matching detector layer after its
+     * forward on the same input, times weight, to l->delta (dL/d(input));
+     * returns that loss (core/distill.c). */
+    double (*distill)(dn_layer *l, const dn_layer *teacher, float weight);
 } dn_layer_ops;
 
 struct dn_layer {
@@ -149,7 +154,16 @@ struct dn_network {
     int truths;                /* floats per image: max_boxes*5 */
     int truth_batch;           /* images in truth (dn_network_set_truth) */
     struct dn_gpu_net *gpu;    /* CUDA backend state (core/gpu.h), NULL on the host */
+    dn_network *teacher;       /* distillation (dn_network_set_teacher), not owned, or NULL */
+    int *teacher_layer;        /* per layer: the teacher's matching detector layer, or -1 */
+    float distill;             /* weight of the distillation loss */
 };
+
+/* Training forward with a teacher (core/distill.c): the teacher's forward
+ * on the same input, before the student's layers run. */
+dn_status dn_distill_teacher_forward(dn_network *net, const float *input);
+/* After detector layer l's training forward: its distillation loss added. */
+void dn_distill_layer(dn_network *net, dn_layer *l);
 
 /* ---- helpers shared by layers ---- */
 dn_status dn_layer_add_param(dn_layer *l, const char *name, size_t n, int flags);

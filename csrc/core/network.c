@@ -210,6 +210,7 @@ void dn_network_free(dn_network *net)
     free(net->workspace);
     free(net->input);
     free(net->truth);
+    free(net->teacher_layer);
     free(net->hp.steps);
     free(net->hp.scales);
     free(net->cfg_path);
@@ -372,6 +373,11 @@ dn_status dn_network_forward(dn_network *net, const float *input)
         net->layers[i].forward_ms = 0;
     }
     if (net->gpu) return dn_device_forward(net, input);
+    int distill = net->train && net->teacher && !net->bn_average;
+    if (distill) {
+        dn_status st = dn_distill_teacher_forward(net, input);
+        if (st != DN_OK) return st;
+    }
     dn_threads_apply(net->nthreads);
     memcpy(net->input, input, (size_t)net->batch * net->inputs * sizeof(float));
     const float *x = net->input;
@@ -383,6 +389,7 @@ dn_status dn_network_forward(dn_network *net, const float *input)
             l->stale = 1;
         } else {
             l->ops->forward(l, net, x);
+            if (distill && l->is_detector) dn_distill_layer(net, l);
         }
         l->forward_ms = (dn_seconds() - t0) * 1e3;
         x = l->stale ? net->layers[++i].output : l->output;

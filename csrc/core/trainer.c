@@ -58,6 +58,7 @@ static dn_status ensure_dir(const char *dir)
 
 typedef struct {
     dn_network *net;
+    dn_network *teacher;     /* distillation, or NULL */
     dn_loader *loader;
     dn_loader *recal_loader; /* un-augmented batches for the BN recalibration, or NULL */
     int recalibrate;
@@ -86,6 +87,7 @@ static void trainer_free(trainer *t)
     dn_loader_close(t->recal_loader);
     dn_replicas_free(&t->reps);
     dn_network_free(t->net);
+    dn_network_free(t->teacher);
     dn_data_free(&t->data);
     free(t->images);
     free(t->truth);
@@ -116,6 +118,13 @@ static dn_status setup(trainer *t, const dn_train_opts *o, dn_train_result *r)
     dn_network *net = t->net;
     dn_network_set_threads(net, o->nthreads);
     if (o->weights && *o->weights && (st = dn_network_load_weights(net, o->weights, -2)) != DN_OK) return st;
+    if (o->teacher && *o->teacher) {
+        const char *tcfg = o->teacher_cfg && *o->teacher_cfg ? o->teacher_cfg : o->cfg;
+        if ((st = dn_network_load(&t->teacher, tcfg, 1, o->seed)) != DN_OK) return st;
+        dn_network_set_threads(t->teacher, o->nthreads);
+        if ((st = dn_network_load_weights(t->teacher, o->teacher, -1)) != DN_OK) return st;
+        if ((st = dn_network_set_teacher(net, t->teacher, o->distill > 0 ? o->distill : 1)) != DN_OK) return st;
+    }
     if (o->clear) net->seen = 0;
     if (o->max_batches > 0) net->hp.max_batches = o->max_batches;
     if ((st = dn_network_set_train(net, 1)) != DN_OK) return st;

@@ -172,6 +172,17 @@ void dn_network_zero_grads(dn_network *net);
  * are now. Darknet's running average (.99/.01) lags behind weights that are
  * still moving; short trainings call this before their weights are used. */
 dn_status dn_network_bn_recalibrate(dn_network *net, const float *images, int n);
+/* Knowledge distillation: each training forward of net (host only) first
+ * runs teacher (in inference mode, resized to net's input) on the same
+ * input, and each detector layer of net adds weight * its distillation loss
+ * towards the teacher's matching detector layer (the k-th detector of each;
+ * same kind, classes, anchors per cell and stride, else DN_ERR_VALUE naming
+ * the cfg line) to its cost and gradient. [yolo]: soft binary cross-entropy
+ * (as KL divergence, 0 when equal) between the logistic outputs (x, y with
+ * scale_x_y undone, objectness, classes) and half the squared difference of
+ * the raw w, h (new_coords: of all entries, already logistic). The teacher
+ * is not owned and must outlive its use; teacher NULL removes it. */
+dn_status dn_network_set_teacher(dn_network *net, dn_network *teacher, float weight);
 /* Gradient of the k-th saved tensor of layer i (NULL if not trainable or not training). */
 float *dn_network_layer_grad(dn_network *net, int i, int k);
 /* Sum of the detector layers' costs of the last forward (training mode). */
@@ -218,6 +229,9 @@ typedef struct {
     int average_last;        /* > 0: the final weights are the average of the weights after each of
                                 the last N iterations (damps the straight-through oscillation of
                                 ternary layers at the end; their float shadow weights are averaged) */
+    const char *teacher;     /* distillation (dn_network_set_teacher): the teacher's weights, or NULL */
+    const char *teacher_cfg; /* the teacher's cfg; NULL: cfg */
+    float distill;           /* weight of the distillation loss (<= 0: 1) */
 } dn_train_opts;
 
 typedef struct {

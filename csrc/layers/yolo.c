@@ -521,6 +521,40 @@ static int yolo_decode(const dn_layer *l, const float *out, int netw, int neth, 
     return count;
 }
 
+/* Distillation towards the teacher's matching [yolo] output (same layout):
+ * per entry, with the logistic (x, y with scale_x_y undone, objectness,
+ * classes) the soft binary cross-entropy as KL divergence,
+ * t log(t/s) + (1-t) log((1-t)/(1-s)), whose gradient w.r.t. the input
+ * logit is s - t; w, h (new_coords: every entry, already logistic from the
+ * conv) half the squared difference, gradient s - t. */
+static float yolo_plain(const dn_yolo *p, float o, int e)
+{
+    return e < 2 && p->scale_x_y != 1 ? (o + .5f * (p->scale_x_y - 1)) / p->scale_x_y : o;
+}
+
+static double kl_bernoulli(double t, double s)
+{
+    const double eps = 1e-7;
+    s = s < eps ? eps : s > 1 - eps ? 1 - eps : s;
+    return (t > 0 ? t * log(t / s) : 0) + (t < 1 ? (1 - t) * log((1 - t) / (1 - s)) : 0);
+}
+
+static double yolo_distill(dn_layer *l, const dn_layer *teacher, float weight)
+{
+    const dn_yolo *p = l->priv, *tp = teacher->priv;
+    const int entries = p->classes + 5;
+    const size_t wh = (size_t)l->w * l->h;
+    double loss = 0;
+    for (size_t k = 0; k < (size_t)l->batch * l->outputs; ++k) {
+        int e = (int)(k / wh % entries);
+        float s = yolo_plain(p, l->output[k], e), t = yolo_plain(tp, teacher->output[k], e);
+        if (e == 2 || e == 3 || p->new_coords) loss += .5 * ((double)s - t) * ((double)s - t);
+        else loss += kl_bernoulli(t, s);
+        l->delta[k] += weight * (s - t);
+    }
+    return weight * loss;
+}
+
 static void yolo_free(dn_layer *l)
 {
     dn_yolo *p = l->priv;
@@ -544,6 +578,7 @@ const dn_layer_ops dn_yolo_ops = {
     .forward = yolo_forward,
     .backward = dn_detector_backward,
     .free_priv = yolo_free,
+    .distill = yolo_distill,
 };
 
 const dn_detector dn_yolo_detector = {&dn_yolo_ops, yolo_classes, yolo_decode};

@@ -467,9 +467,12 @@ static int train_callback(const dn_train_stats *s, void *user)
 static py::dict train(const std::string &data, const std::string &cfg, py::object weights,
                       py::object backup, int max_batches, bool clear, uint64_t seed, int nthreads,
                       bool quiet, int max_skips, int map_every, py::object callback,
-                      std::vector<int> gpus, int letterbox, int bn_recalibrate, int average_last)
+                      std::vector<int> gpus, int letterbox, int bn_recalibrate, int average_last,
+                      py::object teacher, py::object teacher_cfg, float distill)
 {
     std::string w = weights.is_none() ? "" : weights.cast<std::string>();
+    std::string tw = teacher.is_none() ? "" : teacher.cast<std::string>();
+    std::string tc = teacher_cfg.is_none() ? "" : teacher_cfg.cast<std::string>();
     std::string b = backup.is_none() ? "" : backup.cast<std::string>();
     TrainCtx ctx{callback};
     dn_train_opts o{};
@@ -491,6 +494,9 @@ static py::dict train(const std::string &data, const std::string &cfg, py::objec
     o.letterbox = letterbox;
     o.bn_recalibrate = bn_recalibrate;
     o.average_last = average_last;
+    o.teacher = tw.empty() ? nullptr : tw.c_str();
+    o.teacher_cfg = tc.empty() ? nullptr : tc.c_str();
+    o.distill = distill;
     dn_train_result r;
     dn_status st;
     {
@@ -538,6 +544,9 @@ PYBIND11_MODULE(_core, m)
             check(st);
         }, py::arg("images"))
         .def("zero_grads", [](Network &n) { dn_network_zero_grads(n.net); })
+        .def("set_teacher", [](Network &n, Network *t, float weight) {
+            check(dn_network_set_teacher(n.net, t ? t->net : nullptr, weight));
+        }, py::arg("teacher"), py::arg("weight") = 1.0f, py::keep_alive<1, 2>())
         .def_property_readonly("cost", [](const Network &n) { return dn_network_cost(n.net); })
         .def("resize", &Network::resize, py::arg("batch"), py::arg("w"), py::arg("h"))
         .def("detections", &Network::detections, py::arg("b"), py::arg("img_w"), py::arg("img_h"),
@@ -568,7 +577,8 @@ PYBIND11_MODULE(_core, m)
           py::arg("seed") = 0, py::arg("nthreads") = 0, py::arg("quiet") = true,
           py::arg("max_skips") = -1, py::arg("map_every") = 0, py::arg("callback") = py::none(),
           py::arg("gpus") = std::vector<int>(), py::arg("letterbox") = 0, py::arg("bn_recalibrate") = 0,
-          py::arg("average_last") = 0);
+          py::arg("average_last") = 0, py::arg("teacher") = py::none(), py::arg("teacher_cfg") = py::none(),
+          py::arg("distill") = 1.0f);
     m.def("cuda_compiled", []() { return dn_cuda_compiled() != 0; });
     m.def("cuda_device_count", []() { return dn_cuda_device_count(); });
     m.def("cuda_ternarize", [](farray w, int groups, int gpu) {
