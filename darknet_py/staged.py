@@ -23,6 +23,8 @@ class StageRow:
     weights_bytes: int    # the .weights file
     packed_bytes: int     # the packed file (darknet_py.ternary.pack): ternary weights at 1.6 bits
     min_loss: float = float("nan")
+    map11: float = float("nan")  # VOC2007's 11-point mAP of the same detections
+    cfg: str = ""
 
 
 def packed_size(cfg, weights):
@@ -35,14 +37,14 @@ def packed_size(cfg, weights):
 
 
 def _row(stage, cfg, weights, data, progress, device, min_loss=float("nan")):
-    from .evaluation import validate
+    from .evaluation import evaluate, validate
     secs = read_cfg(cfg)
     convs = [s for s in secs if s.name in ("convolutional", "conv")]
     nt = sum(1 for s in convs if s.get("ternary") == "1")
-    r = validate(data, cfg, weights, progress=progress, device=device)
-    m, iou = r.map, r.iou
-    return StageRow(stage, nt, len(convs), m, iou, weights, os.path.getsize(weights), packed_size(cfg, weights),
-                    min_loss)
+    r = validate(data, cfg, weights, progress=progress, device=device, return_detections=True)
+    m11 = evaluate(r.detections, r.ground_truth, classes=len(r.per_class), points=11).map
+    return StageRow(stage, nt, len(convs), r.map, r.iou, weights, os.path.getsize(weights), packed_size(cfg, weights),
+                    min_loss, m11, cfg)
 
 
 def _train_sample(data, out_dir, n):
@@ -59,10 +61,30 @@ def _train_sample(data, out_dir, n):
 
 def table(rows):
     """The method's results table as markdown."""
-    out = ["| Stage | ternary layers | mAP | IoU | .weights | packed |", "|-|-|-|-|-|-|"]
+    out = ["| Stage | ternary layers | mAP | 11-point mAP | IoU | .weights | packed |", "|-|-|-|-|-|-|-|"]
     for r in rows:
-        out.append(f"| {r.stage} | {r.ternary_layers}/{r.conv_layers} | {100 * r.map:.2f} | {100 * r.iou:.2f} | "
+        out.append(f"| {r.stage} | {r.ternary_layers}/{r.conv_layers} | {100 * r.map:.2f} | {100 * r.map11:.2f} | "
+                   f"{100 * r.iou:.2f} | "
                    f"{r.weights_bytes / 1e6:.2f} MB | {r.packed_bytes / 1e6:.3f} MB |")
+    return "\n".join(out)
+
+
+def seed_table(rows):
+    """Markdown: the rows of several seeds (dicts as in results.json, with a
+    "seed" key), one line per stage with the mean and spread (population
+    standard deviation) over the seeds."""
+    import statistics
+    out = ["| Stage | ternary layers | mAP (mean ± spread) | 11-point mAP | IoU | seeds | .weights | packed |",
+           "|-|-|-|-|-|-|-|-|"]
+    for stage in dict.fromkeys(r["stage"] for r in rows):
+        rs = [r for r in rows if r["stage"] == stage]
+        cells = []
+        for key in ("map", "map11"):
+            v = [100 * r.get(key, float("nan")) for r in rs]
+            cells.append(f"{statistics.mean(v):.2f}" + (f" ± {statistics.pstdev(v):.2f}" if len(v) > 1 else ""))
+        out.append(f"| {stage} | {rs[0]['ternary_layers']}/{rs[0]['conv_layers']} | {cells[0]} | {cells[1]} | "
+                   f"{100 * statistics.mean(r['iou'] for r in rs):.2f} | {len(rs)} | "
+                   f"{rs[0]['weights_bytes'] / 1e6:.2f} MB | {rs[0]['packed_bytes'] / 1e6:.3f} MB |")
     return "\n".join(out)
 
 

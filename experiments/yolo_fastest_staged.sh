@@ -6,48 +6,42 @@
 # baseline at equal total iterations; then $OUT/results.json (one row per
 # trained model and seed) and $OUT/results.md (mean and spread over seeds).
 # Resumable: run it again and finished runs are kept, a stopped one resumes.
-# Env: VOC_ROOT, MODEL_DIR, OUT, STAGE_ITERS (batches per stage), SEEDS,
-# LR (learning rate of every run), BATCH, PLAN, THREADS.
+# Env: VOC_ROOT, MODEL_DIR, CFG, WEIGHTS, OUT, STAGE_ITERS (batches per
+# stage), SEEDS, LR (learning rate of every run), BATCH, PLAN, THREADS, NAMES
+# (a .names file for a devkit with other classes than VOC's), and
+# STAGED_OPTS (more `python -m darknet_py staged` options, e.g.
+# "--keep-float depthwise first detector" or "--distill 0").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 VOC_ROOT=${VOC_ROOT:-../shared/data/voc2007}
 MODEL_DIR=${MODEL_DIR:-../shared/models/yolo-fastest}
+CFG=${CFG:-$MODEL_DIR/yolo-fastest-voc.cfg}
+WEIGHTS=${WEIGHTS:-$MODEL_DIR/yolo-fastest-voc.weights}
 OUT=${OUT:-runs/yolo-fastest-staged}
 STAGE_ITERS=${STAGE_ITERS:-500}
 SEEDS=${SEEDS:-"0 1 2"}
-LR=${LR:-0.0001}
+LR=${LR:-0.001}
 BATCH=${BATCH:-16}
 PLAN=${PLAN:-sensitivity}
 mkdir -p "$OUT"
 DATA="$OUT/voc/voc.data"   # train = 2007 train + val (trainval), valid = 2007 test.txt
-[ -f "$DATA" ] || $PY -m darknet_py voc-label "$VOC_ROOT/VOCdevkit" "$OUT/voc" --sets train val test --no-progress
+[ -f "$DATA" ] || $PY -m darknet_py voc-label "$VOC_ROOT/VOCdevkit" "$OUT/voc" --sets train val test --no-progress \
+    ${NAMES:+--names "$NAMES"}
 for seed in $SEEDS; do
-    $PY -m darknet_py staged "$DATA" "$MODEL_DIR/yolo-fastest-voc.cfg" "$MODEL_DIR/yolo-fastest-voc.weights" \
-        --plan "$PLAN" --iterations "$STAGE_ITERS" --learning-rate "$LR" --batch "$BATCH" --subdivisions 1 \
-        --fp-reference --out "$OUT/seed$seed" --seed "$seed" ${THREADS:+--threads "$THREADS"} --no-progress
+    # shellcheck disable=SC2086
+    $PY -m darknet_py staged "$DATA" "$CFG" "$WEIGHTS" --plan "$PLAN" --iterations "$STAGE_ITERS" \
+        --learning-rate "$LR" --batch "$BATCH" --subdivisions 1 --fp-reference --out "$OUT/seed$seed" \
+        --seed "$seed" ${THREADS:+--threads "$THREADS"} --no-progress ${STAGED_OPTS:-}
 done
-$PY - "$OUT" "$MODEL_DIR/yolo-fastest-voc.cfg" $SEEDS <<'PYEOF'
-import json, os, statistics, sys
+$PY - "$OUT" "$CFG" $SEEDS <<'PYEOF'
+import json, os, sys
+from darknet_py.staged import seed_table
 from darknet_py.stages import sensitivity_table
 out, cfg, seeds = sys.argv[1], sys.argv[2], sys.argv[3:]
-rows = []
-for s in seeds:
-    try:
-        for r in json.load(open(f"{out}/seed{s}/results.json")):
-            rows.append(dict(r, seed=int(s)))
-    except FileNotFoundError:
-        pass
+rows = [dict(r, seed=int(s)) for s in seeds for r in json.load(open(f"{out}/seed{s}/results.json"))]
 json.dump(rows, open(f"{out}/results.json", "w"), indent=1)
-lines = ["| Stage | ternary layers | mAP (mean ± spread over seeds) | IoU | seeds | .weights | packed |",
-         "|-|-|-|-|-|-|-|"]
-for stage in dict.fromkeys(r["stage"] for r in rows):
-    rs = [r for r in rows if r["stage"] == stage]
-    m = [100 * r["map"] for r in rs]
-    spread = f" ± {statistics.pstdev(m):.2f}" if len(m) > 1 else ""
-    lines.append(f"| {stage} | {rs[0]['ternary_layers']}/{rs[0]['conv_layers']} | {statistics.mean(m):.2f}{spread} | "
-                 f"{100 * statistics.mean(r['iou'] for r in rs):.2f} | {len(rs)} | "
-                 f"{rs[0]['weights_bytes'] / 1e6:.2f} MB | {rs[0]['packed_bytes'] / 1e6:.3f} MB |")
+lines = [seed_table(rows)]
 sens = f"{out}/seed{seeds[0]}/sensitivity.json"
 if os.path.exists(sens):
     s = json.load(open(sens))

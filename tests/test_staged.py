@@ -31,7 +31,10 @@ def test_miniature_staged_run(synth_data, tmp_path):
     plan = dn.stages.resolve_plan(cfg, "generic")
     assert [r.ternary_layers for r in rows] == [0] + [len(s) for s in plan] + [5]
     for r in rows:
-        assert 0 <= r.map <= 1 and 0 <= r.iou <= 1 and os.path.exists(r.weights)
+        assert 0 <= r.map <= 1 and 0 <= r.iou <= 1 and os.path.exists(r.weights) and os.path.exists(r.cfg)
+    # the 11-point mAP of each row is validate()'s with points=11
+    r11 = dn.validate(synth_data, rows[1].cfg, rows[1].weights, points=11, progress=False).map
+    assert rows[1].map11 == pytest.approx(r11, abs=1e-6)
     assert rows[-1].packed_bytes < rows[0].packed_bytes
     # each stage started from the previous stage's min-loss weights, with the float
     # shadow weights of its ternary layers (darknet.sh says the same)
