@@ -49,19 +49,22 @@ def sigmoid(x):
 
 
 def reference(zs, zt, new_coords=0):
-    """Loss and dL/dz_s of the documented distillation loss, float64:
-    logistic entries (x, y, objectness, classes) KL(Bernoulli(t) ||
-    Bernoulli(s)); w, h (new_coords: all entries, taken as they come)
-    half the squared difference."""
-    zs = zs.reshape(zs.shape[0], len(MASK), E, LH, LW).astype(np.float64)
-    zt = zt.reshape(zt.shape[0], len(MASK), E, LH, LW).astype(np.float64)
-    logistic = np.zeros(E, bool) if new_coords else np.array([e not in (2, 3) for e in range(E)])
-    s = np.where(logistic[None, None, :, None, None], sigmoid(zs), zs)
-    t = np.where(logistic[None, None, :, None, None], sigmoid(zt), zt)
+    """Loss and dL/dz_s of the documented distillation loss, float64: per
+    anchor and cell the objectness term plus the other terms times the
+    teacher's objectness; logistic entries (x, y, objectness, classes)
+    KL(Bernoulli(t) || Bernoulli(s)), w, h (new_coords: all entries, taken
+    as they come) half the squared difference."""
+    shape = (zs.shape[0], len(MASK), E, LH, LW)
+    zs, zt = zs.reshape(shape).astype(np.float64), zt.reshape(shape).astype(np.float64)
+    logistic = (np.zeros(E, bool) if new_coords else np.array([e not in (2, 3) for e in range(E)]))[:, None, None]
+    s = np.where(logistic, sigmoid(zs), zs)
+    t = np.where(logistic, sigmoid(zt), zt)
     with np.errstate(invalid="ignore", divide="ignore"):  # the raw entries' KL is not used
         kl = t * np.log(t / s) + (1 - t) * np.log((1 - t) / (1 - s))
-    loss = np.where(logistic[None, None, :, None, None], kl, .5 * (s - t) ** 2).sum()
-    return loss, (s - t).reshape(zs.shape[0], C, LH, LW)
+    term = np.where(logistic, kl, .5 * (s - t) ** 2)
+    scale = np.repeat(t[:, :, 4:5], E, axis=2)
+    scale[:, :, 4] = 1
+    return (scale * term).sum(), (scale * (s - t)).reshape(zs.shape[0], C, LH, LW)
 
 
 def run(net, x):

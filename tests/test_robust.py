@@ -285,3 +285,19 @@ def test_sigkill_during_checkpoint_writes_20_times(tmp_path):
         check.save_weights(tmp_path / "unpacked.weights")
         got = open(tmp_path / "unpacked.weights", "rb").read()
         assert got in want, f"round {k}: the packed file holds neither network"
+
+
+def test_chart_of_a_diverged_run_is_drawn(tmp_path):
+    """A non-finite average loss (a diverged run) leaves a gap in chart.png
+    instead of a line to (int)NaN, which drew for minutes."""
+    from conftest import DARKNET_LIB
+    if not os.path.exists(DARKNET_LIB):
+        pytest.skip("libdarknet.so is not built (run make)")
+    lib = ctypes.CDLL(DARKNET_LIB)
+    lib.dn_chart_save.restype = ctypes.c_int
+    loss = (ctypes.c_float * 6)(5, 4, float("nan"), float("inf"), 3, 2)
+    path = str(tmp_path / "chart.png")
+    t0 = time.time()
+    assert lib.dn_chart_save(path.encode(), 1, loss, 6, None, None, 0) == 0
+    assert time.time() - t0 < 10
+    assert Image.open(path).size[0] > 100

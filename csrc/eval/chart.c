@@ -84,9 +84,10 @@ dn_status dn_chart_save(const char *path, int first, const float *loss, int n, c
     line(&im, L, T, L, T + ph, black);
     line(&im, L, T + ph, W - R, T + ph, black);
     text(&im, L, 12, "avg loss (blue), mAP (red) against iterations", black);
-    for (int i = 1; i < n; ++i)
-        line(&im, L + pw * (first + i - 1) / last, T + ph - (int)(ph * loss[i - 1] / top),
-             L + pw * (first + i) / last, T + ph - (int)(ph * loss[i] / top), blue);
+    for (int i = 1; i < n; ++i) /* a non-finite loss (a diverged run) leaves a gap */
+        if (isfinite(loss[i - 1]) && isfinite(loss[i]))
+            line(&im, L + pw * (first + i - 1) / last, T + ph - (int)(ph * loss[i - 1] / top),
+                 L + pw * (first + i) / last, T + ph - (int)(ph * loss[i] / top), blue);
     for (int i = 0; i < m; ++i) {
         int x = L + pw * map_iters[i] / last, y = T + ph - (int)(ph * maps[i]);
         if (i) line(&im, L + pw * map_iters[i - 1] / last, T + ph - (int)(ph * maps[i - 1]), x, y, red);

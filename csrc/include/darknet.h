@@ -177,10 +177,12 @@ dn_status dn_network_bn_recalibrate(dn_network *net, const float *images, int n)
  * input, and each detector layer of net adds weight * its distillation loss
  * towards the teacher's matching detector layer (the k-th detector of each;
  * same kind, classes, anchors per cell and stride, else DN_ERR_VALUE naming
- * the cfg line) to its cost and gradient. [yolo]: soft binary cross-entropy
- * (as KL divergence, 0 when equal) between the logistic outputs (x, y with
- * scale_x_y undone, objectness, classes) and half the squared difference of
- * the raw w, h (new_coords: of all entries, already logistic). The teacher
+ * the cfg line) to its cost and gradient. [yolo]: objectness-scaled (per
+ * anchor and cell, the objectness term plus the box and class terms times
+ * the teacher's objectness): soft binary cross-entropy (as KL divergence, 0
+ * when equal) for the logistic outputs (x, y with scale_x_y undone,
+ * objectness, classes), half the squared difference for the raw w, h
+ * (new_coords: every entry, already logistic). The teacher
  * is not owned and must outlive its use; teacher NULL removes it. */
 dn_status dn_network_set_teacher(dn_network *net, dn_network *teacher, float weight);
 /* Gradient of the k-th saved tensor of layer i (NULL if not trainable or not training). */

@@ -521,12 +521,16 @@ static int yolo_decode(const dn_layer *l, const float *out, int netw, int neth, 
     return count;
 }
 
-/* Distillation towards the teacher's matching [yolo] output (same layout):
- * per entry, with the logistic (x, y with scale_x_y undone, objectness,
- * classes) the soft binary cross-entropy as KL divergence,
- * t log(t/s) + (1-t) log((1-t)/(1-s)), whose gradient w.r.t. the input
- * logit is s - t; w, h (new_coords: every entry, already logistic from the
- * conv) half the squared difference, gradient s - t. */
+/* Distillation towards the teacher's matching [yolo] output (same layout),
+ * objectness-scaled (Mehta and Ozturk, arXiv 1805.06361): per anchor and
+ * cell, the objectness term, plus the box and class terms times the
+ * teacher's objectness there (a constant), so that the background's
+ * arbitrary boxes and classes are not taught. A term is, for an entry
+ * through the logistic (x, y with scale_x_y undone, objectness, classes),
+ * the soft binary cross-entropy as KL divergence t log(t/s) +
+ * (1-t) log((1-t)/(1-s)), whose gradient w.r.t. the input logit is s - t;
+ * for w, h (new_coords: every entry, already logistic from the conv) half
+ * the squared difference, gradient s - t. */
 static float yolo_plain(const dn_yolo *p, float o, int e)
 {
     return e < 2 && p->scale_x_y != 1 ? (o + .5f * (p->scale_x_y - 1)) / p->scale_x_y : o;
@@ -545,13 +549,20 @@ static double yolo_distill(dn_layer *l, const dn_layer *teacher, float weight)
     const int entries = p->classes + 5;
     const size_t wh = (size_t)l->w * l->h;
     double loss = 0;
-    for (size_t k = 0; k < (size_t)l->batch * l->outputs; ++k) {
-        int e = (int)(k / wh % entries);
-        float s = yolo_plain(p, l->output[k], e), t = yolo_plain(tp, teacher->output[k], e);
-        if (e == 2 || e == 3 || p->new_coords) loss += .5 * ((double)s - t) * ((double)s - t);
-        else loss += kl_bernoulli(t, s);
-        l->delta[k] += weight * (s - t);
-    }
+    for (size_t a = 0; a < (size_t)l->batch * p->n; ++a) /* image and anchor */
+        for (size_t loc = 0; loc < wh; ++loc) {
+            const size_t at = a * entries * wh + loc;
+            const float tobj = teacher->output[at + 4 * wh];
+            for (int e = 0; e < entries; ++e) {
+                const size_t k = at + (size_t)e * wh;
+                float s = yolo_plain(p, l->output[k], e), t = yolo_plain(tp, teacher->output[k], e);
+                float scale = e == 4 ? 1 : tobj;
+                double term = e == 2 || e == 3 || p->new_coords ? .5 * ((double)s - t) * ((double)s - t)
+                                                                 : kl_bernoulli(t, s);
+                loss += scale * term;
+                l->delta[k] += weight * scale * (s - t);
+            }
+        }
     return weight * loss;
 }
 
