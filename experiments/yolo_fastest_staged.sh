@@ -28,7 +28,14 @@ mkdir -p "$OUT"
 DATA="$OUT/voc/voc.data"   # train = 2007 train + val (trainval), valid = 2007 test.txt
 [ -f "$DATA" ] || $PY -m darknet_py voc-label "$VOC_ROOT/VOCdevkit" "$OUT/voc" --sets train val test --no-progress \
     ${NAMES:+--names "$NAMES"}
+first=""
 for seed in $SEEDS; do
+    # the sensitivities do not depend on the seed: measured once, copied
+    mkdir -p "$OUT/seed$seed"
+    if [ -n "$first" ] && [ -f "$OUT/seed$first/sensitivity.json" ] && [ ! -f "$OUT/seed$seed/sensitivity.json" ]; then
+        cp "$OUT/seed$first/sensitivity.json" "$OUT/seed$seed/sensitivity.json"
+    fi
+    first=${first:-$seed}
     # shellcheck disable=SC2086
     $PY -m darknet_py staged "$DATA" "$CFG" "$WEIGHTS" --plan "$PLAN" --iterations "$STAGE_ITERS" \
         --learning-rate "$LR" --batch "$BATCH" --subdivisions 1 --fp-reference --out "$OUT/seed$seed" \

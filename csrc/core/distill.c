@@ -15,11 +15,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int detector_info(const dn_layer *l, dn_layer_info *info)
+/* Two detector layers have the same classes and anchors per cell. */
+static int same_head(const dn_layer *a, const dn_layer *b)
 {
-    memset(info, 0, sizeof *info);
-    if (l->ops->describe) l->ops->describe(l, info);
-    return 1;
+    dn_layer_info x, y;
+    memset(&x, 0, sizeof x);
+    memset(&y, 0, sizeof y);
+    if (a->ops->describe) a->ops->describe(a, &x);
+    if (b->ops->describe) b->ops->describe(b, &y);
+    return x.classes == y.classes && x.num == y.num;
 }
 
 dn_status dn_network_set_teacher(dn_network *net, dn_network *teacher, float weight)
@@ -49,12 +53,11 @@ dn_status dn_network_set_teacher(dn_network *net, dn_network *teacher, float wei
         if (!l->is_detector) continue;
         while (t < teacher->n && !teacher->layers[t].is_detector) ++t;
         const dn_layer *tl = t < teacher->n ? &teacher->layers[t] : NULL;
-        dn_layer_info a, b;
         const char *why = NULL;
         if (!l->ops->distill) why = "this kind of detector layer cannot be distilled (only [yolo])";
         else if (!tl) why = "the teacher has fewer detector layers";
         else if (tl->ops != l->ops) why = "the teacher's matching detector layer is of another kind";
-        else if (detector_info(l, &a) && detector_info(tl, &b) && (a.classes != b.classes || a.num != b.num))
+        else if (!same_head(l, tl))
             why = "the teacher's matching detector layer has other classes or anchors per cell";
         else if (l->out_c != tl->out_c || (size_t)l->out_w * teacher->w != (size_t)tl->out_w * net->w ||
                  (size_t)l->out_h * teacher->h != (size_t)tl->out_h * net->h)
