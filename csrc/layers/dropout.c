@@ -42,12 +42,13 @@ static dn_status dropout_resize(dn_layer *l, dn_network *net)
 }
 
 /* input[batch][inputs] -> output[batch][inputs]: a copy, or in training
- * input * mask with a fresh mask. */
+ * input * mask with a fresh mask. A batch-norm recalibration
+ * (net->bn_average) estimates the statistics inference sees: a copy. */
 static void dropout_forward(dn_layer *l, dn_network *net, const float *input)
 {
     dn_dropout *p = l->priv;
     size_t n = (size_t)l->batch * l->inputs;
-    if (!net->train) {
+    if (!net->train || net->bn_average) {
         memcpy(l->output, input, n * sizeof(float));
         return;
     }

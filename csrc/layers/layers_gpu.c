@@ -242,7 +242,7 @@ static dn_status dropout_forward(dn_layer *l, dn_network *net, const float *inpu
 {
     const dn_dropout *p = l->priv;
     size_t n = ins(l);
-    if (!net->train) {
+    if (!net->train || net->bn_average) { /* inference, or a BN recalibration (dropout.c) */
         dn_cuda_copy_rows(1, n, input, 0, l->gpu->output, 0, 0);
         return DN_OK;
     }
