@@ -185,3 +185,76 @@ def test_mixed_precision_and_per_filter_stage_cfgs(tmp_path):
     assert [s.get("ternary") for s in convs] == [None, "1", "1", "1", None]
     assert [s.get("ternary_scale") for s in convs] == [None, "filter", "filter", "filter", None]
     assert dn.Network(paths[-1]).layers[1]["ternary"]
+
+
+# A small network of Yolo-Fastest's kind, written here (not a copy of its cfg):
+# depthwise 3x3 convs (groups = channels) between 1x1 convs, linear
+# bottlenecks, dropout before a shortcut, two [yolo] heads with AlexeyAB's
+# options, route + upsample.
+MINI_FASTEST = """[net]
+batch=4
+subdivisions=1
+width=96
+height=96
+channels=3
+momentum=0.949
+decay=0.0005
+learning_rate=0.001
+max_batches=10
+policy=steps
+steps=8,9
+scales=.1,.1
+""" + "".join(
+    "\n[convolutional]\n" + "\n".join(f"{k}={v}" for k, v in opts.items()) + "\n" if kind == "c" else
+    f"\n[{kind}]\n" + "\n".join(f"{k}={v}" for k, v in opts.items()) + "\n"
+    for kind, opts in [
+        ("c", dict(filters=8, size=3, stride=2, pad=1, batch_normalize=1, activation="leaky")),
+        ("c", dict(filters=8, size=1, stride=1, pad=0, batch_normalize=1, activation="leaky")),
+        ("c", dict(filters=8, groups=8, size=3, stride=1, pad=1, batch_normalize=1, activation="leaky")),
+        ("c", dict(filters=4, size=1, stride=1, pad=0, batch_normalize=1, activation="linear")),
+        ("c", dict(filters=8, size=1, stride=1, pad=0, batch_normalize=1, activation="leaky")),
+        ("c", dict(filters=8, groups=8, size=3, stride=2, pad=1, batch_normalize=1, activation="leaky")),
+        ("c", dict(filters=8, size=1, stride=1, pad=0, batch_normalize=1, activation="linear")),
+        ("c", dict(filters=16, size=1, stride=1, pad=0, batch_normalize=1, activation="leaky")),
+        ("c", dict(filters=16, groups=16, size=3, stride=1, pad=1, batch_normalize=1, activation="leaky")),
+        ("c", dict(filters=8, size=1, stride=1, pad=0, batch_normalize=1, activation="linear")),
+        ("dropout", dict(probability=.15)),
+        ("shortcut", {"from": -5, "activation": "linear"}),
+        ("c", dict(filters=16, size=1, stride=1, pad=0, batch_normalize=1, activation="leaky")),
+        ("c", dict(filters=16, groups=16, size=3, stride=2, pad=1, batch_normalize=1, activation="leaky")),
+        ("c", dict(filters=16, size=1, stride=1, pad=0, batch_normalize=1, activation="leaky")),
+        ("c", dict(filters=21, size=1, stride=1, pad=1, activation="linear")),
+        ("yolo", dict(mask="3,4,5", anchors="10,12, 18,20, 25,30, 35,40, 50,45, 70,70", classes=2, num=6,
+                      jitter=.15, ignore_thresh=.5, truth_thresh=1, random=0, scale_x_y=1.0, iou_thresh=.213,
+                      cls_normalizer=1.0, iou_normalizer=.07, iou_loss="ciou", nms_kind="greedynms", beta_nms=.6)),
+        ("route", dict(layers=-3)),
+        ("upsample", dict(stride=2)),
+        ("route", dict(layers="-1, 11")),
+        ("c", dict(filters=16, size=1, stride=1, pad=0, batch_normalize=1, activation="leaky")),
+        ("c", dict(filters=21, size=1, stride=1, pad=1, activation="linear")),
+        ("yolo", dict(mask="0,1,2", anchors="10,12, 18,20, 25,30, 35,40, 50,45, 70,70", classes=2, num=6,
+                      jitter=.15, ignore_thresh=.5, truth_thresh=1, random=0, scale_x_y=1.0, iou_thresh=.213,
+                      cls_normalizer=1.0, iou_normalizer=.07, iou_loss="ciou", nms_kind="greedynms", beta_nms=.6)),
+    ])
+
+
+def test_staged_run_of_a_depthwise_separable_network(synth_data, tmp_path):
+    """The Yolo-Fastest recipe on a miniature of its kind: the float model
+    trained first, the sensitivity plan, one alpha per filter, distillation
+    from the float model; the depthwise layers are recognised, every stage
+    validates, M3 is fully ternary."""
+    cfg = tmp_path / "mini-fastest.cfg"
+    cfg.write_text(MINI_FASTEST)
+    kinds = dn.stages.conv_kinds(read_cfg(str(cfg)))
+    assert kinds.count("depthwise") == 4 and kinds[0] == "first" and kinds.count("detector") == 2
+    out = tmp_path / "run"
+    rows = dn.staged_train(synth_data, str(cfg), None, plan="sensitivity", iterations_per_stage=2, fp_iterations=3,
+                           out_dir=str(out), progress=False, threads=1, ternary_scale="filter", distill=1.0,
+                           sensitivity_images=8)
+    assert [r.stage for r in rows] == ["FP", "M0", "M1", "M2", "M3", "no staged"]
+    assert [r.ternary_layers for r in rows] == [0, 3, 6, 14, 16, 16]  # 18%, 40%, 90% of 16
+    assert len(json.load(open(out / "sensitivity.json"))["maps"]) == 16
+    for sec in read_cfg(str(out / "mini-fastest_M3.cfg")):
+        if sec.name == "convolutional":
+            assert sec.get("ternary") == "1" and sec.get("ternary_scale") == "filter"
+    assert "-teacher" in open(out / "darknet.sh").read()
