@@ -26,6 +26,10 @@ int cli_device(int *argc, char **argv, int cpu_kernel, int *gpu);
  * classes, COCO's for 80 (as Darknet's detect), else NULL. */
 const char *const *cli_default_names(int classes);
 
+/* The whole command line of ./darknet (main.c): argv[0] the program name,
+ * argv[argc] NULL; returns the exit status. Commands may reorder argv's
+ * pointers (never its strings) and print to C's stdout and stderr. */
+int dn_cli_main(int argc, char **argv);
 int cmd_detector(int argc, char **argv);
 /* detector map | valid | recall (validate.c); sub is argv[2]. */
 int cmd_detector_valid(int argc, char **argv, const char *sub);

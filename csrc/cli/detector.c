@@ -302,6 +302,7 @@ static int detector_train(int argc, char **argv)
     o.cfg = argv[4];
     o.weights = argc > 5 ? argv[5] : NULL;
     o.callback = stop_on_signal;
+    stop_requested = 0;  /* in-process (_core.cli_main) a second run starts afresh */
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     dn_train_result r;

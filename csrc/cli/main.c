@@ -1,5 +1,8 @@
 /* main.c: the ./darknet binary with Darknet's command line. The CLI is the
- * only code allowed to exit; it prints the core's error messages. */
+ * only code allowed to exit; it prints the core's error messages.
+ * dn_cli_main is the whole command line; setup.py builds csrc/cli into
+ * darknet_py._core with DN_NO_MAIN (no main), where it runs in-process as
+ * _core.cli_main, the `darknet` command that pip installs. */
 #include "args.h"
 #include "darknet.h"
 
@@ -63,7 +66,7 @@ static void foreign_options(int *argc, char **argv)
     }
 }
 
-int main(int argc, char **argv)
+int dn_cli_main(int argc, char **argv)
 {
     gpu_index_option(&argc, argv);
     foreign_options(&argc, argv);
@@ -92,3 +95,10 @@ int main(int argc, char **argv)
     usage(argv[0]);
     return 1;
 }
+
+#ifndef DN_NO_MAIN
+int main(int argc, char **argv)
+{
+    return dn_cli_main(argc, argv);
+}
+#endif
