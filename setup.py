@@ -9,13 +9,23 @@ builds the same backend against the CPU emulator of csrc/kernels/cuda/emu
 (the .cu files compiled as C++, no CUDA needed; with its cuDNN subset unless
 CUDNN=0): for testing the backend's logic where there is no GPU.
 DARKNET_SANITIZE=1 builds with ASan+UBSan (scripts/sanitize.sh builds it
-outside the source tree)."""
+outside the source tree).
+
+The metadata (name, version, dependencies, the `darknet` and `darknet-py`
+commands) are in pyproject.toml, for pip install / pip wheel; this file is
+the build. The command line of csrc/cli goes into the extension with
+DN_NO_MAIN (_core.cli_main). Sources compile DARKNET_BUILD_JOBS at a time
+(default: all CPUs). An in-place build (build_ext --inplace, pip install -e)
+replaces darknet_py/_core*.so by a rename, never by writing into it, since a
+running process may have the old one mapped."""
 import glob
 import os
+import shutil
 import subprocess
 
-from pybind11.setup_helpers import Pybind11Extension, build_ext
+from pybind11.setup_helpers import ParallelCompile, Pybind11Extension, build_ext
 from setuptools import setup
+from setuptools.command.build import build
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -63,8 +73,30 @@ def have_openblas():
     return r.returncode == 0
 
 
+class Build(build):
+    """A fresh build/lib* for each package build: files left there by older
+    builds (a module since removed) would otherwise go into the wheel."""
+
+    def run(self):
+        if os.path.realpath(self.build_lib).startswith(os.path.realpath(os.path.join(HERE, "build")) + os.sep):
+            shutil.rmtree(self.build_lib, ignore_errors=True)
+        super().run()
+
+
 class BuildExt(build_ext):
     """Compile the C sources as C11 and the bindings as C++17."""
+
+    def copy_file(self, infile, outfile, *args, **kwargs):
+        """Copy the built library in place (--inplace, editable installs)
+        under a temporary name, then rename it over the old one."""
+        tmp = f"{outfile}.tmp{os.getpid()}"
+        try:
+            super().copy_file(infile, tmp, *args, **kwargs)
+            os.replace(tmp, outfile)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return outfile, 1
 
     def build_extensions(self):
         orig = self.compiler._compile
@@ -141,11 +173,15 @@ stb_lib = [os.path.join(os.path.abspath(STB), "lib", "x86_64-linux-gnu")] if "ST
 sanitize = os.environ.get("DARKNET_SANITIZE", "0") == "1"
 san_flags = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-O1", "-g"] if sanitize else []
 
+ParallelCompile("DARKNET_BUILD_JOBS", default=0).install()
+# the CLI as the Makefile globs it (CLI_SRCS), without its main()
+cli_c = sorted(glob.glob("csrc/cli/*.c"))
 ext = Pybind11Extension(
     "darknet_py._core",
-    sorted(glob.glob("csrc/python/*.cpp")) + c_sources() + gpu_c,
+    sorted(glob.glob("csrc/python/*.cpp")) + c_sources() + gpu_c + cli_c,
     include_dirs=gpu_inc + ["csrc/include", os.path.join(STB, "include", "stb")],
-    define_macros=([("DN_USE_BLAS", "1")] if blas else []) + ([("DN_GPU", "1")] if GPU else []),
+    define_macros=[("DN_NO_MAIN", None)] + ([("DN_USE_BLAS", "1")] if blas else [])
+    + ([("DN_GPU", "1")] if GPU else []),
     # -fno-wrapv: Python's own CFLAGS carry -fwrapv, which costs some kernels
     extra_compile_args=["-O3", "-march=native", "-fopenmp", "-fno-wrapv", "-Wall"] + san_flags,
     extra_link_args=["-fopenmp"] + san_flags[:1] + gpu_link,
@@ -155,14 +191,7 @@ ext = Pybind11Extension(
     cxx_std=17,
 )
 
-setup(
-    name="darknet_py",
-    version="0.1.0",
-    description="Ternary-weight Darknet: YOLO training and inference with ternary convolutions",
-    packages=["darknet_py"],
-    package_data={"darknet_py": ["*.pyi", "py.typed"]},
-    ext_modules=[ext],
-    cmdclass={"build_ext": BuildExt},
-    install_requires=["numpy", "tqdm"],
-    python_requires=">=3.9",
-)
+# the package and its files are named here, not in pyproject.toml's
+# [tool.setuptools], which older setuptools (65) warn about as beta
+setup(packages=["darknet_py"], package_data={"darknet_py": ["*.pyi", "py.typed"]},
+      ext_modules=[ext], cmdclass={"build": Build, "build_ext": BuildExt})

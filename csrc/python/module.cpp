@@ -616,4 +616,5 @@ PYBIND11_MODULE(_core, m)
     m.def("save_png", &save_png, py::arg("image"), py::arg("path"));
     bind_eval(m);
     bind_ternary(m);
+    bind_cli(m);
 }
