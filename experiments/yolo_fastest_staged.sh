@@ -21,7 +21,7 @@ WEIGHTS=${WEIGHTS:-$MODEL_DIR/yolo-fastest-voc.weights}
 OUT=${OUT:-runs/yolo-fastest-staged}
 STAGE_ITERS=${STAGE_ITERS:-500}
 SEEDS=${SEEDS:-"0 1 2"}
-LR=${LR:-0.001}
+LR=${LR:-0.0001}
 BATCH=${BATCH:-16}
 PLAN=${PLAN:-sensitivity}
 mkdir -p "$OUT"
