@@ -165,6 +165,9 @@ dn_status dn_distill_teacher_forward(dn_network *net, const float *input);
 /* After detector layer l's training forward: its distillation loss added. */
 void dn_distill_layer(dn_network *net, dn_layer *l);
 
+/* Return from the calling function with x's status when it is not DN_OK. */
+#define TRY(x) do { dn_status st_ = (x); if (st_ != DN_OK) return st_; } while (0)
+
 /* ---- helpers shared by layers ---- */
 dn_status dn_layer_add_param(dn_layer *l, const char *name, size_t n, int flags);
 dn_param *dn_layer_param(dn_layer *l, const char *name); /* NULL if absent */

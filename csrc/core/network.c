@@ -93,8 +93,6 @@ static dn_status parse_policy(dn_cfg_section *s, dn_hparams *hp)
     return dn_error(DN_ERR_PARSE, "%s:%d: [net] unknown policy '%s'", s->file, dn_cfg_line(s, "policy"), p);
 }
 
-#define TRY(x) do { dn_status st_ = (x); if (st_ != DN_OK) return st_; } while (0)
-
 /* [net] keys only AlexeyAB's fork has. letter_box and flip are honoured; the
  * augmentations and the weight averaging that are not implemented here are
  * named in a warning when they are on, with what differs. Any of them marks

@@ -18,8 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TRY(x) do { dn_status st_ = (x); if (st_ != DN_OK) return st_; } while (0)
-
 static dn_status cuda_fail(cudaError_t e, const char *what)
 {
     cudaGetLastError(); /* clear it */

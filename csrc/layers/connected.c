@@ -22,8 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TRY(x) do { dn_status st_ = (x); if (st_ != DN_OK) return st_; } while (0)
-
 static dn_status connected_parse(dn_layer *l, dn_cfg_section *s, dn_network *net)
 {
     (void)net;

@@ -58,8 +58,6 @@ typedef struct {
     size_t wt_cap;            /* floats */
 } conv_priv;
 
-#define TRY(x) do { dn_status st_ = (x); if (st_ != DN_OK) return st_; } while (0)
-
 static dn_status conv_parse(dn_layer *l, dn_cfg_section *s, dn_network *net)
 {
     (void)net;

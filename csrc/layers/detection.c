@@ -20,8 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TRY(x) do { dn_status st_ = (x); if (st_ != DN_OK) return st_; } while (0)
-
 typedef struct {
     int classes, coords, num, side;
     int rescore, softmax, sqrt, max_boxes, forced, random, reorg;

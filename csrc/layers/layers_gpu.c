@@ -8,8 +8,6 @@
 #include "../kernels/cuda/cuda_kernels.h"
 #include "priv.h"
 
-#define TRY(x) do { dn_status st_ = (x); if (st_ != DN_OK) return st_; } while (0)
-
 static size_t outs(const dn_layer *l) { return (size_t)l->batch * l->outputs; }
 static size_t ins(const dn_layer *l) { return (size_t)l->batch * l->inputs; }
 

@@ -21,8 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TRY(x) do { dn_status st_ = (x); if (st_ != DN_OK) return st_; } while (0)
-
 typedef struct {
     int num, classes, coords;
     float *anchors;          /* [num][2]: width, height in grid cells */

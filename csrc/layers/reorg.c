@@ -19,8 +19,6 @@
 
 #include <limits.h>
 
-#define TRY(x) do { dn_status st_ = (x); if (st_ != DN_OK) return st_; } while (0)
-
 static dn_status reorg_parse(dn_layer *l, dn_cfg_section *s, dn_network *net)
 {
     (void)net;

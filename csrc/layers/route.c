@@ -15,8 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TRY(x) do { dn_status st_ = (x); if (st_ != DN_OK) return st_; } while (0)
-
 static dn_status route_parse(dn_layer *l, dn_cfg_section *s, dn_network *net)
 {
     dn_route *p = dn_calloc(1, sizeof(dn_route));

@@ -20,8 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TRY(x) do { dn_status st_ = (x); if (st_ != DN_OK) return st_; } while (0)
-
 /* The cells where the add happens: out[(i*sample) + w2*((j*sample) + h2*k)]
  * meets add[(i*stride) + w1*((j*stride) + h1*k)], k < minc, j < minh, i < minw. */
 typedef struct {

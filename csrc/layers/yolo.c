@@ -26,8 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TRY(x) do { dn_status st_ = (x); if (st_ != DN_OK) return st_; } while (0)
-
 typedef struct {
     int n;                   /* len(mask): anchors predicted here */
     int total;               /* num: anchors in the list */
