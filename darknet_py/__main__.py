@@ -8,6 +8,7 @@ imports happen inside run() so that `--help` stays fast.
 """
 import argparse
 import sys
+from .errors import DarknetValueError
 
 
 # ---------------------------------------------------------------------------- synth-voc
@@ -30,7 +31,7 @@ def _synth_voc_args(p):
 def _synth_voc(args):
     from . import synth, voc
     if not 0.0 <= args.val_split <= 1.0:
-        raise ValueError(f"--val-split must be in [0, 1], got {args.val_split}")
+        raise DarknetValueError(f"--val-split must be in [0, 1], got {args.val_split}")
     info = synth.make_synthetic_voc(args.out, images=args.images, classes=args.classes,
                                     size=args.size, seed=args.seed, split=1.0 - args.val_split,
                                     min_objects=args.min_objects, max_objects=args.max_objects,

@@ -7,6 +7,7 @@ import numpy as np
 
 from . import _core
 from .names import data_options
+from .errors import DarknetIOError, DarknetValueError
 
 
 @dataclass
@@ -32,11 +33,11 @@ def calc_anchors(data, n=9, width=416, height=416, *, image_list=None):
     the labelled boxes' sizes at a width x height input."""
     data = os.fspath(data)
     if not os.path.isfile(data):
-        raise FileNotFoundError(f"{data}: .data file not found")
+        raise DarknetIOError(f"{data}: .data file not found")
     opts = data_options(data)
     lst = os.fspath(image_list) if image_list is not None else opts.get("train")
     if not lst:
-        raise ValueError(f"{data}: no train list (pass image_list=...)")
+        raise DarknetValueError(f"{data}: no train list (pass image_list=...)")
     classes = int(opts.get("classes", "0") or 0)
     a, iou, boxes = _core.calc_anchors(lst, classes, int(n), int(width), int(height))
     return Anchors(a, float(iou), int(boxes), int(width), int(height))

@@ -2,6 +2,7 @@
 stage-cfg generator). The C core has its own parser; this one keeps the text's
 comments and order so edited cfgs stay readable."""
 import os
+from .errors import DarknetIOError, DarknetValueError
 
 
 class Section:
@@ -32,7 +33,7 @@ class Section:
 def read_cfg(path):
     """Parse a cfg into a list of Section (comments are dropped)."""
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path}: cfg file not found")
+        raise DarknetIOError(f"{path}: cfg file not found")
     sections = []
     with open(path) as f:
         for n, raw in enumerate(f, 1):
@@ -41,13 +42,13 @@ def read_cfg(path):
                 continue
             if line.startswith("["):
                 if not line.endswith("]"):
-                    raise ValueError(f"{path}:{n}: malformed section header {line!r}")
+                    raise DarknetValueError(f"{path}:{n}: malformed section header {line!r}")
                 sections.append(Section(line[1:-1].strip(), n))
             elif "=" in line and sections:
                 k, v = line.split("=", 1)
                 sections[-1].options.append(["".join(k.split()), "".join(v.split())])
             else:
-                raise ValueError(f"{path}:{n}: expected key=value, got {line!r}")
+                raise DarknetValueError(f"{path}:{n}: expected key=value, got {line!r}")
     return sections
 
 

@@ -8,6 +8,7 @@ import os
 import numpy as np
 
 from . import _core
+from .errors import DarknetIOError, DarknetValueError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tga", ".gif", ".ppm", ".pgm")
 LIST_EXTENSIONS = (".txt", ".list")
@@ -64,7 +65,7 @@ class DetectResult(list):
         if self._image is not None:
             return self._image
         if self.path is None:
-            raise ValueError("DetectResult.image: no image array or path to read it from")
+            raise DarknetValueError("DetectResult.image: no image array or path to read it from")
         return _core.load_image(os.fspath(self.path))
 
     def plot(self, image=None):
@@ -132,9 +133,9 @@ def image_sources(source):
         if glob.has_magic(path):
             matches = sorted(glob.glob(path))
             if not matches:
-                raise FileNotFoundError(f"{path}: no file matches")
+                raise DarknetIOError(f"{path}: no file matches")
             return matches
-        raise FileNotFoundError(f"{path}: no such image, folder or list file")
+        raise DarknetIOError(f"{path}: no such image, folder or list file")
     try:
         items = list(source)
     except TypeError:
@@ -175,7 +176,7 @@ def detect(cfg, weights, source, *, thresh=0.25, nms=0.45, names=None, device="c
     from .network import Network
     items = image_sources(source)
     if save_labels and any(not isinstance(x, str) for x in items):
-        raise ValueError("detect: save_labels needs image paths, not arrays")
+        raise DarknetValueError("detect: save_labels needs image paths, not arrays")
     net = Network(cfg, weights, names=names, threads=threads, ternary_kernel=ternary_kernel,
                   device=device, letterbox=letterbox)
     if save_dir is not None:

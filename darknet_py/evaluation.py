@@ -26,6 +26,7 @@ import numpy as np
 from . import _core
 from .network import parse_device
 from .names import data_names, data_options, default_names
+from .errors import DarknetIOError, DarknetValueError
 
 
 @dataclass
@@ -96,7 +97,7 @@ class EvalResult:
 
 def _check_points(points):
     if points not in (0, 11, 101):
-        raise ValueError(f"points must be 0 (area), 11 or 101, got {points!r}")
+        raise DarknetValueError(f"points must be 0 (area), 11 or 101, got {points!r}")
 
 
 def _progress_bar(enabled, desc):
@@ -130,9 +131,9 @@ def validate(data, cfg, weights=None, *, iou_thresh=0.5, thresh=0.25, points=0, 
     _check_points(points)
     for p, what in ((data, ".data file"), (cfg, "cfg file")):
         if p is not None and not os.path.isfile(os.fspath(p)):
-            raise FileNotFoundError(f"{p}: {what} not found")
+            raise DarknetIOError(f"{p}: {what} not found")
     if weights is not None and not os.path.isfile(os.fspath(weights)):
-        raise FileNotFoundError(f"{weights}: weights file not found")
+        raise DarknetIOError(f"{weights}: weights file not found")
     cb, close = _progress_bar(progress, os.path.basename(os.fspath(cfg)))
     try:
         core, images = _core.validate(None if data is None else os.fspath(data), os.fspath(cfg),
@@ -167,7 +168,7 @@ def write_results(data, cfg, weights=None, *, out_dir=None, prefix="comp4_det_te
     `image_id score xmin ymin xmax ymax` (VOC's 1-based pixels) for external VOC
     tools. out_dir None: the .data file's `results`, else results/. device as validate."""
     if weights is not None and not os.path.isfile(os.fspath(weights)):
-        raise FileNotFoundError(f"{weights}: weights file not found")
+        raise DarknetIOError(f"{weights}: weights file not found")
     opts = data_options(data)
     names = data_names(data, 20 if opts.get("classes") == "20" else 0)
     if not opts.get("names") and opts.get("classes") != "20":
@@ -186,10 +187,10 @@ def write_results(data, cfg, weights=None, *, out_dir=None, prefix="comp4_det_te
 def _class_index(c, index, where):
     if isinstance(c, str):
         if index is None or c not in index:
-            raise ValueError(f"{where}: unknown class {c!r} (pass classes=[names...] to use names)")
+            raise DarknetValueError(f"{where}: unknown class {c!r} (pass classes=[names...] to use names)")
         return index[c]
     if isinstance(c, (bool, np.bool_)) or not isinstance(c, (int, np.integer)):
-        raise ValueError(f"{where}: class must be an int id or a name, got {c!r}")
+        raise DarknetValueError(f"{where}: class must be an int id or a name, got {c!r}")
     return int(c)
 
 
@@ -197,9 +198,9 @@ def _box(b, where):
     try:
         x1, y1, x2, y2 = (float(v) for v in b)
     except (TypeError, ValueError):
-        raise ValueError(f"{where}: box must be (x1, y1, x2, y2), got {b!r}") from None
+        raise DarknetValueError(f"{where}: box must be (x1, y1, x2, y2), got {b!r}") from None
     if not (x2 >= x1 and y2 >= y1):
-        raise ValueError(f"{where}: box {b!r} has x2 < x1 or y2 < y1")
+        raise DarknetValueError(f"{where}: box {b!r} has x2 < x1 or y2 < y1")
     return x1, y1, x2, y2
 
 
@@ -226,7 +227,7 @@ def evaluate(detections, ground_truth, *, classes=None, iou_thresh=0.5, thresh=0
         for k, o in enumerate(objs):
             where = f"ground_truth[{image_id!r}][{k}]"
             if not 2 <= len(o) <= 3:
-                raise ValueError(f"{where}: expected (class, box) or (class, box, difficult), got {o!r}")
+                raise DarknetValueError(f"{where}: expected (class, box) or (class, box, difficult), got {o!r}")
             c = _class_index(o[0], index, where)
             truth_rows.append((img, c, *_box(o[1], where), float(bool(o[2]) if len(o) > 2 else 0)))
     for image_id, dets in detections.items():
@@ -236,7 +237,7 @@ def evaluate(detections, ground_truth, *, classes=None, iou_thresh=0.5, thresh=0
             if hasattr(d, "class_id") and hasattr(d, "confidence"):
                 d = (d.class_id, d.confidence, d.box)
             if len(d) != 3:
-                raise ValueError(f"{where}: expected (class, score, box), got {d!r}")
+                raise DarknetValueError(f"{where}: expected (class, score, box), got {d!r}")
             c = _class_index(d[0], index, where)
             det_rows.append((img, c, float(d[1]), *_box(d[2], where)))
     if names is None:

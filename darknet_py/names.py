@@ -1,5 +1,6 @@
 """Class names: reading .names files and .data files, and the PASCAL VOC default."""
 import os
+from .errors import DarknetIOError
 
 VOC_NAMES = ["aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair",
              "cow", "diningtable", "dog", "horse", "motorbike", "person", "pottedplant",
@@ -22,7 +23,7 @@ COCO_NAMES = ["person", "bicycle", "car", "motorbike", "aeroplane", "bus", "trai
 def read_names(path):
     """One class name per line; blank lines are ignored."""
     if not os.path.exists(path):
-        raise FileNotFoundError(f"{path}: names file not found")
+        raise DarknetIOError(f"{path}: names file not found")
     with open(path) as f:
         return [l.strip() for l in f if l.strip()]
 
@@ -64,7 +65,7 @@ def resolve_names(names, classes):
         path = os.fspath(names)
         if path.endswith(".data"):
             if not os.path.isfile(path):
-                raise FileNotFoundError(f"{path}: .data file not found")
+                raise DarknetIOError(f"{path}: .data file not found")
             return data_names(path, classes)
         names = read_names(path)
     names = [str(n) for n in names]

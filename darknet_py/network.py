@@ -6,7 +6,7 @@ import numpy as np
 
 from . import _core
 from .detections import DetectResult, Detection
-from .errors import DarknetValueError
+from .errors import DarknetIOError, DarknetValueError
 from .names import resolve_names
 
 
@@ -30,7 +30,7 @@ def cuda_available():
 
 def _check_file(path, what):
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path}: {what} not found")
+        raise DarknetIOError(f"{path}: {what} not found")
 
 
 class Network:
@@ -218,7 +218,7 @@ class Network:
             image = _core.load_image(path)
         image = np.ascontiguousarray(image)
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-            raise ValueError(f"detect: expected an H x W x 3 uint8 image, got {image.dtype} {image.shape}")
+            raise DarknetValueError(f"detect: expected an H x W x 3 uint8 image, got {image.dtype} {image.shape}")
         _, _, h, w = self.input_shape
         letterbox = self.letterbox
         x = _core.letterbox(image, w, h, letterbox)

@@ -11,6 +11,7 @@ with only that layer ternary, `layer_sensitivity`), least sensitive first.
 import os
 
 from .cfgfile import read_cfg, write_cfg
+from .errors import DarknetValueError
 
 DETECTORS = ("region", "yolo", "detection")
 
@@ -164,7 +165,7 @@ def resolve_plan(cfg, plan="auto"):
         stages = generic_plan(sections)
     elif isinstance(plan, str):
         if plan not in BUILTIN_PLANS:
-            raise ValueError(f"unknown plan {plan!r}; built-in plans: {', '.join(BUILTIN_PLANS)}, auto, generic "
+            raise DarknetValueError(f"unknown plan {plan!r}; built-in plans: {', '.join(BUILTIN_PLANS)}, auto, generic "
                              f"(and sensitivity in staged_train, which measures it)")
         stages = BUILTIN_PLANS[plan]
     else:
@@ -172,7 +173,7 @@ def resolve_plan(cfg, plan="auto"):
     for k, s in enumerate(stages):
         bad = [i for i in s if not 0 <= i < n]
         if bad:
-            raise ValueError(f"{cfg}: stage M{k} names conv layers {bad}, but the cfg has {n} conv layers")
+            raise DarknetValueError(f"{cfg}: stage M{k} names conv layers {bad}, but the cfg has {n} conv layers")
     return [list(s) for s in stages]
 
 

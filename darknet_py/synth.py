@@ -23,6 +23,7 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 from PIL import Image, ImageDraw
+from .errors import DarknetValueError
 
 SHAPES = ("circle", "square", "triangle", "cross", "ring", "diamond", "star", "hbar", "vbar",
           "hexagon")
@@ -167,7 +168,7 @@ def _object_color(cls, easy_colors, background_mean, rng):
 
 def _check_classes(classes):
     if not 1 <= classes <= len(SHAPES):
-        raise ValueError(f"classes must be between 1 and {len(SHAPES)}, got {classes}")
+        raise DarknetValueError(f"classes must be between 1 and {len(SHAPES)}, got {classes}")
 
 
 def make_image(classes, size, rng, easy_colors=True, min_objects=1, max_objects=4):
@@ -182,9 +183,9 @@ def make_image(classes, size, rng, easy_colors=True, min_objects=1, max_objects=
     """
     _check_classes(classes)
     if size < 32:
-        raise ValueError(f"size must be at least 32, got {size}")
+        raise DarknetValueError(f"size must be at least 32, got {size}")
     if not 1 <= min_objects <= max_objects:
-        raise ValueError(f"need 1 <= min_objects <= max_objects, got {min_objects}, {max_objects}")
+        raise DarknetValueError(f"need 1 <= min_objects <= max_objects, got {min_objects}, {max_objects}")
     img = _background(size, rng)
     n = int(rng.integers(min_objects, max_objects + 1))
     boxes = []  # 0-based inclusive (x0, y0, x1, y1)
@@ -258,11 +259,11 @@ def make_synthetic_voc(out, images=200, classes=5, size=224, seed=0, split=0.8,
     """
     _check_classes(classes)
     if images < 1:
-        raise ValueError(f"images must be at least 1, got {images}")
+        raise DarknetValueError(f"images must be at least 1, got {images}")
     if not 0.0 <= split <= 1.0:
-        raise ValueError(f"split must be in [0, 1], got {split}")
+        raise DarknetValueError(f"split must be in [0, 1], got {split}")
     if seed < 0:
-        raise ValueError(f"seed must be non-negative, got {seed}")
+        raise DarknetValueError(f"seed must be non-negative, got {seed}")
     out = os.path.abspath(os.fspath(out))
     year_dir = os.path.join(out, "VOCdevkit", FOLDER)
     dirs = {k: os.path.join(year_dir, *k.split("/"))

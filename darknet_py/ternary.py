@@ -17,6 +17,7 @@ import numpy as np
 
 from . import _core
 from .network import Network
+from .errors import DarknetValueError
 
 KERNELS = ("off", "float", "int8")
 
@@ -97,7 +98,7 @@ def compare(cfg, weights, images, kernel="int8", baseline="off", thresh=0.25, nm
     if isinstance(images, (str, os.PathLike, np.ndarray)):
         images = [images]
     if kernel not in KERNELS or baseline not in KERNELS:
-        raise ValueError(f"kernels: one of {KERNELS}")
+        raise DarknetValueError(f"kernels: one of {KERNELS}")
     nets = {k: Network(cfg, weights, threads=threads, ternary_kernel=k) for k in (baseline, kernel)}
     per_image = []
     total_ref = total_test = total_matched = 0

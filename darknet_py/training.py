@@ -7,7 +7,7 @@ import threading
 
 from . import _core
 from .cfgfile import net_option
-from .errors import DarknetValueError
+from .errors import DarknetIOError, DarknetValueError
 
 
 @dataclass
@@ -94,15 +94,15 @@ def train(data, cfg, weights=None, *, max_batches=None, backup=None, clear=False
     gpu_list = _gpu_list(gpus)
     for p, what in ((data, ".data file"), (cfg, "cfg file")):
         if not os.path.isfile(os.fspath(p)):
-            raise FileNotFoundError(f"{p}: {what} not found")
+            raise DarknetIOError(f"{p}: {what} not found")
     if weights is not None and not os.path.isfile(os.fspath(weights)):
-        raise FileNotFoundError(f"{weights}: weights file not found")
+        raise DarknetIOError(f"{weights}: weights file not found")
     teacher_cfg, teacher_w = teacher if isinstance(teacher, (tuple, list)) else (None, teacher)
     for p, what in ((teacher_cfg, "teacher cfg file"), (teacher_w, "teacher weights file")):
         if p is not None and not os.path.isfile(os.fspath(p)):
-            raise FileNotFoundError(f"{p}: {what} not found")
+            raise DarknetIOError(f"{p}: {what} not found")
     if not (float(distill) > 0):
-        raise ValueError(f"distill must be > 0, got {distill}")
+        raise DarknetValueError(f"distill must be > 0, got {distill}")
     total = max_batches or net_option(os.fspath(cfg), "max_batches", 0, int)
     history = []
     bar = None

@@ -29,6 +29,7 @@ import shutil
 import xml.etree.ElementTree as ET
 
 from .names import VOC_NAMES
+from .errors import DarknetIOError, DarknetValueError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".gif",
                     ".webp")
@@ -42,7 +43,7 @@ def _text(elem, tag, path, what):
     """Stripped text of elem/tag; ValueError naming the file when missing or empty."""
     child = elem.find(tag)
     if child is None or child.text is None or not child.text.strip():
-        raise ValueError(f"{path}: {what}: missing <{tag}>")
+        raise DarknetValueError(f"{path}: {what}: missing <{tag}>")
     return child.text.strip()
 
 
@@ -51,7 +52,7 @@ def _number(elem, tag, path, what):
     try:
         v = float(s)
     except ValueError:
-        raise ValueError(f"{path}: {what}: <{tag}> is not a number: {s!r}") from None
+        raise DarknetValueError(f"{path}: {what}: <{tag}> is not a number: {s!r}") from None
     return int(v) if v.is_integer() else v
 
 
@@ -64,7 +65,7 @@ def _flag(elem, tag, path, what):
     try:
         return bool(int(float(s)))
     except ValueError:
-        raise ValueError(f"{path}: {what}: <{tag}> is not 0 or 1: {s!r}") from None
+        raise DarknetValueError(f"{path}: {what}: <{tag}> is not 0 or 1: {s!r}") from None
 
 
 def parse_annotation(xml_path, classes=None):
@@ -81,16 +82,16 @@ def parse_annotation(xml_path, classes=None):
     try:
         root = ET.parse(path).getroot()
     except ET.ParseError as e:
-        raise ValueError(f"{path}: malformed XML: {e}") from None
+        raise DarknetValueError(f"{path}: malformed XML: {e}") from None
     if root.tag != "annotation":
-        raise ValueError(f"{path}: root element is <{root.tag}>, expected <annotation>")
+        raise DarknetValueError(f"{path}: root element is <{root.tag}>, expected <annotation>")
     size = root.find("size")
     if size is None:
-        raise ValueError(f"{path}: missing <size>")
+        raise DarknetValueError(f"{path}: missing <size>")
     width = _number(size, "width", path, "<size>")
     height = _number(size, "height", path, "<size>")
     if width <= 0 or height <= 0:
-        raise ValueError(f"{path}: <size> must be positive, got {width} x {height}")
+        raise DarknetValueError(f"{path}: <size> must be positive, got {width} x {height}")
     fn = root.find("filename")
     filename = fn.text.strip() if fn is not None and fn.text else ""
 
@@ -100,14 +101,14 @@ def parse_annotation(xml_path, classes=None):
         what = f"object {k}"
         name = _text(obj, "name", path, what)
         if known is not None and name not in known:
-            raise ValueError(f"{path}: {what}: unknown class name {name!r}")
+            raise DarknetValueError(f"{path}: {what}: unknown class name {name!r}")
         box = obj.find("bndbox")
         if box is None:
-            raise ValueError(f"{path}: {what} ({name}): missing <bndbox>")
+            raise DarknetValueError(f"{path}: {what} ({name}): missing <bndbox>")
         x0, y0, x1, y1 = (_number(box, t, path, f"{what} ({name})")
                           for t in ("xmin", "ymin", "xmax", "ymax"))
         if x1 < x0 or y1 < y0:
-            raise ValueError(f"{path}: {what} ({name}): box ({x0}, {y0}, {x1}, {y1}) has "
+            raise DarknetValueError(f"{path}: {what} ({name}): box ({x0}, {y0}, {x1}, {y1}) has "
                              "xmax < xmin or ymax < ymin")
         x0, x1 = (min(max(v, 1), width) for v in (x0, x1))
         y0, y1 = (min(max(v, 1), height) for v in (y0, y1))
@@ -143,7 +144,7 @@ def label_lines(ann, classes=VOC_NAMES):
     normal, difficult = [], []
     for o in ann["objects"]:
         if o["name"] not in index:
-            raise ValueError(f"{ann.get('filename') or '<annotation>'}: unknown class name "
+            raise DarknetValueError(f"{ann.get('filename') or '<annotation>'}: unknown class name "
                              f"{o['name']!r}")
         line = label_line(index[o["name"]], ann["width"], ann["height"], o["bbox"])
         (difficult if o["difficult"] else normal).append(line)
@@ -159,7 +160,7 @@ def label_path(image_path):
     p = p.replace("/JPEGImages/", "/labels/", 1)
     stem, ext = os.path.splitext(p)
     if ext.lower() not in IMAGE_EXTENSIONS:
-        raise ValueError(f"{image_path}: not an image extension ({ext or 'none'}), "
+        raise DarknetValueError(f"{image_path}: not an image extension ({ext or 'none'}), "
                          "cannot derive the label path")
     return stem + ".txt"
 
@@ -188,7 +189,7 @@ def _find_image(year_dir, image_id):
             p = os.path.join(jpeg_dir, image_id + e)
             if os.path.isfile(p):
                 return p
-    raise FileNotFoundError(f"{os.path.join(jpeg_dir, image_id)}.jpg: image not found")
+    raise DarknetIOError(f"{os.path.join(jpeg_dir, image_id)}.jpg: image not found")
 
 
 def _link_or_copy(src, dst):
@@ -237,24 +238,24 @@ def convert(vocdevkit, out, years=None, sets=DEFAULT_SETS, classes=VOC_NAMES,
     out = os.path.abspath(os.fspath(out))
     classes = list(classes)
     if not classes:
-        raise ValueError("convert: empty class list")
+        raise DarknetValueError("convert: empty class list")
     if not os.path.isdir(vocdevkit):
-        raise FileNotFoundError(f"{vocdevkit}: VOCdevkit folder not found")
+        raise DarknetIOError(f"{vocdevkit}: VOCdevkit folder not found")
     years = find_years(vocdevkit) if years is None else [str(y) for y in years]
     if not years:
-        raise ValueError(f"{vocdevkit}: no VOC<year> folders found")
+        raise DarknetValueError(f"{vocdevkit}: no VOC<year> folders found")
 
     jobs = []  # (year, set, ids)
     for year in years:
         year_dir = os.path.join(vocdevkit, f"VOC{year}")
         if not os.path.isdir(year_dir):
-            raise FileNotFoundError(f"{year_dir}: folder not found")
+            raise DarknetIOError(f"{year_dir}: folder not found")
         for s in sets:
             list_file = os.path.join(year_dir, "ImageSets", "Main", f"{s}.txt")
             if os.path.isfile(list_file):
                 jobs.append((year, s, _read_ids(list_file)))
     if not jobs:
-        raise ValueError(f"{vocdevkit}: no ImageSets/Main/<set>.txt for sets {list(sets)} "
+        raise DarknetValueError(f"{vocdevkit}: no ImageSets/Main/<set>.txt for sets {list(sets)} "
                          f"in years {years}")
 
     os.makedirs(out, exist_ok=True)
@@ -303,7 +304,7 @@ def _convert_one(vocdevkit, out, year, image_id, classes):
     year_dir = os.path.join(vocdevkit, f"VOC{year}")
     xml = os.path.join(year_dir, "Annotations", image_id + ".xml")
     if not os.path.isfile(xml):
-        raise FileNotFoundError(f"{xml}: annotation not found")
+        raise DarknetIOError(f"{xml}: annotation not found")
     ann = parse_annotation(xml, classes)
     src = _find_image(year_dir, image_id)
     img_dir = os.path.join(out, f"VOC{year}", "JPEGImages")

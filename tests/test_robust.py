@@ -301,3 +301,18 @@ def test_chart_of_a_diverged_run_is_drawn(tmp_path):
     assert lib.dn_chart_save(path.encode(), 1, loss, 6, None, None, 0) == 0
     assert time.time() - t0 < 10
     assert Image.open(path).size[0] > 100
+
+
+def test_argument_errors_are_darknet_errors(tmp_path):
+    """The bindings' own checks and the Python layer's file checks raise
+    darknet_py.errors classes, so `except DarknetError` sees them; they stay
+    ValueError / FileNotFoundError too."""
+    from darknet_py.errors import DarknetError, DarknetIOError, DarknetValueError
+    with pytest.raises(DarknetValueError, match="groups must divide") as e:
+        _core.ternarize(np.zeros(5, np.float32), 2)
+    assert isinstance(e.value, DarknetError) and isinstance(e.value, ValueError)
+    with pytest.raises(DarknetIOError) as e:
+        dn.Network(str(tmp_path / "missing.cfg"))
+    assert isinstance(e.value, DarknetError) and isinstance(e.value, FileNotFoundError)
+    with pytest.raises(DarknetValueError):
+        dn.evaluate({}, {}, points=7)

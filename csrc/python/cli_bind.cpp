@@ -23,7 +23,7 @@ namespace py = pybind11;
 // Python's.
 static int cli_main(const std::vector<std::string> &args)
 {
-    if (args.empty()) throw py::value_error("cli_main: argv must hold at least the program name");
+    if (args.empty()) value_error("cli_main: argv must hold at least the program name");
     std::vector<std::string> strings(args);
     std::vector<char *> argv;
     for (std::string &s : strings) argv.push_back(&s[0]);

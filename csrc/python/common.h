@@ -6,6 +6,8 @@
 
 #include <pybind11/pybind11.h>
 
+#include <string>
+
 extern "C" {
 #include "darknet.h"
 }
@@ -13,6 +15,8 @@ extern "C" {
 // Raise the darknet_py.errors class of st with dn_last_error() as message.
 [[noreturn]] void raise_status(dn_status st);
 void check(dn_status st);
+// The bindings' own argument checks: darknet_py.errors.DarknetValueError (a ValueError too).
+[[noreturn]] void value_error(const std::string &msg);
 
 void bind_eval(pybind11::module_ &m);  // eval_bind.cpp
 void bind_ternary(pybind11::module_ &m);  // ternary_bind.cpp

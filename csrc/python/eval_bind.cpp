@@ -106,7 +106,7 @@ dn_eval_opts eval_opts(float iou_thresh, float thresh, int points)
 void check_rows(const darray &a, const char *what)
 {
     if (a.ndim() != 2 || a.shape(1) != 7)
-        throw py::value_error(std::string("evaluate: ") + what + " must be an N x 7 float64 array");
+        value_error(std::string("evaluate: ") + what + " must be an N x 7 float64 array");
 }
 
 // truth: N x 7 [image, class, x1, y1, x2, y2, difficult];

@@ -20,16 +20,24 @@ extern "C" {
 namespace py = pybind11;
 using farray = py::array_t<float, py::array::c_style | py::array::forcecast>;
 
+[[noreturn]] static void raise_as(const char *name, const std::string &msg)
+{
+    py::object errors = py::module_::import("darknet_py.errors");
+    PyErr_SetString(errors.attr(name).ptr(), msg.c_str());
+    throw py::error_already_set();
+}
+
 [[noreturn]] void raise_status(dn_status st)
 {
     static const char *names[] = {"DarknetError", "DarknetIOError", "CfgParseError", "FormatError",
                                   "DarknetValueError", "DarknetMemoryError", "DarknetStateError",
                                   "DarknetUnsupportedError"};
-    std::string msg = dn_last_error();
-    py::object errors = py::module_::import("darknet_py.errors");
-    const char *name = (unsigned)st < sizeof(names) / sizeof(names[0]) ? names[st] : names[0];
-    PyErr_SetString(errors.attr(name).ptr(), msg.c_str());
-    throw py::error_already_set();
+    raise_as((unsigned)st < sizeof(names) / sizeof(names[0]) ? names[st] : names[0], dn_last_error());
+}
+
+[[noreturn]] void value_error(const std::string &msg)
+{
+    raise_as("DarknetValueError", msg);
 }
 
 void check(dn_status st)
@@ -94,10 +102,10 @@ struct Network {
         int b, c, h, w;
         dn_network_input_shape(net, &b, &c, &h, &w);
         if (x.ndim() != 4 || x.shape(1) != c)
-            throw py::value_error("forward: expected a float32 array N x " + std::to_string(c) +
+            value_error("forward: expected a float32 array N x " + std::to_string(c) +
                                   " x H x W, got ndim=" + std::to_string(x.ndim()));
         int n = (int)x.shape(0), xh = (int)x.shape(2), xw = (int)x.shape(3);
-        if (n <= 0) throw py::value_error("forward: empty batch");
+        if (n <= 0) value_error("forward: empty batch");
         if (n != b || xh != h || xw != w) check(dn_network_resize(net, n, xw, xh));
         dn_status st;
         {
@@ -172,7 +180,7 @@ struct Network {
         int b;
         dn_network_input_shape(net, &b, nullptr, nullptr, nullptr);
         if (truth.ndim() != 3 || truth.shape(0) != b || truth.shape(2) != 5)
-            throw py::value_error("set_truth: expected a float32 array " + std::to_string(b) +
+            value_error("set_truth: expected a float32 array " + std::to_string(b) +
                                   " x max_boxes x 5 (the network batch is " + std::to_string(b) + ")");
         check(dn_network_set_truth(net, truth.data(), (int)truth.shape(1)));
     }
@@ -190,7 +198,7 @@ struct Network {
             dn_layer_info last;
             check(dn_network_layer_info(net, dn_network_num_layers(net) - 1, &last));
             if (g.size() != (py::ssize_t)b * last.out_c * last.out_h * last.out_w)
-                throw py::value_error("backward: out_grad must have the shape of the last output");
+                value_error("backward: out_grad must have the shape of the last output");
             gp = g.data();
         }
         py::array_t<float> in_grad({b, c, h, w});
@@ -210,12 +218,12 @@ struct Network {
         int b, c, h, w;
         dn_network_input_shape(net, &b, &c, &h, &w);
         if (images.ndim() != 4 || images.shape(1) != c || images.shape(2) != h || images.shape(3) != w)
-            throw py::value_error("train_step: images must be N x " + std::to_string(c) + " x " +
+            value_error("train_step: images must be N x " + std::to_string(c) + " x " +
                                   std::to_string(h) + " x " + std::to_string(w));
         if (truth.ndim() != 3 || truth.shape(0) != images.shape(0) || truth.shape(2) != 5)
-            throw py::value_error("train_step: truth must be N x max_boxes x 5 (x, y, w, h, class)");
+            value_error("train_step: truth must be N x max_boxes x 5 (x, y, w, h, class)");
         if (images.shape(0) % b)
-            throw py::value_error("train_step: the number of images must be a multiple of the batch (" +
+            value_error("train_step: the number of images must be a multiple of the batch (" +
                                   std::to_string(b) + ")");
         float loss = 0;
         dn_status st;
@@ -275,7 +283,7 @@ using u8array = py::array_t<uint8_t, py::array::c_style | py::array::forcecast>;
 
 static dn_image from_u8(const u8array &img)
 {
-    if (img.ndim() != 3 || img.shape(2) != 3) throw py::value_error("expected an H x W x 3 uint8 image");
+    if (img.ndim() != 3 || img.shape(2) != 3) value_error("expected an H x W x 3 uint8 image");
     dn_image im;
     check(dn_image_from_u8(&im, img.data(), (int)img.shape(1), (int)img.shape(0), 3));
     return im;
@@ -325,7 +333,7 @@ static py::array_t<uint8_t> draw_boxes(const u8array &img,
 {
     size_t n = ids.size();
     if (labels.size() != n || (size_t)boxes.size() != 4 * n)
-        throw py::value_error("draw_boxes: expected n boxes of 4 corners, n class ids and n labels");
+        value_error("draw_boxes: expected n boxes of 4 corners, n class ids and n labels");
     dn_image im = from_u8(img);
     const double *b = boxes.data();
     for (size_t i = 0; i < n; ++i)
@@ -363,7 +371,7 @@ static py::tuple calc_anchors(const std::string &list, int classes, int n, int w
 // TWN quantiser: (ternary weights, alphas) with one alpha per group.
 static py::tuple ternarize(farray w, int groups)
 {
-    if (groups <= 0 || w.size() % groups) throw py::value_error("ternarize: groups must divide the size");
+    if (groups <= 0 || w.size() % groups) value_error("ternarize: groups must divide the size");
     py::array_t<float> t(w.size()), a(groups);
     dn_ternarize_groups(w.data(), groups, (size_t)(w.size() / groups), t.mutable_data(), a.mutable_data());
     return py::make_tuple(t, a);
@@ -413,7 +421,7 @@ struct Loader {
     // (images batch x 3 x h x w, truth batch x max_boxes x 5 [x, y, w, h, class])
     py::tuple next(int w, int h)
     {
-        if (w <= 0 || h <= 0) throw py::value_error("Loader.next: size must be positive");
+        if (w <= 0 || h <= 0) value_error("Loader.next: size must be positive");
         py::array_t<float> images({o.batch, 3, h, w}), truth({o.batch, o.max_boxes, 5});
         float *im = images.mutable_data(), *tr = truth.mutable_data();
         dn_status st;
@@ -535,7 +543,7 @@ PYBIND11_MODULE(_core, m)
         .def("backward", &Network::backward, py::arg("out_grad") = py::none())
         .def("train_step", &Network::train_step, py::arg("images"), py::arg("truth"))
         .def("bn_recalibrate", [](Network &n, farray images) {
-            if (images.ndim() != 4) throw py::value_error("bn_recalibrate: images must be N x C x H x W");
+            if (images.ndim() != 4) value_error("bn_recalibrate: images must be N x C x H x W");
             dn_status st;
             {
                 py::gil_scoped_release nogil;
@@ -582,7 +590,7 @@ PYBIND11_MODULE(_core, m)
     m.def("cuda_compiled", []() { return dn_cuda_compiled() != 0; });
     m.def("cuda_device_count", []() { return dn_cuda_device_count(); });
     m.def("cuda_ternarize", [](farray w, int groups, int gpu) {
-        if (groups <= 0 || w.size() % groups) throw py::value_error("cuda_ternarize: groups must divide the size");
+        if (groups <= 0 || w.size() % groups) value_error("cuda_ternarize: groups must divide the size");
         py::array_t<float> t(w.size()), a(groups);
         dn_status st;
         {

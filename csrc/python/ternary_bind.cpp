@@ -108,12 +108,12 @@ std::string get_kernel(py::handle net) { return dn_ternary_kernel_name(dn_networ
 dn_tweights make_weights(const i8array &codes, int c, int groups, int *size)
 {
     if (codes.ndim() != 4 || codes.shape(2) != codes.shape(3))
-        throw py::value_error("codes must be filters x c/groups x size x size int8");
+        value_error("codes must be filters x c/groups x size x size int8");
     if (groups <= 0 || c % groups || codes.shape(0) % groups || codes.shape(1) != c / groups)
-        throw py::value_error("codes: filters and channels must be divisible by groups, dim 1 = c/groups");
+        value_error("codes: filters and channels must be divisible by groups, dim 1 = c/groups");
     const int8_t *p = codes.data();
     for (py::ssize_t i = 0; i < codes.size(); ++i)
-        if (p[i] < -1 || p[i] > 1) throw py::value_error("codes must be in {-1, 0, 1}");
+        if (p[i] < -1 || p[i] > 1) value_error("codes must be in {-1, 0, 1}");
     *size = (int)codes.shape(2);
     dn_tweights w;
     int k = (int)(codes.shape(1) * codes.shape(2) * codes.shape(3));
@@ -130,7 +130,7 @@ dn_conv_shape make_shape(py::ssize_t b, py::ssize_t c, py::ssize_t h, py::ssize_
                          int stride, int pad, int groups)
 {
     if (stride <= 0 || pad < 0 || h + 2 * pad < size || w + 2 * pad < size)
-        throw py::value_error("bad stride/pad for the input size");
+        value_error("bad stride/pad for the input size");
     dn_conv_shape s{(int)b, (int)c, (int)h, (int)w, filters, size, stride, pad, groups,
                     (int)((h + 2 * pad - size) / stride + 1), (int)((w + 2 * pad - size) / stride + 1)};
     return s;
@@ -154,7 +154,7 @@ int simd_flag(int simd) { return simd < 0 ? dn_ternary_simd() : simd; }
 py::array_t<int32_t> tconv_s32(i8array x, i8array codes, int stride, int pad, int groups, int simd,
                                int threads, bool ref)
 {
-    if (x.ndim() != 4) throw py::value_error("x must be N x C x H x W int8");
+    if (x.ndim() != 4) value_error("x must be N x C x H x W int8");
     int size;
     dn_tweights w = make_weights(codes, (int)x.shape(1), groups, &size);
     std::unique_ptr<dn_tweights, void (*)(dn_tweights *)> guard(&w, dn_tweights_free);
@@ -185,7 +185,7 @@ py::array_t<int32_t> tconv_s32(i8array x, i8array codes, int stride, int pad, in
 py::array_t<int32_t> tgemm_ref(i8array a, i8array b)
 {
     if (a.ndim() != 2 || b.ndim() != 2 || a.shape(1) != b.shape(0))
-        throw py::value_error("tgemm_ref: A M x K and B K x N int8");
+        value_error("tgemm_ref: A M x K and B K x N int8");
     py::array_t<int32_t> c({a.shape(0), b.shape(1)});
     dn_tgemm_ref((int)a.shape(0), (int)b.shape(1), (int)a.shape(1), a.data(), b.data(), c.mutable_data());
     return c;
@@ -203,7 +203,7 @@ dn_activation act_from(const std::string &name)
     if (name == "linear") return DN_ACT_LINEAR;
     if (name == "leaky") return DN_ACT_LEAKY;
     if (name == "relu") return DN_ACT_RELU;
-    throw py::value_error("act: linear, leaky or relu");
+    value_error("act: linear, leaky or relu");
 }
 
 // The int8 kernel on float input: (output N x F x OH x OW, act_scale[N]); pool=2: the
@@ -211,20 +211,20 @@ dn_activation act_from(const std::string &name)
 py::tuple tconv_int8(farray x, i8array codes, farray scale, py::object shift, const std::string &act,
                      int stride, int pad, int groups, int simd, int threads, int pool)
 {
-    if (x.ndim() != 4) throw py::value_error("x must be N x C x H x W float32");
-    if (pool != 0 && pool != 2) throw py::value_error("pool: 0 or 2");
+    if (x.ndim() != 4) value_error("x must be N x C x H x W float32");
+    if (pool != 0 && pool != 2) value_error("pool: 0 or 2");
     int size;
     dn_tweights w = make_weights(codes, (int)x.shape(1), groups, &size);
     std::unique_ptr<dn_tweights, void (*)(dn_tweights *)> guard(&w, dn_tweights_free);
     dn_conv_shape s = make_shape(x.shape(0), x.shape(1), x.shape(2), x.shape(3), (int)codes.shape(0), size,
                                  stride, pad, groups);
-    if (scale.size() != s.filters) throw py::value_error("scale: one per filter");
+    if (scale.size() != s.filters) value_error("scale: one per filter");
     farray sh;
     if (!shift.is_none()) {
         sh = shift.cast<farray>();
-        if (sh.size() != s.filters) throw py::value_error("shift: one per filter");
+        if (sh.size() != s.filters) value_error("shift: one per filter");
     }
-    if (pool && (s.out_h % 2 || s.out_w % 2)) throw py::value_error("pool: the output height and width must be even");
+    if (pool && (s.out_h % 2 || s.out_w % 2)) value_error("pool: the output height and width must be even");
     dn_epilogue ep{scale.data(), shift.is_none() ? nullptr : sh.data(), act_from(act), 0, pool};
     py::array_t<float> out({s.batch, s.filters, pool ? s.out_h / 2 : s.out_h, pool ? s.out_w / 2 : s.out_w}),
         sx(s.batch);
