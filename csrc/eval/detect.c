@@ -1,14 +1,14 @@
-/* detect.c: decoding the detector layers into boxes, box IoU and NMS.
+/* detect.c: decoding the detector layers into boxes, and NMS.
  *
  * dn_network_detections collects the detections of every detector layer
- * ([region], [yolo], [detection]; rows in detect.h) for one image of the
+ * ([region], [yolo], [detection]; rows in layers/detector.h) for one image of the
  * batch, then maps the boxes from the network input back to the original
  * image as Darknet's correct_yolo_boxes does (undoing the letterbox when the
  * input was letterboxed). Boxes are centre/size. dn_nms_sort is Darknet's
  * do_nms_sort: suppressed probabilities become 0, detections are reordered.
  */
-#include "detect.h"
 #include "../layers/boxes.h"
+#include "../layers/detector.h"
 
 #include <float.h>
 #include <math.h>
@@ -25,54 +25,6 @@ static const dn_detector *find_detector(const dn_layer *l)
     for (size_t i = 0; i < sizeof(detectors) / sizeof(detectors[0]); ++i)
         if (detectors[i]->ops == l->ops) return detectors[i];
     return NULL;
-}
-
-void dn_softmax_strided(const float *in, int n, int stride, float *out)
-{
-    float largest = -FLT_MAX, sum = 0;
-    for (int i = 0; i < n; ++i)
-        if (in[(size_t)i * stride] > largest) largest = in[(size_t)i * stride];
-    for (int i = 0; i < n; ++i) {
-        float e = (float)exp(in[(size_t)i * stride] - largest);
-        sum += e;
-        out[(size_t)i * stride] = e;
-    }
-    for (int i = 0; i < n; ++i) out[(size_t)i * stride] /= sum;
-}
-
-int dn_truth_rows(const dn_network *net, int b, const float **rows)
-{
-    *rows = NULL;
-    if (!net->truth || b < 0 || b >= net->truth_batch || net->truths < 5) return 0;
-    const float *t = net->truth + (size_t)b * net->truths;
-    int n = 0, max = net->truths / 5;
-    while (n < max && t[5 * n] != 0 && t[5 * n + 2] != 0) ++n;
-    *rows = t;
-    return n;
-}
-
-int dn_truth_cell(float v, int n)
-{
-    int i = (int)(v * n);
-    return i < 0 ? 0 : i >= n ? n - 1 : i;
-}
-
-float dn_detector_cost(float *delta, size_t n)
-{
-    double sum = 0;
-    for (size_t i = 0; i < n; ++i) {
-        sum += (double)delta[i] * delta[i];
-        delta[i] = -delta[i];
-    }
-    return (float)sum;
-}
-
-void dn_detector_backward(dn_layer *l, dn_network *net, const float *input, float *input_delta)
-{
-    (void)net; (void)input;
-    if (!input_delta) return;
-    size_t n = (size_t)l->batch * l->outputs;
-    for (size_t i = 0; i < n; ++i) input_delta[i] += l->delta[i];
 }
 
 /* Boxes d[n] relative to the network input (netw x neth) -> relative to, or
@@ -156,24 +108,6 @@ void dn_detections_free(dn_detections *d)
     free(d->dets);
     free(d->prob_storage);
     memset(d, 0, sizeof(*d));
-}
-
-/* Length of the overlap of two 1-D segments given by centre and size. */
-static float overlap(float x1, float w1, float x2, float w2)
-{
-    float l1 = x1 - w1 / 2, l2 = x2 - w2 / 2;
-    float left = l1 > l2 ? l1 : l2;
-    float r1 = x1 + w1 / 2, r2 = x2 + w2 / 2;
-    float right = r1 < r2 ? r1 : r2;
-    return right - left;
-}
-
-float dn_box_iou(dn_box a, dn_box b)
-{
-    float w = overlap(a.x, a.w, b.x, b.w), h = overlap(a.y, a.h, b.y, b.h);
-    float inter = (w < 0 || h < 0) ? 0 : w * h;
-    float uni = a.w * a.h + b.w * b.h - inter;
-    return uni > 0 ? inter / uni : 0;
 }
 
 /* qsort comparator: prob[sort_class] descending; ties keep the order the

@@ -1,6 +1,6 @@
-/* boxes.c: AlexeyAB's box overlap measures and the box step of his IoU-family
- * losses (see boxes.h). Boxes are centre/size; edges l = x - w/2, r = x + w/2,
- * t = y - h/2, b = y + h/2 (p: predicted, g: truth).
+/* boxes.c: Darknet's box IoU, AlexeyAB's box overlap measures and the box
+ * step of his IoU-family losses (see boxes.h). Boxes are centre/size; edges
+ * l = x - w/2, r = x + w/2, t = y - h/2, b = y + h/2 (p: predicted, g: truth).
  */
 #include "boxes.h"
 
@@ -15,6 +15,24 @@ int dn_iou_kind_parse(const char *name)
     for (int k = 0; k < 5; ++k)
         if (!strcmp(name, names[k])) return k;
     return -1;
+}
+
+/* Length of the overlap of two 1-D segments given by centre and size. */
+static float overlap(float x1, float w1, float x2, float w2)
+{
+    float l1 = x1 - w1 / 2, l2 = x2 - w2 / 2;
+    float left = l1 > l2 ? l1 : l2;
+    float r1 = x1 + w1 / 2, r2 = x2 + w2 / 2;
+    float right = r1 < r2 ? r1 : r2;
+    return right - left;
+}
+
+float dn_box_iou(dn_box a, dn_box b)
+{
+    float w = overlap(a.x, a.w, b.x, b.w), h = overlap(a.y, a.h, b.y, b.h);
+    float inter = (w < 0 || h < 0) ? 0 : w * h;
+    float uni = a.w * a.h + b.w * b.h - inter;
+    return uni > 0 ? inter / uni : 0;
 }
 
 typedef struct { float l, r, t, b; } edges;

@@ -14,7 +14,7 @@
  * only adds it to the input's delta.
  */
 #include "../core/internal.h"
-#include "../eval/detect.h"
+#include "detector.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -15,7 +15,7 @@
  * delta.
  */
 #include "../core/internal.h"
-#include "../eval/detect.h"
+#include "detector.h"
 
 #include <math.h>
 #include <stdlib.h>

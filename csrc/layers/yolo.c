@@ -17,7 +17,7 @@
  * without trains exactly as pjreddie's.
  */
 #include "../core/internal.h"
-#include "../eval/detect.h"
+#include "detector.h"
 #include "boxes.h"
 #include "../kernels/cpu/parallel.h"
 

@@ -1,14 +1,15 @@
-/* detect.h: the private interface between the detector layers ([region],
- * [yolo], [detection]) and the decoding in detect.c.
+/* detector.h: what the detector layers ([region], [yolo], [detection])
+ * share: their decoding row, read by eval/detect.c, and the training
+ * helpers of their losses (detector.c).
  *
  * Each detector layer file exports one dn_detector row: how many classes it
  * predicts and how to decode one image of its output into detections. A
  * decoder writes boxes as centre/size relative to the network input ([0,1]
- * of net->w, net->h); detect.c then undoes the letterbox and scales to the
- * image, as Darknet's correct_{region,yolo}_boxes do.
+ * of net->w, net->h); eval/detect.c then undoes the letterbox and scales to
+ * the image, as Darknet's correct_{region,yolo}_boxes do.
  */
-#ifndef DN_DETECT_H
-#define DN_DETECT_H
+#ifndef DN_DETECTOR_H
+#define DN_DETECTOR_H
 
 #include "../core/internal.h"
 
