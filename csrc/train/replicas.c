@@ -8,7 +8,7 @@
  * start from its params. Compiled in every build: without devices it is
  * never opened (dn_network_set_device fails first).
  */
-#include "internal.h"
+#include "../core/internal.h"
 #include "replicas.h"
 
 #include <pthread.h>

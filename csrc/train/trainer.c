@@ -24,9 +24,9 @@
  * than RECAL_MOVED; one that left them in place (rate 0, burn-in) keeps the
  * pretrained statistics as Darknet's running averages left them.
  */
-#include "internal.h"
+#include "../core/internal.h"
+#include "chart.h"
 #include "replicas.h"
-#include "../eval/chart.h"
 
 #include <errno.h>
 #include <math.h>

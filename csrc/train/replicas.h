@@ -2,7 +2,7 @@
 #ifndef DN_REPLICAS_H
 #define DN_REPLICAS_H
 
-#include "internal.h"
+#include "../core/internal.h"
 
 #define DN_SYNC_EVERY 4 /* steps between weight averages (Darknet's interval) */
 
