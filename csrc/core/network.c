@@ -338,6 +338,35 @@ dn_status dn_network_load(dn_network **out, const char *cfg_path, int batch, uin
     return DN_OK;
 }
 
+/* ---- network-wide settings ---- */
+
+static const char *const kernel_names[] = {"off", "float", "int8"};
+
+const char *dn_ternary_kernel_name(dn_ternary_kernel k)
+{
+    return (unsigned)k < 3 ? kernel_names[k] : "?";
+}
+
+dn_status dn_ternary_kernel_parse(const char *name, dn_ternary_kernel *out)
+{
+    for (int i = 0; i < 3; ++i)
+        if (name && !strcmp(name, kernel_names[i])) { *out = (dn_ternary_kernel)i; return DN_OK; }
+    return dn_error(DN_ERR_VALUE, "unknown ternary kernel '%s' (off, float or int8)", name ? name : "(null)");
+}
+
+dn_status dn_network_set_ternary_kernel(dn_network *net, dn_ternary_kernel k)
+{
+    if ((unsigned)k > DN_TERNARY_INT8)
+        return dn_error(DN_ERR_VALUE, "ternary kernel %d out of range (0 off, 1 float, 2 int8)", (int)k);
+    net->ternary_kernel = (int)k;
+    return DN_OK;
+}
+
+dn_ternary_kernel dn_network_ternary_kernel(const dn_network *net)
+{
+    return (dn_ternary_kernel)net->ternary_kernel;
+}
+
 int dn_network_letterbox(const dn_network *net) { return net->letterbox; }
 int dn_network_is_alexeyab(const dn_network *net) { return net->alexeyab; }
 void dn_network_set_letterbox(dn_network *net, int letterbox)
