@@ -4,15 +4,7 @@
  * as PNG. */
 #include "chart.h"
 
-#if defined(__GNUC__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmissing-braces"
-#pragma GCC diagnostic ignored "-Wunused-function"
-#endif
-#include <stb_easy_font.h>
-#if defined(__GNUC__)
-#pragma GCC diagnostic pop
-#endif
+#include "../data/font.h"
 
 #include <math.h>
 #include <stdio.h>
