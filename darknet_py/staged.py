@@ -60,22 +60,12 @@ def _train_sample(data, out_dir, n):
 
 
 def table(rows):
-    """The method's results table as markdown."""
-    out = ["| Stage | ternary layers | mAP | 11-point mAP | IoU | .weights | packed |", "|-|-|-|-|-|-|-|"]
-    for r in rows:
-        out.append(f"| {r.stage} | {r.ternary_layers}/{r.conv_layers} | {100 * r.map:.2f} | {100 * r.map11:.2f} | "
-                   f"{100 * r.iou:.2f} | "
-                   f"{r.weights_bytes / 1e6:.2f} MB | {r.packed_bytes / 1e6:.3f} MB |")
-    return "\n".join(out)
-
-
-def seed_table(rows):
-    """Markdown: the rows of several seeds (dicts as in results.json, with a
-    "seed" key), one line per stage with the mean and spread (population
-    standard deviation) over the seeds."""
+    """The method's results table as markdown: StageRows, or dicts as in
+    results.json with a "seed" key for several seeds, one line per stage
+    with the mean and spread (population standard deviation) over the seeds."""
     import statistics
-    out = ["| Stage | ternary layers | mAP (mean ± spread) | 11-point mAP | IoU | seeds | .weights | packed |",
-           "|-|-|-|-|-|-|-|-|"]
+    rows = [r if isinstance(r, dict) else asdict(r) for r in rows]
+    out = ["| Stage | ternary layers | mAP | 11-point mAP | IoU | seeds | .weights | packed |", "|-|-|-|-|-|-|-|-|"]
     for stage in dict.fromkeys(r["stage"] for r in rows):
         rs = [r for r in rows if r["stage"] == stage]
         cells = []

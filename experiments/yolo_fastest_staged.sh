@@ -43,12 +43,12 @@ for seed in $SEEDS; do
 done
 $PY - "$OUT" "$CFG" $SEEDS <<'PYEOF'
 import json, os, sys
-from darknet_py.staged import seed_table
+from darknet_py.staged import table
 from darknet_py.stages import sensitivity_table
 out, cfg, seeds = sys.argv[1], sys.argv[2], sys.argv[3:]
 rows = [dict(r, seed=int(s)) for s in seeds for r in json.load(open(f"{out}/seed{s}/results.json"))]
 json.dump(rows, open(f"{out}/results.json", "w"), indent=1)
-lines = [seed_table(rows)]
+lines = [table(rows)]
 sens = f"{out}/seed{seeds[0]}/sensitivity.json"
 if os.path.exists(sens):
     s = json.load(open(sens))
