@@ -8,7 +8,9 @@ CUDA_PATH: include/cudnn.h and lib64/ or lib/libcudnn.so*). DARKNET_GPU=emu
 builds the same backend against the CPU emulator of csrc/kernels/cuda/emu
 (the .cu files compiled as C++, no CUDA needed; with its cuDNN subset unless
 CUDNN=0): for testing the backend's logic where there is no GPU.
-DARKNET_SANITIZE=1 builds with ASan+UBSan (scripts/sanitize.sh builds it
+DARKNET_TEST_HOOKS=1 adds darknet_py._core.testing, the kernel entry points
+of the tests and benchmarks (scripts/setup.sh builds with it; a pip install
+does not). DARKNET_SANITIZE=1 builds with ASan+UBSan (scripts/sanitize.sh builds it
 outside the source tree).
 
 The metadata (name, version, dependencies, the `darknet` and `darknet-py`
@@ -181,7 +183,8 @@ ext = Pybind11Extension(
     sorted(glob.glob("csrc/python/*.cpp")) + c_sources() + gpu_c + cli_c,
     include_dirs=gpu_inc + ["csrc/include", os.path.join(STB, "include", "stb")],
     define_macros=[("DN_NO_MAIN", None)] + ([("DN_USE_BLAS", "1")] if blas else [])
-    + ([("DN_GPU", "1")] if GPU else []),
+    + ([("DN_GPU", "1")] if GPU else [])
+    + ([("DN_TEST_HOOKS", "1")] if os.environ.get("DARKNET_TEST_HOOKS", "0") == "1" else []),
     # -fno-wrapv: Python's own CFLAGS carry -fwrapv, which costs some kernels
     extra_compile_args=["-O3", "-march=native", "-fopenmp", "-fno-wrapv", "-Wall"] + san_flags,
     extra_link_args=["-fopenmp"] + san_flags[:1] + gpu_link,

@@ -163,7 +163,7 @@ def print_layers(name, tnet, ms, t, cv):
                 tot3[c] += r[c]
                 tot3p[c] += r[c] + (ms[c][i + 1] / 1e3 if pooled else 0)
         c_, h, w = info["input_shape"]
-        algo = _core.ternary_algo(1, c_, h, w, info["filters"], k, s, info["pad"], info["groups"])
+        algo = _core.testing.ternary_algo(1, c_, h, w, info["filters"], k, s, info["pad"], info["groups"])
         if pooled and ms["int8"][i + 1] == 0:
             algo += "+pool"
         print(f"| {i} | {c_}x{h}x{w} | {info['filters']} | {k}/{s} | {algo} | "

@@ -49,7 +49,7 @@ if [ -n "$cap" ] && [ -z "${NVCC_ARCH:-}" ]; then export NVCC_ARCH="-gencode arc
         build() {
             if command -v make > /dev/null; then make -j"$JOBS" GPU=1 CUDNN=$CUDNN || return 1
             else echo "no make: ./darknet is not built (its tests skip)"; fi
-            DARKNET_GPU=1 $PY setup.py -q build_ext --inplace -j "$JOBS"
+            DARKNET_GPU=1 DARKNET_TEST_HOOKS=1 $PY setup.py -q build_ext --inplace -j "$JOBS"
         }
         ok=1
         build > "$OUT/build.txt" 2>&1 || ok=0

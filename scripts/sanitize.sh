@@ -16,7 +16,7 @@ ROOT=$PWD
 make -s -j2 SANITIZE=1
 mkdir -p build/san/py/darknet_py build/san/logs
 rm -f build/san/logs/*
-DARKNET_SANITIZE=1 ${PYTHON:-python3} setup.py -q build_ext --build-lib build/san/py \
+DARKNET_SANITIZE=1 DARKNET_TEST_HOOKS=1 ${PYTHON:-python3} setup.py -q build_ext --build-lib build/san/py \
     --build-temp build/san/tmp --force -j 2
 for f in darknet_py/*.py darknet_py/*.pyi darknet_py/py.typed; do
     [ -e "$f" ] && ln -sf "$ROOT/$f" "build/san/py/darknet_py/$(basename "$f")"

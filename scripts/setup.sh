@@ -22,6 +22,10 @@ if ! $PY -c "import numpy, pybind11, pytest, tqdm, matplotlib, cv2" 2>/dev/null;
 fi
 
 make -j"$(nproc)" >/dev/null
-$PY setup.py -q build_ext --inplace -j "$(nproc)"
+# with the tests' kernel entry points (darknet_py._core.testing); an extension
+# built without them (pip install -e) is rebuilt
+force=""
+$PY -c "import darknet_py._core as c; c.testing" 2>/dev/null || force="-f"
+DARKNET_TEST_HOOKS=1 $PY setup.py -q build_ext --inplace -j "$(nproc)" $force
 $PY -c "import darknet_py" # fails loudly if the extension did not build
 echo "setup: built ./darknet and darknet_py"

@@ -113,8 +113,8 @@ def test_backend_on_the_cpu_emulator(tmp_path):
         build = tmp_path / f"cudnn{cudnn}"
         r = subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "-j", "2", "--build-temp",
                             str(build / "bt"), "--build-lib", str(build / "bl")],
-                           cwd=ROOT, env=dict(os.environ, DARKNET_GPU="emu", CUDNN=cudnn), capture_output=True,
-                           text=True, timeout=1200)
+                           cwd=ROOT, env=dict(os.environ, DARKNET_GPU="emu", CUDNN=cudnn, DARKNET_TEST_HOOKS="1"),
+                           capture_output=True, text=True, timeout=1200)
         assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
         tree = build / "tree"
         skip = shutil.ignore_patterns("_core*.so", "__pycache__", "*.pyc")
@@ -165,7 +165,7 @@ def test_device_request_without_gpu_is_a_clear_error(make_cfg):
     x = np.random.default_rng(0).standard_normal((1, 3, 16, 16)).astype(np.float32)
     assert np.isfinite(net.forward(x)).all()  # still usable on the host
     with pytest.raises(dn.DarknetError, match="GPU 0 requested"):
-        _core.cuda_ternarize(np.ones(8, np.float32), 1, 0)
+        _core.testing.cuda_ternarize(np.ones(8, np.float32), 1, 0)
 
 
 @pytest.fixture(scope="module")
@@ -395,11 +395,11 @@ def test_ternarize_gpu_identical_to_cpu(groups, per, rng):
     for scale in (1e-3, 1.0, 30.0):
         w = (rng.standard_normal(groups * per) * scale).astype(np.float32)
         tc, ac = _core.ternarize(w, groups)
-        tg, ag = _core.cuda_ternarize(w, groups, 0)
+        tg, ag = _core.testing.cuda_ternarize(w, groups, 0)
         np.testing.assert_array_equal(ag, ac)
         np.testing.assert_array_equal(tg, tc)
     z = np.zeros(groups * per, np.float32)  # all zero: alpha 0, never a division by zero
-    tg, ag = _core.cuda_ternarize(z, groups, 0)
+    tg, ag = _core.testing.cuda_ternarize(z, groups, 0)
     assert not tg.any() and not ag.any()
 
 

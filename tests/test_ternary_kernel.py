@@ -70,7 +70,7 @@ def test_gemm_ref_matches_numpy(rng):
     for m, n, k in [(1, 1, 1), (7, 13, 5), (6, 16, 256), (13, 35, 259), (64, 3, 1000)]:
         a = rng.integers(-1, 2, (m, k)).astype(np.int8)
         b = rng.integers(-128, 128, (k, n)).astype(np.int8)
-        np.testing.assert_array_equal(_core.tgemm_ref(a, b), a.astype(np.int64) @ b.astype(np.int64))
+        np.testing.assert_array_equal(_core.testing.tgemm_ref(a, b), a.astype(np.int64) @ b.astype(np.int64))
 
 
 # (batch, c, h, w, filters, size, stride, pad, groups): odd maps, filters that
@@ -118,10 +118,10 @@ def test_integer_conv_exact(rng, case, algo):
     x.flat[0] = -128
     codes = rng.integers(-1, 2, (f, c // groups, size, size)).astype(np.int8)
     want = np_conv_int(x, codes, stride, pad, groups)
-    np.testing.assert_array_equal(_core.tconv_s32(x, codes, stride, pad, groups, ref=True), want)
+    np.testing.assert_array_equal(_core.testing.tconv_s32(x, codes, stride, pad, groups, ref=True), want)
     for simd in SIMD:
         for threads in (1, 2):
-            got = _core.tconv_s32(x, codes, stride, pad, groups, simd=simd, threads=threads)
+            got = _core.testing.tconv_s32(x, codes, stride, pad, groups, simd=simd, threads=threads)
             np.testing.assert_array_equal(got, want, err_msg=f"simd={simd} threads={threads}")
 
 
@@ -134,7 +134,7 @@ def test_integer_conv_extremes(rng, algo):
             codes = np.full((7, 300, 3, 3), code, np.int8)
             want = np_conv_int(x, codes, 1, 1, 1)
             for simd in SIMD:
-                np.testing.assert_array_equal(_core.tconv_s32(x, codes, 1, 1, 1, simd=simd), want)
+                np.testing.assert_array_equal(_core.testing.tconv_s32(x, codes, 1, 1, 1, simd=simd), want)
 
 
 def test_winograd_channel_limit(rng, algo):
@@ -148,7 +148,7 @@ def test_winograd_channel_limit(rng, algo):
         codes[5:, ::2] = -1
         want = np_conv_int(x, codes, 1, 1, 1)
         for simd in SIMD:
-            np.testing.assert_array_equal(_core.tconv_s32(x, codes, 1, 1, 1, simd=simd), want, err_msg=f"c={c}")
+            np.testing.assert_array_equal(_core.testing.tconv_s32(x, codes, 1, 1, 1, simd=simd), want, err_msg=f"c={c}")
 
 
 def test_winograd_superblocks_and_chunks(rng, monkeypatch):
@@ -162,7 +162,7 @@ def test_winograd_superblocks_and_chunks(rng, monkeypatch):
         want = np_conv_int(x, codes, 1, 1, 1)
         for simd in SIMD:
             for threads in (1, 2):
-                got = _core.tconv_s32(x, codes, 1, 1, 1, simd=simd, threads=threads)
+                got = _core.testing.tconv_s32(x, codes, 1, 1, 1, simd=simd, threads=threads)
                 np.testing.assert_array_equal(got, want, err_msg=f"c={c} simd={simd} threads={threads}")
 
 
@@ -171,7 +171,7 @@ def test_algorithm_choice(monkeypatch):
     DN_TWINO_MAX_C channels on maps whose 4x4 tiles (run in groups of 4)
     save enough products; DN_TERNARY_ALGO overrides it where Winograd applies at all."""
     monkeypatch.delenv("DN_TERNARY_ALGO", raising=False)
-    algo = _core.ternary_algo
+    algo = _core.testing.ternary_algo
     assert algo(1, 1024, 13, 13, 1024, 3, 1, 1, 1) == "winograd"
     assert algo(1, 64, 52, 52, 128, 3, 1, 1, 1) == "winograd"
     assert algo(1, 16, 208, 208, 32, 3, 1, 1, 1) == "implicit"  # few channels: direct, no im2col
@@ -221,14 +221,14 @@ def test_winograd_whole_network_identical(tmp_path, monkeypatch, act):
 def test_bad_codes_rejected(rng):
     x = np.zeros((1, 2, 4, 4), np.int8)
     with pytest.raises(ValueError):
-        _core.tconv_s32(x, np.full((1, 2, 3, 3), 2, np.int8))
+        _core.testing.tconv_s32(x, np.full((1, 2, 3, 3), 2, np.int8))
 
 
 def test_quantizer_matches_numpy(rng):
     for x in [rng.standard_normal(1000).astype(np.float32) * 3,
               np.array([0.5, -0.5, 1.5 / 127, 2.5 / 127, -1.0], np.float32),
               np.zeros(5, np.float32), np.full(3, 1e-38, np.float32)]:
-        q, s = _core.quantize_s8_ref(x)
+        q, s = _core.testing.quantize_s8_ref(x)
         wq, ws = np_quantize(x)
         np.testing.assert_array_equal(q, wq)
         assert np.float32(s) == ws
@@ -261,7 +261,7 @@ def test_int8_kernel_is_its_definition(rng, case, algo):
     want = np.stack(want)
     for simd in SIMD:
         for threads in (1, 2):
-            got, sx = _core.tconv_int8(x, codes, scale, shift, act, stride, pad, groups, simd=simd, threads=threads)
+            got, sx = _core.testing.tconv_int8(x, codes, scale, shift, act, stride, pad, groups, simd=simd, threads=threads)
             np.testing.assert_array_equal(got, want, err_msg=f"simd={simd} threads={threads}")
             np.testing.assert_array_equal(sx, [np_quantize(x[i])[1] for i in range(b)])
 
@@ -285,10 +285,10 @@ def test_int8_kernel_pooled(rng, case, algo):
     shift = rng.standard_normal(f).astype(np.float32) if act != "linear" else None
     for simd in SIMD:
         for threads in (1, 2):
-            y, sx = _core.tconv_int8(x, codes, scale, shift, act, stride, pad, simd=simd, threads=threads)
+            y, sx = _core.testing.tconv_int8(x, codes, scale, shift, act, stride, pad, simd=simd, threads=threads)
             n, k, oh, ow = y.shape
             want = y.reshape(n, k, oh // 2, 2, ow // 2, 2).max(axis=(3, 5))
-            got, sx2 = _core.tconv_int8(x, codes, scale, shift, act, stride, pad, simd=simd, threads=threads, pool=2)
+            got, sx2 = _core.testing.tconv_int8(x, codes, scale, shift, act, stride, pad, simd=simd, threads=threads, pool=2)
             np.testing.assert_array_equal(got, want, err_msg=f"simd={simd} threads={threads}")
             np.testing.assert_array_equal(sx2, sx)
 
@@ -297,9 +297,9 @@ def test_int8_kernel_pool_needs_even_output(rng):
     x = rng.standard_normal((1, 4, 7, 8)).astype(np.float32)
     codes = np.ones((2, 4, 3, 3), np.int8)
     with pytest.raises(ValueError, match="even"):
-        _core.tconv_int8(x, codes, np.ones(2, np.float32), pad=1, pool=2)
+        _core.testing.tconv_int8(x, codes, np.ones(2, np.float32), pad=1, pool=2)
     with pytest.raises(ValueError, match="pool"):
-        _core.tconv_int8(x, codes, np.ones(2, np.float32), pad=1, pool=3)
+        _core.testing.tconv_int8(x, codes, np.ones(2, np.float32), pad=1, pool=3)
 
 
 # ---- conv layers through the network, against the float path ----

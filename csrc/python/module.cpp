@@ -589,18 +589,6 @@ PYBIND11_MODULE(_core, m)
           py::arg("distill") = 1.0f);
     m.def("cuda_compiled", []() { return dn_cuda_compiled() != 0; });
     m.def("cuda_device_count", []() { return dn_cuda_device_count(); });
-    m.def("cuda_ternarize", [](farray w, int groups, int gpu) {
-        if (groups <= 0 || w.size() % groups) value_error("cuda_ternarize: groups must divide the size");
-        py::array_t<float> t(w.size()), a(groups);
-        dn_status st;
-        {
-            py::gil_scoped_release nogil;
-            st = dn_cuda_ternarize(gpu, w.data(), groups, (size_t)(w.size() / groups), t.mutable_data(),
-                                   a.mutable_data());
-        }
-        check(st);
-        return py::make_tuple(t, a);
-    }, py::arg("w"), py::arg("groups") = 1, py::arg("gpu") = 0);
     m.def("ternarize", &ternarize, py::arg("w"), py::arg("groups") = 1);
     m.def("label_path", &label_path, py::arg("image_path"));
     m.def("load_labels", &load_labels, py::arg("path"), py::arg("classes") = 0);
@@ -624,5 +612,20 @@ PYBIND11_MODULE(_core, m)
     m.def("save_png", &save_png, py::arg("image"), py::arg("path"));
     bind_eval(m);
     bind_ternary(m);
+#ifdef DN_TEST_HOOKS
+    py::module_ testing = m.attr("testing");  // bind_ternary made it
+    testing.def("cuda_ternarize", [](farray w, int groups, int gpu) {
+        if (groups <= 0 || w.size() % groups) value_error("cuda_ternarize: groups must divide the size");
+        py::array_t<float> t(w.size()), a(groups);
+        dn_status st;
+        {
+            py::gil_scoped_release nogil;
+            st = dn_cuda_ternarize(gpu, w.data(), groups, (size_t)(w.size() / groups), t.mutable_data(),
+                                   a.mutable_data());
+        }
+        check(st);
+        return py::make_tuple(t, a);
+    }, py::arg("w"), py::arg("groups") = 1, py::arg("gpu") = 0);
+#endif
     bind_cli(m);
 }

@@ -252,7 +252,11 @@ void bind_ternary(py::module_ &m)
     m.def("ternary_kernel", &get_kernel, py::arg("net"));
     m.def("ternary_simd", &dn_ternary_simd);
     m.def("ternary_simd_available", &dn_ternary_simd_available);
-    m.def(
+#ifdef DN_TEST_HOOKS
+    // kernel entry points for the tests and benchmarks, only in builds with
+    // DARKNET_TEST_HOOKS=1 (scripts/setup.sh), not in a pip install
+    py::module_ t = m.def_submodule("testing", "kernel entry points for tests (DARKNET_TEST_HOOKS=1 builds)");
+    t.def(
         "ternary_algo",
         [](int b, int c, int h, int w, int filters, int size, int stride, int pad, int groups) {
             dn_conv_shape s = make_shape(b, c, h, w, filters, size, stride, pad, groups);
@@ -262,11 +266,12 @@ void bind_ternary(py::module_ &m)
         "im2col) or direct (DN_TERNARY_ALGO, else its rule)", py::arg("batch"),
         py::arg("c"), py::arg("h"), py::arg("w"), py::arg("filters"), py::arg("size"), py::arg("stride"),
         py::arg("pad"), py::arg("groups"));
-    m.def("tconv_s32", &tconv_s32, py::arg("x"), py::arg("codes"), py::arg("stride") = 1, py::arg("pad") = 0,
+    t.def("tconv_s32", &tconv_s32, py::arg("x"), py::arg("codes"), py::arg("stride") = 1, py::arg("pad") = 0,
           py::arg("groups") = 1, py::arg("simd") = -1, py::arg("threads") = 1, py::arg("ref") = false);
-    m.def("tgemm_ref", &tgemm_ref, py::arg("a"), py::arg("b"));
-    m.def("quantize_s8_ref", &quantize_ref, py::arg("x"));
-    m.def("tconv_int8", &tconv_int8, py::arg("x"), py::arg("codes"), py::arg("scale"),
+    t.def("tgemm_ref", &tgemm_ref, py::arg("a"), py::arg("b"));
+    t.def("quantize_s8_ref", &quantize_ref, py::arg("x"));
+    t.def("tconv_int8", &tconv_int8, py::arg("x"), py::arg("codes"), py::arg("scale"),
           py::arg("shift") = py::none(), py::arg("act") = "linear", py::arg("stride") = 1, py::arg("pad") = 0,
           py::arg("groups") = 1, py::arg("simd") = -1, py::arg("threads") = 1, py::arg("pool") = 0);
+#endif
 }
