@@ -177,7 +177,7 @@ def test_cfg_nul_byte_names_offset(tmp_path):
 
 
 def test_cfg_missing_and_directory(tmp_path):
-    raises_exactly(FileNotFoundError, dn.Network, tmp_path / "none.cfg")
+    raises_exactly(DarknetIOError, dn.Network, tmp_path / "none.cfg")  # a FileNotFoundError too
     with pytest.raises(FileNotFoundError):
         dn.Network(tmp_path)
 
