@@ -9,6 +9,8 @@
  * float weights (dn_conv_weights), per layer or per filter (ternary_scale).
  *
  * Inference forward (conv_forward) picks a kernel per layer: the direct
+ * depthwise kernel of kernels/cpu/depthwise.c for groups = channels =
+ * filters (forward and both backward products, also in training), the direct
  * kernel of kernels/cpu/conv_fast.c for stride-1 layers with few input
  * channels (the first layer), Winograd F(4x4,3x3) (kernels/cpu/winograd.c)
  * for 3x3 stride-1 groups=1 layers, the implicit-im2col GEMM of conv_fast.c
@@ -31,6 +33,7 @@
  */
 #include "../core/internal.h"
 #include "../kernels/cpu/conv_fast.h"
+#include "../kernels/cpu/depthwise.h"
 #include "../kernels/cpu/gemm.h"
 #include "../kernels/cpu/im2col.h"
 #include "../kernels/cpu/parallel.h"
@@ -352,6 +355,12 @@ int dn_conv_forward_fast(dn_layer *l, dn_network *net, const float *input, const
     dn_conv_shape s = {l->batch, l->c, l->h, l->w, p->filters, p->size, p->stride, p->pad,
                        p->groups, l->out_h, l->out_w};
     int nth = dn_parallel_threads();
+    if (dn_depthwise_applies(&s) && (algo == ALGO_AUTO || algo == ALGO_DIRECT)) {
+        float *ws = scratch(cp, net, dn_depthwise_scratch(&s, nth));
+        if (!ws) return 0;
+        dn_depthwise_forward(&s, input, weights, ep, output, ws, nth);
+        return 1;
+    }
     int wino = winograd_applies(l) &&
                (algo == ALGO_WINOGRAD ||
                 (algo == ALGO_AUTO && winograd_pays(l) &&
@@ -434,6 +443,22 @@ int dn_conv_backward_input_fast(dn_layer *l, dn_network *net, const float *weigh
     transpose_job tj = {weights, cp->wt, p->filters, l->c, p->size * p->size};
     dn_parallel_for(l->c, nth, transpose_item, &tj);
     dn_conv_fast_gemm(&s, delta, cp->wt, &ep, input_delta, ws, nth);
+    return 1;
+}
+
+int dn_conv_backward_depthwise(dn_layer *l, dn_network *net, const float *input, const float *weights,
+                               const float *delta, float *weight_grad, float *input_delta)
+{
+    conv_algo algo = algo_from_env();
+    conv_priv *cp = l->priv;
+    const dn_conv *p = &cp->conv;
+    dn_conv_shape s = {l->batch, l->c, l->h, l->w, p->filters, p->size, p->stride, p->pad,
+                       p->groups, l->out_h, l->out_w};
+    if (!dn_depthwise_applies(&s) || !(algo == ALGO_AUTO || algo == ALGO_DIRECT)) return 0;
+    int nth = dn_parallel_threads();
+    float *ws = scratch(cp, net, dn_depthwise_scratch(&s, nth));
+    if (!ws) return 0;
+    dn_depthwise_backward(&s, input, weights, delta, weight_grad, input_delta, ws, nth);
     return 1;
 }
 

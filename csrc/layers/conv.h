@@ -72,6 +72,13 @@ int dn_conv_forward_fast(dn_layer *l, dn_network *net, const float *input, const
 int dn_conv_backward_input_fast(dn_layer *l, dn_network *net, const float *weights, const float *delta,
                                 float *input_delta);
 
+/* Training, depthwise layers (groups = channels = filters): weight_grad +=
+ * dL/dweights and input_delta += dL/dinput (either NULL) on the direct
+ * kernel. Returns 0 (nothing done) for other layers, with
+ * DN_CONV_ALGO=ref|gemm|winograd or without memory. */
+int dn_conv_backward_depthwise(dn_layer *l, dn_network *net, const float *input, const float *weights,
+                               const float *delta, float *weight_grad, float *input_delta);
+
 /* output[b][f][oh][ow] = sum weights * input over the layer's groups (no bias). */
 void dn_conv_gemm(const dn_layer *l, const float *weights, const float *input,
                   float *workspace, float *output);

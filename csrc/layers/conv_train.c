@@ -13,7 +13,8 @@
  *   activation gradient and bias (and scale) grads and the batch-norm
  *   backward (one pass pair for the fused activations);
  *   per image and group g: dW_g += delta_g col_g^T and
- *   input_delta_g += col2im(W_g^T delta_g).
+ *   input_delta_g += col2im(W_g^T delta_g); depthwise layers on the direct
+ *   kernel instead (dn_conv_backward_depthwise).
  * Training state, allocated by the first training forward at a given size:
  *   var[filters] and x_hat[batch][filters][out_h*out_w] (batch_normalize),
  *   z[batch][filters][out_h*out_w], the pre-activation (swish, mish only).
@@ -268,7 +269,8 @@ void dn_conv_backward(dn_layer *l, dn_network *net, const float *input, float *i
         dn_bias_backward_act(l->delta, l->output, l->batch, p->filters, hw, bias->grad, act);
     }
     const float *weights = conv_weights(l);
+    float *weight_grad = dn_layer_param(l, "weights")->grad;
+    if (dn_conv_backward_depthwise(l, net, input, weights, l->delta, weight_grad, input_delta)) return;
     if (input_delta && dn_conv_backward_input_fast(l, net, weights, l->delta, input_delta)) input_delta = NULL;
-    conv_backward_gemm(l, weights, input, l->delta, net->workspace, dn_layer_param(l, "weights")->grad,
-                       input_delta);
+    conv_backward_gemm(l, weights, input, l->delta, net->workspace, weight_grad, input_delta);
 }
