@@ -108,6 +108,13 @@ CONV_CASES = [
     (1, 8, 6, 18, 5, 3, 1, 0, 1),
     (1, 4, 5, 16, 3, 5, 1, 2, 1),
     (2, 9, 7, 5, 10, 1, 1, 0, 1),
+    # depthwise (channels = groups = filters; depthwise.c's int8 kernel
+    # unless DN_TERNARY_ALGO=packed): strides 1-3, pads 0-2, sizes 2-5
+    (2, 8, 9, 11, 8, 3, 1, 1, 8),
+    (1, 6, 13, 12, 6, 3, 2, 1, 6),
+    (1, 5, 7, 7, 5, 5, 2, 2, 5),
+    (1, 4, 6, 9, 4, 2, 3, 0, 4),
+    (2, 33, 40, 38, 33, 3, 1, 1, 33),
 ]
 
 
@@ -237,7 +244,9 @@ def test_quantizer_matches_numpy(rng):
 @pytest.mark.parametrize("case", [(2, 16, 13, 11, 24, 3, 1, 1, 1, "leaky"), (1, 40, 9, 9, 14, 3, 2, 1, 1, "linear"),
                                   (2, 35, 10, 13, 9, 3, 1, 1, 1, "relu"),
                                   (1, 24, 7, 9, 30, 1, 1, 0, 3, "relu"), (2, 300, 5, 5, 7, 3, 1, 1, 1, "leaky"),
-                                  (1, 3, 93, 99, 5, 3, 1, 1, 1, "leaky")],  # planes quantised row by row
+                                  (1, 3, 93, 99, 5, 3, 1, 1, 1, "leaky"),  # planes quantised row by row
+                                  (2, 16, 13, 11, 16, 3, 2, 1, 16, "leaky"),  # depthwise
+                                  (1, 24, 10, 10, 24, 3, 1, 1, 24, "relu")],
                          ids=lambda c: "x".join(map(str, c)))
 def test_int8_kernel_is_its_definition(rng, case, algo):
     """Float input -> per-image int8 codes -> exact integer sums -> float32

@@ -38,5 +38,7 @@ int cmd_partial(int argc, char **argv);
 int cmd_detector_anchors(int argc, char **argv);
 /* ternary pack | unpack | info (ternary.c). */
 int cmd_ternary(int argc, char **argv);
+/* export onnx (export.c). */
+int cmd_export(int argc, char **argv);
 
 #endif

@@ -16,7 +16,8 @@ static void usage(const char *prog)
             "usage: %s <command> ...\n"
             "  detector test <data> <cfg> <weights> [image] [-thresh t] [-out name]\n"
             "  detect <cfg> <weights> [image] [-thresh t]\n"
-            "  partial <cfg> <weights> <out> <N>\n",
+            "  partial <cfg> <weights> <out> <N>\n"
+            "  export onnx <cfg> <weights> <out.onnx> [-opset N] [-batch N]\n",
             prog);
 }
 
@@ -91,6 +92,7 @@ int dn_cli_main(int argc, char **argv)
     }
     if (!strcmp(cmd, "partial")) return cmd_partial(argc, argv);
     if (!strcmp(cmd, "ternary")) return cmd_ternary(argc, argv);
+    if (!strcmp(cmd, "export")) return cmd_export(argc, argv);
     fprintf(stderr, "Not an option: %s\n", cmd);
     usage(argv[0]);
     return 1;

@@ -478,6 +478,28 @@ typedef struct {
  * says which format the file is. */
 dn_status dn_ternary_stats(dn_network *net, const char *path, dn_ternary_layer_stats *out, int *packed);
 
+/* ---- ONNX export -------------------------------------------------------- */
+typedef struct {
+    int opset;     /* ONNX opset of the file, 11 to 21 (0: 13) */
+} dn_onnx_opts;
+
+/* opset 13. */
+void dn_onnx_opts_default(dn_onnx_opts *o);
+/* Write the network as loaded (its weights, batch and input size) as an
+ * ONNX model, atomically: input "input" [batch][c][h][w] float32; one
+ * output per detector layer ([yolo], [region], [detection]) named
+ * <type>_<layer index>, equal to dn_network_layer_output of that layer
+ * after an inference forward (so Darknet's decoding applies to it
+ * unchanged), or, without detector layers, the last layer's output as
+ * "output"; every output [batch][out_c][out_h][out_w]. Ternary conv
+ * layers export their TWN values (alpha * {-1, 0, +1}) as float weights;
+ * batch norm is folded into float layers. Metadata: letterbox, width,
+ * height and, per output, what a decoder needs (classes, mask, anchors,
+ * scale_x_y...). DN_ERR_UNSUPPORTED naming the layer for what ONNX cannot
+ * express (a ternary layer on the int8 kernel); DN_ERR_VALUE for an
+ * opset out of range; opts NULL: defaults. */
+dn_status dn_network_export_onnx(dn_network *net, const char *path, const dn_onnx_opts *opts);
+
 /* ---- images ----------------------------------------------------------- */
 typedef struct { int w, h, c; float *data; } dn_image; /* CHW, values in [0,1] */
 

@@ -262,4 +262,12 @@ const dn_layer_ops dn_detection_ops = {
     .backward = dn_detector_backward,
 };
 
-const dn_detector dn_detection_detector = {&dn_detection_ops, detection_classes, detection_decode};
+static void detection_head(const dn_layer *l, dn_head *h)
+{
+    const dn_detection_layer *p = l->priv;
+    *h = (dn_head){.kind = DN_HEAD_DETECTION, .n = p->num, .classes = p->classes, .coords = 4,
+                   .softmax = p->softmax, .scale_x_y = 1, .side = p->side, .sqrt = p->sqrt};
+}
+
+const dn_detector dn_detection_detector = {&dn_detection_ops, detection_head, detection_classes,
+                                           detection_decode};

@@ -13,8 +13,27 @@
 
 #include "../core/internal.h"
 
+/* What a detector layer's inference forward does to its input and how its
+ * output decodes, for code that rebuilds them elsewhere (the ONNX exporter,
+ * export/onnx.c). Views into the layer's data. */
+typedef enum { DN_HEAD_REGION, DN_HEAD_YOLO, DN_HEAD_DETECTION } dn_head_kind;
+typedef struct {
+    dn_head_kind kind;
+    int n;                  /* boxes per cell: yolo len(mask), region and detection num */
+    int classes, coords;    /* coords: region's (>= 4), else 4 */
+    int softmax;            /* region, detection: softmax over each cell's classes, else logistic (region) */
+    int background;         /* region: entry coords is a background class inside the softmax */
+    float scale_x_y;        /* yolo: x, y -> s*x - (s-1)/2 after the logistic (1: none) */
+    int new_coords;         /* yolo: no logistic (the preceding conv has it); w = (2 t_w)^2 anchor */
+    int side, sqrt;         /* detection: grid side; w, h square-rooted */
+    const float *anchors;   /* (w, h) pairs: yolo in input pixels (total of them), region in grid cells (n) */
+    int total;              /* yolo: anchors in the list; region: n */
+    const int *mask;        /* yolo: the n anchors of this layer; else NULL */
+} dn_head;
+
 typedef struct {
     const dn_layer_ops *ops;
+    void (*head)(const dn_layer *l, dn_head *out);
     int (*classes)(const dn_layer *l);
     /* out: one image of l->output (l->outputs floats). netw, neth: network
      * input size. Writes the detections whose objectness is kept at thresh

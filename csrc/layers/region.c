@@ -331,4 +331,12 @@ const dn_layer_ops dn_region_ops = {
     .free_priv = region_free,
 };
 
-const dn_detector dn_region_detector = {&dn_region_ops, region_classes, region_decode};
+static void region_head(const dn_layer *l, dn_head *h)
+{
+    const dn_region *p = l->priv;
+    *h = (dn_head){.kind = DN_HEAD_REGION, .n = p->num, .classes = p->classes, .coords = p->coords,
+                   .softmax = p->softmax, .background = p->background, .scale_x_y = 1, .anchors = p->anchors,
+                   .total = p->num};
+}
+
+const dn_detector dn_region_detector = {&dn_region_ops, region_head, region_classes, region_decode};

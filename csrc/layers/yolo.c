@@ -590,4 +590,11 @@ const dn_layer_ops dn_yolo_ops = {
     .distill = yolo_distill,
 };
 
-const dn_detector dn_yolo_detector = {&dn_yolo_ops, yolo_classes, yolo_decode};
+static void yolo_head(const dn_layer *l, dn_head *h)
+{
+    const dn_yolo *p = l->priv;
+    *h = (dn_head){.kind = DN_HEAD_YOLO, .n = p->n, .classes = p->classes, .coords = 4, .scale_x_y = p->scale_x_y,
+                   .new_coords = p->new_coords, .anchors = p->anchors, .total = p->total, .mask = p->mask};
+}
+
+const dn_detector dn_yolo_detector = {&dn_yolo_ops, yolo_head, yolo_classes, yolo_decode};

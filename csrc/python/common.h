@@ -21,6 +21,7 @@ void check(dn_status st);
 void bind_eval(pybind11::module_ &m);  // eval_bind.cpp
 void bind_ternary(pybind11::module_ &m);  // ternary_bind.cpp
 void bind_cli(pybind11::module_ &m);  // cli_bind.cpp
+void bind_export(pybind11::module_ &m);  // export_bind.cpp
 // The C network held by a darknet_py._core.Network (module.cpp).
 dn_network *core_network(pybind11::handle net);
 

@@ -628,4 +628,5 @@ PYBIND11_MODULE(_core, m)
     }, py::arg("w"), py::arg("groups") = 1, py::arg("gpu") = 0);
 #endif
     bind_cli(m);
+    bind_export(m);
 }

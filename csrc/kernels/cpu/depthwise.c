@@ -11,6 +11,9 @@
  */
 #include "depthwise.h"
 #include "parallel.h"
+#include "ternary_gemm.h"
+
+#include <math.h>
 
 #include <string.h>
 
@@ -71,31 +74,36 @@ static float *phase_at(const geom *g, float *buf, int ry, int rx)
     return buf + (size_t)(ry * g->s + rx) * g->phase;
 }
 
-static void fill(const geom *g, const float *in, float *buf)
+/* The phase buffer of one plane of es-byte elements (float or int16). */
+static void fill_es(const geom *g, const void *plane, size_t es, void *buffer)
 {
+    const char *in = plane;
+    char *buf = buffer;
     for (int ry = 0; ry < g->s; ++ry) {
         int y0, y1;
         valid_range(g->hq, g->h, g->s, ry, g->p, &y0, &y1);
         for (int rx = 0; rx < g->s; ++rx) {
-            float *ph = phase_at(g, buf, ry, rx);
+            char *ph = buf + es * (size_t)(ry * g->s + rx) * g->phase;
             int j0, j1;
             valid_range(g->wq, g->w, g->s, rx, g->p, &j0, &j1);
-            memset(ph, 0, sizeof(float) * (size_t)y0 * g->wq);
+            memset(ph, 0, es * (size_t)y0 * g->wq);
             for (int yq = y0; yq < y1; ++yq) {
-                float *row = ph + (size_t)yq * g->wq;
-                const float *src = in + (size_t)(g->s * yq + ry - g->p) * g->w;
-                memset(row, 0, sizeof(float) * (size_t)j0);
+                char *row = ph + es * (size_t)yq * g->wq;
+                const char *src = in + es * (size_t)(g->s * yq + ry - g->p) * g->w;
+                memset(row, 0, es * (size_t)j0);
                 if (g->s == 1 && j1 > j0)
-                    memcpy(row + j0, src + (j0 - g->p), sizeof(float) * (size_t)(j1 - j0));
+                    memcpy(row + es * j0, src + es * (j0 - g->p), es * (size_t)(j1 - j0));
                 else
-                    for (int j = j0; j < j1; ++j) row[j] = src[g->s * j + rx - g->p];
-                memset(row + j1, 0, sizeof(float) * (size_t)(g->wq - j1));
+                    for (int j = j0; j < j1; ++j) memcpy(row + es * j, src + es * (g->s * j + rx - g->p), es);
+                memset(row + es * j1, 0, es * (size_t)(g->wq - j1));
             }
-            memset(ph + (size_t)y1 * g->wq, 0, sizeof(float) * (size_t)(g->hq - y1) * g->wq);
+            memset(ph + es * (size_t)y1 * g->wq, 0, es * (size_t)(g->hq - y1) * g->wq);
         }
     }
-    memset(buf + buf_floats(g) - SLACK, 0, sizeof(float) * SLACK);
+    memset(buf + es * (buf_floats(g) - SLACK), 0, es * SLACK);
 }
+
+static void fill(const geom *g, const float *in, float *buf) { fill_es(g, in, sizeof(float), buf); }
 
 /* input_delta plane += the phase buffer's inner part */
 static void unfill_add(const geom *g, const float *buf, float *in_delta)
@@ -145,6 +153,24 @@ static void conv_wide(const float *const *taps, const float *w, int kk, size_t n
     }
 }
 
+/* y = act(y) in place for the fused activations (dn_tact1's formulas) */
+static void activate_row(float *y, int n, dn_activation act)
+{
+    switch (act) {
+    case DN_ACT_LEAKY:
+        for (int i = 0; i < n; ++i) y[i] = y[i] > 0 ? y[i] : .1f * y[i];
+        break;
+    case DN_ACT_RELU:
+        for (int i = 0; i < n; ++i) y[i] = y[i] > 0 ? y[i] : 0;
+        break;
+    case DN_ACT_RELIE:
+        for (int i = 0; i < n; ++i) y[i] = y[i] > 0 ? y[i] : .01f * y[i];
+        break;
+    default:
+        break;
+    }
+}
+
 /* y = act(x * a + b) (the formulas of activations.c), accumulate: y += x */
 static void store_row(float *o, const float *x, int n, float a, float b, dn_activation act, int accumulate)
 {
@@ -152,19 +178,8 @@ static void store_row(float *o, const float *x, int n, float a, float b, dn_acti
         for (int i = 0; i < n; ++i) o[i] += x[i];
         return;
     }
-    switch (act) {
-    case DN_ACT_LEAKY:
-        for (int i = 0; i < n; ++i) { float v = x[i] * a + b; o[i] = v > 0 ? v : .1f * v; }
-        break;
-    case DN_ACT_RELU:
-        for (int i = 0; i < n; ++i) { float v = x[i] * a + b; o[i] = v > 0 ? v : 0; }
-        break;
-    case DN_ACT_RELIE:
-        for (int i = 0; i < n; ++i) { float v = x[i] * a + b; o[i] = v > 0 ? v : .01f * v; }
-        break;
-    default:
-        for (int i = 0; i < n; ++i) o[i] = x[i] * a + b;
-    }
+    for (int i = 0; i < n; ++i) o[i] = x[i] * a + b;
+    activate_row(o, n, act);
 }
 
 typedef struct {
@@ -272,4 +287,104 @@ void dn_depthwise_backward(const dn_conv_shape *s, const float *input, const flo
     if (!weight_grad && !input_delta) return;
     job j = {s, {0}, input, weights, delta, NULL, NULL, weight_grad, input_delta, scratch, 0};
     run(s, &j, s->c, backward_channel, nthreads);
+}
+
+/* ---- int8 (ternary codes, quantised activations) ---- */
+
+typedef short vs __attribute__((vector_size(64)));  /* 32 int16 */
+#define VS 32
+
+static inline vs vsload(const short *p) { vs v; memcpy(&v, p, sizeof(v)); return v; }
+
+/* bytes per thread: an int16 plane, its phase buffer and the int16 wide sums */
+static size_t s8_per_thread(const geom *g)
+{
+    size_t b = sizeof(short) * ((size_t)g->h * g->w + buf_floats(g) + wide_floats(g));
+    return (b + 63) / 64 * 64;
+}
+
+size_t dn_depthwise_s8_scratch(const dn_conv_shape *s, int nthreads)
+{
+    geom g = geom_of(s);
+    return s8_per_thread(&g) * (size_t)(nthreads > 0 ? nthreads : 1);
+}
+
+typedef struct {
+    const dn_conv_shape *s;
+    geom g;
+    const float *input, *inv, *sx;
+    const int8_t *xs8, *codes;
+    const dn_epilogue *ep;
+    float *output;
+    int32_t *out32;
+    char *scratch;
+    size_t per_thread;
+} s8_job;
+
+static void s8_plane(void *ctx, int item, int tid)
+{
+    const s8_job *j = ctx;
+    const geom *g = &j->g;
+    int b = item / j->s->c, ch = item % j->s->c, kk = g->k * g->k;
+    size_t hw = (size_t)g->h * g->w;
+    short *q = (short *)(j->scratch + (size_t)tid * j->per_thread), *buf = q + hw, *wide = buf + buf_floats(g);
+    /* the plane's codes, as dn_quantize_s8_ref (the image's inv) or given */
+    if (j->input) {
+        const float *x = j->input + (size_t)item * hw;
+        float inv = j->inv[b];
+        for (size_t i = 0; i < hw; ++i) {
+            float v = x[i] * inv;
+            v = v < 127.f ? v : 127.f;
+            v = v > -127.f ? v : -127.f;
+            q[i] = (short)rintf(v); /* = lrintf(v): v is an integer in [-127, 127] */
+        }
+    } else {
+        const int8_t *x = j->xs8 + (size_t)item * hw;
+        for (size_t i = 0; i < hw; ++i) q[i] = x[i];
+    }
+    fill_es(g, q, sizeof(short), buf);
+    const int8_t *code = j->codes + (size_t)ch * kk;
+    const short *taps[MAX_SIZE * MAX_SIZE];
+    for (int ky = 0; ky < g->k; ++ky)
+        for (int kx = 0; kx < g->k; ++kx)
+            taps[ky * g->k + kx] = buf + (size_t)(ky % g->s * g->s + kx % g->s) * g->phase +
+                                   (size_t)(ky / g->s) * g->wq + kx / g->s;
+    /* exact sums: |sum| <= 64 taps * 128 fits int16 */
+    for (size_t i = 0; i < g->n; i += VS) {
+        vs acc = {0};
+        for (int t = 0; t < kk; ++t) {
+            if (code[t] > 0) acc += vsload(taps[t] + i);
+            else if (code[t] < 0) acc -= vsload(taps[t] + i);
+        }
+        memcpy(wide + i, &acc, sizeof(acc));
+    }
+    size_t o = (size_t)item * g->oh * g->ow;
+    if (j->out32) {
+        for (int oy = 0; oy < g->oh; ++oy)
+            for (int ox = 0; ox < g->ow; ++ox) j->out32[o + (size_t)oy * g->ow + ox] = wide[(size_t)oy * g->wq + ox];
+        return;
+    }
+    /* the int8 GEMM's epilogue, the same float operations in the same order */
+    const dn_epilogue *ep = j->ep;
+    float m = j->sx[b] * ep->scale[ch];
+    for (int oy = 0; oy < g->oh; ++oy) {
+        const short *a = wide + (size_t)oy * g->wq;
+        float *y = j->output + o + (size_t)oy * g->ow;
+        if (ep->shift) {
+            float sh = ep->shift[ch];
+            for (int ox = 0; ox < g->ow; ++ox) y[ox] = (float)a[ox] * m + sh;
+        } else {
+            for (int ox = 0; ox < g->ow; ++ox) y[ox] = (float)a[ox] * m;
+        }
+        activate_row(y, g->ow, ep->act);
+    }
+}
+
+void dn_depthwise_s8(const dn_conv_shape *s, const float *input, const float *inv, const float *sx,
+                     const int8_t *xs8, const int8_t *codes, const dn_epilogue *ep, float *output,
+                     int32_t *out32, void *scratch, int nthreads)
+{
+    s8_job j = {s, geom_of(s), input, inv, sx, xs8, codes, ep, output, out32, scratch, 0};
+    j.per_thread = s8_per_thread(&j.g);
+    dn_parallel_for(s->batch * s->c, nthreads, s8_plane, &j);
 }

@@ -23,6 +23,7 @@
  */
 #include "ternary_gemm.h"
 #include "conv_fast.h"
+#include "depthwise.h"
 #include "../ref/ternary_gemm_ref.h"
 #include "parallel.h"
 #include "pool.h"
@@ -76,6 +77,11 @@ int dn_tweights_init(dn_tweights *w, const int8_t *codes, int filters, int group
             }
             w->corr[(size_t)g * w->mb * MR + f] = 128 * sum;
         }
+    if (groups > 1 && groups == filters && k <= 64) {
+        w->dw = malloc((size_t)filters * k);
+        if (!w->dw) { dn_tweights_free(w); return 0; }
+        memcpy(w->dw, codes, (size_t)filters * k);
+    }
     return 1;
 }
 
@@ -115,6 +121,7 @@ void dn_tweights_free(dn_tweights *w)
 {
     free(w->a);
     free(w->ai);
+    free(w->dw);
     free(w->u);
     free(w->corr);
     memset(w, 0, sizeof(*w));
@@ -487,6 +494,12 @@ size_t dn_tconv_int8_scratch(const dn_conv_shape *s, int nthreads)
         int8_plan_make(s, nthreads, i & 1 ? dn_twino_wanted(s) : 0, i & 2 ? dn_timplicit_wanted(s) : 0, i >> 2, &p);
         most = p.total > most ? p.total : most;
     }
+    if (dn_depthwise_applies(s)) {
+        int8_plan p;
+        int8_plan_make(s, nthreads, 0, 0, 0, &p);
+        size_t dw = p.off_boff + dn_depthwise_s8_scratch(s, nthreads);
+        most = dw > most ? dw : most;
+    }
     return most;
 }
 
@@ -714,6 +727,13 @@ static void int8_item(void *ctx, int it, int tid)
     }
 }
 
+static int depthwise_wanted(const dn_conv_shape *s, const dn_tweights *w, const dn_epilogue *ep)
+{
+    const char *e = getenv("DN_TERNARY_ALGO");
+    return w->dw && dn_depthwise_applies(s) && s->size * s->size == w->k && !(ep && ep->pool) &&
+           !(e && !strcmp(e, "packed"));
+}
+
 static void int8_run(const dn_conv_shape *s, const float *input, const int8_t *xs8,
                      const dn_tweights *w, const dn_epilogue *ep, float *output, int32_t *out32,
                      float *act_scale, void *scratch, int nthreads, int simd)
@@ -738,6 +758,10 @@ static void int8_run(const dn_conv_shape *s, const float *input, const int8_t *x
             j.sx[b] = m < DN_QUANT_MIN_MAX ? 0.f : m / 127.f;
             if (act_scale) act_scale[b] = j.sx[b];
         }
+    }
+    if (depthwise_wanted(s, w, ep)) {
+        dn_depthwise_s8(s, input, j.inv, j.sx, xs8, w->dw, ep, output, out32, sc + p.off_boff, nthreads);
+        return;
     }
     dn_parallel_for(s->batch * p.nplanes, nthreads, p.implicit ? quad_item : plane_item, &j);
     /* k-group q's bytes: implicit, tap (ky, kx) and 4-channel plane c4 of

@@ -77,6 +77,8 @@ typedef struct {
     int8_t *u;                /* Winograd filters (ternary_winograd.c) or NULL, owned */
     int kgi;                  /* implicit GEMM: k-groups, size^2 * ceil(c/4) */
     int8_t *ai;               /* implicit GEMM codes (as a, k-group order below) or NULL, owned */
+    int8_t *dw;               /* depthwise layers (groups = filters, k <= 64): the codes [filters][k]
+                                 for depthwise.h's int8 kernel, else NULL; owned */
 } dn_tweights;
 
 /* codes: [filters][k] in {-1, 0, +1}. Returns 0 when out of memory (w zeroed). */
@@ -139,7 +141,9 @@ int dn_ternary_simd(void);
 #define DN_TWINO_MAX_C 3200
 int dn_twino_wanted(const dn_conv_shape *s);
 
-/* int8 kernel. input float NCHW, output float NCHW; ep->scale must be set
+/* int8 kernel. Depthwise shapes (channels = groups = filters) run
+ * depthwise.h's int8 kernel (the same integers and floats), except pooled
+ * or with DN_TERNARY_ALGO=packed. input float NCHW, output float NCHW; ep->scale must be set
  * (alpha * BN scale per filter), ep->shift may be NULL; ep->act is applied
  * when dn_epilogue_fuses(act), else the caller activates afterwards.
  * act_scale (may be NULL) receives each image's activation scale.

@@ -1,0 +1,30 @@
+// export_bind.cpp: _core.export_onnx, the ONNX export of a loaded network
+// (dn_network_export_onnx, csrc/export/onnx.c). Bindings only: the GIL is
+// released while the file is built and written.
+#include <pybind11/pybind11.h>
+
+#include <string>
+
+#include "common.h"
+
+namespace py = pybind11;
+
+static void export_onnx(py::handle net, const std::string &path, int opset)
+{
+    dn_network *n = core_network(net);
+    dn_onnx_opts o;
+    dn_onnx_opts_default(&o);
+    o.opset = opset;
+    dn_status st;
+    {
+        py::gil_scoped_release nogil;
+        st = dn_network_export_onnx(n, path.c_str(), &o);
+    }
+    check(st);
+}
+
+void bind_export(py::module_ &m)
+{
+    m.def("export_onnx", &export_onnx, py::arg("net"), py::arg("path"), py::arg("opset") = 13,
+          "Write the network as an ONNX model (dn_network_export_onnx).");
+}
