@@ -142,7 +142,7 @@ def staged_train(data, cfg, weights=None, *, plan="auto", iterations_per_stage=1
         tmp = done_path + ".tmp"
         json.dump(done, open(tmp, "w"), indent=1)
         os.replace(tmp, done_path)
-        return r.minloss, done[key]["next"], r.min_loss
+        return done[key]["weights"], done[key]["next"], r.min_loss
 
     base = os.path.splitext(os.path.basename(cfg))[0]
     nconv = len(_stages.conv_indices(read_cfg(cfg)))

@@ -61,6 +61,19 @@ def test_miniature_staged_run(synth_data, tmp_path):
         assert os.path.getmtime(d["weights"]) == mtimes[p]
 
 
+def test_average_last_rows_score_the_averaged_weights(synth_data, tmp_path):
+    """With average_last the ternary rows are the final (averaged) weights,
+    the same on the first run and on a resumed one; the FP row is untouched."""
+    cfg = tiny_cfg(tmp_path / "mini.cfg", batch=4, lr=0.001, burn_in=2, max_batches=10)
+    kw = dict(plan=[[0, 1], [0, 1, 2, 3, 4]], iterations_per_stage=4, fp_iterations=4, baseline=False,
+              out_dir=str(tmp_path / "run"), progress=False, threads=1, average_last=2)
+    rows = dn.staged_train(synth_data, cfg, None, **kw)
+    assert rows[0].weights.endswith(".minloss.weights")
+    for r in rows[1:]:
+        assert r.weights.endswith("_final.weights"), r.weights
+    assert [r.weights for r in dn.staged_train(synth_data, cfg, None, **kw)] == [r.weights for r in rows]
+
+
 def test_stage_cfgs_of_the_run(synth_data, tmp_path):
     cfg = tiny_cfg(tmp_path / "mini.cfg", batch=4, max_batches=10)
     paths = dn.stages.make_stages(cfg, "generic", tmp_path / "cfgs", iterations=50)
