@@ -6,6 +6,7 @@
         print(d.label, d.confidence, d.box)
     results = dn.detect("cfg/yolov2-tiny-voc.cfg", "yolov2-tiny-voc.weights", "images/",
                         save_dir="out")           # one DetectResult per image
+    dn.export_onnx("cfg/yolov2-tiny-voc.cfg", "yolov2-tiny-voc.weights", "model.onnx")
 
 The compiled core is imported on first use, so the pure-Python tools
 (darknet_py.voc, darknet_py.synth, darknet_py.cfgfile) work without it.
@@ -18,11 +19,11 @@ from .errors import (CfgParseError, DarknetError, DarknetIOError, DarknetValueEr
 _LAZY = {"Network": "network", "Detection": "detections", "DetectResult": "detections",
          "detect": "detections", "train": "training",
          "TrainResult": "training", "validate": "evaluation", "evaluate": "evaluation",
-         "staged_train": "staged", "calc_anchors": "anchors"}
-_SUBMODULES = {"stages", "staged", "voc", "synth", "cfgfile", "names", "ternary"}
+         "staged_train": "staged", "calc_anchors": "anchors", "export_onnx": "export"}
+_SUBMODULES = {"stages", "staged", "voc", "synth", "cfgfile", "names", "ternary", "export"}
 
 __all__ = ["Network", "Detection", "DetectResult", "detect", "train", "TrainResult", "validate",
-           "evaluate", "staged_train", "calc_anchors", "stages", "DarknetError", "DarknetIOError", "CfgParseError", "FormatError",
+           "evaluate", "staged_train", "calc_anchors", "export_onnx", "stages", "DarknetError", "DarknetIOError", "CfgParseError", "FormatError",
            "DarknetValueError"]
 __version__ = "0.1.0"
 

@@ -265,6 +265,24 @@ def _staged(args):
     return 0
 
 
+# ---------------------------------------------------------------------------- export
+
+def _export_args(p):
+    p.add_argument("cfg", help="network .cfg")
+    p.add_argument("weights", help=".weights or packed ternary file (\"\": random initialisation)")
+    p.add_argument("out", help="ONNX file to write (atomically)")
+    p.add_argument("--opset", type=int, default=13, help="ONNX opset, 11 to 21 (default 13)")
+    p.add_argument("--batch", type=int, default=1, help="batch size of the model's input (default 1)")
+
+
+def _export(args):
+    from .export import export_onnx
+    export_onnx(args.cfg, args.weights or None, args.out, opset=args.opset, batch=args.batch)
+    print(f"exported {args.cfg} ({args.weights or 'random weights'}) to {args.out} "
+          f"(ONNX opset {args.opset}, batch {args.batch})")
+    return 0
+
+
 COMMANDS = {
     "detect": ("detect objects in images, folders or lists, as `darknet detector test`",
                _detect_args, _detect),
@@ -280,6 +298,8 @@ COMMANDS = {
             "`darknet detector map`", _map_args, _map),
     "valid": ("write per-class VOC result files (comp4_det_test_<class>.txt), as "
               "`darknet detector valid`", _valid_args, _valid),
+    "export": ("write a network as an ONNX model (its detector layers' outputs), as "
+               "`darknet export onnx`", _export_args, _export),
 }
 
 

@@ -6,7 +6,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['EvalResult', 'Loader', 'Network', 'calc_anchors', 'cli_main', 'cuda_compiled', 'cuda_device_count', 'draw_boxes', 'evaluate', 'label_path', 'letterbox', 'load_image', 'load_labels', 'save_png', 'set_ternary_kernel', 'ternarize', 'ternary_kernel', 'ternary_pack', 'ternary_simd', 'ternary_simd_available', 'ternary_stats', 'ternary_unpack', 'train', 'validate', 'weights_is_packed', 'write_results']
+__all__: list[str] = ['EvalResult', 'Loader', 'Network', 'calc_anchors', 'cli_main', 'cuda_compiled', 'cuda_device_count', 'draw_boxes', 'evaluate', 'export_onnx', 'label_path', 'letterbox', 'load_image', 'load_labels', 'save_png', 'set_ternary_kernel', 'ternarize', 'ternary_kernel', 'ternary_pack', 'ternary_simd', 'ternary_simd_available', 'ternary_stats', 'ternary_unpack', 'train', 'validate', 'weights_is_packed', 'write_results']
 class Network:
     def __init__(self, cfg: str, batch: typing.SupportsInt | typing.SupportsIndex = 1, seed: typing.SupportsInt | typing.SupportsIndex = 0) -> None:
         ...
@@ -110,6 +110,10 @@ def draw_boxes(image: typing.Annotated[numpy.typing.ArrayLike, numpy.uint8], box
     ...
 def evaluate(truth: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], dets: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], classes: typing.SupportsInt | typing.SupportsIndex, iou_thresh: typing.SupportsFloat | typing.SupportsIndex = 0.5, thresh: typing.SupportsFloat | typing.SupportsIndex = 0.25, points: typing.SupportsInt | typing.SupportsIndex = 0) -> EvalResult:
     ...
+def export_onnx(net: typing.Any, path: str, opset: typing.SupportsInt | typing.SupportsIndex = 13) -> None:
+    """
+    Write the network as an ONNX model (dn_network_export_onnx).
+    """
 def label_path(image_path: str) -> str:
     ...
 def letterbox(image: typing.Annotated[numpy.typing.ArrayLike, numpy.uint8], w: typing.SupportsInt | typing.SupportsIndex, h: typing.SupportsInt | typing.SupportsIndex, letterbox: bool = True) -> numpy.typing.NDArray[numpy.float32]:

@@ -117,6 +117,13 @@ class Network:
         """Write a Darknet .weights file atomically (upto=N: first N layers)."""
         self._net.save_weights(os.fspath(path), upto)
 
+    def export_onnx(self, path, opset=13):
+        """Write the network as loaded (weights, batch, input size) as an ONNX
+        model at path, atomically; its outputs equal layer_output of each
+        detector layer (darknet_py.export). Returns path."""
+        from .export import export_network
+        return export_network(self, path, opset=opset)
+
     @property
     def ternary_kernel(self):
         """Inference kernel of the ternary conv layers: 'off' (the float path

@@ -16,7 +16,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 PY=${PYTHON:-python3}
-if ! $PY -c "import numpy, pybind11, pytest, tqdm, matplotlib, cv2" 2>/dev/null; then
+if ! $PY -c "import numpy, pybind11, pytest, tqdm, matplotlib, cv2, onnx, onnxruntime" 2>/dev/null; then
     echo "setup: installing Python packages"
     $PY -m pip install -q -r requirements.txt
 fi

@@ -1,0 +1,43 @@
+"""ONNX export: a Darknet network (cfg + weights, .weights or packed ternary)
+written as an ONNX model by the C core (csrc/export/onnx.c).
+
+    import darknet_py as dn
+    dn.export_onnx("cfg/yolov3-tiny-voc.cfg", "yolov3-tiny-voc.weights", "yolov3-tiny.onnx")
+
+The model's input is "input", batch x 3 x height x width float32 (the cfg's
+size; the same placement as the network: Network.letterbox, also in the
+model's metadata); its outputs are the detector layers' outputs exactly as
+Network.layer_output gives them after a forward (named <type>_<layer>, e.g.
+yolo_16), so Darknet's box decoding applies to them unchanged; a network
+without detector layers has one output "output", its last layer's.
+Ternary layers export their ternary values (alpha * {-1, 0, +1}) as float
+weights. Errors are darknet_py.errors classes: DarknetUnsupportedError
+naming the layer for what ONNX cannot express, DarknetIOError for an
+unwritable path (the file at path is then left as it was)."""
+import os
+
+from . import _core
+from .errors import DarknetValueError
+
+
+def _check_opset(opset):
+    if isinstance(opset, bool) or not isinstance(opset, int):
+        raise DarknetValueError(f"opset must be an int, got {opset!r}")
+    return opset
+
+
+def export_network(network, path, opset=13):
+    """Write a loaded darknet_py.Network as an ONNX model at path (atomically)."""
+    _core.export_onnx(network._net, os.fspath(path), _check_opset(opset))
+    return os.fspath(path)
+
+
+def export_onnx(cfg, weights, path, opset=13, batch=1):
+    """Load cfg with weights (a .weights or packed ternary file; None: the
+    cfg's random initialisation) at the given batch size and write it as an
+    ONNX model at path. Returns path."""
+    from .network import Network
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise DarknetValueError(f"batch must be a positive int, got {batch!r}")
+    net = Network(cfg, weights, batch=batch)
+    return export_network(net, path, opset=opset)
