@@ -30,10 +30,15 @@ class StageRow:
 def packed_size(cfg, weights):
     """Bytes of the packed file (ternary conv weights as 5 trits per byte plus
     their alphas, every other parameter float32)."""
+    import tempfile
     from .ternary import pack
-    out = f"{weights}.tpk"
-    pack(cfg, weights, out)
-    return os.path.getsize(out)
+    fd, out = tempfile.mkstemp(suffix=".tpk")  # never next to the weights (they may be read-only data)
+    os.close(fd)
+    try:
+        pack(cfg, weights, out)
+        return os.path.getsize(out)
+    finally:
+        os.remove(out)
 
 
 def _row(stage, cfg, weights, data, progress, device, min_loss=float("nan")):

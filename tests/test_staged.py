@@ -72,6 +72,8 @@ def test_average_last_rows_score_the_averaged_weights(synth_data, tmp_path):
     for r in rows[1:]:
         assert r.weights.endswith("_final.weights"), r.weights
     assert [r.weights for r in dn.staged_train(synth_data, cfg, None, **kw)] == [r.weights for r in rows]
+    # the packed sizes were measured without leaving files next to the weights
+    assert all(r.packed_bytes > 0 for r in rows) and not list(tmp_path.rglob("*.tpk"))
 
 
 def test_stage_cfgs_of_the_run(synth_data, tmp_path):

@@ -1,0 +1,142 @@
+#!/usr/bin/env python3
+"""Depthwise-separable networks (Yolo-Fastest): whole-network forward per
+image, batch 1, in one run with the paths interleaved in each round:
+
+  float        darknet_py, the direct depthwise kernel (kernels/cpu/depthwise.c)
+  float im2col darknet_py with DN_CONV_ALGO=gemm: depthwise layers on the
+               grouped implicit-im2col GEMM (the path before the kernel)
+  int8         darknet_py, every conv ternary (per-filter alphas), int8 kernel
+  int8 GEMM    the same with DN_TERNARY_ALGO=packed: depthwise layers on the
+               grouped int8 GEMM (before the depthwise int8 kernel)
+  OpenCV       cv2.dnn.readNetFromDarknet on the same cfg and weights
+
+plus the per-kind split of darknet_py's float and int8 forwards (first conv,
+depthwise, pointwise, detector convs, other layers; Network.layers
+forward_ms, the median over rounds).
+
+  python3 bench/bench_depthwise.py [CFG WEIGHTS ...] [--size 320] [--threads 1,2] [--rounds 30]
+
+Default: ../shared/models/yolo-fastest's VOC and XL-COCO models (skipped
+when missing).
+"""
+import argparse
+import os
+import sys
+import tempfile
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+import darknet_py  # noqa: E402
+from bench_forward import interleaved, sgemm_gflops  # noqa: E402
+from darknet_py.cfgfile import read_cfg, write_cfg  # noqa: E402
+from darknet_py.stages import conv_kinds, stage_sections  # noqa: E402
+
+MODELS = os.path.join(os.path.dirname(ROOT), "shared", "models", "yolo-fastest")
+DEFAULT = [(os.path.join(MODELS, c + ".cfg"), os.path.join(MODELS, c + ".weights"))
+           for c in ("yolo-fastest-voc", "yolo-fastest-1.1-xl-coco")]
+
+
+def with_env(fn, **env):
+    def run():
+        old = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        try:
+            fn()
+        finally:
+            for k, v in old.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+    return run
+
+
+def split(net, kinds):
+    out, k = {}, 0
+    for l in net.layers:
+        if l["type"] == "convolutional":
+            key = kinds[k]
+            k += 1
+        else:
+            key = "other"
+        out[key] = out.get(key, 0.0) + l["forward_ms"]
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("models", nargs="*", help="cfg weights pairs")
+    ap.add_argument("--size", type=int, default=320)
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--rounds", type=int, default=30)
+    a = ap.parse_args()
+    import cv2
+    models = list(zip(a.models[::2], a.models[1::2])) or [m for m in DEFAULT if os.path.exists(m[1])]
+    threads = [int(t) for t in a.threads.split(",")]
+    x = np.random.default_rng(0).random((1, 3, a.size, a.size), dtype=np.float32)
+    tmp = tempfile.mkdtemp(prefix="bench_dw_")
+    print(f"# forward, batch 1, {a.size}x{a.size}, median of {a.rounds} interleaved rounds; OpenCV {cv2.__version__}\n")
+    for t in threads:
+        print(f"NumPy sgemm 1024^3, {t} thread(s): {sgemm_gflops(t):.1f} GFLOPS")
+    print("\n| network | threads | float ms | float im2col ms | int8 ms | int8 GEMM ms | OpenCV ms | "
+          "OpenCV / float | float / int8 |\n|-|-|-|-|-|-|-|-|-|")
+    splits = []
+    for cfg, weights in models:
+        name = os.path.splitext(os.path.basename(cfg))[0]
+        secs = read_cfg(cfg)
+        secs[0].set("width", a.size)
+        secs[0].set("height", a.size)
+        fcfg = os.path.join(tmp, name + ".cfg")
+        write_cfg(secs, fcfg)
+        kinds = conv_kinds(secs)
+        tcfg = os.path.join(tmp, name + "_ternary.cfg")
+        write_cfg(stage_sections(fcfg, range(len(kinds)), ternary_scale="filter"), tcfg)
+        fnet = darknet_py.Network(fcfg, weights, batch=1)
+        tnet = darknet_py.Network(tcfg, weights, batch=1)
+        tnet.ternary_kernel = "int8"
+        cvnet = cv2.dnn.readNetFromDarknet(fcfg, weights)
+        cvnet.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
+        cvnet.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
+        outs = cvnet.getUnconnectedOutLayersNames()
+
+        def run_cv():
+            cvnet.setInput(x)
+            cvnet.forward(outs)
+
+        for t in threads:
+            fnet._net.set_threads(t)
+            tnet._net.set_threads(t)
+            cv2.setNumThreads(t)
+            fs, ts = [], []
+
+            def run_float():
+                fnet.forward(x)
+                fs.append(split(fnet, kinds))
+
+            def run_int8():
+                tnet.forward(x)
+                ts.append(split(tnet, kinds))
+
+            r = interleaved({"float": run_float, "im2col": with_env(lambda: fnet.forward(x), DN_CONV_ALGO="gemm"),
+                             "int8": run_int8,
+                             "int8gemm": with_env(lambda: tnet.forward(x), DN_TERNARY_ALGO="packed"),
+                             "cv": run_cv}, a.rounds)
+            ms = {k: v * 1e3 for k, v in r.items()}
+            print(f"| {name} | {t} | {ms['float']:.2f} | {ms['im2col']:.2f} | {ms['int8']:.2f} | "
+                  f"{ms['int8gemm']:.2f} | {ms['cv']:.2f} | {ms['cv'] / ms['float']:.2f}x | "
+                  f"{ms['float'] / ms['int8']:.2f}x |")
+            for label, rows in (("float", fs), ("int8", ts)):
+                keys = rows[0].keys()
+                splits.append((name, t, label, {k: float(np.median([r[k] for r in rows])) for k in keys}))
+    print("\nPer-kind split of darknet_py's forward (ms, median over rounds):\n")
+    keys = ["first", "depthwise", "pointwise", "detector", "other"]
+    print("| network | threads | path | " + " | ".join(keys) + " |\n|-|-|-|" + "-|" * len(keys))
+    for name, t, label, d in splits:
+        print(f"| {name} | {t} | {label} | " + " | ".join(f"{d.get(k, 0):.2f}" for k in keys) + " |")
+
+
+if __name__ == "__main__":
+    main()
