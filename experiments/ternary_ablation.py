@@ -31,6 +31,8 @@ VARIANTS = {  # name: (what it changes, staged_train options)
     "distill-1": ("distillation from the float model, weight 1", dict(distill=1.0)),
     "lr-5e-4": ("learning rate 5e-4", dict(learning_rate=5e-4)),
     "lr-1e-3": ("learning rate 1e-3", dict(learning_rate=1e-3)),
+    "lr-3e-5": ("learning rate 3e-5", dict(learning_rate=3e-5)),
+    "lr-0": ("learning rate 0: only the batch-norm statistics move", dict(learning_rate=0.0, bn_recalibrate=True)),
 }
 
 p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
