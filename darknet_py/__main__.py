@@ -273,11 +273,14 @@ def _export_args(p):
     p.add_argument("out", help="ONNX file to write (atomically)")
     p.add_argument("--opset", type=int, default=13, help="ONNX opset, 11 to 21 (default 13)")
     p.add_argument("--batch", type=int, default=1, help="batch size of the model's input (default 1)")
+    p.add_argument("--decode", action="store_true",
+                   help="add the outputs boxes, objectness and scores of every detector layer")
 
 
 def _export(args):
     from .export import export_onnx
-    export_onnx(args.cfg, args.weights or None, args.out, opset=args.opset, batch=args.batch)
+    export_onnx(args.cfg, args.weights or None, args.out, opset=args.opset, batch=args.batch,
+                decode=args.decode)
     print(f"exported {args.cfg} ({args.weights or 'random weights'}) to {args.out} "
           f"(ONNX opset {args.opset}, batch {args.batch})")
     return 0

@@ -110,7 +110,7 @@ def draw_boxes(image: typing.Annotated[numpy.typing.ArrayLike, numpy.uint8], box
     ...
 def evaluate(truth: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], dets: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], classes: typing.SupportsInt | typing.SupportsIndex, iou_thresh: typing.SupportsFloat | typing.SupportsIndex = 0.5, thresh: typing.SupportsFloat | typing.SupportsIndex = 0.25, points: typing.SupportsInt | typing.SupportsIndex = 0) -> EvalResult:
     ...
-def export_onnx(net: typing.Any, path: str, opset: typing.SupportsInt | typing.SupportsIndex = 13) -> None:
+def export_onnx(net: typing.Any, path: str, opset: typing.SupportsInt | typing.SupportsIndex = 13, decode: bool = False) -> None:
     """
     Write the network as an ONNX model (dn_network_export_onnx).
     """

@@ -10,6 +10,17 @@ model's metadata); its outputs are the detector layers' outputs exactly as
 Network.layer_output gives them after a forward (named <type>_<layer>, e.g.
 yolo_16), so Darknet's box decoding applies to them unchanged; a network
 without detector layers has one output "output", its last layer's.
+
+decode=True adds three outputs, the boxes of every detector layer as
+Network.detections decodes them, before thresholds, NMS and placement on the
+image: "boxes" batch x rows x 4 (centre x, y, width, height relative to the
+network input), "objectness" batch x rows and "scores" batch x rows x classes
+(objectness times class probability); rows in Darknet's order (per layer:
+yolo cell then anchor, region anchor then cell). Darknet keeps a row when its
+objectness (and a class when its score) is above the threshold, then runs NMS
+(e.g. cv2.dnn.NMSBoxes); the boxes are in the network input's frame, so a
+letterboxed input needs Darknet's correction (Network.letterbox).
+
 Ternary layers export their ternary values (alpha * {-1, 0, +1}) as float
 weights. Errors are darknet_py.errors classes: DarknetUnsupportedError
 naming the layer for what ONNX cannot express, DarknetIOError for an
@@ -26,18 +37,19 @@ def _check_opset(opset):
     return opset
 
 
-def export_network(network, path, opset=13):
+def export_network(network, path, opset=13, decode=False):
     """Write a loaded darknet_py.Network as an ONNX model at path (atomically)."""
-    _core.export_onnx(network._net, os.fspath(path), _check_opset(opset))
+    _core.export_onnx(network._net, os.fspath(path), _check_opset(opset), bool(decode))
     return os.fspath(path)
 
 
-def export_onnx(cfg, weights, path, opset=13, batch=1):
+def export_onnx(cfg, weights, path, opset=13, batch=1, decode=False):
     """Load cfg with weights (a .weights or packed ternary file; None: the
     cfg's random initialisation) at the given batch size and write it as an
-    ONNX model at path. Returns path."""
+    ONNX model at path. decode=True adds the outputs boxes, objectness and
+    scores (see the module's doc). Returns path."""
     from .network import Network
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise DarknetValueError(f"batch must be a positive int, got {batch!r}")
     net = Network(cfg, weights, batch=batch)
-    return export_network(net, path, opset=opset)
+    return export_network(net, path, opset=opset, decode=decode)

@@ -117,12 +117,13 @@ class Network:
         """Write a Darknet .weights file atomically (upto=N: first N layers)."""
         self._net.save_weights(os.fspath(path), upto)
 
-    def export_onnx(self, path, opset=13):
+    def export_onnx(self, path, opset=13, decode=False):
         """Write the network as loaded (weights, batch, input size) as an ONNX
         model at path, atomically; its outputs equal layer_output of each
-        detector layer (darknet_py.export). Returns path."""
+        detector layer; decode=True adds boxes, objectness and scores
+        (darknet_py.export). Returns path."""
         from .export import export_network
-        return export_network(self, path, opset=opset)
+        return export_network(self, path, opset=opset, decode=decode)
 
     @property
     def ternary_kernel(self):

@@ -56,6 +56,9 @@ def randomize(net, rng, recalibrate=False):
             p["biases"][:] += rng.normal(0, .1, p["biases"].shape).astype(np.float32)
 
 
+DECODED = ("boxes", "objectness", "scores")  # decode=True's outputs
+
+
 def layer_of(name, net):
     return len(net.layers) - 1 if name == "output" else int(name.rsplit("_", 1)[1])
 
@@ -68,9 +71,9 @@ def compare(net, path, x, check_model=True):
     opts.intra_op_num_threads = 2
     sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
     assert [i.name for i in sess.get_inputs()] == ["input"]
-    names = [o.name for o in sess.get_outputs()]
+    names = [o.name for o in sess.get_outputs() if o.name not in DECODED]
     errs = {}
-    for name, out in zip(names, sess.run(None, {"input": x})):
+    for name, out in zip(names, sess.run(names, {"input": x})):
         ref = net.layer_output(layer_of(name, net))
         assert out.shape == ref.shape, name
         errs[name] = rel_err(out, ref)
@@ -262,6 +265,49 @@ def test_batch_two_and_opsets(make_cfg, rng, tmp_path):
     assert "mask=0,1" in meta["yolo_2"] and "anchors=10,14,23,27,37,58,81,82" in meta["yolo_2"]
 
 
+# ---------------------------------------------------------------- decode=True
+
+DECODE_CASES = {
+    "yolo": NET.format(w=32, h=32) + conv(8, stride=2) + conv(16, size=1, pad=0, bn=0, act="linear")
+    + yolo("0,1", extra="scale_x_y=1.1\n") + "\n[route]\nlayers=0\n" + conv(8, size=1, pad=0, bn=0, act="linear")
+    + yolo("3"),
+    "yolo_new_coords": NET.format(w=32, h=24) + conv(8, stride=2) + conv(16, size=1, pad=0, bn=0, act="logistic")
+    + yolo("1,2", extra="scale_x_y=2.0\nnew_coords=1\n"),
+    "region": NET.format(w=24, h=20) + conv(8, stride=2) + conv(18, size=1, pad=0, bn=0, act="linear")
+    + "\n[region]\nanchors=1,1.5, 2,3\nclasses=4\nnum=2\nsoftmax=1\n",
+    "region_background": NET.format(w=24, h=20) + conv(8, stride=2) + conv(18, size=1, pad=0, bn=0, act="linear")
+    + "\n[region]\nanchors=1,1.5, 2,3\nclasses=4\nnum=2\nsoftmax=1\nbackground=1\n",
+    "detection": NET.format(w=16, h=16) + conv(4, stride=2) + "\n[maxpool]\nsize=2\nstride=2\n"
+    + "\n[connected]\noutput=52\nactivation=logistic\n"
+    + "\n[detection]\nclasses=3\ncoords=4\nnum=2\nside=2\nsoftmax=1\nsqrt=1\n",
+}
+
+
+@pytest.mark.parametrize("case", sorted(DECODE_CASES))
+def test_decode_matches_detections(make_cfg, rng, tmp_path, case):
+    net = small_net(make_cfg, DECODE_CASES[case], batch=2)
+    randomize(net, rng)
+    x = rng.random(net.input_shape, dtype=np.float32)
+    net.forward(x)
+    path = str(tmp_path / "d.onnx")
+    net.export_onnx(path, decode=True)
+    errs = compare(net, path, x)  # the heads are still there
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    boxes, obj, scores = sess.run(["boxes", "objectness", "scores"], {"input": x})
+    _, _, h, w = net.input_shape
+    for b in range(2):
+        # thresh 0, the network's own size: Darknet's boxes relative to the input, unmoved
+        rb, ro, rp = net._net.detections(b, w, h, 0.0, True, True, 0.0)
+        keep = obj[b] > 0
+        if case == "detection":
+            keep |= (scores[b] > 0).any(axis=1)
+        assert keep.sum() == len(ro) > 0
+        assert rel_err(boxes[b][keep], rb) < TOL
+        assert rel_err(obj[b][keep], ro) < TOL
+        assert rel_err(np.where(scores[b][keep] > 0, scores[b][keep], 0), rp) < TOL
+    expect_close(errs)
+
+
 # ---------------------------------------------------------------- whole cfgs
 
 def sized_cfg(src, tmp_path, size, ternary=None, name="net.cfg"):
@@ -382,15 +428,20 @@ def test_opencv_reads_the_export(rng, tmp_path):
         x = rng.random(net.input_shape, dtype=np.float32)
         net.forward(x)
         path = str(tmp_path / "cv.onnx")
-        net.export_onnx(path)
+        net.export_onnx(path, decode=True)
         cvnet = cv2.dnn.readNetFromONNX(path)
         cvnet.setInput(x)
         names = [o.name for o in onnx.load(path).graph.output]
         assert sorted(cvnet.getUnconnectedOutLayersNames()) == sorted(names)
         outs = cvnet.forward(names)
+        decoded = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(list(DECODED), {"input": x})
         for name, out in zip(names, outs):
-            ref = net.layer_output(layer_of(name, net))
-            err = rel_err(np.asarray(out).reshape(ref.shape), ref)
+            # the heads against our forward, the decoded boxes against ONNX Runtime's
+            ref = decoded[DECODED.index(name)] if name in DECODED else net.layer_output(layer_of(name, net))
+            out = np.asarray(out).reshape(ref.shape)
+            finite = np.isfinite(ref)  # random weights: exp(tw) may overflow, on both sides alike
+            assert (np.isfinite(out) == finite).all() and (out[~finite] == ref[~finite]).all()
+            err = rel_err(out[finite], ref[finite])
             print(cv2.__version__, os.path.basename(src), name, err)
             assert err < TOL, (src, name, err)
 
@@ -413,9 +464,23 @@ def test_three_faces_write_the_same_file(tmp_path):
     with open(a, "rb") as fa, open(b, "rb") as fb:
         assert fa.read() == fb.read()
     assert onnx.load(a).opset_import[0].version == 12
+    # decode: the same three outputs from each face
+    d1, d2 = str(tmp_path / "d1.onnx"), str(tmp_path / "d2.onnx")
+    dn.export_onnx(cfg, None, d1, decode=True)
+    r = subprocess.run([sys.executable, "-m", "darknet_py", "export", cfg, "", d2, "--decode"],
+                       capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert r.returncode == 0, r.stderr
+    with open(d1, "rb") as f1, open(d2, "rb") as f2:
+        assert f1.read() == f2.read()
+    if os.path.exists(DARKNET_BIN):
+        run_darknet("export", "onnx", cfg, "", c, "-decode")
+        with open(d1, "rb") as f1, open(c, "rb") as fc:
+            assert f1.read() == fc.read()
+    outs = [o.name for o in onnx.load(d1).graph.output]
+    assert outs == ["yolo_16", "yolo_23", "boxes", "objectness", "scores"]
 
 
-def test_errors(tmp_path):
+def test_errors(tmp_path, make_cfg):
     cfg = sized_cfg(os.path.join(CFG, "yolov3-tiny-voc.cfg"), tmp_path, 96)
     net = dn.Network(cfg)
     with pytest.raises(DarknetIOError, match="no_such_dir"):
@@ -430,8 +495,11 @@ def test_errors(tmp_path):
             net.export_onnx(str(target), opset=opset)
     with pytest.raises(DarknetValueError):
         dn.export_onnx(cfg, None, str(target), batch=0)
+    plain = dn.Network(make_cfg(NET.format(w=8, h=8) + conv(4)))
+    with pytest.raises(DarknetValueError, match="decode needs"):
+        plain.export_onnx(str(target), decode=True)
     assert target.read_bytes() == b"old"
-    assert sorted(os.listdir(tmp_path)) == ["a_dir", "net.cfg", "t.onnx"]
+    assert sorted(os.listdir(tmp_path)) == ["a_dir", "net.cfg", "net1.cfg", "t.onnx"]
     r = subprocess.run([sys.executable, "-m", "darknet_py", "export", cfg, "", str(tmp_path / "no" / "x.onnx")],
                        capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert r.returncode == 2 and "error" in r.stderr and "no/x.onnx" in r.stderr

@@ -1,5 +1,5 @@
 /* export.c: `darknet export onnx <cfg> <weights> <out.onnx> [-opset N]
- * [-batch N]`, the network as loaded written as an ONNX model
+ * [-batch N] [-decode]`, the network as loaded written as an ONNX model
  * (dn_network_export_onnx, csrc/export/onnx.c). */
 #include "args.h"
 #include "darknet.h"
@@ -10,10 +10,10 @@
 static int usage(const char *prog)
 {
     fprintf(stderr,
-            "usage: %s export onnx <cfg> <weights|packed|\"\"> <out.onnx> [-opset N] [-batch N]\n"
+            "usage: %s export onnx <cfg> <weights|packed|\"\"> <out.onnx> [-opset N] [-batch N] [-decode]\n"
             "  writes the network (weights as loaded; \"\": the cfg's random initialisation) as an ONNX\n"
             "  model: input \"input\" N x C x H x W, one output per detector layer (opset 11-21, default 13;\n"
-            "  batch default 1)\n",
+            "  batch default 1); -decode adds the outputs boxes, objectness and scores of every detector layer\n",
             prog);
     return 1;
 }
@@ -24,6 +24,7 @@ int cmd_export(int argc, char **argv)
     dn_onnx_opts_default(&o);
     o.opset = cli_int(&argc, argv, "-opset", o.opset);
     int batch = cli_int(&argc, argv, "-batch", 1);
+    o.decode = cli_flag(&argc, argv, "-decode");
     if (argc != 6 || strcmp(argv[2], "onnx")) return usage(argv[0]);
     const char *cfg = argv[3], *weights = argv[4], *out = argv[5];
     if (batch < 1) {

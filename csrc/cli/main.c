@@ -17,7 +17,7 @@ static void usage(const char *prog)
             "  detector test <data> <cfg> <weights> [image] [-thresh t] [-out name]\n"
             "  detect <cfg> <weights> [image] [-thresh t]\n"
             "  partial <cfg> <weights> <out> <N>\n"
-            "  export onnx <cfg> <weights> <out.onnx> [-opset N] [-batch N]\n",
+            "  export onnx <cfg> <weights> <out.onnx> [-opset N] [-batch N] [-decode]\n",
             prog);
 }
 

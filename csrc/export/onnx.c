@@ -780,6 +780,169 @@ static void head_metadata(dn_pb *b, const char *name, const dn_layer *l)
     metadata(b, name, value);
 }
 
+/* ---- decode=1: boxes, objectness and scores of every detector layer ----
+ * Per head, rows in Darknet's decoding order (yolo: cell, then anchor;
+ * region: anchor, then cell; detection: cell, then box), heads in layer
+ * order: boxes [batch][rows][4] (centre x, y, width, height relative to the
+ * network input, the layers' decode of detector.h), objectness
+ * [batch][rows] and scores [batch][rows][classes] = objectness * class
+ * probability, neither thresholded. */
+
+typedef struct {
+    tn boxes, obj, scores;
+    int64_t rows;
+} decoded;
+
+/* A constant [1][rows][1]. */
+static tn per_row(ox *x, const float *v, int64_t rows)
+{
+    int64_t dims[3] = {1, rows, 1};
+    return const_f(x, v, dims, 3);
+}
+
+/* [b][rows][entries] -> entries [e0, e1) as [b][rows][e1-e0]. */
+static tn cols(ox *x, tn d, int64_t e0, int64_t e1) { return slice1(x, d, 2, e0, e1); }
+
+static dn_status decode_grid_head(ox *x, const dn_layer *l, const dn_head *h, decoded *out)
+{
+    int64_t B = l->batch, n = h->n, E = h->kind == DN_HEAD_YOLO ? h->classes + 5 : h->coords + h->classes + 1;
+    int64_t W = l->w, H = l->h, hw = W * H, rows = n * hw;
+    int yolo = h->kind == DN_HEAD_YOLO;
+    int64_t s4[4] = {B, n, E, hw}, s3[3] = {B, rows, E};
+    static const int64_t cell_anchor[4] = {0, 3, 1, 2}, anchor_cell[4] = {0, 1, 3, 2};
+    tn d = reshape(x, transpose(x, reshape(x, x->tensors[l->index], s4, 4), yolo ? cell_anchor : anchor_cell, 4),
+                   s3, 3);
+    float *col = malloc(sizeof(float) * (size_t)rows * 4);
+    if (!col) return dn_error(DN_ERR_NOMEM, "layer %d [%s]: out of memory", l->index, l->ops->section);
+    float *row = col + rows, *aw = row + rows, *ah = aw + rows;
+    for (int64_t r = 0; r < rows; ++r) {
+        int64_t loc = yolo ? r / n : r % hw, a = yolo ? r % n : r / hw;
+        col[r] = (float)(loc % W);
+        row[r] = (float)(loc / W);
+        if (yolo) { /* exp(tw) * anchor / netw (new_coords: tw^2 * 4 * anchor / netw) */
+            float k = h->new_coords ? 4.f : 1.f;
+            aw[r] = (float)(k * h->anchors[2 * h->mask[a]] / x->net->w);
+            ah[r] = (float)(k * h->anchors[2 * h->mask[a] + 1] / x->net->h);
+        } else { /* exp(tw) * anchor / w, anchors in grid cells */
+            aw[r] = (float)(h->anchors[2 * a] / W);
+            ah[r] = (float)(h->anchors[2 * a + 1] / H);
+        }
+    }
+    tn bx = op2(x, "Div", op2(x, "Add", per_row(x, col, rows), cols(x, d, 0, 1)), scalar_f(x, (float)W));
+    tn by = op2(x, "Div", op2(x, "Add", per_row(x, row, rows), cols(x, d, 1, 2)), scalar_f(x, (float)H));
+    tn tw = cols(x, d, 2, 3), th = cols(x, d, 3, 4);
+    tn fw = yolo && h->new_coords ? op2(x, "Mul", tw, tw) : op1(x, "Exp", tw);
+    tn fh = yolo && h->new_coords ? op2(x, "Mul", th, th) : op1(x, "Exp", th);
+    tn bw = op2(x, "Mul", fw, per_row(x, aw, rows)), bh = op2(x, "Mul", fh, per_row(x, ah, rows));
+    free(col);
+    tn parts[4] = {bx, by, bw, bh};
+    out->boxes = concat(x, parts, 4, 2);
+    int64_t e_obj = yolo ? 4 : h->coords;
+    tn cls = cols(x, d, e_obj + 1, e_obj + 1 + h->classes);
+    if (!yolo && h->background) { /* no objectness: the scale is 1 */
+        float *ones = malloc(sizeof(float) * (size_t)(B * rows));
+        if (!ones) return dn_error(DN_ERR_NOMEM, "layer %d [region]: out of memory", l->index);
+        for (int64_t r = 0; r < B * rows; ++r) ones[r] = 1;
+        int64_t dims[3] = {B, rows, 1};
+        out->obj = const_f(x, ones, dims, 3);
+        free(ones);
+        out->scores = cls;
+    } else {
+        out->obj = cols(x, d, e_obj, e_obj + 1);
+        out->scores = op2(x, "Mul", out->obj, cls);
+    }
+    out->rows = rows;
+    return DN_OK;
+}
+
+static dn_status decode_detection_head(ox *x, const dn_layer *l, const dn_head *h, decoded *out)
+{
+    int64_t B = l->batch, cells = (int64_t)h->side * h->side, n = h->n, C = h->classes, rows = cells * n;
+    int64_t flat[2] = {B, (int64_t)l->inputs}, s_cls[4] = {B, cells, 1, C}, s_conf[4] = {B, cells, n, 1};
+    int64_t s_box[3] = {B, rows, 4}, s_rows[3] = {B, rows, 1}, s_scores[3] = {B, rows, C};
+    tn f = reshape(x, x->tensors[l->index], flat, 2);
+    tn cls = reshape(x, slice1(x, f, 1, 0, cells * C), s_cls, 4);
+    tn conf = reshape(x, slice1(x, f, 1, cells * C, cells * (C + n)), s_conf, 4);
+    tn box = reshape(x, slice1(x, f, 1, cells * (C + n), cells * (C + n) + rows * 4), s_box, 3);
+    out->scores = reshape(x, op2(x, "Mul", conf, cls), s_scores, 3);
+    out->obj = reshape(x, conf, s_rows, 3);
+    float *col = malloc(sizeof(float) * (size_t)rows * 2);
+    if (!col) return dn_error(DN_ERR_NOMEM, "layer %d [detection]: out of memory", l->index);
+    float *row = col + rows;
+    for (int64_t r = 0; r < rows; ++r) {
+        col[r] = (float)(r / n % h->side);
+        row[r] = (float)(r / n / h->side);
+    }
+    tn side = scalar_f(x, (float)h->side);
+    tn bx = op2(x, "Div", op2(x, "Add", cols(x, box, 0, 1), per_row(x, col, rows)), side);
+    tn by = op2(x, "Div", op2(x, "Add", cols(x, box, 1, 2), per_row(x, row, rows)), side);
+    free(col);
+    tn bw = cols(x, box, 2, 3), bh = cols(x, box, 3, 4);
+    if (h->sqrt) {
+        bw = op2(x, "Mul", bw, bw);
+        bh = op2(x, "Mul", bh, bh);
+    }
+    tn parts[4] = {bx, by, bw, bh};
+    out->boxes = concat(x, parts, 4, 2);
+    out->rows = rows;
+    return DN_OK;
+}
+
+/* The outputs boxes, objectness and scores (ValueInfos into io). */
+static dn_status add_decode(ox *x, dn_pb *io)
+{
+    dn_network *net = x->net;
+    int nheads = 0, classes = -1;
+    for (int i = 0; i < net->n; ++i) nheads += net->layers[i].is_detector;
+    if (!nheads) return dn_error(DN_ERR_VALUE, "export onnx: decode needs a [yolo], [region] or [detection] layer");
+    tn *parts = malloc(sizeof(tn) * 3 * (size_t)nheads);
+    if (!parts) return dn_error(DN_ERR_NOMEM, "export onnx: out of memory");
+    int k = 0;
+    int64_t rows = 0;
+    dn_status st = DN_OK;
+    for (int i = 0; i < net->n && st == DN_OK; ++i) {
+        const dn_layer *l = &net->layers[i];
+        if (!l->is_detector) continue;
+        dn_head h;
+        find_detector(l)->head(l, &h);
+        if (classes >= 0 && h.classes != classes) {
+            st = dn_error(DN_ERR_VALUE, "layer %d [%s]: classes=%d but an earlier detector layer has %d; "
+                          "decode needs one class list", i, l->ops->section, h.classes, classes);
+            break;
+        }
+        classes = h.classes;
+        x->layer = i;
+        x->k = 1000; /* after the layer's own tensors */
+        decoded d = {.rows = 0};
+        st = h.kind == DN_HEAD_DETECTION ? decode_detection_head(x, l, &h, &d) : decode_grid_head(x, l, &h, &d);
+        parts[k] = d.boxes;
+        parts[nheads + k] = d.obj;
+        parts[2 * nheads + k] = d.scores;
+        rows += d.rows;
+        ++k;
+    }
+    if (st == DN_OK) {
+        x->layer = net->n;
+        x->k = 0;
+        tn boxes = named("boxes"), obj = named("objectness"), scores = named("scores");
+        tn b = concat(x, parts, nheads, 1), o = concat(x, parts + nheads, nheads, 1);
+        tn s = concat(x, parts + 2 * nheads, nheads, 1);
+        int64_t B = net->batch, s2[2] = {B, rows};
+        node_begin(x, "Identity", &boxes, 1, b.s);
+        node_end(x);
+        node_begin(x, "Reshape", &obj, 2, o.s, const_i(x, s2, 2).s);
+        node_end(x);
+        node_begin(x, "Identity", &scores, 1, s.s);
+        node_end(x);
+        int64_t db[3] = {B, rows, 4}, ds[3] = {B, rows, classes};
+        value_info(io, GRAPH_OUTPUT, "boxes", db, 3);
+        value_info(io, GRAPH_OUTPUT, "objectness", s2, 2);
+        value_info(io, GRAPH_OUTPUT, "scores", ds, 3);
+    }
+    free(parts);
+    return st;
+}
+
 static int ir_version(int opset)
 {
     return opset <= 11 ? 6 : opset <= 14 ? 7 : opset <= 18 ? 8 : opset <= 20 ? 9 : 10;
@@ -870,6 +1033,7 @@ dn_status dn_network_export_onnx(dn_network *net, const char *path, const dn_onn
         int64_t in_dims[4] = {net->batch, net->c, net->h, net->w};
         value_info(&io, GRAPH_INPUT, "input", in_dims, 4);
         add_outputs(&x, &io, &head);
+        if (opts->decode) st = add_decode(&x, &io);
         dn_pb_string(&ghead, GRAPH_NAME, "darknet");
         if (head.failed || ghead.failed || io.failed || x.nodes.failed || x.inits.failed)
             st = dn_error(DN_ERR_NOMEM, "export onnx: out of memory");

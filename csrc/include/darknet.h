@@ -481,6 +481,11 @@ dn_status dn_ternary_stats(dn_network *net, const char *path, dn_ternary_layer_s
 /* ---- ONNX export -------------------------------------------------------- */
 typedef struct {
     int opset;     /* ONNX opset of the file, 11 to 21 (0: 13) */
+    int decode;    /* 1: also the outputs "boxes" [batch][rows][4] (centre x, y, width,
+                      height relative to the network input, as Darknet decodes them
+                      before placing them on the image), "objectness" [batch][rows] and
+                      "scores" [batch][rows][classes] (objectness * class probability),
+                      rows of every detector layer in Darknet's order, not thresholded */
 } dn_onnx_opts;
 
 /* opset 13. */

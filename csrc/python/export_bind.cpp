@@ -9,12 +9,13 @@
 
 namespace py = pybind11;
 
-static void export_onnx(py::handle net, const std::string &path, int opset)
+static void export_onnx(py::handle net, const std::string &path, int opset, bool decode)
 {
     dn_network *n = core_network(net);
     dn_onnx_opts o;
     dn_onnx_opts_default(&o);
     o.opset = opset;
+    o.decode = decode;
     dn_status st;
     {
         py::gil_scoped_release nogil;
@@ -25,6 +26,6 @@ static void export_onnx(py::handle net, const std::string &path, int opset)
 
 void bind_export(py::module_ &m)
 {
-    m.def("export_onnx", &export_onnx, py::arg("net"), py::arg("path"), py::arg("opset") = 13,
+    m.def("export_onnx", &export_onnx, py::arg("net"), py::arg("path"), py::arg("opset") = 13, py::arg("decode") = false,
           "Write the network as an ONNX model (dn_network_export_onnx).");
 }
