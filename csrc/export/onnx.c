@@ -5,7 +5,9 @@
  * layer ([yolo], [region], [detection]; named <type>_<layer index>) equal to
  * that layer's output (dn_network_layer_output), or, without a detector
  * layer, the last layer's output ("output"). Every tensor keeps Darknet's
- * NCHW shape of its layer, [batch][out_c][out_h][out_w].
+ * NCHW shape of its layer, [batch][out_c][out_h][out_w]. With decode=1,
+ * the outputs boxes, objectness and scores follow: every detector layer's
+ * rows decoded as its dn_detector's decode does (detector.h), unthresholded.
  *
  * One emitter per layer type (the table at the end) adds the nodes of one
  * layer: it reads its input tensor name and writes its output tensor name.
