@@ -14,8 +14,10 @@ temperature, dropout, yolo with scale_x_y and new_coords, region with
 softmax/background, detection); then the project's cfgs, AlexeyAB's
 yolov4-tiny, fully ternary models (per layer and per filter, and from a
 packed .tpk file), yolo-fastest-voc with its trained weights (skipped without
-../shared), OpenCV's ONNX reader, and the errors (unwritable path,
-a layer that cannot be exported, the file left untouched)."""
+../shared), decode=True's boxes/objectness/scores against
+Network.detections, OpenCV's ONNX reader, the three faces writing the same
+bytes, and the errors (unwritable path, a layer that cannot be exported, the
+file left untouched)."""
 import os
 import subprocess
 import sys
@@ -418,6 +420,11 @@ def test_yolo_fastest_voc_trained(rng, tmp_path, record_property, packed):
 
 # ---------------------------------------------------------------- OpenCV reads the file
 
+# OpenCV's kernels round differently again (7.8e-5 seen on yolov2-voc's
+# objectness, an absolute error in a logistic, against ONNX Runtime's)
+CV_TOL = 3e-4
+
+
 def test_opencv_reads_the_export(rng, tmp_path):
     cv2 = pytest.importorskip("cv2")
     cases = [(os.path.join(CFG, "yolov3-tiny-voc.cfg"), 160), (os.path.join(CFG, "yolov2-voc.cfg"), 96)]
@@ -443,7 +450,7 @@ def test_opencv_reads_the_export(rng, tmp_path):
             assert (np.isfinite(out) == finite).all() and (out[~finite] == ref[~finite]).all()
             err = rel_err(out[finite], ref[finite])
             print(cv2.__version__, os.path.basename(src), name, err)
-            assert err < TOL, (src, name, err)
+            assert err < CV_TOL, (src, name, err)
 
 
 # ---------------------------------------------------------------- the three faces and the errors
