@@ -228,7 +228,8 @@ def _staged_args(p):
                         "yolov3-voc | yolov3-tiny-voc")
     p.add_argument("--iterations", type=int, default=1000, help="batches per stage (default 1000)")
     p.add_argument("--fp-iterations", type=int, help="batches of full-precision training when no weights are given")
-    p.add_argument("--learning-rate", type=float, help="learning rate of every stage (default: the cfg's)")
+    p.add_argument("--learning-rate", type=float,
+                   help="learning rate of every fine-tuning run (default: a tenth of the cfg's)")
     p.add_argument("--out", default="runs/staged", help="output folder (default runs/staged)")
     p.add_argument("--no-baseline", action="store_true", help="skip the direct full-ternary baseline")
     p.add_argument("--fp-reference", action="store_true",
@@ -238,8 +239,9 @@ def _staged_args(p):
                    help="conv kinds kept float: a mixed-precision variant (rows 'M<k> mixed')")
     p.add_argument("--bn-recalibrate", type=int, choices=(0, 1),
                    help="re-estimate the batch-norm statistics after each run (default: when it moved the weights)")
-    p.add_argument("--average-last", type=int, default=0,
-                   help="final weights of each ternary run: the average over its last N iterations")
+    p.add_argument("--average-last", type=int,
+                   help="final weights of each ternary run: the average over its last N iterations "
+                        "(default: a quarter of the run; 0: off)")
     p.add_argument("--distill", type=float, default=0.0,
                    help="weight of knowledge distillation from the float model in every ternary run (default 0: off)")
     p.add_argument("--batch", type=int, help="[net] batch of every run (default: the cfg's)")

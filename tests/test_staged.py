@@ -76,6 +76,25 @@ def test_average_last_rows_score_the_averaged_weights(synth_data, tmp_path):
     assert all(r.packed_bytes > 0 for r in rows) and not list(tmp_path.rglob("*.tpk"))
 
 
+def test_default_recipe(synth_data, tmp_path, monkeypatch):
+    """By default the fine-tuning runs use a tenth of the cfg's learning rate
+    and the ternary ones average their last quarter; full-precision training
+    from scratch keeps the cfg's rate."""
+    import darknet_py.training as training
+    cfg = tiny_cfg(tmp_path / "mini.cfg", batch=4, lr=0.002, burn_in=2, max_batches=10)
+    calls, real_train = [], training.train
+
+    def spy(data, cfg, weights=None, **kw):
+        calls.append((os.path.basename(cfg), float(read_cfg(cfg)[0].get("learning_rate")), kw["average_last"]))
+        return real_train(data, cfg, weights, **kw)
+
+    monkeypatch.setattr(training, "train", spy)
+    dn.staged_train(synth_data, cfg, None, plan=[[0, 1]], iterations_per_stage=8, fp_iterations=4, fp_reference=True,
+                    out_dir=str(tmp_path / "run"), progress=False, threads=1)
+    assert calls == [("mini_FP.cfg", 0.002, 0), ("mini_FPref.cfg", pytest.approx(0.0002), 0),
+                     ("mini_M0.cfg", pytest.approx(0.0002), 2), ("mini_nostaged.cfg", pytest.approx(0.0002), 2)]
+
+
 def test_stage_cfgs_of_the_run(synth_data, tmp_path):
     cfg = tiny_cfg(tmp_path / "mini.cfg", batch=4, max_batches=10)
     paths = dn.stages.make_stages(cfg, "generic", tmp_path / "cfgs", iterations=50)
@@ -104,7 +123,7 @@ def test_a_stage_stopped_part_way_continues_from_its_backup(synth_data, tmp_path
     monkeypatch.setattr(training, "train", spy)
     with pytest.raises(KeyboardInterrupt):
         dn.staged_train(synth_data, cfg, None, plan="generic", iterations_per_stage=4, fp_iterations=4,
-                        out_dir=str(out), progress=False, threads=1)
+                        out_dir=str(out), progress=False, threads=1, average_last=0)
     backup = out / "M1" / "mini_M1.backup"
     assert calls[-1][0] == "mini_M1.cfg" and calls[-1][2] and backup.exists()
     assert calls[-1][1] == str(out / "M0" / "mini_M0.minloss.backup")  # M0's min-loss float weights
@@ -113,7 +132,7 @@ def test_a_stage_stopped_part_way_continues_from_its_backup(synth_data, tmp_path
     monkeypatch.setattr(training, "train", lambda data, cfg, weights=None, **kw:
                         calls.append((os.path.basename(cfg), weights, kw["clear"])) or real_train(data, cfg, weights, **kw))
     rows = dn.staged_train(synth_data, cfg, None, plan="generic", iterations_per_stage=4, fp_iterations=4,
-                           out_dir=str(out), progress=False, threads=1)
+                           out_dir=str(out), progress=False, threads=1, average_last=0)
     assert [r.stage for r in rows] == ["FP", "M0", "M1", "M2", "M3", "no staged"]
     assert calls[0] == ("mini_M1.cfg", str(backup), False)  # FP and M0 were done: M1 resumes
     assert calls[1] == ("mini_M2.cfg", str(out / "M1" / "mini_M1.minloss.backup"), True)
