@@ -9,6 +9,10 @@ image, batch 1, in one run with the paths interleaved in each round:
   int8 GEMM    the same with DN_TERNARY_ALGO=packed: depthwise layers on the
                grouped int8 GEMM (before the depthwise int8 kernel)
   OpenCV       cv2.dnn.readNetFromDarknet on the same cfg and weights
+  ORT fp32     ONNX Runtime on the project's ONNX export of the same model
+  ORT int8     the same graph statically quantised by ONNX Runtime (QDQ,
+               per-channel int8 weights, uint8 activations calibrated on
+               8 random images)
 
 plus the per-kind split of darknet_py's float and int8 forwards (first conv,
 depthwise, pointwise, detector convs, other layers; Network.layers
@@ -17,7 +21,8 @@ forward_ms, the median over rounds).
   python3 bench/bench_depthwise.py [CFG WEIGHTS ...] [--size 320] [--threads 1,2] [--rounds 30]
 
 Default: ../shared/models/yolo-fastest's VOC and XL-COCO models (skipped
-when missing).
+when missing). The ORT columns need `pip install onnxruntime onnx` (test
+dependencies of the project); without them they are left empty.
 """
 import argparse
 import os
@@ -54,6 +59,35 @@ def with_env(fn, **env):
     return run
 
 
+def ort_sessions(fcfg, weights, tmp, name, threads, x):
+    """{threads: (fp32 session, int8 session)} or {} without onnxruntime."""
+    try:
+        import onnxruntime as ort
+        from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    except ImportError:
+        return {}
+    f32 = darknet_py.export_onnx(fcfg, weights, os.path.join(tmp, name + ".onnx"))
+    rng = np.random.default_rng(1)
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.left = [{"input": rng.random(x.shape, dtype=np.float32)} for _ in range(8)]
+
+        def get_next(self):
+            return self.left.pop() if self.left else None
+
+    i8 = os.path.join(tmp, name + "_int8.onnx")
+    quantize_static(f32, i8, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                    weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8)
+    out = {}
+    for t in threads:
+        o = ort.SessionOptions()
+        o.intra_op_num_threads = t
+        o.inter_op_num_threads = 1
+        out[t] = tuple(ort.InferenceSession(p, o, providers=["CPUExecutionProvider"]) for p in (f32, i8))
+    return out
+
+
 def split(net, kinds):
     out, k = {}, 0
     for l in net.layers:
@@ -74,6 +108,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=30)
     a = ap.parse_args()
     import cv2
+    import logging
+    logging.getLogger().setLevel(logging.ERROR)  # onnxruntime.quantization's advice on pre-processing
     models = list(zip(a.models[::2], a.models[1::2])) or [m for m in DEFAULT if os.path.exists(m[1])]
     threads = [int(t) for t in a.threads.split(",")]
     x = np.random.default_rng(0).random((1, 3, a.size, a.size), dtype=np.float32)
@@ -81,8 +117,8 @@ def main():
     print(f"# forward, batch 1, {a.size}x{a.size}, median of {a.rounds} interleaved rounds; OpenCV {cv2.__version__}\n")
     for t in threads:
         print(f"NumPy sgemm 1024^3, {t} thread(s): {sgemm_gflops(t):.1f} GFLOPS")
-    print("\n| network | threads | float ms | float im2col ms | int8 ms | int8 GEMM ms | OpenCV ms | "
-          "OpenCV / float | float / int8 |\n|-|-|-|-|-|-|-|-|-|")
+    print("\n| network | threads | float ms | float im2col ms | int8 ms | int8 GEMM ms | OpenCV ms | ORT fp32 ms | "
+          "ORT int8 ms | OpenCV / float | ORT fp32 / float | float / int8 | ORT int8 / int8 |\n|-|-|-|-|-|-|-|-|-|-|-|-|-|")
     splits = []
     for cfg, weights in models:
         name = os.path.splitext(os.path.basename(cfg))[0]
@@ -101,6 +137,7 @@ def main():
         cvnet.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
         cvnet.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
         outs = cvnet.getUnconnectedOutLayersNames()
+        sessions = ort_sessions(fcfg, weights, tmp, name, threads, x)
 
         def run_cv():
             cvnet.setInput(x)
@@ -120,14 +157,17 @@ def main():
                 tnet.forward(x)
                 ts.append(split(tnet, kinds))
 
-            r = interleaved({"float": run_float, "im2col": with_env(lambda: fnet.forward(x), DN_CONV_ALGO="gemm"),
-                             "int8": run_int8,
-                             "int8gemm": with_env(lambda: tnet.forward(x), DN_TERNARY_ALGO="packed"),
-                             "cv": run_cv}, a.rounds)
-            ms = {k: v * 1e3 for k, v in r.items()}
+            paths = {"float": run_float, "im2col": with_env(lambda: fnet.forward(x), DN_CONV_ALGO="gemm"),
+                     "int8": run_int8, "int8gemm": with_env(lambda: tnet.forward(x), DN_TERNARY_ALGO="packed"),
+                     "cv": run_cv}
+            if t in sessions:
+                for key, sess in zip(("ort32", "ort8"), sessions[t]):
+                    paths[key] = (lambda sess: lambda: sess.run(None, {"input": x}))(sess)
+            ms = {k: v * 1e3 for k, v in interleaved(paths, a.rounds).items()}
+            o32, o8 = ms.get("ort32", float("nan")), ms.get("ort8", float("nan"))
             print(f"| {name} | {t} | {ms['float']:.2f} | {ms['im2col']:.2f} | {ms['int8']:.2f} | "
-                  f"{ms['int8gemm']:.2f} | {ms['cv']:.2f} | {ms['cv'] / ms['float']:.2f}x | "
-                  f"{ms['float'] / ms['int8']:.2f}x |")
+                  f"{ms['int8gemm']:.2f} | {ms['cv']:.2f} | {o32:.2f} | {o8:.2f} | {ms['cv'] / ms['float']:.2f}x | "
+                  f"{o32 / ms['float']:.2f}x | {ms['float'] / ms['int8']:.2f}x | {o8 / ms['int8']:.2f}x |")
             for label, rows in (("float", fs), ("int8", ts)):
                 keys = rows[0].keys()
                 splits.append((name, t, label, {k: float(np.median([r[k] for r in rows])) for k in keys}))
