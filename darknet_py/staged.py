@@ -25,17 +25,19 @@ class StageRow:
     min_loss: float = float("nan")
     map11: float = float("nan")  # VOC2007's 11-point mAP of the same detections
     cfg: str = ""
+    folded_bytes: int = 0  # the packed file with batch norm folded (ternary.pack(fold=True)), for deployment
 
 
-def packed_size(cfg, weights):
+def packed_size(cfg, weights, fold=False):
     """Bytes of the packed file (ternary conv weights as 5 trits per byte plus
-    their alphas, every other parameter float32)."""
+    their alphas, every other parameter float32; fold: batch norm and alphas
+    folded into float16 scale and shift per filter)."""
     import tempfile
     from .ternary import pack
     fd, out = tempfile.mkstemp(suffix=".tpk")  # never next to the weights (they may be read-only data)
     os.close(fd)
     try:
-        pack(cfg, weights, out)
+        pack(cfg, weights, out, fold=fold)
         return os.path.getsize(out)
     finally:
         os.remove(out)
@@ -49,7 +51,7 @@ def _row(stage, cfg, weights, data, progress, device, min_loss=float("nan")):
     r = validate(data, cfg, weights, progress=progress, device=device, return_detections=True)
     m11 = evaluate(r.detections, r.ground_truth, classes=len(r.per_class), points=11).map
     return StageRow(stage, nt, len(convs), r.map, r.iou, weights, os.path.getsize(weights), packed_size(cfg, weights),
-                    min_loss, m11, cfg)
+                    min_loss, m11, cfg, packed_size(cfg, weights, fold=True))
 
 
 def _train_sample(data, out_dir, n):
@@ -70,7 +72,8 @@ def table(rows):
     with the mean and spread (population standard deviation) over the seeds."""
     import statistics
     rows = [r if isinstance(r, dict) else asdict(r) for r in rows]
-    out = ["| Stage | ternary layers | mAP | 11-point mAP | IoU | seeds | .weights | packed |", "|-|-|-|-|-|-|-|-|"]
+    out = ["| Stage | ternary layers | mAP | 11-point mAP | IoU | seeds | .weights | packed | folded |",
+           "|-|-|-|-|-|-|-|-|-|"]
     for stage in dict.fromkeys(r["stage"] for r in rows):
         rs = [r for r in rows if r["stage"] == stage]
         cells = []
@@ -79,7 +82,8 @@ def table(rows):
             cells.append(f"{statistics.mean(v):.2f}" + (f" ± {statistics.pstdev(v):.2f}" if len(v) > 1 else ""))
         out.append(f"| {stage} | {rs[0]['ternary_layers']}/{rs[0]['conv_layers']} | {cells[0]} | {cells[1]} | "
                    f"{100 * statistics.mean(r['iou'] for r in rs):.2f} | {len(rs)} | "
-                   f"{rs[0]['weights_bytes'] / 1e6:.2f} MB | {rs[0]['packed_bytes'] / 1e6:.3f} MB |")
+                   f"{rs[0]['weights_bytes'] / 1e6:.2f} MB | {rs[0]['packed_bytes'] / 1e6:.3f} MB | "
+                   f"{rs[0].get('folded_bytes', 0) / 1e6:.3f} MB |")
     return "\n".join(out)
 
 

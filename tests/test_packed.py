@@ -294,7 +294,7 @@ def test_damaged_files(tmp_path, mixed):
 
     # corrupted magic (one byte), wrong version
     expect_format_error(cfg, write(b"X" + raw[1:]), "bad magic", "byte offset 0")
-    expect_format_error(cfg, write(raw[:8] + struct.pack("<I", 2) + raw[12:]), "unsupported version 2",
+    expect_format_error(cfg, write(raw[:8] + struct.pack("<I", 3) + raw[12:]), "unsupported version 3",
                         "byte offset 8")
     # truncated: inside the header, the record table, a layer's data
     expect_format_error(cfg, write(raw[:40]), "truncated", "byte offset 40")
@@ -397,3 +397,106 @@ def test_detector_map_reads_packed_with_ternary_kernel(tmp_path):
     assert abs(maps["int8"] - maps["off"]) < 0.05
     r = run_darknet("detector", "map", data, cfg, packed, "-ternary_kernel", "fast", check=False)
     assert r.returncode == 1 and "fast" in r.stderr
+
+
+# ---------------------------------------------------------------- version 2: folded
+
+RECORD2 = 32
+
+
+def parse_folded(path):
+    raw = open(path, "rb").read()
+    version, rb, n = struct.unpack_from("<III", raw, 8)[0], struct.unpack_from("<I", raw, 16)[0], \
+        struct.unpack_from("<I", raw, 20)[0]
+    recs = [dict(zip(("layer", "kind", "alphas", "crc", "offset", "bytes"),
+                     struct.unpack_from("<IIIIQQ", raw, HEADER + i * RECORD2))) for i in range(n)]
+    return raw, version, rb, recs
+
+
+def test_folded_format_as_documented(tmp_path, mixed):
+    """Records only for layers with params; a ternary conv with batch norm
+    holds float16 scale = alpha*gamma/sqrt(var+1e-6) and shift = beta -
+    mean*gamma/sqrt(var+1e-6) per filter, then its codes; the others as in
+    version 1. Loaded, it is the same network up to float16 rounding, and
+    packing it again gives the same file."""
+    cfg, w, net = mixed
+    out = tmp_path / "f.tpk"
+    dp.ternary.pack(cfg, w, out, fold=True)
+    raw, version, rb, recs = parse_folded(out)
+    assert (version, rb) == (2, RECORD2)
+    assert [r["layer"] for r in recs] == [0, 1, 3, 4, 5]  # the maxpool has no params
+    assert [r["kind"] for r in recs] == [0, 2, 2, 1, 0]  # layer 4: ternary without batch norm
+    assert struct.unpack_from("<Q", raw, 48)[0] == len(raw)
+    assert struct.unpack_from("<I", raw, 56)[0] == zlib.crc32(raw[HEADER:HEADER + RECORD2 * len(recs)])
+    off = HEADER + RECORD2 * len(recs)
+    for r in recs:
+        assert r["offset"] == off and r["crc"] == zlib.crc32(raw[off:off + r["bytes"]])
+        off += r["bytes"]
+    assert off == len(raw)
+    for r, groups in ((recs[1], 1), (recs[2], 11)):
+        i, p = r["layer"], net.params(r["layer"])
+        f = p["biases"].size
+        t, alpha = dp._core.ternarize(p["weights"], groups=groups)
+        alpha = np.broadcast_to(alpha, f) if groups == 1 else alpha
+        inv = p["scales"] / np.sqrt(p["rolling_variance"] + np.float32(1e-6))
+        halves = np.frombuffer(raw, np.float16, 2 * f, r["offset"])
+        np.testing.assert_array_equal(halves[:f], (alpha * inv).astype(np.float16))
+        np.testing.assert_array_equal(halves[f:], (p["biases"] - p["rolling_mean"] * inv).astype(np.float16))
+        assert r["alphas"] == f and r["bytes"] == 4 * f + 32 * -(-t.size // 160)
+    # loaded: codes as weights, the folded scale and shift, mean 0, variance 1 - 1e-6
+    b = dp.Network(cfg, out)
+    t, _ = dp._core.ternarize(net.params(1)["weights"])
+    np.testing.assert_array_equal(b.params(1)["weights"], np.sign(t))
+    assert np.all(b.params(1)["rolling_mean"] == 0)
+    assert np.all(b.params(1)["rolling_variance"] + np.float32(1e-6) == 1)
+    x = np.random.default_rng(2).random((1, 3, 24, 24), dtype=np.float32)
+    want = dp.Network(cfg, w).forward(x)
+    assert np.max(np.abs(b.forward(x) - want)) <= 3e-3 * np.max(np.abs(want))
+    again = tmp_path / "again.tpk"
+    dp.ternary.pack(cfg, out, again, fold=True)
+    assert again.read_bytes() == raw
+    # the command line writes the same file
+    cli = tmp_path / "cli.tpk"
+    run_darknet("ternary", "pack", cfg, w, cli, "-fold")
+    assert cli.read_bytes() == raw
+    # ternary info's byte counts add up to the file
+    rows = dp.ternary.info(cfg, out)
+    assert sum(r["bytes"] for r in rows) + HEADER + RECORD2 * len(recs) == len(raw)
+
+
+def test_folded_damaged_and_mismatched(tmp_path, mixed):
+    cfg, w, net = mixed
+    good = tmp_path / "f.tpk"
+    dp.ternary.pack(cfg, w, good, fold=True)
+    raw, _, _, recs = parse_folded(good)
+    bad = tmp_path / "bad.tpk"
+    bad.write_bytes(raw[:recs[2]["offset"] + 5])
+    expect_format_error(cfg, bad, "truncated", "layer 3 [convolutional]")
+    other = tmp_path / "other.cfg"
+    other.write_text(MIXED.replace("filters=11", "filters=12"))
+    expect_format_error(str(other), good, "layer 3", "does the cfg match")
+    # a record that skips a layer with params (kind changed: the sizes no longer fit)
+    at = HEADER + RECORD2 * 2 + 4
+    raw2 = bytearray(raw)
+    struct.pack_into("<I", raw2, at, 1)
+    struct.pack_into("<I", raw2, 56, zlib.crc32(bytes(raw2[HEADER:HEADER + RECORD2 * len(recs)])))
+    struct.pack_into("<I", raw2, 60, zlib.crc32(bytes(raw2[:60])))
+    bad.write_bytes(bytes(raw2))
+    expect_format_error(cfg, bad, "layer 3", "does the cfg match")
+
+
+def test_folded_yolov2_tiny_size(big_tmp):
+    """Fully ternary yolov2-tiny-voc: the folded file is smaller than version
+    1 by the batch-norm floats, and scores the same int8 outputs up to
+    float16 rounding."""
+    cfg = ternary_cfg(big_tmp)
+    net = dp.Network(cfg, seed=1)
+    w, p1, p2 = big_tmp / "t.weights", big_tmp / "t.tpk", big_tmp / "f.tpk"
+    net.save_weights(w)
+    dp.ternary.pack(cfg, w, p1)
+    dp.ternary.pack(cfg, w, p2, fold=True)
+    assert os.path.getsize(p2) < os.path.getsize(p1)
+    x = np.random.default_rng(0).random((1, 3, 96, 96), dtype=np.float32)
+    a, b = dp.Network(cfg, w), dp.Network(cfg, p2)
+    want = a.forward(x)
+    assert np.max(np.abs(b.forward(x) - want)) <= 1e-2 * np.max(np.abs(want))

@@ -11,7 +11,8 @@
 static int usage(const char *prog)
 {
     fprintf(stderr,
-            "usage: %s ternary pack <cfg> <weights> <out.tpk>       write packed ternary weights\n"
+            "usage: %s ternary pack <cfg> <weights> <out.tpk> [-fold] write packed ternary weights\n"
+            "           (-fold: batch norm folded into float16 scale and shift, for deployment)\n"
             "       %s ternary unpack <cfg> <packed> <out.weights>  write them back as .weights\n"
             "       %s ternary info <cfg> <weights|packed>          per-layer summary\n",
             prog, prog, prog);
@@ -55,6 +56,7 @@ static int info(dn_network *net, const char *path)
 
 int cmd_ternary(int argc, char **argv)
 {
+    int fold = cli_flag(&argc, argv, "-fold");
     if (argc < 5) return usage(argv[0]);
     const char *sub = argv[2], *cfg = argv[3], *in = argv[4];
     int is_info = !strcmp(sub, "info");
@@ -68,7 +70,7 @@ int cmd_ternary(int argc, char **argv)
     if (is_info) {
         rc = info(net, in);
     } else if (!strcmp(sub, "pack")) {
-        if (dn_network_load_weights(net, in, -1) != DN_OK || dn_network_save_packed(net, argv[5]) != DN_OK)
+        if (dn_network_load_weights(net, in, -1) != DN_OK || dn_network_save_packed(net, argv[5], fold) != DN_OK)
             rc = cli_fail(what);
         else
             printf("Packed %s (%lld bytes) into %s (%lld bytes)\n", in, file_size(in), argv[5], file_size(argv[5]));

@@ -455,8 +455,12 @@ int dn_ternary_simd(void);
  * (version, seen) kept. dn_network_load_weights reads either format (it
  * looks at the magic); loading a packed file and writing .weights gives back
  * the ternarised .weights (dn_network_save_weights) byte for byte. Written
- * atomically. */
-dn_status dn_network_save_packed(const dn_network *net, const char *path);
+ * atomically. fold: format version 2 for deployment, where each ternary
+ * conv with batch norm stores its batch norm and alphas folded into a
+ * float16 scale and shift per filter (the same layer up to float16
+ * rounding; it no longer round-trips byte for byte), and param-less layers
+ * have no record. */
+dn_status dn_network_save_packed(const dn_network *net, const char *path, int fold);
 /* 1 when the file starts with the packed magic, or with a damaged copy of
  * it (the loader then says what is wrong); 0 otherwise or unreadable. */
 int dn_weights_is_packed(const char *path);

@@ -40,14 +40,14 @@ struct NetPtr {
     ~NetPtr() { dn_network_free(net); }
 };
 
-void pack(const std::string &cfg, const std::string &weights, const std::string &out)
+void pack(const std::string &cfg, const std::string &weights, const std::string &out, bool fold)
 {
     NetPtr n(cfg);
     dn_status st;
     {
         py::gil_scoped_release nogil;
         st = dn_network_load_weights(n.net, weights.c_str(), -1);
-        if (st == DN_OK) st = dn_network_save_packed(n.net, out.c_str());
+        if (st == DN_OK) st = dn_network_save_packed(n.net, out.c_str(), fold);
     }
     check(st);
 }
@@ -243,7 +243,7 @@ py::tuple tconv_int8(farray x, i8array codes, farray scale, py::object shift, co
 
 void bind_ternary(py::module_ &m)
 {
-    m.def("ternary_pack", &pack, py::arg("cfg"), py::arg("weights"), py::arg("out"));
+    m.def("ternary_pack", &pack, py::arg("cfg"), py::arg("weights"), py::arg("out"), py::arg("fold") = false);
     m.def("ternary_unpack", &unpack, py::arg("cfg"), py::arg("packed"), py::arg("out"));
     m.def("ternary_stats", &stats, py::arg("cfg"), py::arg("path"));
     m.def("weights_is_packed", [](const std::string &p) { return (bool)dn_weights_is_packed(p.c_str()); },
