@@ -534,7 +534,7 @@ def put(fmt, off, v, fix=True):
 # 2 biases (8 bytes), 1 alpha at 192 + 496 + 8 = 696, then one 32-byte trit block at 700
 PACKED = [
     ("magic", put("<8s", 0, b"DNTERNXX", False), "bad magic at byte offset 0", None),
-    ("version", put("<I", 8, 2), "unsupported version 2 at byte offset 8", None),
+    ("version", put("<I", 8, 3), "unsupported version 3 at byte offset 8", None),
     ("header-size", put("<I", 12, 60), "bad header at byte offset 12", None),
     ("trits-per-block", put("<I", 36, 128), "bad header at byte offset 36", None),
     ("header-crc", put("<I", 60, 1, False), "header checksum mismatch", 60),
