@@ -453,11 +453,7 @@ dn_status dn_network_save_packed(const dn_network *net, const char *path, int fo
     free(buf);
     if (!ok) {
         dn_atomic_abort(&af);
-        if (err < 0) {
-            char msg[512];
-            snprintf(msg, sizeof msg, "%s", dn_last_error());
-            return dn_error(DN_ERR_VALUE, "%s: %s", path, msg);
-        }
+        if (err < 0) return dn_error(DN_ERR_VALUE, "%s: %s", path, dn_last_error());
         return err ? dn_error(DN_ERR_NOMEM, "%s: out of memory", path)
                    : dn_error(DN_ERR_IO, "%s: write failed: %s", path, strerror(errno));
     }
