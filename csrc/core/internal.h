@@ -47,14 +47,16 @@ typedef struct {
     dn_status (*resize)(dn_layer *l, dn_network *net);
     /* Random initialisation of the params (after they are allocated). */
     void (*init_params)(dn_layer *l, dn_network *net);
-    /* input: batch*l->inputs floats (previous layer's output or the net input). */
-    void (*forward)(dn_layer *l, dn_network *net, const float *input);
+    /* input: batch*l->inputs floats (previous layer's output or the net input).
+     * forward and backward return a status (an allocation that failed). */
+    dn_status (*forward)(dn_layer *l, dn_network *net, const float *input);
     /* Accumulate into the params' grads and into input_delta (may be NULL). */
-    void (*backward)(dn_layer *l, dn_network *net, const float *input, float *input_delta);
+    dn_status (*backward)(dn_layer *l, dn_network *net, const float *input, float *input_delta);
     /* Optional, inference on the host: compute next's output (next is the
      * following layer, the only reader of l's output) directly from input,
      * without l's output (the network then marks it stale). Returns 1 when
-     * done, 0 when the pair does not fuse (both forwards then run). */
+     * done, 0 when the pair does not fuse (both forwards then run), -1 on
+     * an error (its message set). */
     int (*forward_fused)(dn_layer *l, dn_layer *next, dn_network *net, const float *input);
     /* Fill the type-specific fields of info (may be NULL). */
     void (*describe)(const dn_layer *l, dn_layer_info *info);
@@ -222,7 +224,12 @@ void dn_warn(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)))
 #endif
     ;
-void *dn_calloc(size_t n, size_t size); /* NULL on failure, error set */
+/* Allocation with the failure reported (NULL and the error set) and the
+ * tests' failure hook (dn_test_fail_allocation); free() releases. */
+void *dn_calloc(size_t n, size_t size);
+void *dn_malloc(size_t bytes);
+void *dn_realloc(void *p, size_t bytes);
+void *dn_aligned_alloc(size_t align, size_t bytes); /* bytes rounded up to align */
 
 /* Write .weights from a parameter block laid out as net->params (weights.c).
  * ternarize: ternary params are written as their TWN values (the standard

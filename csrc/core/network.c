@@ -411,11 +411,14 @@ dn_status dn_network_forward(dn_network *net, const float *input)
     for (int i = 0; i < net->n; ++i) {
         dn_layer *l = &net->layers[i];
         double t0 = dn_seconds();
-        if (!net->train && i + 1 < net->n && !l->referenced && l->ops->forward_fused &&
-            l->ops->forward_fused(l, &net->layers[i + 1], net, x)) {
+        int fused = !net->train && i + 1 < net->n && !l->referenced && l->ops->forward_fused
+                        ? l->ops->forward_fused(l, &net->layers[i + 1], net, x) : 0;
+        if (fused < 0) return DN_ERR_NOMEM; /* the message is set */
+        if (fused) {
             l->stale = 1;
         } else {
-            l->ops->forward(l, net, x);
+            dn_status st = l->ops->forward(l, net, x);
+            if (st != DN_OK) return st;
             if (distill && l->is_detector) dn_distill_layer(net, l);
         }
         l->forward_ms = (dn_seconds() - t0) * 1e3;
@@ -452,7 +455,7 @@ const float *dn_network_layer_output(const dn_network *net, int i)
     if (l->stale) { /* fused away by the last forward: computed now, from its input */
         dn_network *mut = (dn_network *)net;
         dn_threads_apply(net->nthreads);
-        l->ops->forward(l, mut, i ? net->layers[i - 1].output : net->input);
+        if (l->ops->forward(l, mut, i ? net->layers[i - 1].output : net->input) != DN_OK) return NULL;
         l->stale = 0;
     }
     return l->output;

@@ -325,7 +325,7 @@ static dn_status host_forward(dn_network *net, int i)
     dn_layer *l = &net->layers[i];
     const float *in = host_input(net, i);
     if (!in) return DN_ERR_STATE;
-    l->ops->forward(l, net, in);
+    TRY(l->ops->forward(l, net, in));
     TRY(copy(l->gpu->output, l->output, (size_t)l->batch * l->outputs * sizeof(float), cudaMemcpyHostToDevice,
              "layer output to device"));
     l->gpu->host_fresh = 1;
@@ -347,7 +347,7 @@ static dn_status host_backward(dn_network *net, int i, float *input_delta)
     if (!in) return DN_ERR_STATE;
     float *hid = input_delta ? tmp + m : NULL;
     if (hid) memset(hid, 0, nin * sizeof(float));
-    l->ops->backward(l, net, in, hid);
+    TRY(l->ops->backward(l, net, in, hid));
     if (!hid) return DN_OK;
     float *d = dev_tmp(g, nin);
     if (!d) return DN_ERR_NOMEM;

@@ -51,11 +51,39 @@ void dn_warn(const char *fmt, ...)
     else fprintf(stderr, "warning: %s\n", msg);
 }
 
+/* The allocation-failure hook of the tests: the countdown-th allocation
+ * through the functions below fails (once). */
+static _Atomic long fail_countdown = -1;
+
+void dn_test_fail_allocation(long n) { fail_countdown = n; }
+
+static int hook_fails(void)
+{
+    long c = fail_countdown;
+    if (c < 0) return 0;
+    fail_countdown = c - 1;
+    return c == 0;
+}
+
+static void *checked(void *p, size_t bytes)
+{
+    if (!p) dn_error(DN_ERR_NOMEM, "out of memory allocating %zu bytes", bytes);
+    return p;
+}
+
 void *dn_calloc(size_t n, size_t size)
 {
-    void *p = calloc(n ? n : 1, size ? size : 1);
-    if (!p) dn_error(DN_ERR_NOMEM, "out of memory allocating %zu x %zu bytes", n, size);
-    return p;
+    return checked(hook_fails() ? NULL : calloc(n ? n : 1, size ? size : 1), n * size);
+}
+
+void *dn_malloc(size_t bytes) { return checked(hook_fails() ? NULL : malloc(bytes ? bytes : 1), bytes); }
+
+void *dn_realloc(void *p, size_t bytes) { return checked(hook_fails() ? NULL : realloc(p, bytes ? bytes : 1), bytes); }
+
+void *dn_aligned_alloc(size_t align, size_t bytes)
+{
+    size_t n = (bytes + align - 1) / align * align;
+    return checked(hook_fails() ? NULL : aligned_alloc(align, n ? n : align), bytes);
 }
 
 double dn_seconds(void)

@@ -82,20 +82,20 @@ dn_status dn_network_set_truth(dn_network *net, const float *truth, int max_boxe
     return DN_OK;
 }
 
-/* Forward and backward of one sub-batch (net->batch images); returns the loss sum. */
-static float train_sub_batch(dn_network *net, const float *images)
+/* Forward and backward of one sub-batch (net->batch images); *cost += its loss sum. */
+static dn_status train_sub_batch(dn_network *net, const float *images, double *cost)
 {
     for (int i = 0; i < net->n; ++i)
         memset(net->layers[i].delta, 0, (size_t)net->layers[i].batch * net->layers[i].outputs * sizeof(float));
-    dn_network_forward(net, images);
-    float cost = dn_network_cost(net);
+    TRY(dn_network_forward(net, images));
+    *cost += dn_network_cost(net);
     for (int i = net->n - 1; i >= 0; --i) {
         dn_layer *l = &net->layers[i];
         const float *in = i ? net->layers[i - 1].output : net->input;
         float *in_delta = i ? net->layers[i - 1].delta : NULL;
-        l->ops->backward(l, net, in, in_delta);
+        TRY(l->ops->backward(l, net, in, in_delta));
     }
-    return cost;
+    return DN_OK;
 }
 
 dn_status dn_network_train_step(dn_network *net, const float *images, const float *truth, int n,
@@ -112,7 +112,8 @@ dn_status dn_network_train_step(dn_network *net, const float *images, const floa
     for (int s = 0; s < subs; ++s) {
         dn_status st = dn_network_set_truth(net, truth + s * tsz, max_boxes);
         if (st != DN_OK) return st;
-        sum += train_sub_batch(net, images + s * isz);
+        st = train_sub_batch(net, images + s * isz, &sum);
+        if (st != DN_OK) return st;
         net->seen += (uint64_t)net->batch;
     }
     dn_sgd_update(net, dn_network_learning_rate(net), (float)n);
@@ -231,7 +232,7 @@ dn_status dn_network_backward(dn_network *net, const float *out_grad, float *in_
         dn_layer *l = &net->layers[i];
         const float *in = i ? net->layers[i - 1].output : net->input;
         float *in_delta = i ? net->layers[i - 1].delta : in_grad;
-        l->ops->backward(l, net, in, in_delta);
+        TRY(l->ops->backward(l, net, in, in_delta));
     }
     return DN_OK;
 }

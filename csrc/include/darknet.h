@@ -98,6 +98,7 @@ dn_status dn_network_layer_info(const dn_network *net, int i, dn_layer_info *out
  * ternary conv on the int8 kernel writes its 2x2 maxpool's output
  * directly); it is then computed here, on the first call after the forward. */
 const float *dn_network_layer_output(const dn_network *net, int i);
+/* (NULL when that computation fails; dn_last_error says why.) */
 /* The k-th saved tensor of layer i (file order): name, data (a view into the
  * network's one parameter block) and count. DN_ERR_VALUE past the end.
  * The view may be written: from the first call on, the network's caches of
@@ -579,6 +580,10 @@ dn_status dn_loader_next(dn_loader *ld, int w, int h, float *images, float *trut
 int dn_loader_size(const dn_loader *ld);     /* images in the list */
 int dn_loader_skipped(const dn_loader *ld);  /* bad images/labels skipped so far */
 void dn_loader_close(dn_loader *ld);
+
+/* Tests: the n-th allocation from now of the core's checked allocator (the
+ * conv layers' caches, scratch and training state) fails, once; n < 0: off. */
+void dn_test_fail_allocation(long n);
 
 #ifdef __cplusplus
 }

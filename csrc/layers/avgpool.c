@@ -24,7 +24,7 @@ static dn_status avgpool_resize(dn_layer *l, dn_network *net)
 }
 
 /* input[batch][c][h][w] -> output[batch][c]. */
-static void avgpool_forward(dn_layer *l, dn_network *net, const float *input)
+static dn_status avgpool_forward(dn_layer *l, dn_network *net, const float *input)
 {
     (void)net;
     size_t hw = (size_t)l->h * l->w, n = (size_t)l->batch * l->c;
@@ -34,18 +34,20 @@ static void avgpool_forward(dn_layer *l, dn_network *net, const float *input)
         for (size_t k = 0; k < hw; ++k) sum += in[k];
         l->output[i] = (float)(sum / (double)hw);
     }
+    return DN_OK;
 }
 
 /* input_delta[batch][c][h][w] += delta[batch][c] / (h*w). */
-static void avgpool_backward(dn_layer *l, dn_network *net, const float *input, float *input_delta)
+static dn_status avgpool_backward(dn_layer *l, dn_network *net, const float *input, float *input_delta)
 {
     (void)net; (void)input;
-    if (!input_delta) return;
+    if (!input_delta) return DN_OK;
     size_t hw = (size_t)l->h * l->w, n = (size_t)l->batch * l->c;
     for (size_t i = 0; i < n; ++i) {
         float d = l->delta[i] / (float)hw, *id = input_delta + i * hw;
         for (size_t k = 0; k < hw; ++k) id[k] += d;
     }
+    return DN_OK;
 }
 
 const dn_layer_ops dn_avgpool_ops = {

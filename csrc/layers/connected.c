@@ -97,7 +97,7 @@ static void connected_init(dn_layer *l, dn_network *net)
 }
 
 /* input[batch][inputs], weights[outputs][inputs] -> output[batch][outputs]. */
-static void connected_forward(dn_layer *l, dn_network *net, const float *input)
+static dn_status connected_forward(dn_layer *l, dn_network *net, const float *input)
 {
     const dn_connected *p = l->priv;
     int n = p->outputs, k = (int)p->inputs;
@@ -115,7 +115,7 @@ static void connected_forward(dn_layer *l, dn_network *net, const float *input)
             dn_bias_forward(l->output, l->batch, n, 1, bias);
         if (p->z) memcpy(p->z, l->output, m * sizeof(float));
         dn_activate(l->output, m, l->act);
-        return;
+        return DN_OK;
     }
     const float *sc = NULL, *mean = NULL, *var = NULL;
     if (p->batch_normalize) {
@@ -131,11 +131,12 @@ static void connected_forward(dn_layer *l, dn_network *net, const float *input)
         }
     }
     dn_activate(l->output, m, l->act);
+    return DN_OK;
 }
 
 /* l->delta[batch][outputs] -> grads of biases (scales) and weights[outputs][inputs],
  * input_delta[batch][inputs] += delta W. */
-static void connected_backward(dn_layer *l, dn_network *net, const float *input, float *input_delta)
+static dn_status connected_backward(dn_layer *l, dn_network *net, const float *input, float *input_delta)
 {
     (void)net;
     const dn_connected *p = l->priv;
@@ -150,6 +151,7 @@ static void connected_backward(dn_layer *l, dn_network *net, const float *input,
     }
     if (w->grad) dn_gemm(1, 0, n, k, l->batch, 1.f, l->delta, n, input, k, 1.f, w->grad, k);
     if (input_delta) dn_gemm(0, 0, l->batch, k, n, 1.f, l->delta, n, w->data, k, 1.f, input_delta, k);
+    return DN_OK;
 }
 
 static void connected_free(dn_layer *l)

@@ -276,7 +276,7 @@ int dn_wstamp_check(dn_wstamp *s, const dn_network *net, const float *w, size_t 
 static float *alloc_aligned(size_t n)
 {
     size_t bytes = (n * sizeof(float) + 63) / 64 * 64;
-    return aligned_alloc(64, bytes ? bytes : 64);
+    return dn_aligned_alloc(64, bytes ? bytes : 64);
 }
 
 /* Kernel scratch of n floats, 64-byte aligned: the network's shared
@@ -302,8 +302,8 @@ static int fold_epilogue(dn_layer *l, dn_epilogue *ep)
     conv_priv *cp = l->priv;
     const dn_conv *p = &cp->conv;
     int n = p->filters;
-    if (!cp->scale) cp->scale = malloc(sizeof(float) * (size_t)n);
-    if (!cp->shift) cp->shift = malloc(sizeof(float) * (size_t)n);
+    if (!cp->scale) cp->scale = dn_malloc(sizeof(float) * (size_t)n);
+    if (!cp->shift) cp->shift = dn_malloc(sizeof(float) * (size_t)n);
     if (!cp->scale || !cp->shift) return 0;
     const float *bias = dn_layer_param(l, "biases")->data;
     if (p->batch_normalize) {
@@ -434,7 +434,7 @@ int dn_conv_backward_input_fast(dn_layer *l, dn_network *net, const float *weigh
     size_t nw = (size_t)p->filters * l->c * p->size * p->size;
     if (nw > cp->wt_cap) {
         free(cp->wt);
-        cp->wt = malloc(nw * sizeof(float));
+        cp->wt = dn_malloc(nw * sizeof(float));
         cp->wt_cap = cp->wt ? nw : 0;
         if (!cp->wt) return 0;
     }
@@ -462,22 +462,24 @@ int dn_conv_backward_depthwise(dn_layer *l, dn_network *net, const float *input,
     return 1;
 }
 
-static void conv_forward(dn_layer *l, dn_network *net, const float *input)
+static dn_status conv_forward(dn_layer *l, dn_network *net, const float *input)
 {
-    if (net->train) { dn_conv_forward_train(l, net, input); return; }
+    if (net->train) return dn_conv_forward_train(l, net, input);
     /* Ternary layers on the int8 or add/subtract kernel when the network
      * asks for it (dn_network_set_ternary_kernel); else the float path. */
-    if (l->ternary && net->ternary_kernel != DN_TERNARY_OFF && dn_conv_forward_ternary(l, net, input)) return;
+    int done = l->ternary && net->ternary_kernel != DN_TERNARY_OFF ? dn_conv_forward_ternary(l, net, input) : 0;
+    if (done) return done > 0 ? DN_OK : DN_ERR_NOMEM; /* the message is set */
     const float *weights = dn_conv_weights(l, net);
-    if (!weights) return;
+    if (!weights) return DN_ERR_NOMEM; /* the message is set */
     dn_epilogue ep;
     if (fold_epilogue(l, &ep) && dn_conv_forward_fast(l, net, input, weights, &ep, l->output)) {
         if (!dn_epilogue_fuses(l->act)) dn_activate(l->output, (size_t)l->batch * l->outputs, l->act);
-        return;
+        return DN_OK;
     }
     dn_conv_gemm(l, weights, input, net->workspace, l->output);
     conv_epilogue_inference(l);
     dn_activate(l->output, (size_t)l->batch * l->outputs, l->act);
+    return DN_OK;
 }
 
 /* A ternary conv on the int8 kernel followed by a 2x2 stride-2 maxpool

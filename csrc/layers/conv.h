@@ -88,7 +88,7 @@ void dn_conv_gemm(const dn_layer *l, const float *weights, const float *input,
  * backward needs. Backward: from l->delta = dL/doutput (modified in place),
  * adds the biases/scales/weights grads and dL/dinput into input_delta (may
  * be NULL). */
-void dn_conv_forward_train(dn_layer *l, dn_network *net, const float *input);
-void dn_conv_backward(dn_layer *l, dn_network *net, const float *input, float *input_delta);
+dn_status dn_conv_forward_train(dn_layer *l, dn_network *net, const float *input);
+dn_status dn_conv_backward(dn_layer *l, dn_network *net, const float *input, float *input_delta);
 
 #endif

@@ -66,9 +66,9 @@ static int refresh_codes(dn_layer *l, const dn_network *net, struct dn_tcache *c
     if (dn_wstamp_check(&c->stamp, net, w->data, w->n)) return 1;
     drop_packed(c);
     int groups = w->ternary_groups, nf = p->filters;
-    if (!c->codes) c->codes = malloc(w->n);
-    if (!c->alpha) c->alpha = malloc(sizeof(float) * (size_t)nf);
-    float *t = malloc(sizeof(float) * w->n), *ga = malloc(sizeof(float) * (size_t)groups);
+    if (!c->codes) c->codes = dn_malloc(w->n);
+    if (!c->alpha) c->alpha = dn_malloc(sizeof(float) * (size_t)nf);
+    float *t = dn_malloc(sizeof(float) * w->n), *ga = dn_malloc(sizeof(float) * (size_t)groups);
     int ok = c->codes && c->alpha && t && ga;
     if (ok) {
         dn_ternarize_groups(w->data, groups, w->n / (size_t)groups, t, ga);
@@ -86,8 +86,8 @@ static int fold(dn_layer *l, struct dn_tcache *c, dn_epilogue *ep)
 {
     const dn_conv *p = l->priv;
     int n = p->filters;
-    if (!c->scale) c->scale = malloc(sizeof(float) * (size_t)n);
-    if (!c->shift) c->shift = malloc(sizeof(float) * (size_t)n);
+    if (!c->scale) c->scale = dn_malloc(sizeof(float) * (size_t)n);
+    if (!c->shift) c->shift = dn_malloc(sizeof(float) * (size_t)n);
     if (!c->scale || !c->shift) return 0;
     const float *bias = dn_layer_param(l, "biases")->data, *sc = NULL, *mean = NULL, *var = NULL;
     if (p->batch_normalize) {
@@ -113,28 +113,30 @@ static void *scratch(struct dn_tcache *c, size_t bytes)
     if (bytes > c->scratch_cap || !c->scratch) {
         free(c->scratch);
         size_t n = (bytes + 63) / 64 * 64;
-        c->scratch = aligned_alloc(64, n ? n : 64);
+        c->scratch = dn_aligned_alloc(64, n ? n : 64);
         c->scratch_cap = c->scratch ? bytes : 0;
     }
     return c->scratch;
 }
 
-/* The forward into out; pool: the int8 kernel's fused 2x2 max pool (ep->pool). */
+/* The forward into out; pool: the int8 kernel's fused 2x2 max pool (ep->pool).
+ * 1 done, 0 not a ternary kernel's layer, -1 out of memory (error set). */
 static int forward(dn_layer *l, dn_network *net, const float *input, float *out, int pool)
 {
     dn_conv *p = l->priv;
     int mode = net->ternary_kernel;
     if (!l->ternary || (mode != DN_TERNARY_FLOAT && mode != DN_TERNARY_INT8)) return 0;
-    if (!p->tcache && !(p->tcache = calloc(1, sizeof(struct dn_tcache)))) return 0;
+    /* from here on a failure is an error: the kernel asked for, or none */
+    if (!p->tcache && !(p->tcache = dn_calloc(1, sizeof(struct dn_tcache)))) return -1;
     struct dn_tcache *c = p->tcache;
-    if (!refresh_codes(l, net, c)) return 0;
+    if (!refresh_codes(l, net, c)) return -1;
     int k = l->c / p->groups * p->size * p->size;
     if (mode == DN_TERNARY_INT8 && !c->tw.a && !dn_tweights_init(&c->tw, c->codes, p->filters, p->groups, k))
-        return 0;
+        return -1;
     if (mode == DN_TERNARY_FLOAT && !c->tl.idx && !dn_tlists_init(&c->tl, c->codes, p->filters, p->groups, k))
-        return 0;
+        return -1;
     dn_epilogue ep;
-    if (!fold(l, c, &ep)) return 0;
+    if (!fold(l, c, &ep)) return -1;
     ep.pool = pool;
     dn_conv_shape s = {l->batch, l->c, l->h, l->w, p->filters, p->size, p->stride, p->pad,
                        p->groups, l->out_h, l->out_w};
@@ -144,11 +146,11 @@ static int forward(dn_layer *l, dn_network *net, const float *input, float *out,
     int nth = dn_parallel_threads(), simd = dn_ternary_simd();
     if (mode == DN_TERNARY_INT8) {
         void *ws = scratch(c, dn_tconv_int8_scratch(&s, nth));
-        if (!ws) return 0;
+        if (!ws) return -1;
         dn_tconv_int8(&s, input, &c->tw, &ep, out, NULL, ws, nth, simd);
     } else {
         void *ws = scratch(c, dn_tconv_float_scratch(&s, nth));
-        if (!ws) return 0;
+        if (!ws) return -1;
         dn_tconv_float(&s, input, &c->tl, &ep, l->output, ws, nth, simd);
     }
     if (!dn_epilogue_fuses(l->act)) dn_activate(l->output, (size_t)l->batch * l->outputs, l->act);

@@ -46,7 +46,7 @@ static const float *ternary_weights(dn_layer *l, const dn_network *net)
     dn_conv *p = l->priv;
     dn_param *w = dn_layer_param(l, "weights");
     if (dn_wstamp_check(&p->tweights_stamp, net, w->data, w->n)) return p->tweights;
-    if (!p->tweights && !(p->tweights = malloc(w->n * sizeof(float)))) {
+    if (!p->tweights && !(p->tweights = dn_malloc(w->n * sizeof(float)))) {
         dn_error(DN_ERR_NOMEM, "layer %d [convolutional]: out of memory for ternary weights", l->index);
         return NULL;
     }
@@ -102,7 +102,7 @@ static int state_reserve(dn_layer *l)
     size_t need = state_floats(l);
     dn_conv *p = l->priv;
     if (p->train_floats >= need) return 1;
-    float *q = realloc(p->train_state, need * sizeof(float));
+    float *q = dn_realloc(p->train_state, need * sizeof(float));
     if (!q) {
         dn_error(DN_ERR_NOMEM, "layer %d [convolutional]: out of memory for the training state (%zu floats)",
                  l->index, need);
@@ -113,16 +113,16 @@ static int state_reserve(dn_layer *l)
     return 1;
 }
 
-void dn_conv_forward_train(dn_layer *l, dn_network *net, const float *input)
+dn_status dn_conv_forward_train(dn_layer *l, dn_network *net, const float *input)
 {
     conv_state st;
-    if (!state_reserve(l) || !state_get(l, &st)) memset(&st, 0, sizeof(st));
+    if (!state_reserve(l) || !state_get(l, &st)) return DN_ERR_NOMEM; /* the message is set */
     const dn_conv *p = l->priv;
     size_t m = (size_t)l->batch * l->outputs;
     int hw = l->out_h * l->out_w, fuse = dn_bn_act_fuses(l->act);
     dn_activation act = fuse ? l->act : DN_ACT_LINEAR;
     const float *weights = dn_conv_weights(l, net);
-    if (!weights) return;
+    if (!weights) return DN_ERR_NOMEM;
     const float *bias = dn_layer_param(l, "biases")->data;
     if (p->batch_normalize) {
         /* the conv output goes straight into x_hat, normalised there in place */
@@ -146,6 +146,7 @@ void dn_conv_forward_train(dn_layer *l, dn_network *net, const float *input)
         if (st.z) memcpy(st.z, l->output, m * sizeof(float));
         dn_activate(l->output, m, l->act);
     }
+    return DN_OK;
 }
 
 /* Image b (all groups) of the backward GEMMs: weight_grad += delta col^T,
@@ -233,7 +234,7 @@ static void conv_backward_gemm(dn_layer *l, const float *weights, const float *i
         size_t wsize = weight_grad ? dn_layer_param(l, "weights")->n : 0;
         size_t need = (size_t)nth * col + (size_t)(slots - 1) * wsize;
         if (p->bwd_floats < need) {
-            float *q = realloc(p->bwd_scratch, need * sizeof(float));
+            float *q = dn_realloc(p->bwd_scratch, need * sizeof(float));
             if (q) { p->bwd_scratch = q; p->bwd_floats = need; }
         }
         if (p->bwd_floats >= need) {
@@ -250,10 +251,12 @@ static void conv_backward_gemm(dn_layer *l, const float *weights, const float *i
     for (int b = 0; b < l->batch; ++b) backward_image(l, b, weights, input, delta, workspace, weight_grad, input_delta);
 }
 
-void dn_conv_backward(dn_layer *l, dn_network *net, const float *input, float *input_delta)
+dn_status dn_conv_backward(dn_layer *l, dn_network *net, const float *input, float *input_delta)
 {
     conv_state st;
-    if (!state_get(l, &st)) return; /* no training forward at this size */
+    if (!state_get(l, &st))
+        return dn_error(DN_ERR_STATE, "layer %d [convolutional]: backward without a training forward at this size",
+                        l->index);
     const dn_conv *p = l->priv;
     size_t m = (size_t)l->batch * l->outputs;
     int hw = l->out_h * l->out_w;
@@ -270,7 +273,8 @@ void dn_conv_backward(dn_layer *l, dn_network *net, const float *input, float *i
     }
     const float *weights = conv_weights(l);
     float *weight_grad = dn_layer_param(l, "weights")->grad;
-    if (dn_conv_backward_depthwise(l, net, input, weights, l->delta, weight_grad, input_delta)) return;
+    if (dn_conv_backward_depthwise(l, net, input, weights, l->delta, weight_grad, input_delta)) return DN_OK;
     if (input_delta && dn_conv_backward_input_fast(l, net, weights, l->delta, input_delta)) input_delta = NULL;
     conv_backward_gemm(l, weights, input, l->delta, net->workspace, weight_grad, input_delta);
+    return DN_OK;
 }

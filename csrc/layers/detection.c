@@ -189,7 +189,7 @@ static void detection_loss(dn_layer *l, dn_network *net)
 }
 
 /* input, l->output: batch x [side*side*classes | side*side*num | side*side*num*4]. */
-static void detection_forward(dn_layer *l, dn_network *net, const float *input)
+static dn_status detection_forward(dn_layer *l, dn_network *net, const float *input)
 {
     const dn_detection_layer *p = l->priv;
     memcpy(l->output, input, (size_t)l->batch * l->outputs * sizeof(float));
@@ -200,6 +200,7 @@ static void detection_forward(dn_layer *l, dn_network *net, const float *input)
                 dn_softmax_strided(o, p->classes, 1, o);
             }
     if (net->train) detection_loss(l, net);
+    return DN_OK;
 }
 
 static int detection_classes(const dn_layer *l)

@@ -47,10 +47,11 @@ float dn_detector_cost(float *delta, size_t n)
     return (float)sum;
 }
 
-void dn_detector_backward(dn_layer *l, dn_network *net, const float *input, float *input_delta)
+dn_status dn_detector_backward(dn_layer *l, dn_network *net, const float *input, float *input_delta)
 {
     (void)net; (void)input;
-    if (!input_delta) return;
+    if (!input_delta) return DN_OK;
     size_t n = (size_t)l->batch * l->outputs;
     for (size_t i = 0; i < n; ++i) input_delta[i] += l->delta[i];
+    return DN_OK;
 }

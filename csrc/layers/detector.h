@@ -58,7 +58,7 @@ float dn_detector_cost(float *delta, size_t n);
 /* Backward of every detector layer: its delta already is dL/d(its input)
  * (the logistic/softmax derivatives are part of the loss), so it is added to
  * input_delta. */
-void dn_detector_backward(dn_layer *l, dn_network *net, const float *input, float *input_delta);
+dn_status dn_detector_backward(dn_layer *l, dn_network *net, const float *input, float *input_delta);
 
 /* Darknet's softmax (temperature 1) over n values spaced stride apart:
  * out[i*stride] = exp(in[i*stride] - max) / sum. in may equal out. */

@@ -44,29 +44,31 @@ static dn_status dropout_resize(dn_layer *l, dn_network *net)
 /* input[batch][inputs] -> output[batch][inputs]: a copy, or in training
  * input * mask with a fresh mask. A batch-norm recalibration
  * (net->bn_average) estimates the statistics inference sees: a copy. */
-static void dropout_forward(dn_layer *l, dn_network *net, const float *input)
+static dn_status dropout_forward(dn_layer *l, dn_network *net, const float *input)
 {
     dn_dropout *p = l->priv;
     size_t n = (size_t)l->batch * l->inputs;
     if (!net->train || net->bn_average) {
         memcpy(l->output, input, n * sizeof(float));
-        return;
+        return DN_OK;
     }
     float scale = 1.f / (1.f - p->probability);
     for (size_t i = 0; i < n; ++i) {
         p->mask[i] = dn_rand_uniform(&net->rng) < p->probability ? 0.f : scale;
         l->output[i] = input[i] * p->mask[i];
     }
+    return DN_OK;
 }
 
 /* input_delta += delta * mask. */
-static void dropout_backward(dn_layer *l, dn_network *net, const float *input, float *input_delta)
+static dn_status dropout_backward(dn_layer *l, dn_network *net, const float *input, float *input_delta)
 {
     (void)net; (void)input;
     const dn_dropout *p = l->priv;
-    if (!input_delta) return;
+    if (!input_delta) return DN_OK;
     size_t n = (size_t)l->batch * l->inputs;
     for (size_t i = 0; i < n; ++i) input_delta[i] += l->delta[i] * p->mask[i];
+    return DN_OK;
 }
 
 static void dropout_free(dn_layer *l)

@@ -157,12 +157,13 @@ static void maxpool_planes(void *ctx, int it, int tid)
     for (int bc = it * per; bc < n && bc < (it + 1) * per; ++bc) maxpool_plane(ctx, bc, tid);
 }
 
-static void maxpool_forward(dn_layer *l, dn_network *net, const float *input)
+static dn_status maxpool_forward(dn_layer *l, dn_network *net, const float *input)
 {
     const dn_maxpool *p = l->priv;
     pool_args a = {l, input, NULL, net->train ? p->indexes : NULL};
     const int per = planes_per_item(l);
     dn_parallel_for((l->batch * l->c + per - 1) / per, dn_parallel_threads(), maxpool_planes, &a);
+    return DN_OK;
 }
 
 /* For plane bc and each output o in it: input_delta[bc][indexes[bc][o]] += delta[bc][o]. */
@@ -178,14 +179,15 @@ static void maxpool_plane_backward(void *ctx, int bc, int tid)
     for (size_t o = 0; o < out_hw; ++o) id[idx[o]] += d[o];
 }
 
-static void maxpool_backward(dn_layer *l, dn_network *net, const float *input, float *input_delta)
+static dn_status maxpool_backward(dn_layer *l, dn_network *net, const float *input, float *input_delta)
 {
     (void)net;
     const dn_maxpool *p = l->priv;
-    if (!input_delta) return;
+    if (!input_delta) return DN_OK;
     pool_args a = {l, input, input_delta, p->indexes};
     size_t work = (size_t)l->batch * l->c * l->out_h * l->out_w;
     dn_parallel_for(l->batch * l->c, work >= 32768 ? dn_parallel_threads() : 1, maxpool_plane_backward, &a);
+    return DN_OK;
 }
 
 static void maxpool_describe(const dn_layer *l, dn_layer_info *info)

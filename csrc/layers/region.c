@@ -249,7 +249,7 @@ static void region_loss(dn_layer *l, dn_network *net)
 }
 
 /* input, l->output: batch x [num][coords+classes+1][h][w]. */
-static void region_forward(dn_layer *l, dn_network *net, const float *input)
+static dn_status region_forward(dn_layer *l, dn_network *net, const float *input)
 {
     const dn_region *p = l->priv;
     size_t wh = (size_t)l->w * l->h, entries = (size_t)(p->coords + p->classes + 1);
@@ -269,6 +269,7 @@ static void region_forward(dn_layer *l, dn_network *net, const float *input)
                                    o + first * wh + loc);
         }
     if (net->train) region_loss(l, net);
+    return DN_OK;
 }
 
 static int region_classes(const dn_layer *l) { return ((const dn_region *)l->priv)->classes; }

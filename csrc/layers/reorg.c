@@ -95,17 +95,19 @@ static void reorg_map(const dn_layer *l, int reverse, int add, const float *x, f
 }
 
 /* input and output: batch images of c*h*w floats each (see the mapping above). */
-static void reorg_forward(dn_layer *l, dn_network *net, const float *input)
+static dn_status reorg_forward(dn_layer *l, dn_network *net, const float *input)
 {
     (void)net;
     reorg_map(l, ((const dn_reorg *)l->priv)->reverse, 0, input, l->output);
+    return DN_OK;
 }
 
 /* The permutation's inverse: the other direction of the same mapping. */
-static void reorg_backward(dn_layer *l, dn_network *net, const float *input, float *input_delta)
+static dn_status reorg_backward(dn_layer *l, dn_network *net, const float *input, float *input_delta)
 {
     (void)net; (void)input;
     if (input_delta) reorg_map(l, !((const dn_reorg *)l->priv)->reverse, 1, l->delta, input_delta);
+    return DN_OK;
 }
 
 static void reorg_describe(const dn_layer *l, dn_layer_info *info)

@@ -62,7 +62,7 @@ static dn_status route_resize(dn_layer *l, dn_network *net)
 /* For each referenced layer r (outputs[batch][c_r][out_h][out_w]) copy the
  * channel slice [group_id*c_r/groups, (group_id+1)*c_r/groups) into
  * output[batch][out_c][out_h][out_w] at the running channel offset. */
-static void route_forward(dn_layer *l, dn_network *net, const float *input)
+static dn_status route_forward(dn_layer *l, dn_network *net, const float *input)
 {
     (void)input;
     const dn_route *p = l->priv;
@@ -76,10 +76,11 @@ static void route_forward(dn_layer *l, dn_network *net, const float *input)
                    part * sizeof(float));
         offset += part;
     }
+    return DN_OK;
 }
 
 /* The adjoint of route_forward: referenced delta slices += slices of l->delta. */
-static void route_backward(dn_layer *l, dn_network *net, const float *input, float *input_delta)
+static dn_status route_backward(dn_layer *l, dn_network *net, const float *input, float *input_delta)
 {
     (void)input; (void)input_delta;
     const dn_route *p = l->priv;
@@ -95,6 +96,7 @@ static void route_backward(dn_layer *l, dn_network *net, const float *input, flo
         }
         offset += part;
     }
+    return DN_OK;
 }
 
 static void route_describe(const dn_layer *l, dn_layer_info *info)

@@ -92,7 +92,7 @@ static dn_status shortcut_resize(dn_layer *l, dn_network *net)
 }
 
 /* input[batch][c2][h2][w2], from output[batch][c1][h1][w1] -> output[batch][c2][h2][w2]. */
-static void shortcut_forward(dn_layer *l, dn_network *net, const float *input)
+static dn_status shortcut_forward(dn_layer *l, dn_network *net, const float *input)
 {
     const dn_shortcut *p = l->priv;
     const dn_layer *f = &net->layers[p->from];
@@ -112,11 +112,12 @@ static void shortcut_forward(dn_layer *l, dn_network *net, const float *input)
     }
     if (net->train && p->z) memcpy(p->z, l->output, m * sizeof(float));
     dn_activate(l->output, m, l->act);
+    return DN_OK;
 }
 
 /* l->delta (dL/doutput, turned into dL/d pre-activation in place) ->
  * input_delta += delta (alpha*delta on the overlap), from->delta += beta*delta. */
-static void shortcut_backward(dn_layer *l, dn_network *net, const float *input, float *input_delta)
+static dn_status shortcut_backward(dn_layer *l, dn_network *net, const float *input, float *input_delta)
 {
     (void)input;
     const dn_shortcut *p = l->priv;
@@ -138,6 +139,7 @@ static void shortcut_backward(dn_layer *l, dn_network *net, const float *input, 
                     fd[add_at(&o, k, j, i)] += p->beta * d[oi];
                 }
     }
+    return DN_OK;
 }
 
 static void shortcut_free(dn_layer *l)

@@ -67,21 +67,22 @@ static void softmax_run(const float *x, size_t n, float t, float *y)
 }
 
 /* input[batch][groups][inputs/groups] -> output of the same shape. */
-static void softmax_forward(dn_layer *l, dn_network *net, const float *input)
+static dn_status softmax_forward(dn_layer *l, dn_network *net, const float *input)
 {
     (void)net;
     const dn_softmax *p = l->priv;
     size_t g = (size_t)p->groups, n = l->inputs / g;
     for (size_t r = 0; r < (size_t)l->batch * g; ++r)
         softmax_run(input + r * n, n, p->temperature, l->output + r * n);
+    return DN_OK;
 }
 
 /* input_delta[batch][groups][inputs/groups] += the Jacobian applied to l->delta. */
-static void softmax_backward(dn_layer *l, dn_network *net, const float *input, float *input_delta)
+static dn_status softmax_backward(dn_layer *l, dn_network *net, const float *input, float *input_delta)
 {
     (void)net; (void)input;
     const dn_softmax *p = l->priv;
-    if (!input_delta) return;
+    if (!input_delta) return DN_OK;
     size_t g = (size_t)p->groups, n = l->inputs / g;
     for (size_t r = 0; r < (size_t)l->batch * g; ++r) {
         const float *y = l->output + r * n, *d = l->delta + r * n;
@@ -90,6 +91,7 @@ static void softmax_backward(dn_layer *l, dn_network *net, const float *input, f
         for (size_t i = 0; i < n; ++i) dot += (double)d[i] * y[i];
         for (size_t i = 0; i < n; ++i) id[i] += y[i] * (d[i] - (float)dot) / p->temperature;
     }
+    return DN_OK;
 }
 
 static void softmax_describe(const dn_layer *l, dn_layer_info *info)

@@ -56,7 +56,7 @@ static dn_status upsample_resize(dn_layer *l, dn_network *net)
 }
 
 /* input[batch][c][h][w] -> output[batch][c][out_h][out_w]. */
-static void upsample_forward(dn_layer *l, dn_network *net, const float *input)
+static dn_status upsample_forward(dn_layer *l, dn_network *net, const float *input)
 {
     (void)net;
     const dn_upsample *p = l->priv;
@@ -83,14 +83,15 @@ static void upsample_forward(dn_layer *l, dn_network *net, const float *input)
                 }
         }
     }
+    return DN_OK;
 }
 
 /* input_delta[batch][c][h][w] += adjoint of upsample_forward applied to l->delta. */
-static void upsample_backward(dn_layer *l, dn_network *net, const float *input, float *input_delta)
+static dn_status upsample_backward(dn_layer *l, dn_network *net, const float *input, float *input_delta)
 {
     (void)net; (void)input;
     const dn_upsample *p = l->priv;
-    if (!input_delta) return;
+    if (!input_delta) return DN_OK;
     int s = p->stride, n = l->batch * l->c;
     float scale = p->scale;
     for (int bc = 0; bc < n; ++bc) {
@@ -108,6 +109,7 @@ static void upsample_backward(dn_layer *l, dn_network *net, const float *input, 
                 }
             }
     }
+    return DN_OK;
 }
 
 static void upsample_describe(const dn_layer *l, dn_layer_info *info)

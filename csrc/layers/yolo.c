@@ -473,13 +473,14 @@ static void yolo_forward_item(void *ctx, int it, int tid)
 }
 
 /* input, l->output: batch x [n][classes+5][h][w]. */
-static void yolo_forward(dn_layer *l, dn_network *net, const float *input)
+static dn_status yolo_forward(dn_layer *l, dn_network *net, const float *input)
 {
     const dn_yolo *p = l->priv;
     yolo_job j = {l, input};
     const int nblk = (p->classes + 5 + ENTRY_BLOCK - 1) / ENTRY_BLOCK;
     dn_parallel_for(l->batch * p->n * nblk, dn_parallel_threads(), yolo_forward_item, &j);
     if (net->train) yolo_loss(l, net);
+    return DN_OK;
 }
 
 static int yolo_classes(const dn_layer *l) { return ((const dn_yolo *)l->priv)->classes; }

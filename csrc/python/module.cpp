@@ -92,7 +92,9 @@ struct Network {
         int b;
         dn_network_input_shape(net, &b, nullptr, nullptr, nullptr);
         py::array_t<float> out({b, info.out_c, info.out_h, info.out_w});
-        std::memcpy(out.mutable_data(), dn_network_layer_output(net, i), sizeof(float) * out.size());
+        const float *y = dn_network_layer_output(net, i);
+        if (!y) check(DN_ERR_NOMEM);  /* a fused-away output recomputed now: its forward failed */
+        std::memcpy(out.mutable_data(), y, sizeof(float) * out.size());
         return out;
     }
 

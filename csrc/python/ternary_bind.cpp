@@ -256,6 +256,8 @@ void bind_ternary(py::module_ &m)
     // kernel entry points for the tests and benchmarks, only in builds with
     // DARKNET_TEST_HOOKS=1 (scripts/setup.sh), not in a pip install
     py::module_ t = m.def_submodule("testing", "kernel entry points for tests (DARKNET_TEST_HOOKS=1 builds)");
+    t.def("fail_allocation", &dn_test_fail_allocation, py::arg("n"),
+          "the n-th allocation from now of the core's checked allocator fails, once (n < 0: off)");
     t.def(
         "ternary_algo",
         [](int b, int c, int h, int w, int filters, int size, int stride, int pad, int groups) {
