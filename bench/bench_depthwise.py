@@ -84,6 +84,7 @@ def ort_sessions(fcfg, weights, tmp, name, threads, x):
         o = ort.SessionOptions()
         o.intra_op_num_threads = t
         o.inter_op_num_threads = 1
+        o.add_session_config_entry("session.intra_op.allow_spinning", "0")  # no spinning into the next path's time
         out[t] = tuple(ort.InferenceSession(p, o, providers=["CPUExecutionProvider"]) for p in (f32, i8))
     return out
 
