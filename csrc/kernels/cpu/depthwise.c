@@ -14,7 +14,6 @@
 #include "ternary_gemm.h"
 
 #include <math.h>
-
 #include <string.h>
 
 typedef float vf __attribute__((vector_size(64)));  /* 16 floats: one AVX-512 register, two AVX2 ones */
@@ -124,22 +123,22 @@ static void unfill_add(const geom *g, const float *buf, float *in_delta)
     }
 }
 
-/* Tap t = ky*k + kx reads buf + off[t] + flat index. */
-static void tap_offsets(const geom *g, const float *buf, const float **taps)
+/* Tap t = ky*k + kx reads the phase buffer at off[t] + flat index. */
+static void tap_offsets(const geom *g, size_t *off)
 {
     for (int ky = 0; ky < g->k; ++ky)
         for (int kx = 0; kx < g->k; ++kx)
-            taps[ky * g->k + kx] = phase_at(g, (float *)buf, ky % g->s, kx % g->s) +
-                                   (size_t)(ky / g->s) * g->wq + kx / g->s;
+            off[ky * g->k + kx] = (size_t)(ky % g->s * g->s + kx % g->s) * g->phase +
+                                  (size_t)(ky / g->s) * g->wq + kx / g->s;
 }
 
-/* wide[i] = sum_t w[t] * taps[t][i] for i < n (rounded up to BLOCK). */
-static void conv_wide(const float *const *taps, const float *w, int kk, size_t n, float *wide)
+/* wide[i] = sum_t w[t] * buf[off[t] + i] for i < n (rounded up to BLOCK). */
+static void conv_wide(const float *buf, const size_t *off, const float *w, int kk, size_t n, float *wide)
 {
     for (size_t i = 0; i < n; i += BLOCK) {
         vf a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
         for (int t = 0; t < kk; ++t) {
-            const float *x = taps[t] + i;
+            const float *x = buf + off[t] + i;
             vf wv = vsplat(w[t]);
             a0 += wv * vload(x);
             a1 += wv * vload(x + VL);
@@ -197,10 +196,10 @@ static void forward_plane(void *ctx, int item, int tid)
     const geom *g = &j->g;
     int ch = item % j->s->c, kk = g->k * g->k;
     float *buf = j->scratch + (size_t)tid * j->per_thread, *wide = buf + 2 * buf_floats(g);
-    const float *taps[MAX_SIZE * MAX_SIZE];
+    size_t off[MAX_SIZE * MAX_SIZE];
     fill(g, j->input + (size_t)item * g->h * g->w, buf);
-    tap_offsets(g, buf, taps);
-    conv_wide(taps, j->weights + (size_t)ch * kk, kk, g->n, wide);
+    tap_offsets(g, off);
+    conv_wide(buf, off, j->weights + (size_t)ch * kk, kk, g->n, wide);
     const dn_epilogue *ep = j->ep;
     float a = ep && ep->scale ? ep->scale[ch] : 1.f, b = ep && ep->shift ? ep->shift[ch] : 0.f;
     dn_activation act = ep ? ep->act : DN_ACT_LINEAR;
@@ -230,9 +229,8 @@ static void backward_channel(void *ctx, int ch, int tid)
     size_t in_plane = (size_t)g->h * g->w, out_plane = (size_t)g->oh * g->ow;
     float *buf = j->scratch + (size_t)tid * j->per_thread, *gbuf = buf + buf_floats(g), *wide = gbuf + buf_floats(g);
     const float *w = j->weights + (size_t)ch * kk;
-    const float *taps[MAX_SIZE * MAX_SIZE], *gtaps[MAX_SIZE * MAX_SIZE];
-    tap_offsets(g, buf, taps);
-    tap_offsets(g, gbuf, gtaps);
+    size_t off[MAX_SIZE * MAX_SIZE];
+    tap_offsets(g, off);
     vf acc[MAX_SIZE * MAX_SIZE];
     for (int t = 0; t < kk; ++t) acc[t] = (vf){0};
     for (int b = 0; b < j->s->batch; ++b) {
@@ -243,7 +241,7 @@ static void backward_channel(void *ctx, int ch, int tid)
             fill(g, j->input + plane * in_plane, buf);
             for (size_t i = 0; i < g->n; i += VL) {
                 vf d = vload(wide + i);
-                for (int t = 0; t < kk; ++t) acc[t] += d * vload(taps[t] + i);
+                for (int t = 0; t < kk; ++t) acc[t] += d * vload(buf + off[t] + i);
             }
         }
         if (j->input_delta) {
@@ -251,7 +249,7 @@ static void backward_channel(void *ctx, int ch, int tid)
             memset(gbuf, 0, sizeof(float) * buf_floats(g));
             size_t n = (g->n + VL - 1) / VL * VL;
             for (int t = 0; t < kk; ++t) {
-                float *gx = (float *)gtaps[t];
+                float *gx = gbuf + off[t];
                 vf wv = vsplat(w[t]);
                 for (size_t i = 0; i < n; i += VL) vstore(gx + i, vload(gx + i) + wv * vload(wide + i));
             }
@@ -344,17 +342,14 @@ static void s8_plane(void *ctx, int item, int tid)
     }
     fill_es(g, q, sizeof(short), buf);
     const int8_t *code = j->codes + (size_t)ch * kk;
-    const short *taps[MAX_SIZE * MAX_SIZE];
-    for (int ky = 0; ky < g->k; ++ky)
-        for (int kx = 0; kx < g->k; ++kx)
-            taps[ky * g->k + kx] = buf + (size_t)(ky % g->s * g->s + kx % g->s) * g->phase +
-                                   (size_t)(ky / g->s) * g->wq + kx / g->s;
+    size_t off[MAX_SIZE * MAX_SIZE];
+    tap_offsets(g, off);
     /* exact sums: |sum| <= 64 taps * 128 fits int16 */
     for (size_t i = 0; i < g->n; i += VS) {
         vs acc = {0};
         for (int t = 0; t < kk; ++t) {
-            if (code[t] > 0) acc += vsload(taps[t] + i);
-            else if (code[t] < 0) acc -= vsload(taps[t] + i);
+            if (code[t] > 0) acc += vsload(buf + off[t] + i);
+            else if (code[t] < 0) acc -= vsload(buf + off[t] + i);
         }
         memcpy(wide + i, &acc, sizeof(acc));
     }
