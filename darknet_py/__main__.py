@@ -229,7 +229,8 @@ def _staged_args(p):
     p.add_argument("--iterations", type=int, default=1000, help="batches per stage (default 1000)")
     p.add_argument("--fp-iterations", type=int, help="batches of full-precision training when no weights are given")
     p.add_argument("--learning-rate", type=float,
-                   help="learning rate of every fine-tuning run (default: a tenth of the cfg's)")
+                   help="learning rate of every run after the float one (default: a tenth of the cfg's "
+                        "when weights are given, else the cfg's)")
     p.add_argument("--out", default="runs/staged", help="output folder (default runs/staged)")
     p.add_argument("--no-baseline", action="store_true", help="skip the direct full-ternary baseline")
     p.add_argument("--fp-reference", action="store_true",
@@ -241,7 +242,7 @@ def _staged_args(p):
                    help="re-estimate the batch-norm statistics after each run (default: when it moved the weights)")
     p.add_argument("--average-last", type=int,
                    help="final weights of each ternary run: the average over its last N iterations "
-                        "(default: a quarter of the run; 0: off)")
+                        "(default: a quarter of the run when weights are given, else 0: off)")
     p.add_argument("--distill", type=float, default=0.0,
                    help="weight of knowledge distillation from the float model in every ternary run (default 0: off)")
     p.add_argument("--batch", type=int, help="[net] batch of every run (default: the cfg's)")

@@ -100,11 +100,12 @@ def staged_train(data, cfg, weights=None, *, plan="auto", iterations_per_stage=1
     fp_reference: also fine-tune the full-precision model for as many
     iterations as all the stages together (row "FP fine-tuned"), the fair
     float reference (part of a stage's gain can be extra training).
-    learning_rate: of every fine-tuning run (the stages, the direct baseline,
-    "FP fine-tuned"); default a tenth of the cfg's, the cfg's rate being
-    meant for training from scratch (full-precision training from scratch
-    keeps it). Measured on Yolo-Fastest VOC (experiments/ternary_ablation.py):
-    1e-4 and 3e-5 equal, 5e-4 11 points worse.
+    learning_rate: of every run after the full-precision one (the stages,
+    the direct baseline, "FP fine-tuned"); default, when weights are given
+    (a pretrained model), a tenth of the cfg's, whose rate is meant for
+    training from scratch; else the cfg's. Measured on Yolo-Fastest VOC
+    (experiments/ternary_ablation.py): 1e-4 and 3e-5 equal, 5e-4 11 points
+    worse.
     batch, subdivisions: override the cfg's in every run.
     plan="sensitivity" measures each conv layer's sensitivity first (the mAP
     lost with only that layer ternary, on sensitivity_images images spread
@@ -116,8 +117,9 @@ def staged_train(data, cfg, weights=None, *, plan="auto", iterations_per_stage=1
     rows are named "M<k> mixed" and never count as full ternary.
     bn_recalibrate: as train() (default: re-estimated when a run moved the
     weights). average_last: as train(), in every ternary run (the stages and
-    the direct baseline); default a quarter of the run (0: off; measured
-    +1.7 mAP points at 50 of 200 iterations).
+    the direct baseline); default, when weights are given, a quarter of the
+    run (measured +1.7 mAP points at 50 of 200 iterations on Yolo-Fastest),
+    else 0 (off).
     distill: > 0 trains every ternary run (the stages and the direct
     baseline) with knowledge distillation from the full-precision model on
     the detector outputs, at this weight (train(teacher=..., distill=...)).
@@ -129,8 +131,10 @@ def staged_train(data, cfg, weights=None, *, plan="auto", iterations_per_stage=1
     device = gpu_list[0] if gpu_list else "cpu"
     os.makedirs(out_dir, exist_ok=True)
     fp_rate = learning_rate  # full-precision training from scratch: the cfg's unless given
-    if learning_rate is None:
+    if learning_rate is None and weights is not None:  # fine-tuning a pretrained model
         learning_rate = net_option(cfg, "learning_rate", 0.001, float) / 10
+    if average_last is None and weights is None:
+        average_last = 0  # the recipe's averaging was measured on pretrained models
     done_path = os.path.join(out_dir, "done.json")
     done = json.load(open(done_path)) if os.path.exists(done_path) else {}
 

@@ -77,11 +77,13 @@ def test_average_last_rows_score_the_averaged_weights(synth_data, tmp_path):
 
 
 def test_default_recipe(synth_data, tmp_path, monkeypatch):
-    """By default the fine-tuning runs use a tenth of the cfg's learning rate
-    and the ternary ones average their last quarter; full-precision training
-    from scratch keeps the cfg's rate."""
+    """From given (pretrained) weights the runs after the float one use a
+    tenth of the cfg's learning rate and the ternary ones average their last
+    quarter; from scratch the cfg's rate and no averaging."""
     import darknet_py.training as training
     cfg = tiny_cfg(tmp_path / "mini.cfg", batch=4, lr=0.002, burn_in=2, max_batches=10)
+    w = tmp_path / "pre.weights"
+    dn.Network(str(cfg), seed=1).save_weights(w)
     calls, real_train = [], training.train
 
     def spy(data, cfg, weights=None, **kw):
@@ -89,10 +91,14 @@ def test_default_recipe(synth_data, tmp_path, monkeypatch):
         return real_train(data, cfg, weights, **kw)
 
     monkeypatch.setattr(training, "train", spy)
-    dn.staged_train(synth_data, cfg, None, plan=[[0, 1]], iterations_per_stage=8, fp_iterations=4, fp_reference=True,
-                    out_dir=str(tmp_path / "run"), progress=False, threads=1)
-    assert calls == [("mini_FP.cfg", 0.002, 0), ("mini_FPref.cfg", pytest.approx(0.0002), 0),
-                     ("mini_M0.cfg", pytest.approx(0.0002), 2), ("mini_nostaged.cfg", pytest.approx(0.0002), 2)]
+    kw = dict(plan=[[0, 1]], iterations_per_stage=8, fp_iterations=4, fp_reference=True, progress=False, threads=1)
+    dn.staged_train(synth_data, cfg, str(w), out_dir=str(tmp_path / "pre"), **kw)
+    assert calls == [("mini_FPref.cfg", pytest.approx(0.0002), 0), ("mini_M0.cfg", pytest.approx(0.0002), 2),
+                     ("mini_nostaged.cfg", pytest.approx(0.0002), 2)]
+    calls.clear()
+    dn.staged_train(synth_data, cfg, None, out_dir=str(tmp_path / "scratch"), **kw)
+    assert calls == [("mini_FP.cfg", 0.002, 0), ("mini_FPref.cfg", 0.002, 0), ("mini_M0.cfg", 0.002, 0),
+                     ("mini_nostaged.cfg", 0.002, 0)]
 
 
 def test_stage_cfgs_of_the_run(synth_data, tmp_path):
