@@ -190,8 +190,9 @@ def test_pip_wheel(checkout, tmp_path):
     tag = f"cp{sys.version_info[0]}{sys.version_info[1]}"
     assert len(wheels) == 1 and wheels[0].startswith(f"darknet_py-0.1.0-{tag}-{tag}-"), wheels
     names = zipfile.ZipFile(tmp_path / "wheels" / wheels[0]).namelist()
-    core = [n for n in names if n.startswith("darknet_py/_core")]
+    core = [n for n in names if n.startswith("darknet_py/_core") and not n.endswith(".pyi")]
     assert core == [f"darknet_py/_core{sysconfig.get_config_var('EXT_SUFFIX')}"]
+    assert "darknet_py/_core.pyi" in names and "darknet_py/py.typed" in names  # the stub ships
     assert "darknet_py/cli.py" in names and "darknet_py/__main__.py" in names
     assert not [n for n in names if STALE_MODULE in n or n.startswith(("tests/", "csrc/", "build/"))]
     entry = zipfile.ZipFile(tmp_path / "wheels" / wheels[0]).read(
