@@ -273,10 +273,13 @@ int dn_wstamp_check(dn_wstamp *s, const dn_network *net, const float *w, size_t 
     return 0;
 }
 
-static float *alloc_aligned(size_t n)
+static float *alloc_aligned(size_t n) { return dn_aligned_alloc(64, n * sizeof(float)); }
+
+static dn_conv_shape conv_shape(const dn_layer *l)
 {
-    size_t bytes = (n * sizeof(float) + 63) / 64 * 64;
-    return dn_aligned_alloc(64, bytes ? bytes : 64);
+    const dn_conv *p = l->priv;
+    return (dn_conv_shape){l->batch, l->c, l->h, l->w, p->filters, p->size, p->stride, p->pad,
+                           p->groups, l->out_h, l->out_w};
 }
 
 /* Kernel scratch of n floats, 64-byte aligned: the network's shared
@@ -351,9 +354,7 @@ int dn_conv_forward_fast(dn_layer *l, dn_network *net, const float *input, const
     conv_algo algo = algo_from_env();
     if (algo == ALGO_REF) return 0;
     conv_priv *cp = l->priv;
-    const dn_conv *p = &cp->conv;
-    dn_conv_shape s = {l->batch, l->c, l->h, l->w, p->filters, p->size, p->stride, p->pad,
-                       p->groups, l->out_h, l->out_w};
+    dn_conv_shape s = conv_shape(l);
     int nth = dn_parallel_threads();
     if (dn_depthwise_applies(&s) && (algo == ALGO_AUTO || algo == ALGO_DIRECT)) {
         float *ws = scratch(cp, net, dn_depthwise_scratch(&s, nth));
@@ -451,9 +452,7 @@ int dn_conv_backward_depthwise(dn_layer *l, dn_network *net, const float *input,
 {
     conv_algo algo = algo_from_env();
     conv_priv *cp = l->priv;
-    const dn_conv *p = &cp->conv;
-    dn_conv_shape s = {l->batch, l->c, l->h, l->w, p->filters, p->size, p->stride, p->pad,
-                       p->groups, l->out_h, l->out_w};
+    dn_conv_shape s = conv_shape(l);
     if (!dn_depthwise_applies(&s) || !(algo == ALGO_AUTO || algo == ALGO_DIRECT)) return 0;
     int nth = dn_parallel_threads();
     float *ws = scratch(cp, net, dn_depthwise_scratch(&s, nth));

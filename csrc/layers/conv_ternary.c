@@ -112,8 +112,7 @@ static void *scratch(struct dn_tcache *c, size_t bytes)
 {
     if (bytes > c->scratch_cap || !c->scratch) {
         free(c->scratch);
-        size_t n = (bytes + 63) / 64 * 64;
-        c->scratch = dn_aligned_alloc(64, n ? n : 64);
+        c->scratch = dn_aligned_alloc(64, bytes);
         c->scratch_cap = c->scratch ? bytes : 0;
     }
     return c->scratch;

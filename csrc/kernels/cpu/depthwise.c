@@ -13,7 +13,6 @@
 #include "parallel.h"
 #include "ternary_gemm.h"
 
-#include <math.h>
 #include <string.h>
 
 typedef float vf __attribute__((vector_size(64)));  /* 16 floats: one AVX-512 register, two AVX2 ones */
@@ -294,10 +293,11 @@ typedef short vs __attribute__((vector_size(64)));  /* 32 int16 */
 
 static inline vs vsload(const short *p) { vs v; memcpy(&v, p, sizeof(v)); return v; }
 
-/* bytes per thread: an int16 plane, its phase buffer and the int16 wide sums */
+/* bytes per thread: an int16 plane, its phase buffer and the int16 wide
+ * sums, then the plane's bytes u = q + 128 */
 static size_t s8_per_thread(const geom *g)
 {
-    size_t b = sizeof(short) * ((size_t)g->h * g->w + buf_floats(g) + wide_floats(g));
+    size_t hw = (size_t)g->h * g->w, b = sizeof(short) * (hw + buf_floats(g) + wide_floats(g)) + hw;
     return (b + 63) / 64 * 64;
 }
 
@@ -310,6 +310,7 @@ size_t dn_depthwise_s8_scratch(const dn_conv_shape *s, int nthreads)
 typedef struct {
     const dn_conv_shape *s;
     geom g;
+    const dn_tkernels *K;
     const float *input, *inv, *sx;
     const int8_t *xs8, *codes;
     const dn_epilogue *ep;
@@ -326,16 +327,11 @@ static void s8_plane(void *ctx, int item, int tid)
     int b = item / j->s->c, ch = item % j->s->c, kk = g->k * g->k;
     size_t hw = (size_t)g->h * g->w;
     short *q = (short *)(j->scratch + (size_t)tid * j->per_thread), *buf = q + hw, *wide = buf + buf_floats(g);
-    /* the plane's codes, as dn_quantize_s8_ref (the image's inv) or given */
+    /* the plane's codes: quantised by the int8 GEMM's own primitive (u = q + 128), or given */
     if (j->input) {
-        const float *x = j->input + (size_t)item * hw;
-        float inv = j->inv[b];
-        for (size_t i = 0; i < hw; ++i) {
-            float v = x[i] * inv;
-            v = v < 127.f ? v : 127.f;
-            v = v > -127.f ? v : -127.f;
-            q[i] = (short)rintf(v); /* = lrintf(v): v is an integer in [-127, 127] */
-        }
+        uint8_t *u = (uint8_t *)(wide + wide_floats(g));
+        j->K->quantize(j->input + (size_t)item * hw, hw, j->inv[b], u);
+        for (size_t i = 0; i < hw; ++i) q[i] = (short)(u[i] - 128);
     } else {
         const int8_t *x = j->xs8 + (size_t)item * hw;
         for (size_t i = 0; i < hw; ++i) q[i] = x[i];
@@ -375,11 +371,11 @@ static void s8_plane(void *ctx, int item, int tid)
     }
 }
 
-void dn_depthwise_s8(const dn_conv_shape *s, const float *input, const float *inv, const float *sx,
-                     const int8_t *xs8, const int8_t *codes, const dn_epilogue *ep, float *output,
+void dn_depthwise_s8(const dn_conv_shape *s, const dn_tkernels *K, const float *input, const float *inv,
+                     const float *sx, const int8_t *xs8, const int8_t *codes, const dn_epilogue *ep, float *output,
                      int32_t *out32, void *scratch, int nthreads)
 {
-    s8_job j = {s, geom_of(s), input, inv, sx, xs8, codes, ep, output, out32, scratch, 0};
+    s8_job j = {s, geom_of(s), K, input, inv, sx, xs8, codes, ep, output, out32, scratch, 0};
     j.per_thread = s8_per_thread(&j.g);
     dn_parallel_for(s->batch * s->c, nthreads, s8_plane, &j);
 }

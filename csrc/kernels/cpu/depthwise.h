@@ -38,16 +38,7 @@ void dn_depthwise_backward(const dn_conv_shape *s, const float *input, const flo
                            const float *delta, float *weight_grad, float *input_delta,
                            float *scratch, int nthreads);
 
-/* Ternary int8 (the int8 kernel of ternary_gemm.h for depthwise shapes,
- * its integers and floats exactly): each plane's activations quantised as
- * dn_quantize_s8_ref with the image's inv[b] (input) or given as int8
- * (xs8, input NULL), codes [channels][size][size] in {-1, 0, +1}, exact
- * integer sums; then out32 = the sums (out32 not NULL) or output =
- * act(sum * (sx[b] * ep->scale[c]) + ep->shift[c]) (ep->pool 0).
- * scratch: dn_depthwise_s8_scratch(s, nthreads) bytes, 64-byte aligned. */
-size_t dn_depthwise_s8_scratch(const dn_conv_shape *s, int nthreads);
-void dn_depthwise_s8(const dn_conv_shape *s, const float *input, const float *inv, const float *sx,
-                     const int8_t *xs8, const int8_t *codes, const dn_epilogue *ep, float *output,
-                     int32_t *out32, void *scratch, int nthreads);
+/* The ternary int8 version (dn_depthwise_s8) is internal to the int8
+ * driver and declared in ternary_gemm.h. */
 
 #endif

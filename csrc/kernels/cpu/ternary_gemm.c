@@ -760,7 +760,7 @@ static void int8_run(const dn_conv_shape *s, const float *input, const int8_t *x
         }
     }
     if (depthwise_wanted(s, w, ep)) {
-        dn_depthwise_s8(s, input, j.inv, j.sx, xs8, w->dw, ep, output, out32, sc + p.off_boff, nthreads);
+        dn_depthwise_s8(s, j.K, input, j.inv, j.sx, xs8, w->dw, ep, output, out32, sc + p.off_boff, nthreads);
         return;
     }
     dn_parallel_for(s->batch * p.nplanes, nthreads, p.implicit ? quad_item : plane_item, &j);

@@ -244,4 +244,16 @@ void dn_twino_run(const dn_conv_shape *s, const uint8_t *planes, int hp, int wp,
                   const float *sx, const dn_epilogue *ep, float *out, int32_t *out32, void *scratch,
                   int nthreads, const dn_tkernels *K);
 
+/* Internal to the int8 driver: depthwise shapes (depthwise.c). Each
+ * plane's activations quantised as dn_quantize_s8_ref with the image's
+ * inv[b] (by K->quantize; input) or given as int8 (xs8, input NULL), codes
+ * [channels][size][size] in {-1, 0, +1}, exact integer sums; then out32 =
+ * the sums (out32 not NULL) or output = act(sum * (sx[b] * ep->scale[c]) +
+ * ep->shift[c]) (ep->pool 0): the int8 GEMM's integers and floats.
+ * scratch: dn_depthwise_s8_scratch(s, nthreads) bytes, 64-byte aligned. */
+size_t dn_depthwise_s8_scratch(const dn_conv_shape *s, int nthreads);
+void dn_depthwise_s8(const dn_conv_shape *s, const dn_tkernels *K, const float *input, const float *inv,
+                     const float *sx, const int8_t *xs8, const int8_t *codes, const dn_epilogue *ep, float *output,
+                     int32_t *out32, void *scratch, int nthreads);
+
 #endif
