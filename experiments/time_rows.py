@@ -8,13 +8,13 @@ with the two interleaved; prints a markdown table.
 import argparse
 import json
 import os
-import statistics
 import sys
-import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+sys.path[:0] = [ROOT, os.path.join(ROOT, "bench")]
+from bench_forward import interleaved  # noqa: E402
 from darknet_py.network import Network  # noqa: E402
 
 p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -35,15 +35,6 @@ for r in rows:
         net.ternary_kernel = kernel
         nets[kernel] = net
     x = np.random.default_rng(0).random(nets["off"].input_shape, dtype=np.float32)
-    ts = {k: [] for k in nets}
-    for _ in range(3):
-        for n in nets.values():
-            n.forward(x)
-    for _ in range(a.rounds):
-        for k, n in nets.items():
-            t = time.perf_counter()
-            n.forward(x)
-            ts[k].append(time.perf_counter() - t)
+    t = interleaved({k: (lambda n: lambda: n.forward(x))(n) for k, n in nets.items()}, a.rounds, warmup=3)
     seen[r["stage"]] = True
-    print(f"| {r['stage']} | {r['ternary_layers']}/{r['conv_layers']} | {1e3 * statistics.median(ts['off']):.2f} | "
-          f"{1e3 * statistics.median(ts['int8']):.2f} |")
+    print(f"| {r['stage']} | {r['ternary_layers']}/{r['conv_layers']} | {1e3 * t['off']:.2f} | {1e3 * t['int8']:.2f} |")
