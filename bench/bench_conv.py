@@ -12,7 +12,7 @@ a Darknet cfg (default: yolov2-tiny-voc at 416x416), side by side:
 
 Each layer runs as its own network (input = the layer's input shape) followed
 by a 1x1 stride-W conv with one filter, so that copying the layer's output
-back to Python is not timed. The paths are forced with DN_CONV_ALGO.
+back to Python is not timed. The paths are forced with the setting conv_algo.
 Timing: rounds that run every path in turn (interleaved, so load changes on
 a shared machine hit all alike); the median over rounds is reported. ref is
 timed in its own rounds first, followed by a pause: OpenBLAS and OpenMP
@@ -137,7 +137,7 @@ def time_paths(paths, rounds, inner):
 
 def dn_runner(net, x, algo):
     def run():
-        os.environ["DN_CONV_ALGO"] = algo
+        darknet_py.set_option("conv_algo", algo)
         net.forward(x)
     return run
 
@@ -221,7 +221,7 @@ def main():
                 r.update(time_paths({"ref": paths.pop("ref")}, args.rounds, args.inner))
                 time.sleep(0.3)
             r.update(time_paths(paths, args.rounds, args.inner))
-            os.environ.pop("DN_CONV_ALGO", None)
+            darknet_py.set_option("conv_algo", None)
             bflop = net.layers[0]["bflops"]
             tot_flops += bflop
             for c in cols:

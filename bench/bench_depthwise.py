@@ -3,10 +3,10 @@
 image, batch 1, in one run with the paths interleaved in each round:
 
   float        darknet_py, the direct depthwise kernel (kernels/cpu/depthwise.c)
-  float im2col darknet_py with DN_CONV_ALGO=gemm: depthwise layers on the
+  float im2col darknet_py with conv_algo=gemm: depthwise layers on the
                grouped implicit-im2col GEMM (the path before the kernel)
   int8         darknet_py, every conv ternary (per-filter alphas), int8 kernel
-  int8 GEMM    the same with DN_TERNARY_ALGO=packed: depthwise layers on the
+  int8 GEMM    the same with ternary_algo=packed: depthwise layers on the
                grouped int8 GEMM (before the depthwise int8 kernel)
   OpenCV       cv2.dnn.readNetFromDarknet on the same cfg and weights
   ORT fp32     ONNX Runtime on the project's ONNX export of the same model
@@ -44,18 +44,10 @@ DEFAULT = [(os.path.join(MODELS, c + ".cfg"), os.path.join(MODELS, c + ".weights
            for c in ("yolo-fastest-voc", "yolo-fastest-1.1-xl-coco")]
 
 
-def with_env(fn, **env):
+def with_options(fn, **options):
     def run():
-        old = {k: os.environ.get(k) for k in env}
-        os.environ.update(env)
-        try:
+        with darknet_py.option_context(**options):
             fn()
-        finally:
-            for k, v in old.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
     return run
 
 
@@ -158,8 +150,8 @@ def main():
                 tnet.forward(x)
                 ts.append(split(tnet, kinds))
 
-            paths = {"float": run_float, "im2col": with_env(lambda: fnet.forward(x), DN_CONV_ALGO="gemm"),
-                     "int8": run_int8, "int8gemm": with_env(lambda: tnet.forward(x), DN_TERNARY_ALGO="packed"),
+            paths = {"float": run_float, "im2col": with_options(lambda: fnet.forward(x), conv_algo="gemm"),
+                     "int8": run_int8, "int8gemm": with_options(lambda: tnet.forward(x), ternary_algo="packed"),
                      "cv": run_cv}
             if t in sessions:
                 for key, sess in zip(("ort32", "ort8"), sessions[t]):

@@ -19,11 +19,14 @@ from .errors import (CfgParseError, DarknetError, DarknetIOError, DarknetValueEr
 _LAZY = {"Network": "network", "Detection": "detections", "DetectResult": "detections",
          "detect": "detections", "train": "training",
          "TrainResult": "training", "validate": "evaluation", "evaluate": "evaluation",
-         "staged_train": "staged", "calc_anchors": "anchors", "export_onnx": "export"}
-_SUBMODULES = {"stages", "staged", "voc", "synth", "cfgfile", "names", "ternary", "export"}
+         "staged_train": "staged", "calc_anchors": "anchors", "export_onnx": "export",
+         "set_option": "settings", "get_option": "settings", "option_context": "settings",
+         "describe_options": "settings"}
+_SUBMODULES = {"stages", "staged", "voc", "synth", "cfgfile", "names", "ternary", "export", "settings"}
 
 __all__ = ["Network", "Detection", "DetectResult", "detect", "train", "TrainResult", "validate",
-           "evaluate", "staged_train", "calc_anchors", "export_onnx", "stages", "DarknetError", "DarknetIOError", "CfgParseError", "FormatError",
+           "evaluate", "staged_train", "calc_anchors", "export_onnx", "set_option", "get_option",
+           "option_context", "describe_options", "stages", "DarknetError", "DarknetIOError", "CfgParseError", "FormatError",
            "DarknetValueError"]
 __version__ = "0.1.0"
 

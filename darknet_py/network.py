@@ -104,7 +104,7 @@ class Network:
     @property
     def cudnn(self):
         """True when the conv layers run on cuDNN (on a device, in a CUDNN=1 build,
-        unless DARKNET_CUDNN=0 was set when the device was chosen)."""
+        unless the setting cudnn was 0 when the device was chosen)."""
         return self._net.cudnn
 
     # --- weights ---

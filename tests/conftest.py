@@ -86,6 +86,21 @@ def rng():
     return np.random.default_rng(1234)
 
 
+@pytest.fixture
+def setting():
+    """setting(name, value): a run-time setting of the core (darknet_py.set_option)
+    for this test, restored afterwards."""
+    from darknet_py import settings
+    old = {}
+
+    def set_(name, value):
+        old.setdefault(name, settings.get_option(name))
+        settings.set_option(name, value)
+    yield set_
+    for name, value in old.items():
+        settings.set_option(name, value)
+
+
 def run_darknet(*args, input=None, check=True, cwd=None):
     """Run ./darknet; returns CompletedProcess with text stdout/stderr."""
     if not os.path.exists(DARKNET_BIN):

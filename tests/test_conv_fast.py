@@ -100,8 +100,8 @@ CHANNELS = [(3, 5), (16, 7), (32, 50), (300, 13)]
 @pytest.mark.parametrize("algo", ["winograd", "gemm", "direct", "auto"])
 @pytest.mark.parametrize("oh,ow", MAPS)
 @pytest.mark.parametrize("c,f", CHANNELS)
-def test_3x3_pad1(make_cfg, rng, monkeypatch, algo, oh, ow, c, f):
-    monkeypatch.setenv("DN_CONV_ALGO", algo)
+def test_3x3_pad1(make_cfg, rng, setting, algo, oh, ow, c, f):
+    setting("conv_algo", algo)
     net, x = build(make_cfg, rng, c=c, h=oh, w=ow, filters=f)
     check(net, x)
 
@@ -109,8 +109,8 @@ def test_3x3_pad1(make_cfg, rng, monkeypatch, algo, oh, ow, c, f):
 @pytest.mark.parametrize("algo", ["winograd", "gemm", "direct"])
 @pytest.mark.parametrize("oh,ow", [(7, 9), (1, 1), (2, 5), (13, 13)])
 @pytest.mark.parametrize("bn,act", [(True, "leaky"), (False, "linear"), (False, "leaky"), (True, "logistic")])
-def test_3x3_padding0_epilogues(make_cfg, rng, monkeypatch, algo, oh, ow, bn, act):
-    monkeypatch.setenv("DN_CONV_ALGO", algo)
+def test_3x3_padding0_epilogues(make_cfg, rng, setting, algo, oh, ow, bn, act):
+    setting("conv_algo", algo)
     net, x = build(make_cfg, rng, c=12, h=oh + 2, w=ow + 2, filters=10, pad=False, bn=bn, act=act)
     check(net, x, pad=0, bn=bn, act=act)
 
@@ -118,8 +118,8 @@ def test_3x3_padding0_epilogues(make_cfg, rng, monkeypatch, algo, oh, ow, bn, ac
 @pytest.mark.parametrize("algo", ["winograd", "gemm", "direct", "auto"])
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("oh,ow,c,f", [(7, 9, 16, 24), (13, 13, 64, 96), (52, 52, 16, 32), (2, 5, 8, 8)])
-def test_batch3_threads(make_cfg, rng, monkeypatch, algo, threads, oh, ow, c, f):
-    monkeypatch.setenv("DN_CONV_ALGO", algo)
+def test_batch3_threads(make_cfg, rng, setting, algo, threads, oh, ow, c, f):
+    setting("conv_algo", algo)
     net, x = build(make_cfg, rng, c=c, h=oh, w=ow, filters=f, batch=3)
     y = check(net, x, threads=threads)
     # every image of the batch equals its own batch-1 forward
@@ -144,27 +144,27 @@ def test_batch3_threads(make_cfg, rng, monkeypatch, algo, threads, oh, ow, c, f)
     (2, 2, False, 1, 8, 9),
     (1, 2, False, 1, 7, 9),
 ])
-def test_fallback_shapes(make_cfg, rng, monkeypatch, algo, size, stride, pad, groups, h, w):
-    monkeypatch.setenv("DN_CONV_ALGO", algo)
+def test_fallback_shapes(make_cfg, rng, setting, algo, size, stride, pad, groups, h, w):
+    setting("conv_algo", algo)
     c, f = 8, 12
     net, x = build(make_cfg, rng, c=c, h=h, w=w, filters=f, size=size, stride=stride, pad=pad, groups=groups)
     check(net, x, stride=stride, pad=size // 2 if pad else 0, groups=groups)
 
 
 @pytest.mark.parametrize("algo", ["winograd", "gemm", "direct", "auto"])
-def test_matches_reference_path(make_cfg, rng, monkeypatch, algo):
+def test_matches_reference_path(make_cfg, rng, setting, algo):
     """The fast paths agree with the original im2col + BLAS path."""
     net, x = build(make_cfg, rng, c=24, h=26, w=26, filters=40, batch=2)
-    monkeypatch.setenv("DN_CONV_ALGO", "ref")
+    setting("conv_algo", "ref")
     ref = net.forward(x)
-    monkeypatch.setenv("DN_CONV_ALGO", algo)
+    setting("conv_algo", algo)
     assert rel_err(net.forward(x), ref) < TOL
 
 
-def test_weights_change_between_forwards(make_cfg, rng, monkeypatch, tmp_path):
+def test_weights_change_between_forwards(make_cfg, rng, setting, tmp_path):
     """The cached Winograd weights follow writes through params() views and
     load_weights."""
-    monkeypatch.setenv("DN_CONV_ALGO", "winograd")
+    setting("conv_algo", "winograd")
     net, x = build(make_cfg, rng, c=16, h=13, w=13, filters=8)
     check(net, x)
     w = net.params(0)["weights"]
@@ -184,9 +184,9 @@ def test_weights_change_between_forwards(make_cfg, rng, monkeypatch, tmp_path):
     check(net, x)
 
 
-def test_winograd_cache_notices_negated_weights(make_cfg, rng, monkeypatch):
+def test_winograd_cache_notices_negated_weights(make_cfg, rng, setting):
     """The weight hash must change when every weight flips sign."""
-    monkeypatch.setenv("DN_CONV_ALGO", "winograd")
+    setting("conv_algo", "winograd")
     cfg = make_cfg({"width": 16, "height": 16, "channels": 8},
                    ("convolutional", {"filters": 8, "size": 3, "pad": 1, "activation": "linear"}))
     net = dp.Network(cfg)

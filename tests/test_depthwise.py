@@ -28,8 +28,8 @@ SHAPES = [
 
 @pytest.mark.parametrize("algo", ["auto", "direct", "gemm"])
 @pytest.mark.parametrize("c,h,w,size,stride,pad,padding", SHAPES)
-def test_forward(make_cfg, rng, monkeypatch, algo, c, h, w, size, stride, pad, padding):
-    monkeypatch.setenv("DN_CONV_ALGO", algo)
+def test_forward(make_cfg, rng, setting, algo, c, h, w, size, stride, pad, padding):
+    setting("conv_algo", algo)
     net, x = build(make_cfg, rng, c=c, h=h, w=w, filters=c, size=size, stride=stride, pad=pad,
                    padding=padding, groups=c, batch=3)
     check(net, x, stride=stride, pad=size // 2 if pad else padding, groups=c, threads=2)
@@ -37,15 +37,15 @@ def test_forward(make_cfg, rng, monkeypatch, algo, c, h, w, size, stride, pad, p
 
 @pytest.mark.parametrize("bn,act", [(True, "leaky"), (False, "linear"), (False, "relu"), (True, "relie"),
                                     (True, "logistic"), (False, "mish")])
-def test_forward_epilogues(make_cfg, rng, monkeypatch, bn, act):
+def test_forward_epilogues(make_cfg, rng, setting, bn, act):
     """Fused (linear, leaky, relu, relie) and separate activations, against
     the im2col reference path (and NumPy where ref_layer knows the act)."""
     net, x = build(make_cfg, rng, c=12, h=15, w=14, filters=12, stride=2, groups=12, bn=bn, act=act)
     if act in ("leaky", "linear", "logistic"):
         check(net, x, stride=2, groups=12, bn=bn, act=act)
-    monkeypatch.setenv("DN_CONV_ALGO", "ref")
+    setting("conv_algo", "ref")
     ref = net.forward(x).copy()
-    monkeypatch.setenv("DN_CONV_ALGO", "auto")
+    setting("conv_algo", "auto")
     assert rel_err(net.forward(x), ref) < 1e-5
 
 
@@ -66,14 +66,14 @@ BACKWARD = [
 
 
 @pytest.mark.parametrize("shape,opts", BACKWARD, ids=[str(i) for i in range(len(BACKWARD))])
-def test_backward_matches_reference_path(make_cfg, rng, monkeypatch, shape, opts):
+def test_backward_matches_reference_path(make_cfg, rng, setting, shape, opts):
     c = shape[0]
     net = train_net(make_cfg, shape, dw(c, **opts), dw(c, act="leaky"), batch=3)
     x = rng.standard_normal(net.input_shape).astype(np.float32)
     r = rng.standard_normal(net.forward(x).size)
     results = {}
     for algo in ("ref", "auto"):
-        monkeypatch.setenv("DN_CONV_ALGO", algo)
+        setting("conv_algo", algo)
         results[algo] = analytic(net, x, r)
     (gx_ref, g_ref), (gx, g) = results["ref"], results["auto"]
     assert rel_err(gx, gx_ref) < 1e-5

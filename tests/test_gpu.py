@@ -355,7 +355,7 @@ def test_cudnn_algorithms_within_the_workspace_limit(make_cfg, rng):
 
 @needs_gpu
 @pytest.mark.gpu
-def test_cudnn_in_use_as_built_and_asked(make_cfg, monkeypatch):
+def test_cudnn_in_use_as_built_and_asked(make_cfg, setting):
     """Network.cudnn says whether the convolutions run on cuDNN; the runs that
     know which to expect (the emulator test, scripts/gpu_check.sh) say so in
     DARKNET_EXPECT_CUDNN."""
@@ -366,7 +366,7 @@ def test_cudnn_in_use_as_built_and_asked(make_cfg, monkeypatch):
     net = dn.Network(cfg, device="cuda:0")
     assert net.cudnn == (expect == "1")
     assert not net.to("cpu").cudnn
-    monkeypatch.setenv("DARKNET_CUDNN", "0")
+    setting("cudnn", "0")
     assert not dn.Network(cfg, device="cuda:0").cudnn
 
 

@@ -31,11 +31,11 @@ TWINO_MAX_C = 3200  # DN_TWINO_MAX_C
 
 
 @pytest.fixture(params=["packed", "direct", "winograd"])
-def algo(request, monkeypatch):
+def algo(request, setting):
     """The int8 kernel's algorithm: packed, the direct GEMM on im2col panels;
     direct, the direct GEMM, implicit (no im2col) where the shape allows;
     winograd for 3x3 stride-1 groups-1 layers (else direct)."""
-    monkeypatch.setenv("DN_TERNARY_ALGO", request.param)
+    setting("ternary_algo", request.param)
     return request.param
 
 
@@ -158,11 +158,11 @@ def test_winograd_channel_limit(rng, algo):
             np.testing.assert_array_equal(_core.testing.tconv_s32(x, codes, 1, 1, 1, simd=simd), want, err_msg=f"c={c}")
 
 
-def test_winograd_superblocks_and_chunks(rng, monkeypatch):
+def test_winograd_superblocks_and_chunks(rng, setting):
     """Maps with more tiles than one super-block of V holds (512 KiB: 16
     tiles at 256 channels, 224 at 32) and, at 32 channels, super-blocks of
     more panels than one GEMM chunk (64 tiles)."""
-    monkeypatch.setenv("DN_TERNARY_ALGO", "winograd")
+    setting("ternary_algo", "winograd")
     for c in (32, 256):
         x = rng.integers(-128, 128, (1, c, 62, 61)).astype(np.int8)
         codes = rng.integers(-1, 2, (8, c, 3, 3)).astype(np.int8)
@@ -173,11 +173,11 @@ def test_winograd_superblocks_and_chunks(rng, monkeypatch):
                 np.testing.assert_array_equal(got, want, err_msg=f"c={c} simd={simd} threads={threads}")
 
 
-def test_algorithm_choice(monkeypatch):
+def test_algorithm_choice(setting):
     """The rule: Winograd for 3x3 stride-1 groups-1 layers of 32 to
     DN_TWINO_MAX_C channels on maps whose 4x4 tiles (run in groups of 4)
     save enough products; DN_TERNARY_ALGO overrides it where Winograd applies at all."""
-    monkeypatch.delenv("DN_TERNARY_ALGO", raising=False)
+    setting("ternary_algo", None)
     algo = _core.testing.ternary_algo
     assert algo(1, 1024, 13, 13, 1024, 3, 1, 1, 1) == "winograd"
     assert algo(1, 64, 52, 52, 128, 3, 1, 1, 1) == "winograd"
@@ -191,17 +191,17 @@ def test_algorithm_choice(monkeypatch):
     assert algo(1, 256, 26, 26, 64, 3, 2, 1, 1) == "direct"     # stride 2
     assert algo(1, 256, 26, 26, 64, 3, 1, 1, 2) == "direct"     # groups
     assert algo(1, TWINO_MAX_C + 1, 13, 13, 8, 3, 1, 1, 1) == "direct"
-    monkeypatch.setenv("DN_TERNARY_ALGO", "winograd")
+    setting("ternary_algo", "winograd")
     assert algo(1, 3, 13, 13, 8, 3, 1, 1, 1) == "winograd"
     assert algo(1, 256, 26, 26, 64, 1, 1, 0, 1) == "implicit"   # 1x1: never Winograd
-    monkeypatch.setenv("DN_TERNARY_ALGO", "direct")
+    setting("ternary_algo", "direct")
     assert algo(1, 1024, 13, 13, 1024, 3, 1, 1, 1) == "direct"
-    monkeypatch.setenv("DN_TERNARY_ALGO", "packed")
+    setting("ternary_algo", "packed")
     assert algo(1, 16, 208, 208, 32, 3, 1, 1, 1) == "direct"
 
 
 @pytest.mark.parametrize("act", ["leaky", "relu"])
-def test_winograd_whole_network_identical(tmp_path, monkeypatch, act):
+def test_winograd_whole_network_identical(tmp_path, setting, act):
     """A ternary network with int8 kernels: the Winograd and the direct
     algorithm give bit-identical outputs (same integers, same epilogue; relu
     gives +0, not -0, on both; a fused 2x2 maxpool after the second layer)."""
@@ -216,7 +216,7 @@ def test_winograd_whole_network_identical(tmp_path, monkeypatch, act):
     x = np.random.default_rng(3).standard_normal((2, 3, 44, 52)).astype(np.float32)
     outs = {}
     for a in ("direct", "winograd"):
-        monkeypatch.setenv("DN_TERNARY_ALGO", a)
+        setting("ternary_algo", a)
         net = dp.Network(str(cfg), ternary_kernel="int8", batch=2)
         outs[a] = net.forward(x).copy()
     np.testing.assert_array_equal(outs["winograd"].view(np.uint32), outs["direct"].view(np.uint32))
@@ -341,7 +341,7 @@ def build_layer(make_cfg, rng, c, h, w, filters, size, stride, groups, tscale, b
 
 
 @pytest.mark.parametrize("case", LAYER_CASES, ids=lambda c: "x".join(map(str, c)))
-def test_layer_kernels_vs_float_path(make_cfg, rng, record_property, monkeypatch, case):
+def test_layer_kernels_vs_float_path(make_cfg, rng, record_property, setting, case):
     net, x = build_layer(make_cfg, rng, *case, batch=2)
     net.ternary_kernel = "off"
     want = net.forward(x).copy()
@@ -351,9 +351,9 @@ def test_layer_kernels_vs_float_path(make_cfg, rng, record_property, monkeypatch
         got = net.forward(x).copy()
         errs[kernel] = rel_err(got, want)
         assert errs[kernel] < tol, f"{kernel}: relative error {errs[kernel]:.2e}"
-        monkeypatch.setenv("DN_TERNARY_SIMD", "0")  # the portable path: the same floats
+        setting("ternary_simd", "0")  # the portable path: the same floats
         np.testing.assert_array_equal(net.forward(x), got)
-        monkeypatch.delenv("DN_TERNARY_SIMD")
+        setting("ternary_simd", None)
     record_property("rel_err_float", errs["float"])
     record_property("rel_err_int8", errs["int8"])
     print(f"\n{case}: relative error vs float path: float kernel {errs['float']:.2e}, int8 {errs['int8']:.2e}")

@@ -63,13 +63,13 @@ def train_pass(net, x, r):
 
 @pytest.mark.parametrize("algo", ["winograd", "gemm", "direct", "auto"])
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_training_paths_match_reference(make_cfg, rng, monkeypatch, algo, case):
+def test_training_paths_match_reference(make_cfg, rng, setting, algo, case):
     net, x = build(make_cfg, rng, case, batch=3)
     y0 = net.forward(x)
     r = rng.standard_normal(y0.size).astype(np.float32)
-    monkeypatch.setenv("DN_CONV_ALGO", "ref")
+    setting("conv_algo", "ref")
     ref = train_pass(net, x, r)
-    monkeypatch.setenv("DN_CONV_ALGO", algo)
+    setting("conv_algo", algo)
     got = train_pass(net, x, r)
     assert rel_err(got[0], ref[0]) < TOL, "output"
     assert rel_err(got[1], ref[1]) < TOL, "dL/dinput"
@@ -80,13 +80,13 @@ def test_training_paths_match_reference(make_cfg, rng, monkeypatch, algo, case):
 
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("case", ["3x3-bn-leaky", "first-layer-c3", "3x3-bias-leaky"])
-def test_training_batch1_and_threads(make_cfg, rng, monkeypatch, threads, case):
+def test_training_batch1_and_threads(make_cfg, rng, setting, threads, case):
     for batch in (1, 3):
         net, x = build(make_cfg, rng, case, batch=batch, threads=threads)
         r = rng.standard_normal(net.forward(x).size).astype(np.float32)
-        monkeypatch.setenv("DN_CONV_ALGO", "ref")
+        setting("conv_algo", "ref")
         ref = train_pass(net, x, r)
-        monkeypatch.delenv("DN_CONV_ALGO")
+        setting("conv_algo", None)
         got = train_pass(net, x, r)
         for a, b in zip(got[:2], ref[:2]):
             assert rel_err(a, b) < TOL
@@ -148,8 +148,8 @@ def twn_forward_ref(x, w, groups):
 
 @pytest.mark.parametrize("algo", ["winograd", "gemm", "ref"])
 @pytest.mark.parametrize("scale", ["layer", "filter"])
-def test_ternary_cache_inference(make_cfg, rng, monkeypatch, algo, scale):
-    monkeypatch.setenv("DN_CONV_ALGO", algo)
+def test_ternary_cache_inference(make_cfg, rng, setting, algo, scale):
+    setting("conv_algo", algo)
     cfg = make_cfg(TCFG, ("convolutional", {"filters": 6, "size": 3, "pad": 1, "activation": "linear",
                                             "ternary": 1, "ternary_scale": scale}))
     net = dp.Network(cfg, batch=2, threads=1)

@@ -31,8 +31,8 @@ CONVS = [
 
 
 @pytest.fixture(params=["winograd", "gemm"])
-def algo(request, monkeypatch):
-    monkeypatch.setenv("DN_CONV_ALGO", request.param)
+def algo(request, setting):
+    setting("conv_algo", request.param)
     return request.param
 
 

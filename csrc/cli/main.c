@@ -17,8 +17,11 @@ static void usage(const char *prog)
             "  detector test <data> <cfg> <weights> [image] [-thresh t] [-out name]\n"
             "  detect <cfg> <weights> [image] [-thresh t]\n"
             "  partial <cfg> <weights> <out> <N>\n"
-            "  export onnx <cfg> <weights> <out.onnx> [-opset N] [-batch N] [-decode]\n",
+            "  export onnx <cfg> <weights> <out.onnx> [-opset N] [-batch N] [-decode]\n"
+            "any command: -option name=value (repeatable) sets a run-time setting:\n",
             prog);
+    char buf[256];
+    for (int k = 0; dn_option_help(k, buf, sizeof buf); ++k) fprintf(stderr, "  %s\n", buf);
 }
 
 int cmd_partial(int argc, char **argv)
@@ -67,7 +70,41 @@ static void foreign_options(int *argc, char **argv)
     }
 }
 
+#define MAX_SETTINGS 16
+
+/* -option name=value, for any command: run-time settings (dn_set_option)
+ * for this command. saved[i] keeps each name and its old value, *n their
+ * count, for the restore at the end (the CLI also runs in-process from
+ * Python). Returns 1 (message printed) for a bad one. */
+static int settings_options(int *argc, char **argv, char saved[][2][64], int *n)
+{
+    const char *v;
+    while ((v = cli_str(argc, argv, "-option", NULL))) {
+        const char *eq = strchr(v, '=');
+        if (!eq || eq - v >= 64 || *n == MAX_SETTINGS) {
+            fprintf(stderr, "darknet: -option %s: expected name=value (at most %d of them)\n", v, MAX_SETTINGS);
+            return 1;
+        }
+        snprintf(saved[*n][0], 64, "%.*s", (int)(eq - v), v);
+        const char *was = dn_get_option(saved[*n][0]);
+        if (dn_set_option(saved[*n][0], eq + 1) != DN_OK) return cli_fail("-option");
+        snprintf(saved[(*n)++][1], 64, "%s", was);
+    }
+    return 0;
+}
+
+static int run_command(int argc, char **argv);
+
 int dn_cli_main(int argc, char **argv)
+{
+    char saved[MAX_SETTINGS][2][64];
+    int n = 0;
+    int r = settings_options(&argc, argv, saved, &n) ? 1 : run_command(argc, argv);
+    while (n-- > 0) dn_set_option(saved[n][0], saved[n][1]);
+    return r;
+}
+
+static int run_command(int argc, char **argv)
 {
     gpu_index_option(&argc, argv);
     foreign_options(&argc, argv);

@@ -11,6 +11,7 @@
 #define DN_INTERNAL_H
 
 #include "darknet.h"
+#include "settings.h"
 #include "cfg.h"
 #include "activations.h"
 

@@ -170,11 +170,11 @@ static dn_status attach(dn_network *net, int device)
     }
     g->blas = dn_cuda_blas_create();
     if (!g->blas) return dn_error(DN_ERR_STATE, "CUDA: cannot create the cuBLAS handle on GPU %d", device);
-    const char *why = NULL, *use = getenv("DARKNET_CUDNN");
-    if (!use || strcmp(use, "0")) g->dnn = dn_cuda_dnn_create(&why);
+    const char *why = NULL;
+    if (dn_option(DN_OPT_CUDNN) == DN_CUDNN_ON) g->dnn = dn_cuda_dnn_create(&why);
     if (why)
-        return dn_error(DN_ERR_STATE, "cuDNN: cannot create a handle on GPU %d: %s (DARKNET_CUDNN=0 runs the "
-                        "convolutions without cuDNN)", device, why);
+        return dn_error(DN_ERR_STATE, "cuDNN: cannot create a handle on GPU %d: %s (the setting cudnn=0, or DARKNET_CUDNN=0, runs "
+                        "the convolutions without cuDNN)", device, why);
     TRY(dev_alloc(&g->params, net->nparams * sizeof(float), "params"));
     TRY(copy(g->params, net->params, net->nparams * sizeof(float), cudaMemcpyHostToDevice, "params to device"));
     g->params_on_host = g->params_on_device = 1;

@@ -38,6 +38,19 @@ double dn_seconds(void);
 typedef void (*dn_warning_fn)(const char *msg, void *user);
 void dn_set_warning_handler(dn_warning_fn fn, void *user);
 
+/* Run-time settings (kernel paths and switches), each a choice among named
+ * values; the first value of each comes from its environment variable,
+ * read once. dn_option_help(k) describes setting k (0, 1, ... until NULL).
+ *   conv_algo     auto|ref|gemm|winograd|direct   (DN_CONV_ALGO)
+ *   ternary_algo  auto|packed|direct|winograd     (DN_TERNARY_ALGO)
+ *   ternary_simd  auto|0|1|2                      (DN_TERNARY_SIMD; a cap)
+ *   cudnn         1|0                             (DARKNET_CUDNN)
+ * dn_set_option(name, NULL) restores the default (not the environment's). */
+dn_status dn_set_option(const char *name, const char *value);
+const char *dn_get_option(const char *name);   /* NULL for an unknown name */
+const char *dn_option_name(int k);
+const char *dn_option_help(int k, char *buf, size_t n);
+
 /* ---- network ---------------------------------------------------------- */
 typedef struct dn_network dn_network;
 

@@ -195,18 +195,6 @@ static void conv_epilogue_inference(dn_layer *l)
         }
 }
 
-typedef enum { ALGO_AUTO, ALGO_REF, ALGO_GEMM, ALGO_WINOGRAD, ALGO_DIRECT, ALGO_COUNT } conv_algo;
-static const char *algo_names[ALGO_COUNT] = {"auto", "ref", "gemm", "winograd", "direct"};
-
-static conv_algo algo_from_env(void)
-{
-    const char *e = getenv("DN_CONV_ALGO");
-    if (e)
-        for (int i = 0; i < ALGO_COUNT; ++i)
-            if (!strcmp(e, algo_names[i])) return (conv_algo)i;
-    return ALGO_AUTO;
-}
-
 static int winograd_applies(const dn_layer *l)
 {
     const dn_conv *p = l->priv;
@@ -351,22 +339,22 @@ static const float *winograd_weights(dn_layer *l, const dn_network *net, const f
 int dn_conv_forward_fast(dn_layer *l, dn_network *net, const float *input, const float *weights,
                          const dn_epilogue *ep, float *output)
 {
-    conv_algo algo = algo_from_env();
-    if (algo == ALGO_REF) return 0;
+    int algo = dn_option(DN_OPT_CONV_ALGO);
+    if (algo == DN_CONV_REF) return 0;
     conv_priv *cp = l->priv;
     dn_conv_shape s = conv_shape(l);
     int nth = dn_parallel_threads();
-    if (dn_depthwise_applies(&s) && (algo == ALGO_AUTO || algo == ALGO_DIRECT)) {
+    if (dn_depthwise_applies(&s) && (algo == DN_CONV_AUTO || algo == DN_CONV_DIRECT)) {
         float *ws = scratch(cp, net, dn_depthwise_scratch(&s, nth));
         if (!ws) return 0;
         dn_depthwise_forward(&s, input, weights, ep, output, ws, nth);
         return 1;
     }
     int wino = winograd_applies(l) &&
-               (algo == ALGO_WINOGRAD ||
-                (algo == ALGO_AUTO && winograd_pays(l) &&
+               (algo == DN_CONV_WINOGRAD ||
+                (algo == DN_CONV_AUTO && winograd_pays(l) &&
                  (!net->train || winograd_pays_train(l->batch, l->out_h, l->out_w))));
-    int direct = !wino && direct_applies(l) && (algo == ALGO_DIRECT || (algo == ALGO_AUTO && l->c <= 4));
+    int direct = !wino && direct_applies(l) && (algo == DN_CONV_DIRECT || (algo == DN_CONV_AUTO && l->c <= 4));
     if (direct) {
         float *ws = scratch(cp, net, dn_conv_direct_scratch(&s));
         if (!ws) return 0;
@@ -405,17 +393,17 @@ static void transpose_item(void *ctx, int ch, int tid)
 int dn_conv_backward_input_fast(dn_layer *l, dn_network *net, const float *weights, const float *delta,
                                 float *input_delta)
 {
-    conv_algo algo = algo_from_env();
+    int algo = dn_option(DN_OPT_CONV_ALGO);
     conv_priv *cp = l->priv;
     const dn_conv *p = &cp->conv;
-    if (algo == ALGO_REF || p->stride != 1 || p->groups != 1 || p->pad > p->size - 1) return 0;
+    if (algo == DN_CONV_REF || p->stride != 1 || p->groups != 1 || p->pad > p->size - 1) return 0;
     /* the transposed convolution: filters -> c channels, padding size-1-pad */
     dn_conv_shape s = {l->batch, p->filters, l->out_h, l->out_w, l->c, p->size, 1, p->size - 1 - p->pad,
                        1, l->h, l->w};
     dn_epilogue ep = {NULL, NULL, DN_ACT_LINEAR, 1, 0};
     int nth = dn_parallel_threads();
     int wino = p->size == 3 &&
-               (algo == ALGO_WINOGRAD || (algo == ALGO_AUTO && winograd_pays_shape(p->filters, l->h, l->w) &&
+               (algo == DN_CONV_WINOGRAD || (algo == DN_CONV_AUTO && winograd_pays_shape(p->filters, l->h, l->w) &&
                                           winograd_pays_train(l->batch, l->h, l->w)));
     if (wino) {
         /* the forward's cache is stale after the next update anyway: reuse its buffer */
@@ -450,10 +438,10 @@ int dn_conv_backward_input_fast(dn_layer *l, dn_network *net, const float *weigh
 int dn_conv_backward_depthwise(dn_layer *l, dn_network *net, const float *input, const float *weights,
                                const float *delta, float *weight_grad, float *input_delta)
 {
-    conv_algo algo = algo_from_env();
+    int algo = dn_option(DN_OPT_CONV_ALGO);
     conv_priv *cp = l->priv;
     dn_conv_shape s = conv_shape(l);
-    if (!dn_depthwise_applies(&s) || !(algo == ALGO_AUTO || algo == ALGO_DIRECT)) return 0;
+    if (!dn_depthwise_applies(&s) || !(algo == DN_CONV_AUTO || algo == DN_CONV_DIRECT)) return 0;
     int nth = dn_parallel_threads();
     float *ws = scratch(cp, net, dn_depthwise_scratch(&s, nth));
     if (!ws) return 0;

@@ -607,6 +607,16 @@ PYBIND11_MODULE(_core, m)
         .def("next", &Loader::next, py::arg("w"), py::arg("h"))
         .def_property_readonly("size", [](const Loader &l) { return dn_loader_size(l.ld); })
         .def_property_readonly("skipped", [](const Loader &l) { return dn_loader_skipped(l.ld); });
+    m.def("set_option", [](const std::string &name, py::object value) {
+        std::string v = value.is_none() ? std::string() : py::str(value).cast<std::string>();
+        check(dn_set_option(name.c_str(), value.is_none() ? nullptr : v.c_str()));
+    }, py::arg("name"), py::arg("value"));
+    m.def("options", []() {
+        py::dict d;
+        char buf[256];
+        for (int k = 0; dn_option_name(k); ++k) d[dn_option_name(k)] = py::make_tuple(dn_get_option(dn_option_name(k)), std::string(dn_option_help(k, buf, sizeof buf)));
+        return d;
+    });
     m.def("letterbox", &letterbox_u8, py::arg("image"), py::arg("w"), py::arg("h"), py::arg("letterbox") = true);
     m.def("load_image", &load_image, py::arg("path"));
     m.def("draw_boxes", &draw_boxes, py::arg("image"), py::arg("boxes"), py::arg("ids"), py::arg("classes"),

@@ -22,6 +22,7 @@
  * partial sums wait in the output.
  */
 #include "ternary_gemm.h"
+#include "../../core/settings.h"
 #include "conv_fast.h"
 #include "depthwise.h"
 #include "../ref/ternary_gemm_ref.h"
@@ -112,8 +113,7 @@ int dn_timplicit_wanted(const dn_conv_shape *s)
     const long kgi = (long)s->size * s->size * ceil_div(s->c, 4), kg = ceil_div(s->size * s->size * s->c, 4);
     /* the byte offsets of the k-groups (int32) */
     if ((long)ceil_div(s->c, 4) * (s->h + 2 * s->pad) * (s->w + 2 * s->pad) * 4 >= INT32_MAX) return 0;
-    const char *e = getenv("DN_TERNARY_ALGO");
-    if (e && !strcmp(e, "packed")) return 0;
+    if (dn_option(DN_OPT_TERNARY_ALGO) == DN_TALGO_PACKED) return 0;
     return 20 * kgi <= 23 * kg;
 }
 
@@ -347,10 +347,8 @@ int dn_ternary_simd_available(void)
 
 int dn_ternary_simd(void)
 {
-    int best = dn_ternary_simd_available();
-    const char *e = getenv("DN_TERNARY_SIMD");
-    if (e && *e >= '0' && *e <= '9' && !e[1] && *e - '0' < best) return *e - '0';
-    return best;
+    int best = dn_ternary_simd_available(), cap = dn_option(DN_OPT_TERNARY_SIMD) - 1; /* -1: auto */
+    return cap >= 0 && cap < best ? cap : best;
 }
 
 static const dn_tkernels *pick(int simd)
@@ -729,9 +727,8 @@ static void int8_item(void *ctx, int it, int tid)
 
 static int depthwise_wanted(const dn_conv_shape *s, const dn_tweights *w, const dn_epilogue *ep)
 {
-    const char *e = getenv("DN_TERNARY_ALGO");
     return w->dw && dn_depthwise_applies(s) && s->size * s->size == w->k && !(ep && ep->pool) &&
-           !(e && !strcmp(e, "packed"));
+           dn_option(DN_OPT_TERNARY_ALGO) != DN_TALGO_PACKED;
 }
 
 static void int8_run(const dn_conv_shape *s, const float *input, const int8_t *xs8,

@@ -45,6 +45,7 @@
  * integer arithmetic on any CPU); only the GEMM has SIMD variants.
  */
 #include "ternary_gemm.h"
+#include "../../core/settings.h"
 #include "parallel.h"
 #include "winograd43.h"
 
@@ -169,9 +170,9 @@ static int shape_ok(const dn_conv_shape *s)
 int dn_twino_wanted(const dn_conv_shape *s)
 {
     if (!shape_ok(s)) return 0;
-    const char *e = getenv("DN_TERNARY_ALGO");
-    if (e && !strcmp(e, "direct")) return 0;
-    if (e && !strcmp(e, "winograd")) return 1;
+    int algo = dn_option(DN_OPT_TERNARY_ALGO);
+    if (algo == DN_TALGO_DIRECT) return 0;
+    if (algo == DN_TALGO_WINOGRAD) return 1;
     /* Measured (bench/README.md): it pays from 32 channels up (fewer: the
      * transforms cost more than the saved multiplications) when the tiles,
      * 36 products each (in runs of 4), need at most 0.4x the 9 products
