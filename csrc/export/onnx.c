@@ -359,7 +359,7 @@ static dn_status refuse_activation(const dn_layer *l)
 }
 
 /* Per-filter batch norm of inference as out = conv * scale[f] + shift[f]
- * (conv.c's fold_epilogue), or the bias. */
+ * (conv_float.c's fold_epilogue), or the bias. */
 static void bn_fold(const dn_layer *l, int n, int bn, float *scale, float *shift)
 {
     const float *bias = dn_layer_param((dn_layer *)l, "biases")->data;

@@ -1,5 +1,5 @@
 /* conv_gpu.c: [convolutional] on the device (GPU=1 builds): the same
- * computation as conv.c (inference) and conv_train.c (training) with the
+ * computation as conv_float.c (inference) and conv_train.c (training) with the
  * kernels of kernels/cuda: the convolution on cuDNN when the network has a
  * handle (CUDNN=1 builds; the layer's plan is remade when its shape or the
  * workspace changes), else per image and group im2col (skipped for 1x1

@@ -5,7 +5,7 @@
  * filter (dn_ternarize_groups of the float weights, so exactly the values
  * the float path multiplies by), packed for the kernel in use (int8 panels
  * or the float kernel's tap lists). It is remade when the weights changed
- * (dn_wstamp_check, as the Winograd cache of conv.c): load_weights,
+ * (dn_wstamp_check, as the Winograd cache of conv_float.c): load_weights,
  * training and, once they are out, writes through Network.params() views
  * are all noticed.
  *

@@ -2,7 +2,7 @@
  *
  * Forward (training): out = W (*) input on the fast kernels of the
  * inference path (dn_conv_forward_fast: direct / Winograd / packed GEMM;
- * dn_conv_gemm, im2col + GEMM, with DN_CONV_ALGO=ref),
+ * dn_conv_gemm, im2col + GEMM, with conv_algo=ref),
  * weights[filters][c/groups][size][size]; then batch norm with the batch
  * statistics (batchnorm.h: 1/(N-1) variance, rolling statistics updated;
  * the conv output is written straight into x_hat) or + bias (fused into
@@ -26,7 +26,6 @@
 #include "../kernels/cpu/gemm.h"
 #include "../kernels/cpu/im2col.h"
 #include "../kernels/cpu/parallel.h"
-#include "../kernels/ref/ternary.h"
 #include "batchnorm.h"
 #include "conv.h"
 
@@ -39,26 +38,6 @@ typedef struct {
     float *x_hat;  /* batch*outputs (batch_normalize), else NULL */
     float *z;      /* batch*outputs (swish, mish), else NULL */
 } conv_state;
-
-/* The TWN values of the float weights, from the cache when it is valid. */
-static const float *ternary_weights(dn_layer *l, const dn_network *net)
-{
-    dn_conv *p = l->priv;
-    dn_param *w = dn_layer_param(l, "weights");
-    if (dn_wstamp_check(&p->tweights_stamp, net, w->data, w->n)) return p->tweights;
-    if (!p->tweights && !(p->tweights = dn_malloc(w->n * sizeof(float)))) {
-        dn_error(DN_ERR_NOMEM, "layer %d [convolutional]: out of memory for ternary weights", l->index);
-        return NULL;
-    }
-    dn_ternarize_groups(w->data, w->ternary_groups, w->n / (size_t)w->ternary_groups, p->tweights, NULL);
-    p->tweights_stamp.valid = 1;
-    return p->tweights;
-}
-
-const float *dn_conv_weights(dn_layer *l, const dn_network *net)
-{
-    return l->ternary ? ternary_weights(l, net) : dn_layer_param(l, "weights")->data;
-}
 
 /* Forward computes the weights once; backward reuses them (for ternary
  * layers the TWN values: the gradient is taken through t and applied to the

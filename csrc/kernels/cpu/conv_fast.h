@@ -78,10 +78,4 @@ size_t dn_conv_direct_scratch(const dn_conv_shape *s);
 void dn_conv_direct(const dn_conv_shape *s, const float *input, const float *weights,
                     const dn_epilogue *ep, float *output, float *scratch, int nthreads);
 
-/* Content hash of n floats (bit patterns) to notice changed weights: per
- * 32-bit lane h = (h ^ x) * M, h ^= h >> 15, so that every bit of every word
- * reaches the whole state (negated weights change it too). Fixed chunks,
- * summed: independent of the thread count. Defined in ternary_gemm.c. */
-uint64_t dn_checksum_floats(const float *x, size_t n);
-
 #endif
