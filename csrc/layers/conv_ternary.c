@@ -129,27 +129,19 @@ static int forward(dn_layer *l, dn_network *net, const float *input, float *out,
     if (!p->tcache && !(p->tcache = dn_calloc(1, sizeof(struct dn_tcache)))) return -1;
     struct dn_tcache *c = p->tcache;
     if (!refresh_codes(l, net, c)) return -1;
-    int k = l->c / p->groups * p->size * p->size;
-    if (mode == DN_TERNARY_INT8 && !c->tw.a && !dn_tweights_init(&c->tw, c->codes, p->filters, p->groups, k))
-        return -1;
-    if (mode == DN_TERNARY_FLOAT && !c->tl.idx && !dn_tlists_init(&c->tl, c->codes, p->filters, p->groups, k))
-        return -1;
     dn_epilogue ep;
     if (!fold(l, c, &ep)) return -1;
     ep.pool = pool;
     dn_conv_shape s = {l->batch, l->c, l->h, l->w, p->filters, p->size, p->stride, p->pad,
                        p->groups, l->out_h, l->out_w};
-    /* Winograd filters when that path is wanted (out of memory: the direct path runs) */
-    if (mode == DN_TERNARY_INT8 && !c->tw.u && dn_twino_wanted(&s)) dn_tweights_winograd(&c->tw, c->codes, l->c);
-    if (mode == DN_TERNARY_INT8 && !c->tw.ai && dn_timplicit_wanted(&s)) dn_tweights_implicit(&c->tw, c->codes, l->c, p->size);
     int nth = dn_parallel_threads(), simd = dn_ternary_simd();
+    size_t bytes;
+    void *ws;
     if (mode == DN_TERNARY_INT8) {
-        void *ws = scratch(c, dn_tconv_int8_scratch(&s, nth));
-        if (!ws) return -1;
+        if (!dn_tconv_int8_plan(&c->tw, c->codes, &s, nth, &bytes) || !(ws = scratch(c, bytes))) return -1;
         dn_tconv_int8(&s, input, &c->tw, &ep, out, NULL, ws, nth, simd);
     } else {
-        void *ws = scratch(c, dn_tconv_float_scratch(&s, nth));
-        if (!ws) return -1;
+        if (!dn_tconv_float_plan(&c->tl, c->codes, &s, nth, &bytes) || !(ws = scratch(c, bytes))) return -1;
         dn_tconv_float(&s, input, &c->tl, &ep, l->output, ws, nth, simd);
     }
     if (!dn_epilogue_fuses(l->act)) dn_activate(l->output, (size_t)l->batch * l->outputs, l->act);

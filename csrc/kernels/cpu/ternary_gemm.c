@@ -818,3 +818,25 @@ void dn_tconv_float(const dn_conv_shape *s, const float *input, const dn_tlists 
     }
     dn_parallel_for(s->batch * s->groups * p.nblk, nthreads, float_item, &j);
 }
+
+/* ---- plans ---- */
+
+int dn_tconv_int8_plan(dn_tweights *w, const int8_t *codes, const dn_conv_shape *s, int nthreads,
+                       size_t *scratch_bytes)
+{
+    int k = s->c / s->groups * s->size * s->size;
+    if (!w->a && !dn_tweights_init(w, codes, s->filters, s->groups, k)) return 0;
+    if (!w->u && dn_twino_wanted(s)) dn_tweights_winograd(w, codes, s->c);
+    if (!w->ai && dn_timplicit_wanted(s)) dn_tweights_implicit(w, codes, s->c, s->size);
+    *scratch_bytes = dn_tconv_int8_scratch(s, nthreads);
+    return 1;
+}
+
+int dn_tconv_float_plan(dn_tlists *l, const int8_t *codes, const dn_conv_shape *s, int nthreads,
+                        size_t *scratch_bytes)
+{
+    int k = s->c / s->groups * s->size * s->size;
+    if (!l->idx && !dn_tlists_init(l, codes, s->filters, s->groups, k)) return 0;
+    *scratch_bytes = dn_tconv_float_scratch(s, nthreads);
+    return 1;
+}

@@ -143,7 +143,7 @@ int dn_twino_wanted(const dn_conv_shape *s);
 
 /* int8 kernel. Depthwise shapes (channels = groups = filters) run
  * depthwise.h's int8 kernel (the same integers and floats), except pooled
- * or with DN_TERNARY_ALGO=packed. input float NCHW, output float NCHW; ep->scale must be set
+ * or with the setting ternary_algo=packed. input float NCHW, output float NCHW; ep->scale must be set
  * (alpha * BN scale per filter), ep->shift may be NULL; ep->act is applied
  * when dn_epilogue_fuses(act), else the caller activates afterwards.
  * act_scale (may be NULL) receives each image's activation scale.
@@ -156,6 +156,18 @@ void dn_tconv_int8(const dn_conv_shape *s, const float *input, const dn_tweights
  * no epilogue): out = sum code * x, as dn_tconv_ref. Scratch as above. */
 void dn_tconv_s32(const dn_conv_shape *s, const int8_t *x, const dn_tweights *w, int32_t *out,
                   void *scratch, int nthreads, int simd);
+
+/* Plan once per layer and shape, then run: the weights the kernel needs
+ * for shape s (the int8 panels, and the Winograd or implicit-GEMM variants
+ * where they are wanted; the float kernel's tap lists), made from codes
+ * [filters][c/groups*size*size] unless w (l) already has them, and the
+ * scratch bytes a run at this shape and thread count needs. 0 when out of
+ * memory (a Winograd or implicit variant that cannot be allocated is left
+ * out: the direct path runs, with the same results). */
+int dn_tconv_int8_plan(dn_tweights *w, const int8_t *codes, const dn_conv_shape *s, int nthreads,
+                       size_t *scratch_bytes);
+int dn_tconv_float_plan(dn_tlists *l, const int8_t *codes, const dn_conv_shape *s, int nthreads,
+                        size_t *scratch_bytes);
 
 /* Float kernel (add/subtract). scratch: dn_tconv_float_scratch bytes. */
 size_t dn_tconv_float_scratch(const dn_conv_shape *s, int nthreads);
