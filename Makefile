@@ -1,12 +1,17 @@
 # Builds ./darknet, libdarknet.a and libdarknet.so from csrc/sources.txt
 # (the same list setup.py uses).  Options: GPU=0|1 OPENMP=0|1 SANITIZE=0|1
-# BLAS=0|1 (default: 1 when OpenBLAS's cblas.h is found) DEBUG=0|1.
+# BLAS=0|1 (default: 1 when OpenBLAS's cblas.h is found) DEBUG=0|1
+# PORTABLE=0|1: 1 builds for any x86-64 CPU with SSE4.2 (-march=x86-64-v2;
+# the float kernels of kernels/cpu/isa/ and the ternary kernels still use
+# AVX2, AVX-512 and VNNI where the CPU has them) into build/portable/;
+# 0 (default) for this machine (-march=native).
 # GPU=1 adds csrc/sources_gpu.txt (the CUDA backend; nvcc from CUDA_PATH,
 # default /usr/local/cuda); CUBLAS=0|1 (default: 1 when cublas_v2.h is in
 # CUBLAS_DIR, default CUDA_PATH) picks cuBLAS or the built-in GEMM kernel;
 # CUDNN=1 runs the convolutions on cuDNN (CUDNN_DIR, default CUDA_PATH:
 # include/cudnn.h, lib64/ or lib/libcudnn.so*); NVCC_ARCH the -gencode list.
 GPU ?= 0
+PORTABLE ?= 0
 OPENMP ?= 1
 SANITIZE ?= 0
 DEBUG ?= 0
@@ -22,11 +27,11 @@ endif
 CLI_SRCS := $(wildcard csrc/cli/*.c)
 # Sanitizer builds live apart (build/san/) so they never replace the normal
 # ./darknet and libdarknet.so that Python loads.
-OUT := $(if $(filter 1,$(SANITIZE)),build/san/,)
-OBJDIR = build/obj$(if $(filter 1,$(SANITIZE)),-san)$(if $(filter 1,$(GPU)),-gpu$(if $(filter 1,$(CUBLAS)),-cublas)$(if $(filter 1,$(CUDNN)),-cudnn))
+OUT := $(if $(filter 1,$(SANITIZE)),build/san/,$(if $(filter 1,$(PORTABLE)),build/portable/,))
+OBJDIR = build/obj$(if $(filter 1,$(SANITIZE)),-san)$(if $(filter 1,$(PORTABLE)),-portable)$(if $(filter 1,$(GPU)),-gpu$(if $(filter 1,$(CUBLAS)),-cublas)$(if $(filter 1,$(CUDNN)),-cudnn))
 OBJS = $(SRCS:%.c=$(OBJDIR)/%.o) $(CU_SRCS:%.cu=$(OBJDIR)/%.cu.o)
 # Switching between the CPU and the GPU build relinks the outputs.
-FLAVOR := build/.flavor$(if $(filter 1,$(SANITIZE)),-san)-$(if $(filter 1,$(GPU)),gpu$(if $(filter 1,$(CUDNN)),-cudnn),cpu)
+FLAVOR := build/.flavor$(if $(filter 1,$(SANITIZE)),-san)$(if $(filter 1,$(PORTABLE)),-portable)-$(if $(filter 1,$(GPU)),gpu$(if $(filter 1,$(CUDNN)),-cudnn),cpu)
 CLI_OBJS = $(CLI_SRCS:%.c=$(OBJDIR)/%.o)
 
 # STB_PREFIX: a usr/ folder holding stb's headers and library where the system
@@ -43,7 +48,7 @@ LDLIBS := $(STB_LIBS) -lm -lpthread
 ifeq ($(DEBUG),1)
 CFLAGS += -O0 -g
 else
-CFLAGS += -O3 -march=native -g
+CFLAGS += -O3 -march=$(if $(filter 1,$(PORTABLE)),x86-64-v2,native) -g
 endif
 ifeq ($(OPENMP),1)
 CFLAGS += -fopenmp
@@ -96,7 +101,7 @@ all: $(OUT)darknet $(OUT)libdarknet.a $(OUT)libdarknet.so
 
 $(FLAVOR):
 	@mkdir -p build
-	@rm -f build/.flavor$(if $(filter 1,$(SANITIZE)),-san)-*
+	@rm -f build/.flavor$(if $(filter 1,$(SANITIZE)),-san)$(if $(filter 1,$(PORTABLE)),-portable)-*
 	@touch $@
 
 $(OUT)darknet: $(CLI_OBJS) $(OUT)libdarknet.a $(FLAVOR)
@@ -118,6 +123,9 @@ $(OBJDIR)/%.cu.o: %.cu $(wildcard csrc/kernels/cuda/*.h csrc/kernels/cuda/*.cuh 
 $(OBJDIR)/%.o: %.c $(wildcard csrc/include/*.h csrc/*/*.h csrc/*/*/*.h) Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
+
+# the per-level wrappers of kernels/cpu/isa/ include the kernel files themselves
+$(OBJDIR)/csrc/kernels/cpu/isa/%.o: $(wildcard csrc/kernels/cpu/*.c)
 
 # libFuzzer targets (fuzz/*.c, clang with ASan+UBSan): `make fuzz` builds
 # them in build/fuzz/ and runs each for FUZZ_SECONDS (scripts/fuzz.sh).

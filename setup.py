@@ -8,6 +8,10 @@ CUDA_PATH: include/cudnn.h and lib64/ or lib/libcudnn.so*). DARKNET_GPU=emu
 builds the same backend against the CPU emulator of csrc/kernels/cuda/emu
 (the .cu files compiled as C++, no CUDA needed; with its cuDNN subset unless
 CUDNN=0): for testing the backend's logic where there is no GPU.
+DARKNET_MARCH is the -march of the C and C++ files: x86-64-v2 (default:
+a wheel that runs on any x86-64 CPU with SSE4.2; the float kernels of
+csrc/kernels/cpu/isa/ and the ternary kernels pick AVX2, AVX-512 and VNNI
+at run time) or native (this machine only; scripts/setup.sh builds so).
 DARKNET_TEST_HOOKS=1 adds darknet_py._core.testing, the kernel entry points
 of the tests and benchmarks (scripts/setup.sh builds with it; a pip install
 does not). DARKNET_SANITIZE=1 builds with ASan+UBSan (scripts/sanitize.sh builds it
@@ -182,11 +186,14 @@ ext = Pybind11Extension(
     "darknet_py._core",
     sorted(glob.glob("csrc/python/*.cpp")) + c_sources() + gpu_c + cli_c,
     include_dirs=gpu_inc + ["csrc/include", os.path.join(STB, "include", "stb")],
+    # headers, and the kernel files the per-level wrappers of kernels/cpu/isa/ include
+    depends=sorted(glob.glob("csrc/**/*.h", recursive=True) + glob.glob("csrc/kernels/cpu/*.c")),
     define_macros=[("DN_NO_MAIN", None)] + ([("DN_USE_BLAS", "1")] if blas else [])
     + ([("DN_GPU", "1")] if GPU else [])
     + ([("DN_TEST_HOOKS", "1")] if os.environ.get("DARKNET_TEST_HOOKS", "0") == "1" else []),
     # -fno-wrapv: Python's own CFLAGS carry -fwrapv, which costs some kernels
-    extra_compile_args=["-O3", "-march=native", "-fopenmp", "-fno-wrapv", "-Wall"] + san_flags,
+    extra_compile_args=["-O3", "-march=" + os.environ.get("DARKNET_MARCH", "x86-64-v2"), "-fopenmp", "-fno-wrapv",
+                        "-Wall"] + san_flags,
     extra_link_args=["-fopenmp"] + san_flags[:1] + gpu_link,
     libraries=["stb", "m"] + (["openblas"] if blas else []) + gpu_libs,
     library_dirs=gpu_lib_dirs + stb_lib,

@@ -6,7 +6,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['EvalResult', 'Loader', 'Network', 'calc_anchors', 'cli_main', 'cuda_compiled', 'cuda_device_count', 'draw_boxes', 'evaluate', 'export_onnx', 'label_path', 'letterbox', 'load_image', 'load_labels', 'options', 'save_png', 'set_option', 'set_ternary_kernel', 'ternarize', 'ternary_kernel', 'ternary_pack', 'ternary_simd', 'ternary_simd_available', 'ternary_stats', 'ternary_unpack', 'train', 'validate', 'weights_is_packed', 'write_results']
+__all__: list[str] = ['EvalResult', 'Loader', 'Network', 'calc_anchors', 'cli_main', 'cuda_compiled', 'cuda_device_count', 'draw_boxes', 'evaluate', 'export_onnx', 'isa_level', 'label_path', 'letterbox', 'load_image', 'load_labels', 'options', 'save_png', 'set_option', 'set_ternary_kernel', 'ternarize', 'ternary_kernel', 'ternary_pack', 'ternary_simd', 'ternary_simd_available', 'ternary_stats', 'ternary_unpack', 'train', 'validate', 'weights_is_packed', 'write_results']
 class Network:
     def __init__(self, cfg: str, batch: typing.SupportsInt | typing.SupportsIndex = 1, seed: typing.SupportsInt | typing.SupportsIndex = 0) -> None:
         ...
@@ -114,6 +114,8 @@ def export_onnx(net: typing.Any, path: str, opset: typing.SupportsInt | typing.S
     """
     Write the network as an ONNX model (dn_network_export_onnx).
     """
+def isa_level() -> int:
+    ...
 def label_path(image_path: str) -> str:
     ...
 def letterbox(image: typing.Annotated[numpy.typing.ArrayLike, numpy.uint8], w: typing.SupportsInt | typing.SupportsIndex, h: typing.SupportsInt | typing.SupportsIndex, letterbox: bool = True) -> numpy.typing.NDArray[numpy.float32]:

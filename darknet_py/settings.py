@@ -2,13 +2,13 @@
 options: set_option / get_option / option_context / describe_options.
 
     dn.set_option("ternary_algo", "packed")
-    with dn.option_context(conv_algo="ref", ternary_simd=0):
+    with dn.option_context(conv_algo="ref", simd=0):
         ...                                    # restored on exit
 
 Each setting's first value comes from its environment variable (read once,
-at first use: DN_CONV_ALGO, DN_TERNARY_ALGO, DN_TERNARY_SIMD, DARKNET_CUDNN);
+at first use: DN_CONV_ALGO, DN_TERNARY_ALGO, DN_SIMD, DARKNET_CUDNN);
 the CLI takes `-option name=value` on any command. Values are strings (ints
-and bools are converted: ternary_simd=0, cudnn=False).
+and bools are converted: simd=0, cudnn=False).
 """
 import contextlib
 

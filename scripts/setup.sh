@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs what the project needs on a fresh Debian/Ubuntu machine (OpenBLAS,
-# stb, Python packages), then builds ./darknet, libdarknet and darknet_py._core.
+# stb, qemu-user for the portability test, Python packages), then builds ./darknet, libdarknet and darknet_py._core.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
-for pkg in build-essential pkg-config libopenblas-dev libstb-dev; do
+for pkg in build-essential pkg-config libopenblas-dev libstb-dev qemu-user; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -26,6 +26,6 @@ make -j"$(nproc)" >/dev/null
 # built without them (pip install -e) is rebuilt
 force=""
 $PY -c "import darknet_py._core as c; c.testing" 2>/dev/null || force="-f"
-DARKNET_TEST_HOOKS=1 $PY setup.py -q build_ext --inplace -j "$(nproc)" $force
+DARKNET_TEST_HOOKS=1 DARKNET_MARCH=native $PY setup.py -q build_ext --inplace -j "$(nproc)" $force
 $PY -c "import darknet_py" # fails loudly if the extension did not build
 echo "setup: built ./darknet and darknet_py"

@@ -17,7 +17,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def test_defaults_and_description():
     opts = dn.describe_options()
-    assert set(opts) == {"conv_algo", "ternary_algo", "ternary_simd", "cudnn"}
+    assert set(opts) == {"conv_algo", "ternary_algo", "simd", "cudnn"}
     for name, (value, text) in opts.items():
         assert dn.get_option(name) == value
         assert name in text and "environment" in text
@@ -25,9 +25,9 @@ def test_defaults_and_description():
 
 def test_set_get_and_context():
     assert dn.get_option("conv_algo") == "auto"
-    with dn.option_context(conv_algo="ref", ternary_simd=0, cudnn=False):
+    with dn.option_context(conv_algo="ref", simd=0, cudnn=False):
         assert dn.get_option("conv_algo") == "ref"
-        assert dn.get_option("ternary_simd") == "0"
+        assert dn.get_option("simd") == "0"
         assert dn.get_option("cudnn") == "0"
         assert _core.ternary_simd() == 0
     assert dn.get_option("conv_algo") == "auto"
@@ -50,7 +50,7 @@ def test_context_restores_after_an_error():
 
 @pytest.mark.parametrize("name, value, match", [
     ("conv_algo", "fast", r"conv_algo: unknown value 'fast' \(auto, ref, gemm, winograd, direct\)"),
-    ("ternary_simd", 7, r"unknown value '7'"),
+    ("simd", 7, r"unknown value '7'"),
     ("no_such", "1", r"unknown setting 'no_such' \(settings: conv_algo, ternary_algo"),
 ])
 def test_bad_values_are_errors(name, value, match):

@@ -351,9 +351,9 @@ def test_layer_kernels_vs_float_path(make_cfg, rng, record_property, setting, ca
         got = net.forward(x).copy()
         errs[kernel] = rel_err(got, want)
         assert errs[kernel] < tol, f"{kernel}: relative error {errs[kernel]:.2e}"
-        setting("ternary_simd", "0")  # the portable path: the same floats
+        setting("simd", "0")  # the portable path: the same floats
         np.testing.assert_array_equal(net.forward(x), got)
-        setting("ternary_simd", None)
+        setting("simd", None)
     record_property("rel_err_float", errs["float"])
     record_property("rel_err_int8", errs["int8"])
     print(f"\n{case}: relative error vs float path: float kernel {errs['float']:.2e}, int8 {errs['int8']:.2e}")

@@ -24,8 +24,8 @@ static const struct {
                           "float convolution path (ref: im2col + BLAS)"},
     [DN_OPT_TERNARY_ALGO] = {"ternary_algo", "DN_TERNARY_ALGO", {"auto", "packed", "direct", "winograd"},
                              "int8 ternary convolution path"},
-    [DN_OPT_TERNARY_SIMD] = {"ternary_simd", "DN_TERNARY_SIMD", {"auto", "0", "1", "2"},
-                             "highest SIMD level of the ternary kernels (0 portable, 1 AVX2, 2 VNNI)"},
+    [DN_OPT_SIMD] = {"simd", "DN_SIMD", {"auto", "0", "1", "2"},
+                     "highest SIMD level of the kernels (0 SSE4.2, 1 AVX2 + FMA, 2 AVX-512 and VNNI)"},
     [DN_OPT_CUDNN] = {"cudnn", "DARKNET_CUDNN", {"1", "0"}, "cuDNN for the convolutions of a CUDA network"},
 };
 

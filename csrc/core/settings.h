@@ -5,11 +5,13 @@
 #ifndef DN_SETTINGS_H
 #define DN_SETTINGS_H
 
-typedef enum { DN_OPT_CONV_ALGO, DN_OPT_TERNARY_ALGO, DN_OPT_TERNARY_SIMD, DN_OPT_CUDNN, DN_OPT_COUNT } dn_option_id;
+typedef enum { DN_OPT_CONV_ALGO, DN_OPT_TERNARY_ALGO, DN_OPT_SIMD, DN_OPT_CUDNN, DN_OPT_COUNT } dn_option_id;
 
 enum { DN_CONV_AUTO, DN_CONV_REF, DN_CONV_GEMM, DN_CONV_WINOGRAD, DN_CONV_DIRECT };
 enum { DN_TALGO_AUTO, DN_TALGO_PACKED, DN_TALGO_DIRECT, DN_TALGO_WINOGRAD };
-/* ternary_simd: 0 auto (the best available), else a cap of level value - 1 */
+/* simd: 0 auto (the best the CPU has), else 1 + the highest level used:
+ * 0 portable (x86-64-v2), 1 AVX2 + FMA (v3), 2 AVX-512 (v4, and VNNI for
+ * the ternary kernels) */
 enum { DN_CUDNN_ON, DN_CUDNN_OFF };
 
 int dn_option(dn_option_id o);

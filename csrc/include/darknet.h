@@ -43,7 +43,7 @@ void dn_set_warning_handler(dn_warning_fn fn, void *user);
  * read once. dn_option_help(k) describes setting k (0, 1, ... until NULL).
  *   conv_algo     auto|ref|gemm|winograd|direct   (DN_CONV_ALGO)
  *   ternary_algo  auto|packed|direct|winograd     (DN_TERNARY_ALGO)
- *   ternary_simd  auto|0|1|2                      (DN_TERNARY_SIMD; a cap)
+ *   simd          auto|0|1|2                      (DN_SIMD; a cap)
  *   cudnn         1|0                             (DARKNET_CUDNN)
  * dn_set_option(name, NULL) restores the default (not the environment's). */
 dn_status dn_set_option(const char *name, const char *value);

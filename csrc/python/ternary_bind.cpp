@@ -15,6 +15,7 @@
 
 extern "C" {
 #include "../kernels/cpu/ternary_gemm.h"
+#include "../kernels/cpu/isa.h"
 #include "../kernels/ref/ternary_gemm_ref.h"
 }
 #include "common.h"
@@ -251,6 +252,7 @@ void bind_ternary(py::module_ &m)
     m.def("set_ternary_kernel", &set_kernel, py::arg("net"), py::arg("kernel"));
     m.def("ternary_kernel", &get_kernel, py::arg("net"));
     m.def("ternary_simd", &dn_ternary_simd);
+    m.def("isa_level", &dn_isa_level);  // the float kernels: 2, 3 or 4 (x86-64-v2, v3, v4)
     m.def("ternary_simd_available", &dn_ternary_simd_available);
 #ifdef DN_TEST_HOOKS
     // kernel entry points for the tests and benchmarks, only in builds with

@@ -282,7 +282,7 @@ int dn_ternary_simd_available(void)
 
 int dn_ternary_simd(void)
 {
-    int best = dn_ternary_simd_available(), cap = dn_option(DN_OPT_TERNARY_SIMD) - 1; /* -1: auto */
+    int best = dn_ternary_simd_available(), cap = dn_option(DN_OPT_SIMD) - 1; /* -1: auto */
     return cap >= 0 && cap < best ? cap : best;
 }
 

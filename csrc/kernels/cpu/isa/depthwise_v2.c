@@ -1,0 +1,5 @@
+/* depthwise.c for x86-64-v2 (SSE4.2): see ../isa.h. */
+#pragma GCC target("arch=x86-64-v2")
+#define DN_ISA v2
+#include "../isa.h"
+#include "../depthwise.c"
