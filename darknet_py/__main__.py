@@ -278,12 +278,16 @@ def _export_args(p):
     p.add_argument("--batch", type=int, default=1, help="batch size of the model's input (default 1)")
     p.add_argument("--decode", action="store_true",
                    help="add the outputs boxes, objectness and scores of every detector layer")
+    p.add_argument("--nms", type=float, default=None,
+                   help="add the output detections after NonMaxSuppression at this IoU (implies --decode)")
+    p.add_argument("--thresh", type=float, default=0.25, help="score threshold of --nms (default 0.25)")
+    p.add_argument("--max", type=int, default=100, help="at most this many boxes per class and image (--nms)")
 
 
 def _export(args):
     from .export import export_onnx
     export_onnx(args.cfg, args.weights or None, args.out, opset=args.opset, batch=args.batch,
-                decode=args.decode)
+                decode=args.decode, nms=args.nms, thresh=args.thresh, max_per_class=args.max)
     print(f"exported {args.cfg} ({args.weights or 'random weights'}) to {args.out} "
           f"(ONNX opset {args.opset}, batch {args.batch})")
     return 0

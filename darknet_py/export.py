@@ -21,6 +21,13 @@ objectness (and a class when its score) is above the threshold, then runs NMS
 (e.g. cv2.dnn.NMSBoxes); the boxes are in the network input's frame, so a
 letterboxed input needs Darknet's correction (Network.letterbox).
 
+nms=IoU (implies decode) makes a ready-to-use model: one more output,
+"detections" n x 7, each row (batch index, class, score, centre x, y, width,
+height), ONNX's NonMaxSuppression per image and class (a box whose IoU with
+a better one of its class is above nms is dropped) over the rows whose score
+is above thresh, at most max_per_class per class and image. Darknet's own
+NMS (Network.detect) is greedy per class too.
+
 Ternary layers export their ternary values (alpha * {-1, 0, +1}) as float
 weights. Errors are darknet_py.errors classes: DarknetUnsupportedError
 naming the layer for what ONNX cannot express, DarknetIOError for an
@@ -37,19 +44,23 @@ def _check_opset(opset):
     return opset
 
 
-def export_network(network, path, opset=13, decode=False):
+def export_network(network, path, opset=13, decode=False, nms=None, thresh=0.25, max_per_class=100):
     """Write a loaded darknet_py.Network as an ONNX model at path (atomically)."""
-    _core.export_onnx(network._net, os.fspath(path), _check_opset(opset), bool(decode))
+    _core.export_onnx(network._net, os.fspath(path), _check_opset(opset), bool(decode) or nms is not None,
+                      float(nms or 0), float(thresh), int(max_per_class))
     return os.fspath(path)
 
 
-def export_onnx(cfg, weights, path, opset=13, batch=1, decode=False):
+def export_onnx(cfg, weights, path, opset=13, batch=1, decode=False, nms=None, thresh=0.25, max_per_class=100):
     """Load cfg with weights (a .weights or packed ternary file; None: the
     cfg's random initialisation) at the given batch size and write it as an
     ONNX model at path. decode=True adds the outputs boxes, objectness and
-    scores (see the module's doc). Returns path."""
+    scores (see the module's doc); nms=IoU (implies decode) also the output
+    detections after ONNX's NonMaxSuppression (see the module's doc).
+    Returns path."""
     from .network import Network
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise DarknetValueError(f"batch must be a positive int, got {batch!r}")
     net = Network(cfg, weights, batch=batch)
-    return export_network(net, path, opset=opset, decode=decode)
+    return export_network(net, path, opset=opset, decode=decode, nms=nms, thresh=thresh,
+                          max_per_class=max_per_class)

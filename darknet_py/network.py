@@ -117,13 +117,14 @@ class Network:
         """Write a Darknet .weights file atomically (upto=N: first N layers)."""
         self._net.save_weights(os.fspath(path), upto)
 
-    def export_onnx(self, path, opset=13, decode=False):
+    def export_onnx(self, path, opset=13, decode=False, nms=None, thresh=0.25, max_per_class=100):
         """Write the network as loaded (weights, batch, input size) as an ONNX
         model at path, atomically; its outputs equal layer_output of each
-        detector layer; decode=True adds boxes, objectness and scores
-        (darknet_py.export). Returns path."""
+        detector layer; decode=True adds boxes, objectness and scores, nms=IoU
+        the NMS-selected detections too (darknet_py.export). Returns path."""
         from .export import export_network
-        return export_network(self, path, opset=opset, decode=decode)
+        return export_network(self, path, opset=opset, decode=decode, nms=nms, thresh=thresh,
+                              max_per_class=max_per_class)
 
     @property
     def ternary_kernel(self):

@@ -310,6 +310,75 @@ def test_decode_matches_detections(make_cfg, rng, tmp_path, case):
     expect_close(errs)
 
 
+def np_nms(boxes, scores, iou, thresh, keep):
+    """ONNX NonMaxSuppression (centre boxes), per image and class, greedy by score:
+    (batch, class, row) in its order."""
+    def corners(b):
+        return np.stack([b[:, 0] - b[:, 2] / 2, b[:, 1] - b[:, 3] / 2, b[:, 0] + b[:, 2] / 2, b[:, 1] + b[:, 3] / 2], 1)
+    out = []
+    for bi in range(boxes.shape[0]):
+        c = corners(boxes[bi].astype(np.float64))
+        area = (c[:, 2] - c[:, 0]) * (c[:, 3] - c[:, 1])
+        for k in range(scores.shape[2]):
+            s = scores[bi, :, k]
+            order = [r for r in np.argsort(-s, kind="stable") if s[r] > thresh]
+            kept = []
+            for r in order:
+                if len(kept) == keep:
+                    break
+                ok = True
+                for q in kept:
+                    iw = min(c[r, 2], c[q, 2]) - max(c[r, 0], c[q, 0])
+                    ih = min(c[r, 3], c[q, 3]) - max(c[r, 1], c[q, 1])
+                    inter = max(iw, 0) * max(ih, 0)
+                    if inter / (area[r] + area[q] - inter) > iou:
+                        ok = False
+                        break
+                if ok:
+                    kept.append(r)
+            out += [(bi, k, r) for r in kept]
+    return out
+
+
+@pytest.mark.parametrize("case", ["yolo", "region"])
+def test_nms_output(make_cfg, rng, tmp_path, case):
+    """nms=IoU: detections n x 7 (batch, class, score, box) as ONNX's
+    NonMaxSuppression selects them from the decoded boxes and scores, against
+    a NumPy transcription of its rule."""
+    net = small_net(make_cfg, DECODE_CASES[case], batch=2)
+    randomize(net, rng)
+    x = rng.random(net.input_shape, dtype=np.float32)
+    path = str(tmp_path / "n.onnx")
+    net.export_onnx(path, nms=0.45, thresh=0.1, max_per_class=5)
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    boxes, scores, det = sess.run(["boxes", "scores", "detections"], {"input": x})
+    want = np_nms(boxes, scores, 0.45, 0.1, 5)
+    assert det.shape == (len(want), 7) and len(want) > 0
+    for row, (b, k, r) in zip(det, want):
+        assert (row[0], row[1]) == (b, k)
+        assert row[2] == scores[b, r, k]
+        np.testing.assert_array_equal(row[3:], boxes[b, r])
+
+
+def test_nms_options_and_errors(make_cfg, tmp_path):
+    cfg = make_cfg(DECODE_CASES["yolo"])
+    p1, p2 = str(tmp_path / "a.onnx"), str(tmp_path / "b.onnx")
+    dn.export_onnx(cfg, None, p1, nms=0.5, thresh=0.3, max_per_class=7)
+    r = subprocess.run([sys.executable, "-m", "darknet_py", "export", cfg, "", p2, "--nms", "0.5", "--thresh", "0.3",
+                        "--max", "7"], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert open(p1, "rb").read() == open(p2, "rb").read()
+    assert [o.name for o in onnx.load(p1).graph.output][-1] == "detections"
+    for kw, match in ((dict(nms=1.5), r"nms \(an IoU\) must be in \(0, 1\], got 1.5"),
+                      (dict(nms=0.5, thresh=2), "thresh must be in"), (dict(nms=0.5, max_per_class=0), "max_per_class")):
+        with pytest.raises(dn.DarknetValueError, match=match):
+            dn.export_onnx(cfg, None, str(tmp_path / "c.onnx"), **kw)
+    assert not os.path.exists(tmp_path / "c.onnx")
+    r = subprocess.run([os.path.join(ROOT, "darknet"), "export", "onnx", cfg, "", str(tmp_path / "d.onnx"), "-nms", "0.5"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and "nms needs decode" in r.stderr
+
+
 # ---------------------------------------------------------------- whole cfgs
 
 def sized_cfg(src, tmp_path, size, ternary=None, name="net.cfg"):

@@ -10,7 +10,7 @@
 static int usage(const char *prog)
 {
     fprintf(stderr,
-            "usage: %s export onnx <cfg> <weights|packed|\"\"> <out.onnx> [-opset N] [-batch N] [-decode]\n"
+            "usage: %s export onnx <cfg> <weights|packed|\"\"> <out.onnx> [-opset N] [-batch N] [-decode [-nms IOU [-thresh T] [-max N]]]\n"
             "  writes the network (weights as loaded; \"\": the cfg's random initialisation) as an ONNX\n"
             "  model: input \"input\" N x C x H x W, one output per detector layer (opset 11-21, default 13;\n"
             "  batch default 1); -decode adds the outputs boxes, objectness and scores of every detector layer\n",
@@ -25,6 +25,9 @@ int cmd_export(int argc, char **argv)
     o.opset = cli_int(&argc, argv, "-opset", o.opset);
     int batch = cli_int(&argc, argv, "-batch", 1);
     o.decode = cli_flag(&argc, argv, "-decode");
+    o.nms = cli_float(&argc, argv, "-nms", 0);
+    o.thresh = cli_float(&argc, argv, "-thresh", o.thresh);
+    o.max_per_class = cli_int(&argc, argv, "-max", o.max_per_class);
     if (argc != 6 || strcmp(argv[2], "onnx")) return usage(argv[0]);
     const char *cfg = argv[3], *weights = argv[4], *out = argv[5];
     if (batch < 1) {

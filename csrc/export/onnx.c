@@ -52,13 +52,14 @@ enum { ATTR_FLOAT = 1, ATTR_INT = 2, ATTR_STRING = 3, ATTR_INTS_TYPE = 7 };
 enum { TENSOR_DIMS = 1, TENSOR_TYPE = 2, TENSOR_NAME = 8, TENSOR_RAW = 9 };
 enum { ELEM_FLOAT = 1, ELEM_INT64 = 7 };
 enum { VALUE_NAME = 1, VALUE_TYPE = 2, TYPE_TENSOR = 1, TTYPE_ELEM = 1, TTYPE_SHAPE = 2, SHAPE_DIM = 1,
-       DIM_VALUE = 1 };
+       DIM_VALUE = 1, DIM_PARAM = 2 };
 
 /* A tensor name. */
 typedef struct { char s[32]; } tn;
 
 typedef struct {
     dn_network *net;
+    const dn_onnx_opts *opts;
     int opset;
     dn_pb nodes, inits;    /* GraphProto fields node (1) and initializer (5), in order */
     int layer, k, consts;  /* current layer, its next tensor number; constants made */
@@ -731,9 +732,10 @@ static void value_info(dn_pb *b, int field, const char *name, const int64_t *dim
     dn_pb_begin(b, TYPE_TENSOR);
     dn_pb_int(b, TTYPE_ELEM, ELEM_FLOAT);
     dn_pb_begin(b, TTYPE_SHAPE);
-    for (int i = 0; i < ndims; ++i) {
+    for (int i = 0; i < ndims; ++i) { /* a negative dim: not known before a run ("n") */
         dn_pb_begin(b, SHAPE_DIM);
-        dn_pb_int(b, DIM_VALUE, dims[i]);
+        if (dims[i] < 0) dn_pb_string(b, DIM_PARAM, "n");
+        else dn_pb_int(b, DIM_VALUE, dims[i]);
         dn_pb_end(b);
     }
     dn_pb_end(b);
@@ -891,6 +893,40 @@ static dn_status decode_detection_head(ox *x, const dn_layer *l, const dn_head *
 }
 
 /* The outputs boxes, objectness and scores (ValueInfos into io). */
+/* nms > 0: "detections" [n][7] = batch, class, score, centre x, y, width,
+ * height (the boxes' frame) of ONNX's NonMaxSuppression per image and
+ * class (IoU > nms suppresses, rows with a score > thresh, at most
+ * max_per_class per class and image), from the decoded boxes and scores. */
+static void add_nms(ox *x, dn_pb *io, tn boxes, tn scores)
+{
+    const dn_onnx_opts *o = x->opts;
+    int64_t perm[3] = {0, 2, 1}, keep = o->max_per_class > 0 ? o->max_per_class : 100;
+    tn st = transpose(x, scores, perm, 3); /* batch x classes x rows */
+    tn sel = fresh(x);                     /* n x 3: batch, class, row */
+    node_begin(x, "NonMaxSuppression", &sel, 5, boxes.s, st.s, const_i(x, &keep, 1).s, scalar_f(x, o->nms).s,
+               scalar_f(x, o->thresh).s);
+    attr_i(x, "center_point_box", 1);
+    node_end(x);
+    tn b = slice1(x, sel, 1, 0, 1), c = slice1(x, sel, 1, 1, 2), r = slice1(x, sel, 1, 2, 3);
+    tn br[2] = {b, r}, brc[3] = {b, r, c};
+    tn box = op2(x, "GatherND", boxes, concat(x, br, 2, 1));
+    tn score = op2(x, "GatherND", scores, concat(x, brc, 3, 1));
+    int64_t col[2] = {-1, 1};
+    tn bf = fresh(x), cf = fresh(x);
+    node_begin(x, "Cast", &bf, 1, b.s);
+    attr_i(x, "to", ELEM_FLOAT);
+    node_end(x);
+    node_begin(x, "Cast", &cf, 1, c.s);
+    attr_i(x, "to", ELEM_FLOAT);
+    node_end(x);
+    tn parts[4] = {bf, cf, reshape(x, score, col, 2), box};
+    tn det = concat(x, parts, 4, 1), out = named("detections");
+    node_begin(x, "Identity", &out, 1, det.s);
+    node_end(x);
+    int64_t dims[2] = {-1, 7};
+    value_info(io, GRAPH_OUTPUT, "detections", dims, 2);
+}
+
 static dn_status add_decode(ox *x, dn_pb *io)
 {
     dn_network *net = x->net;
@@ -940,6 +976,7 @@ static dn_status add_decode(ox *x, dn_pb *io)
         value_info(io, GRAPH_OUTPUT, "boxes", db, 3);
         value_info(io, GRAPH_OUTPUT, "objectness", s2, 2);
         value_info(io, GRAPH_OUTPUT, "scores", ds, 3);
+        if (x->opts->nms > 0) add_nms(x, io, boxes, scores);
     }
     free(parts);
     return st;
@@ -954,6 +991,8 @@ void dn_onnx_opts_default(dn_onnx_opts *o)
 {
     memset(o, 0, sizeof(*o));
     o->opset = OPSET_DEFAULT;
+    o->thresh = .25f;
+    o->max_per_class = 100;
 }
 
 /* The graph's nodes and initializers, layer by layer. */
@@ -1009,8 +1048,15 @@ dn_status dn_network_export_onnx(dn_network *net, const char *path, const dn_onn
     if (opset < OPSET_MIN || opset > OPSET_MAX)
         return dn_error(DN_ERR_VALUE, "export onnx: opset %d is not supported (%d to %d)", opset, OPSET_MIN,
                         OPSET_MAX);
+    if (opts->nms != 0 && !(opts->nms > 0 && opts->nms <= 1))
+        return dn_error(DN_ERR_VALUE, "export onnx: nms (an IoU) must be in (0, 1], got %g", (double)opts->nms);
+    if (opts->nms > 0 && !opts->decode)
+        return dn_error(DN_ERR_VALUE, "export onnx: nms needs decode (the boxes and scores it selects from)");
+    if (opts->nms > 0 && (!(opts->thresh >= 0 && opts->thresh <= 1) || opts->max_per_class < 1))
+        return dn_error(DN_ERR_VALUE, "export onnx: thresh must be in [0, 1] and max_per_class at least 1 "
+                        "(got %g and %d)", (double)opts->thresh, opts->max_per_class);
     dn_device_params_to_host(net);
-    ox x = {.net = net, .opset = opset};
+    ox x = {.net = net, .opts = opts, .opset = opset};
     x.tensors = dn_calloc((size_t)net->n, sizeof(tn));
     if (!x.tensors) return DN_ERR_NOMEM;
     dn_pb head = {0}, ghead = {0}, io = {0};

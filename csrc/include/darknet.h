@@ -504,9 +504,15 @@ typedef struct {
                       before placing them on the image), "objectness" [batch][rows] and
                       "scores" [batch][rows][classes] (objectness * class probability),
                       rows of every detector layer in Darknet's order, not thresholded */
+    float nms;     /* > 0 (needs decode): also "detections" [n][7], each row batch, class,
+                      score, centre x, y, width, height (as "boxes"), after ONNX's
+                      NonMaxSuppression per image and class at this IoU over the rows
+                      whose score is above thresh, at most max_per_class per class */
+    float thresh;
+    int max_per_class;
 } dn_onnx_opts;
 
-/* opset 13. */
+/* opset 13, no decode, thresh .25, max_per_class 100. */
 void dn_onnx_opts_default(dn_onnx_opts *o);
 /* Write the network as loaded (its weights, batch and input size) as an
  * ONNX model, atomically: input "input" [batch][c][h][w] float32; one

@@ -9,13 +9,17 @@
 
 namespace py = pybind11;
 
-static void export_onnx(py::handle net, const std::string &path, int opset, bool decode)
+static void export_onnx(py::handle net, const std::string &path, int opset, bool decode, float nms, float thresh,
+                        int max_per_class)
 {
     dn_network *n = core_network(net);
     dn_onnx_opts o;
     dn_onnx_opts_default(&o);
     o.opset = opset;
     o.decode = decode;
+    o.nms = nms;
+    o.thresh = thresh;
+    o.max_per_class = max_per_class;
     dn_status st;
     {
         py::gil_scoped_release nogil;
@@ -27,5 +31,6 @@ static void export_onnx(py::handle net, const std::string &path, int opset, bool
 void bind_export(py::module_ &m)
 {
     m.def("export_onnx", &export_onnx, py::arg("net"), py::arg("path"), py::arg("opset") = 13, py::arg("decode") = false,
+          py::arg("nms") = 0.f, py::arg("thresh") = .25f, py::arg("max_per_class") = 100,
           "Write the network as an ONNX model (dn_network_export_onnx).");
 }
