@@ -32,23 +32,8 @@ Ternary layers export their ternary values (alpha * {-1, 0, +1}) as float
 weights. Errors are darknet_py.errors classes: DarknetUnsupportedError
 naming the layer for what ONNX cannot express, DarknetIOError for an
 unwritable path (the file at path is then left as it was)."""
-import os
-
-from . import _core
 from .errors import DarknetValueError
-
-
-def _check_opset(opset):
-    if isinstance(opset, bool) or not isinstance(opset, int):
-        raise DarknetValueError(f"opset must be an int, got {opset!r}")
-    return opset
-
-
-def export_network(network, path, opset=13, decode=False, nms=None, thresh=0.25, max_per_class=100):
-    """Write a loaded darknet_py.Network as an ONNX model at path (atomically)."""
-    _core.export_onnx(network._net, os.fspath(path), _check_opset(opset), bool(decode) or nms is not None,
-                      float(nms or 0), float(thresh), int(max_per_class))
-    return os.fspath(path)
+from .network import Network
 
 
 def export_onnx(cfg, weights, path, opset=13, batch=1, decode=False, nms=None, thresh=0.25, max_per_class=100):
@@ -58,9 +43,7 @@ def export_onnx(cfg, weights, path, opset=13, batch=1, decode=False, nms=None, t
     scores (see the module's doc); nms=IoU (implies decode) also the output
     detections after ONNX's NonMaxSuppression (see the module's doc).
     Returns path."""
-    from .network import Network
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise DarknetValueError(f"batch must be a positive int, got {batch!r}")
     net = Network(cfg, weights, batch=batch)
-    return export_network(net, path, opset=opset, decode=decode, nms=nms, thresh=thresh,
-                          max_per_class=max_per_class)
+    return net.export_onnx(path, opset=opset, decode=decode, nms=nms, thresh=thresh, max_per_class=max_per_class)

@@ -122,9 +122,11 @@ class Network:
         model at path, atomically; its outputs equal layer_output of each
         detector layer; decode=True adds boxes, objectness and scores, nms=IoU
         the NMS-selected detections too (darknet_py.export). Returns path."""
-        from .export import export_network
-        return export_network(self, path, opset=opset, decode=decode, nms=nms, thresh=thresh,
-                              max_per_class=max_per_class)
+        if isinstance(opset, bool) or not isinstance(opset, int):
+            raise DarknetValueError(f"opset must be an int, got {opset!r}")
+        _core.export_onnx(self._net, os.fspath(path), opset, bool(decode) or nms is not None,
+                          float(nms or 0), float(thresh), int(max_per_class))
+        return os.fspath(path)
 
     @property
     def ternary_kernel(self):
