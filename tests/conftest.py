@@ -86,6 +86,13 @@ def rng():
     return np.random.default_rng(1234)
 
 
+def simd_levels():
+    """The values of the setting simd this CPU runs: its float kernels'
+    x86-64 levels (auto: the best; 1: v3, AVX2; 0: v2, SSE4.2)."""
+    from darknet_py import _core
+    return ["auto", "0"] + (["1"] if _core.isa_level() > 3 else [])
+
+
 @pytest.fixture
 def setting():
     """setting(name, value): a run-time setting of the core (darknet_py.set_option)

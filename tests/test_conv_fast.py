@@ -9,7 +9,7 @@ apply (groups > 1, stride 2, other sizes)."""
 import numpy as np
 import pytest
 
-from conftest import rel_err
+from conftest import rel_err, simd_levels
 
 dp = pytest.importorskip("darknet_py")
 
@@ -151,13 +151,16 @@ def test_fallback_shapes(make_cfg, rng, setting, algo, size, stride, pad, groups
     check(net, x, stride=stride, pad=size // 2 if pad else 0, groups=groups)
 
 
+@pytest.mark.parametrize("simd", simd_levels())
 @pytest.mark.parametrize("algo", ["winograd", "gemm", "direct", "auto"])
-def test_matches_reference_path(make_cfg, rng, setting, algo):
-    """The fast paths agree with the original im2col + BLAS path."""
+def test_matches_reference_path(make_cfg, rng, setting, simd, algo):
+    """The fast paths, at every SIMD level's build of the kernels (the setting
+    simd), agree with the original im2col + BLAS path."""
     net, x = build(make_cfg, rng, c=24, h=26, w=26, filters=40, batch=2)
     setting("conv_algo", "ref")
     ref = net.forward(x)
     setting("conv_algo", algo)
+    setting("simd", simd)
     assert rel_err(net.forward(x), ref) < TOL
 
 

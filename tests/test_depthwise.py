@@ -8,7 +8,7 @@ included; results identical for 1 and 2 threads."""
 import numpy as np
 import pytest
 
-from conftest import rel_err
+from conftest import rel_err, simd_levels
 from test_conv_fast import build, check
 from test_grad import analytic, gradcheck, train_net
 
@@ -26,10 +26,13 @@ SHAPES = [
 ]
 
 
+@pytest.mark.parametrize("simd", simd_levels())
 @pytest.mark.parametrize("algo", ["auto", "direct", "gemm"])
 @pytest.mark.parametrize("c,h,w,size,stride,pad,padding", SHAPES)
-def test_forward(make_cfg, rng, setting, algo, c, h, w, size, stride, pad, padding):
+def test_forward(make_cfg, rng, setting, simd, algo, c, h, w, size, stride, pad, padding):
+    """Every SIMD level's build of the kernel (the setting simd) against NumPy."""
     setting("conv_algo", algo)
+    setting("simd", simd)
     net, x = build(make_cfg, rng, c=c, h=h, w=w, filters=c, size=size, stride=stride, pad=pad,
                    padding=padding, groups=c, batch=3)
     check(net, x, stride=stride, pad=size // 2 if pad else padding, groups=c, threads=2)
@@ -65,8 +68,10 @@ BACKWARD = [
 ]
 
 
+@pytest.mark.parametrize("simd", simd_levels())
 @pytest.mark.parametrize("shape,opts", BACKWARD, ids=[str(i) for i in range(len(BACKWARD))])
-def test_backward_matches_reference_path(make_cfg, rng, setting, shape, opts):
+def test_backward_matches_reference_path(make_cfg, rng, setting, simd, shape, opts):
+    setting("simd", simd)
     c = shape[0]
     net = train_net(make_cfg, shape, dw(c, **opts), dw(c, act="leaky"), batch=3)
     x = rng.standard_normal(net.input_shape).astype(np.float32)

@@ -15,11 +15,17 @@
 
 #include <string.h>
 
-typedef float vf __attribute__((vector_size(64)));  /* 16 floats: one AVX-512 register, two AVX2 ones */
+/* One register of the target: 16 floats with AVX-512, else 8 (two SSE
+ * registers below AVX); wider vectors than the registers spill. */
+#ifdef __AVX512F__
 #define VL 16
-#if !defined(__AVX512F__) && defined(__GNUC__)
+#else
+#define VL 8
+#endif
+typedef float vf __attribute__((vector_size(VL * 4)));
+#if !defined(__AVX__) && defined(__GNUC__)
 /* vf values only pass between static functions here, so the note that
- * their ABI differs without AVX-512 does not apply. */
+ * their ABI differs without AVX does not apply. */
 #pragma GCC diagnostic ignored "-Wpsabi"
 #endif
 #define BLOCK (4 * VL)
