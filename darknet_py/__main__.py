@@ -239,7 +239,7 @@ def _staged_args(p):
     p.add_argument("--keep-float", nargs="+", default=(), choices=("first", "detector", "depthwise", "pointwise", "3x3+"),
                    help="conv kinds kept float: a mixed-precision variant (rows 'M<k> mixed')")
     p.add_argument("--bn-recalibrate", type=int, choices=(0, 1),
-                   help="re-estimate the batch-norm statistics after each run (default: when it moved the weights)")
+                   help="re-estimate the batch-norm statistics after each run (default: when it moved the weights or ran more than 25 batches)")
     p.add_argument("--average-last", type=int,
                    help="final weights of each ternary run: the average over its last N iterations "
                         "(default: a quarter of the run when weights are given, else 0: off)")

@@ -73,10 +73,11 @@ def train(data, cfg, weights=None, *, max_batches=None, backup=None, clear=False
     -no_letter_box).
     bn_recalibrate=None re-estimates the batch-norm statistics at the end
     (population statistics of 512 un-augmented training images) when
-    training from scratch, and in a fine-tune only when the weights moved
-    (relative change > 3e-4): Darknet's running averages lag behind moving
-    weights, while a run that leaves the weights in place keeps the pretrained
-    statistics. True/False forces it on/off (CLI: -bn_recalibrate 1|0).
+    training from scratch, and in a fine-tune when the weights moved
+    (relative change > 3e-4) or it ran more than 25 batches: Darknet's
+    running averages lag behind moving weights and drift toward the
+    statistics of augmented batches, while a short run that leaves the
+    weights in place keeps the pretrained statistics. True/False forces it on/off (CLI: -bn_recalibrate 1|0).
     average_last=N makes the final weights the average of the weights after
     each of the last N iterations (CLI: -average_last N), which damps the
     straight-through oscillation of ternary layers at the end.
