@@ -144,23 +144,65 @@ static inline void store8(float *p, __m256 v, int accumulate, const dn_epilogue 
 DEFINE_UKERNEL(ukernel_6x16, 2)
 DEFINE_UKERNEL(ukernel_6x8, 1)
 
-#else /* generic C micro-kernel */
+#else /* generic micro-kernel: 4-float vectors (SSE on x86-64-v2) */
 
+typedef float v4f __attribute__((vector_size(16)));
+
+/* MR x NR in two halves of 8 columns, so that the 12 accumulators, two
+ * vectors of B and one of A fit in 16 registers. */
 static void ukernel_generic(int kc, const float *a, size_t a_rs, size_t a_ks, const float *b,
                             float *c, size_t ldc, int mr, int nr, int accumulate, const dn_epilogue *ep)
 {
-    float t[MR * NR] = {0};
+    float t[MR * NR];
     size_t o[MR];
     for (int i = 0; i < MR; ++i) o[i] = (size_t)imin(i, mr - 1) * a_rs;
-    for (int k = 0; k < kc; ++k) {
-        for (int i = 0; i < MR; ++i) {
-            float ai = a[o[i]];
-            for (int j = 0; j < NR; ++j) t[i * NR + j] += ai * b[j];
+    for (int h = 0; h < NR; h += 8) {
+        v4f acc[MR][2];
+        for (int i = 0; i < MR; ++i) acc[i][0] = acc[i][1] = (v4f){0, 0, 0, 0};
+        const float *ak = a, *bk = b + h;
+        for (int k = 0; k < kc; ++k, ak += a_ks, bk += NR) {
+            v4f b0, b1;
+            memcpy(&b0, bk, sizeof b0);
+            memcpy(&b1, bk + 4, sizeof b1);
+            for (int i = 0; i < MR; ++i) {
+                v4f ai = (v4f){0, 0, 0, 0} + ak[o[i]];
+                acc[i][0] += ai * b0;
+                acc[i][1] += ai * b1;
+            }
         }
-        a += a_ks;
-        b += NR;
+        for (int i = 0; i < MR; ++i) {
+            memcpy(t + i * NR + h, &acc[i][0], sizeof acc[i][0]);
+            memcpy(t + i * NR + h + 4, &acc[i][1], sizeof acc[i][1]);
+        }
     }
-    store_tile(t, c, ldc, mr, nr, accumulate, ep);
+    if (nr < NR) {
+        store_tile(t, c, ldc, mr, nr, accumulate, ep);
+        return;
+    }
+    /* whole rows: epi1's formulas on 4 values at once (the same floats) */
+    typedef int v4i __attribute__((vector_size(16)));
+    const v4f zero = {0, 0, 0, 0};
+    int act = ep ? ep->act : DN_ACT_LINEAR;
+    float slope = act == DN_ACT_LEAKY ? .1f : act == DN_ACT_RELIE ? .01f : 0.f;
+    for (int i = 0; i < mr; ++i)
+        for (int j = 0; j < NR; j += 4) {
+            v4f v;
+            memcpy(&v, t + i * NR + j, sizeof v);
+            float *cp = c + (size_t)i * ldc + j;
+            if (accumulate) {
+                v4f old;
+                memcpy(&old, cp, sizeof old);
+                v += old;
+            }
+            if (ep && ep->scale) v *= zero + ep->scale[i];
+            if (ep && ep->shift) v += zero + ep->shift[i];
+            if (act == DN_ACT_LEAKY || act == DN_ACT_RELU || act == DN_ACT_RELIE) {
+                v4f neg = act == DN_ACT_RELU ? zero : v * (zero + slope);
+                v4i pos = v > zero;
+                v = (v4f)((pos & (v4i)v) | (~pos & (v4i)neg));
+            }
+            memcpy(cp, &v, sizeof v);
+        }
 }
 #define ukernel_6x16 ukernel_generic
 #define ukernel_6x8 ukernel_generic
