@@ -136,14 +136,16 @@ static int forward(dn_layer *l, dn_network *net, const float *input, float *out,
                        p->groups, l->out_h, l->out_w};
     int nth = dn_parallel_threads(), simd = dn_ternary_simd();
     size_t bytes;
-    void *ws;
-    if (mode == DN_TERNARY_INT8) {
-        if (!dn_tconv_int8_plan(&c->tw, c->codes, &s, nth, &bytes) || !(ws = scratch(c, bytes))) return -1;
-        dn_tconv_int8(&s, input, &c->tw, &ep, out, NULL, ws, nth, simd);
-    } else {
-        if (!dn_tconv_float_plan(&c->tl, c->codes, &s, nth, &bytes) || !(ws = scratch(c, bytes))) return -1;
-        dn_tconv_float(&s, input, &c->tl, &ep, l->output, ws, nth, simd);
+    int planned = mode == DN_TERNARY_INT8 ? dn_tconv_int8_plan(&c->tw, c->codes, &s, nth, &bytes)
+                                          : dn_tconv_float_plan(&c->tl, c->codes, &s, nth, &bytes);
+    if (!planned) { /* the kernel file allocates with plain malloc: no message of its own */
+        dn_error(DN_ERR_NOMEM, "layer %d [convolutional]: out of memory for the ternary kernel's weights", l->index);
+        return -1;
     }
+    void *ws = scratch(c, bytes);
+    if (!ws) return -1;
+    if (mode == DN_TERNARY_INT8) dn_tconv_int8(&s, input, &c->tw, &ep, out, NULL, ws, nth, simd);
+    else dn_tconv_float(&s, input, &c->tl, &ep, l->output, ws, nth, simd);
     if (!dn_epilogue_fuses(l->act)) dn_activate(l->output, (size_t)l->batch * l->outputs, l->act);
     return 1;
 }

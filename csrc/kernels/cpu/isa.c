@@ -29,7 +29,11 @@ int dn_isa_level(void)
 }
 
 #define VARIANTS(f) extern __typeof__(f) f##_v2, f##_v3, f##_v4;
-#define PICK(f) (dn_isa_level() >= 4 ? f##_v4 : dn_isa_level() == 3 ? f##_v3 : f##_v2)
+#define PICK(f)                                                  \
+    ({                                                           \
+        int level_ = dn_isa_level();                             \
+        level_ >= 4 ? f##_v4 : level_ == 3 ? f##_v3 : f##_v2;    \
+    })
 
 VARIANTS(dn_epilogue_fuses)
 VARIANTS(dn_gemm_block)

@@ -31,8 +31,8 @@
  * primitives AVX2's), each compiled for its target whatever the build
  * flags and picked at run time: the best one the CPU has
  * (__builtin_cpu_supports), at most the caller's simd level;
- * dn_ternary_simd() also honours DN_TERNARY_SIMD (read at each call) for
- * tests and benchmarks. All give the same integers and, as the
+ * dn_ternary_simd() is also capped by the setting simd (core/settings.c),
+ * as the float kernels are. All give the same integers and, as the
  * epilogue does the same float operations in the same order (no FMA), the
  * same floats.
  *
