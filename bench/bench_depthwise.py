@@ -16,7 +16,11 @@ image, batch 1, in one run with the paths interleaved in each round:
 
 plus the per-kind split of darknet_py's float and int8 forwards (first conv,
 depthwise, pointwise, detector convs, other layers; Network.layers
-forward_ms, the median over rounds).
+forward_ms, the median over rounds), and on one thread each kind against
+the machine's floor: the bytes its layers must move (float activations in
+and out, weights) at the measured copy bandwidth of a DRAM-sized buffer,
+and its multiply-adds at the measured one-thread sgemm rate (the practical
+FMA peak); the floor is the larger of the two.
 
   python3 bench/bench_depthwise.py [CFG WEIGHTS ...] [--size 320] [--threads 1,2] [--rounds 30]
 
@@ -28,6 +32,7 @@ import argparse
 import os
 import sys
 import tempfile
+import time
 
 import numpy as np
 
@@ -81,6 +86,31 @@ def ort_sessions(fcfg, weights, tmp, name, threads, x):
     return out
 
 
+def copy_gbs(mb=64, reps=15):
+    """Bytes read plus written per second by a NumPy copy of mb MiB (beyond the caches)."""
+    a = np.ones(mb * 2**20 // 4, np.float32)
+    b = np.empty_like(a)
+    ts = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        np.copyto(b, a)
+        ts.append(time.perf_counter() - t)
+    return 2 * a.nbytes / np.median(ts) / 1e9
+
+
+def traffic(net, kinds):
+    """{kind: (bytes, flops)} of one image: float activations in and out plus weights, and 2 x MACs."""
+    out, k = {}, 0
+    for l in net.layers:
+        if l["type"] != "convolutional":
+            continue
+        b = 4 * (np.prod(l["input_shape"]) + np.prod(l["output_shape"]) + l["nparams"])
+        m, f = out.get(kinds[k], (0, 0))
+        out[kinds[k]] = (m + b, f + l["bflops"] * 1e9)
+        k += 1
+    return out
+
+
 def split(net, kinds):
     out, k = {}, 0
     for l in net.layers:
@@ -108,11 +138,14 @@ def main():
     x = np.random.default_rng(0).random((1, 3, a.size, a.size), dtype=np.float32)
     tmp = tempfile.mkdtemp(prefix="bench_dw_")
     print(f"# forward, batch 1, {a.size}x{a.size}, median of {a.rounds} interleaved rounds; OpenCV {cv2.__version__}\n")
+    peak = {t: sgemm_gflops(t) for t in threads}
+    bw = copy_gbs()
     for t in threads:
-        print(f"NumPy sgemm 1024^3, {t} thread(s): {sgemm_gflops(t):.1f} GFLOPS")
+        print(f"NumPy sgemm 1024^3, {t} thread(s): {peak[t]:.1f} GFLOPS")
+    print(f"NumPy copy of 64 MiB: {bw:.1f} GB/s (read + write)")
     print("\n| network | threads | float ms | float im2col ms | int8 ms | int8 GEMM ms | OpenCV ms | ORT fp32 ms | "
           "ORT int8 ms | OpenCV / float | ORT fp32 / float | float / int8 | ORT int8 / int8 |\n|-|-|-|-|-|-|-|-|-|-|-|-|-|")
-    splits = []
+    splits, moved = [], {}
     for cfg, weights in models:
         name = os.path.splitext(os.path.basename(cfg))[0]
         secs = read_cfg(cfg)
@@ -124,6 +157,7 @@ def main():
         tcfg = os.path.join(tmp, name + "_ternary.cfg")
         write_cfg(stage_sections(fcfg, range(len(kinds)), ternary_scale="filter"), tcfg)
         fnet = darknet_py.Network(fcfg, weights, batch=1)
+        moved[name] = traffic(fnet, kinds)
         tnet = darknet_py.Network(tcfg, weights, batch=1)
         tnet.ternary_kernel = "int8"
         cvnet = cv2.dnn.readNetFromDarknet(fcfg, weights)
@@ -169,6 +203,18 @@ def main():
     print("| network | threads | path | " + " | ".join(keys) + " |\n|-|-|-|" + "-|" * len(keys))
     for name, t, label, d in splits:
         print(f"| {name} | {t} | {label} | " + " | ".join(f"{d.get(k, 0):.2f}" for k in keys) + " |")
+    if 1 not in threads:
+        return
+    print(f"\nEach conv kind against the floor, one thread (bandwidth {bw:.1f} GB/s, sgemm {peak[1]:.1f} GFLOPS):\n")
+    print("| network | kind | MB moved | MFLOP | floor ms | float ms | float GB/s | float GFLOPS | float / floor | "
+          "int8 ms | int8 / floor |\n|-|-|-|-|-|-|-|-|-|-|-|")
+    ms = {(name, label): d for name, t, label, d in splits if t == 1}
+    for name, kinds_moved in moved.items():
+        for kind, (b, f) in kinds_moved.items():
+            floor = max(b / bw / 1e6, f / peak[1] / 1e6)
+            fl, i8 = ms[name, "float"][kind], ms[name, "int8"][kind]
+            print(f"| {name} | {kind} | {b / 1e6:.1f} | {f / 1e6:.0f} | {floor:.2f} | {fl:.2f} | {b / fl / 1e6:.1f} | "
+                  f"{f / fl / 1e6:.1f} | {fl / floor:.1f}x | {i8:.2f} | {i8 / floor:.1f}x |")
 
 
 if __name__ == "__main__":
