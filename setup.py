@@ -193,7 +193,7 @@ ext = Pybind11Extension(
     + ([("DN_TEST_HOOKS", "1")] if os.environ.get("DARKNET_TEST_HOOKS", "0") == "1" else []),
     # -fno-wrapv: Python's own CFLAGS carry -fwrapv, which costs some kernels
     extra_compile_args=["-O3", "-march=" + os.environ.get("DARKNET_MARCH", "x86-64-v2"), "-fopenmp", "-fno-wrapv",
-                        "-Wall"] + san_flags,
+                        "-Wall", "-Wno-psabi"] + san_flags,  # -Wno-psabi: see the Makefile
     extra_link_args=["-fopenmp"] + san_flags[:1] + gpu_link,
     libraries=["stb", "m"] + (["openblas"] if blas else []) + gpu_libs,
     library_dirs=gpu_lib_dirs + stb_lib,

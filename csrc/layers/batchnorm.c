@@ -26,10 +26,6 @@
 
 typedef float v8 __attribute__((vector_size(32)));
 typedef int i8v __attribute__((vector_size(32)));
-#if !defined(__AVX__) && defined(__GNUC__)
-/* v8 values only pass between static functions here. */
-#pragma GCC diagnostic ignored "-Wpsabi"
-#endif
 
 static inline v8 ld8(const float *p) { v8 v; memcpy(&v, p, sizeof v); return v; }
 static inline void st8(float *p, v8 v) { memcpy(p, &v, sizeof v); }

@@ -23,12 +23,6 @@
 #define VL 8
 #endif
 typedef float vf __attribute__((vector_size(VL * 4)));
-#if !defined(__AVX512F__) && defined(__GNUC__)
-/* vector values (vf, and the int8 kernel's 64-byte vs) only pass between
- * static functions here, so the note that their ABI differs without
- * AVX-512 does not apply. */
-#pragma GCC diagnostic ignored "-Wpsabi"
-#endif
 #define BLOCK (4 * VL)
 #define MAX_SIZE 8
 #define SLACK (BLOCK + MAX_SIZE)  /* floats readable past the end of every buffer */

@@ -52,11 +52,6 @@
 
 typedef float v8 __attribute__((vector_size(32)));
 typedef int i8v __attribute__((vector_size(32)));
-#if !defined(__AVX__) && defined(__GNUC__)
-/* v8 values only pass between static functions here, so the note that
- * their ABI differs without AVX does not apply. */
-#pragma GCC diagnostic ignored "-Wpsabi"
-#endif
 
 static inline int imin(int a, int b) { return a < b ? a : b; }
 static inline int round_up(int x, int m) { return (x + m - 1) / m * m; }
