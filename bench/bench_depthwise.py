@@ -98,28 +98,28 @@ def copy_gbs(mb=64, reps=15):
     return 2 * a.nbytes / np.median(ts) / 1e9
 
 
+def by_kind(net, kinds):
+    """(layer, kind) for each layer: its conv kind, or "other"."""
+    convs = iter(kinds)
+    for l in net.layers:
+        yield l, next(convs) if l["type"] == "convolutional" else "other"
+
+
 def traffic(net, kinds):
     """{kind: (bytes, flops)} of one image: float activations in and out plus weights, and 2 x MACs."""
-    out, k = {}, 0
-    for l in net.layers:
-        if l["type"] != "convolutional":
-            continue
-        b = 4 * (np.prod(l["input_shape"]) + np.prod(l["output_shape"]) + l["nparams"])
-        m, f = out.get(kinds[k], (0, 0))
-        out[kinds[k]] = (m + b, f + l["bflops"] * 1e9)
-        k += 1
+    out = {}
+    for l, kind in by_kind(net, kinds):
+        if kind != "other":
+            b = 4 * (np.prod(l["input_shape"]) + np.prod(l["output_shape"]) + l["nparams"])
+            m, f = out.get(kind, (0, 0))
+            out[kind] = (m + b, f + l["bflops"] * 1e9)
     return out
 
 
 def split(net, kinds):
-    out, k = {}, 0
-    for l in net.layers:
-        if l["type"] == "convolutional":
-            key = kinds[k]
-            k += 1
-        else:
-            key = "other"
-        out[key] = out.get(key, 0.0) + l["forward_ms"]
+    out = {}
+    for l, kind in by_kind(net, kinds):
+        out[kind] = out.get(kind, 0.0) + l["forward_ms"]
     return out
 
 

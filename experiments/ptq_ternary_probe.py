@@ -32,16 +32,11 @@ from darknet_py.names import data_options  # noqa: E402
 from darknet_py.stages import conv_indices, stage_sections  # noqa: E402
 
 
-def twn_alpha(W):
-    """W (R, d) -> each row's TWN alpha (R,)."""
-    a = np.abs(W)
-    keep = a > 0.7 * a.mean(1, keepdims=True)
-    return (a * keep).sum(1) / np.maximum(keep.sum(1), 1)
-
-
 def twn(W):
-    a = np.abs(W)
-    return np.sign(W) * (a > 0.7 * a.mean(1, keepdims=True)) * twn_alpha(W)[:, None]
+    """Each row of W (R, d) ternarised as the network does it (the C core's TWN,
+    one alpha per row): the values and the alphas (R,)."""
+    t, alpha = _core.ternarize(np.ascontiguousarray(W, dtype=np.float32).ravel(), W.shape[0])
+    return np.asarray(t, dtype=np.float64).reshape(W.shape), np.asarray(alpha, dtype=np.float64)
 
 
 def gptq_ternary(W, H, alpha, damp=0.01):
@@ -115,13 +110,12 @@ def main():
     for L in (L for L in net.layers if L["type"] == "convolutional"):
         i, view = L["index"], net.params(L["index"])["weights"]
         W = np.array(view, dtype=np.float64).reshape(L["filters"], -1)
-        if a.mode == "twn":
-            Q = twn(W)
-        else:
+        Q, alpha = twn(W)
+        if a.mode == "gptq":
             net.forward(cal)
             H = gram(cal if i == 0 else net.layer_output(i - 1), L)
             G = H.shape[0]
-            Q = gptq_ternary(W.reshape(G, -1, W.shape[1]), H, twn_alpha(W).reshape(G, -1))
+            Q = gptq_ternary(W.reshape(G, -1, W.shape[1]), H, alpha.reshape(G, -1))
         view[...] = Q.reshape(view.shape).astype(np.float32)
         net._net.bn_recalibrate(cal)
     net.resize(w, h, batch=96)

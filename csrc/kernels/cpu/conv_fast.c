@@ -147,9 +147,32 @@ DEFINE_UKERNEL(ukernel_6x8, 1)
 #else /* generic micro-kernel: 4-float vectors (SSE on x86-64-v2) */
 
 typedef float v4f __attribute__((vector_size(16)));
+typedef int v4i __attribute__((vector_size(16)));
+
+/* store8 on 4 floats: epi1's formulas, the same floats */
+static inline void store4(float *p, v4f v, int accumulate, const dn_epilogue *ep, int i)
+{
+    const v4f zero = {0, 0, 0, 0};
+    if (accumulate) {
+        v4f old;
+        memcpy(&old, p, sizeof old);
+        v += old;
+    }
+    if (ep) {
+        if (ep->scale) v *= zero + ep->scale[i];
+        if (ep->shift) v += zero + ep->shift[i];
+        if (ep->act == DN_ACT_LEAKY || ep->act == DN_ACT_RELU || ep->act == DN_ACT_RELIE) {
+            v4f neg = ep->act == DN_ACT_RELU ? zero : v * (zero + (ep->act == DN_ACT_LEAKY ? .1f : .01f));
+            v4i pos = v > zero;
+            v = (v4f)((pos & (v4i)v) | (~pos & (v4i)neg));
+        }
+    }
+    memcpy(p, &v, sizeof v);
+}
 
 /* MR x NR in two halves of 8 columns, so that the 12 accumulators, two
- * vectors of B and one of A fit in 16 registers. */
+ * vectors of B and one of A fit in 16 registers. Whole tiles are stored
+ * from the accumulators, partial ones through t and store_tile. */
 static void ukernel_generic(int kc, const float *a, size_t a_rs, size_t a_ks, const float *b,
                             float *c, size_t ldc, int mr, int nr, int accumulate, const dn_epilogue *ep)
 {
@@ -171,38 +194,17 @@ static void ukernel_generic(int kc, const float *a, size_t a_rs, size_t a_ks, co
             }
         }
         for (int i = 0; i < MR; ++i) {
-            memcpy(t + i * NR + h, &acc[i][0], sizeof acc[i][0]);
-            memcpy(t + i * NR + h + 4, &acc[i][1], sizeof acc[i][1]);
+            if (nr == NR) {
+                if (i >= mr) break;
+                store4(c + (size_t)i * ldc + h, acc[i][0], accumulate, ep, i);
+                store4(c + (size_t)i * ldc + h + 4, acc[i][1], accumulate, ep, i);
+            } else {
+                memcpy(t + i * NR + h, &acc[i][0], sizeof acc[i][0]);
+                memcpy(t + i * NR + h + 4, &acc[i][1], sizeof acc[i][1]);
+            }
         }
     }
-    if (nr < NR) {
-        store_tile(t, c, ldc, mr, nr, accumulate, ep);
-        return;
-    }
-    /* whole rows: epi1's formulas on 4 values at once (the same floats) */
-    typedef int v4i __attribute__((vector_size(16)));
-    const v4f zero = {0, 0, 0, 0};
-    int act = ep ? ep->act : DN_ACT_LINEAR;
-    float slope = act == DN_ACT_LEAKY ? .1f : act == DN_ACT_RELIE ? .01f : 0.f;
-    for (int i = 0; i < mr; ++i)
-        for (int j = 0; j < NR; j += 4) {
-            v4f v;
-            memcpy(&v, t + i * NR + j, sizeof v);
-            float *cp = c + (size_t)i * ldc + j;
-            if (accumulate) {
-                v4f old;
-                memcpy(&old, cp, sizeof old);
-                v += old;
-            }
-            if (ep && ep->scale) v *= zero + ep->scale[i];
-            if (ep && ep->shift) v += zero + ep->shift[i];
-            if (act == DN_ACT_LEAKY || act == DN_ACT_RELU || act == DN_ACT_RELIE) {
-                v4f neg = act == DN_ACT_RELU ? zero : v * (zero + slope);
-                v4i pos = v > zero;
-                v = (v4f)((pos & (v4i)v) | (~pos & (v4i)neg));
-            }
-            memcpy(cp, &v, sizeof v);
-        }
+    if (nr < NR) store_tile(t, c, ldc, mr, nr, accumulate, ep);
 }
 #define ukernel_6x16 ukernel_generic
 #define ukernel_6x8 ukernel_generic
